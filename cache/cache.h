@@ -1,0 +1,64 @@
+/* cache.h: the LMDB tuning cache.
+ *
+ * One LMDB environment (a directory) with three named databases:
+ *   "best"   problem key (text)            -> record (text, "k=v\n" lines)
+ *   "cubin"  variant hash (16 hex digits)  -> cubin bytes
+ *   "trial"  problem key "\x1f" config     -> trial record (text, "k=v\n" lines)
+ * Keys and records are plain text so that `mdb_dump -p` shows them.
+ *
+ * Many processes may open one cache and write at once: LMDB serializes
+ * writers. A full map is grown (doubled) and the write retried, in this
+ * process; another process's growth is picked up (MDB_MAP_RESIZED).
+ *
+ * Every function returns 0 or a negative KGEN_E* code (kgen.h) and, on
+ * failure, fills the caller's message buffer where one is given.
+ */
+#ifndef KGEN_CACHE_H
+#define KGEN_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cache cache;
+
+/* Resolve the default cache directory: $KGEN_CACHE_DIR, else
+ * $XDG_CACHE_HOME/kgen, else $HOME/.cache/kgen. Writes at most len bytes.
+ * Returns 0, or KGEN_EINVAL when none can be formed. */
+int cache_default_dir(char *buf, size_t len);
+
+/* Open (creating the directory and its parents when create != 0) the cache
+ * in dir; dir NULL means cache_default_dir(). readonly != 0 opens with
+ * MDB_RDONLY and never creates. */
+int cache_open(cache **c, const char *dir, int readonly, char *msg, size_t msglen);
+void cache_close(cache *c);
+const char *cache_dir(const cache *c);
+
+/* Generic get/put in one named database ("best", "cubin", "trial").
+ * cache_get returns a malloc'd copy in *val (NUL-terminated one byte past
+ * *len, for text) or KGEN_ENOTFOUND. */
+int cache_get(cache *c, const char *db, const void *key, size_t klen,
+              void **val, size_t *len, char *msg, size_t msglen);
+int cache_put(cache *c, const char *db, const void *key, size_t klen,
+              const void *val, size_t len, char *msg, size_t msglen);
+
+/* Call fn for every entry of db whose key starts with prefix (plen bytes;
+ * plen 0 visits all), in key order. fn returns 0 to go on, non-zero to stop.
+ * The pointers passed to fn are valid only during the call. */
+typedef int (*cache_visit_fn)(const void *key, size_t klen, const void *val,
+                              size_t vlen, void *arg);
+int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
+               cache_visit_fn fn, void *arg, char *msg, size_t msglen);
+
+/* Store rec as the best record of key, in one write transaction, unless the
+ * record already there is better: a record with a "time_us" field beats one
+ * without; between two timed records the smaller time_us wins; a record
+ * whose "stamp" field differs from rec's (another template or kgen version)
+ * is always replaced. *replaced (may be NULL) says whether rec was stored. */
+int cache_put_best(cache *c, const char *key, const char *rec, int *replaced,
+                   char *msg, size_t msglen);
+
+/* Records: "k=v\n" text. rec_get copies the value of key k into out
+ * (at most len bytes, NUL-terminated); returns 0 or KGEN_ENOTFOUND. */
+int rec_get(const char *rec, const char *k, char *out, size_t len);
+
+#endif

@@ -1,0 +1,21 @@
+# Write OUT, a C file holding every template file under DIR as a string, so
+# that kgen binaries carry their templates (gen/gen.c reads them).
+# Run as: cmake -DDIR=templates -DOUT=gen_templates.c -P embed.cmake
+file(GLOB_RECURSE files RELATIVE "${DIR}" "${DIR}/*.lua")
+list(SORT files)
+set(body "/* generated from ${DIR} by cmake/embed.cmake: do not edit */\n")
+string(APPEND body "struct gen_embedded { const char *name; const char *text; unsigned long len; };\n")
+set(table "")
+set(i 0)
+foreach(f IN LISTS files)
+  file(READ "${DIR}/${f}" hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char t${i}[] = {${bytes} 0};\n")
+  string(APPEND table "  {\"${f}\", t${i}, ${len}ul},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "const struct gen_embedded gen_embedded_templates[] = {\n${table}  {0, 0, 0}\n};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

@@ -1,0 +1,71 @@
+/* gen.h: run kernel templates (Lua) and return CUDA source.
+ *
+ * A template (templates/<family>.lua) enumerates the valid configurations
+ * of one op for a problem (space), names an analytically chosen one
+ * (default), and renders one configuration to CUDA source plus its launch
+ * geometry (render). Configurations travel as canonical strings,
+ * "k=v,k=v" with keys sorted, so the C side never walks Lua tables.
+ *
+ * The templates are compiled into the binary; $KGEN_TEMPLATE_DIR, when set,
+ * makes gen read them from that directory instead (for template work).
+ * A gen handle owns one Lua state and is not thread-safe.
+ */
+#ifndef KGEN_GEN_H
+#define KGEN_GEN_H
+
+#include <stdint.h>
+
+typedef struct gen gen;
+
+typedef struct gen_problem {
+	const char *op;   /* "softmax" */
+	const char *pass; /* "fwd" */
+	int dtype;        /* kgen_dtype */
+	long long cols;
+	int sm;           /* 80, 86, 89, 90, ... */
+} gen_problem;
+
+typedef struct gen_variant {
+	char *config;            /* canonical "k=v,..." */
+	char *source;            /* CUDA C++ for NVRTC */
+	char *kernel;            /* extern "C" name of the kernel */
+	unsigned block;          /* threads per CTA */
+	unsigned smem;           /* dynamic shared memory, bytes */
+	unsigned rows_per_cta;   /* grid.x = ceil(rows / rows_per_cta) */
+	unsigned cluster;        /* CTAs per cluster along x (1: no cluster) */
+} gen_variant;
+
+/* 0 or KGEN_ENOMEM / KGEN_ETEMPLATE (detail in kgen_last_error). */
+int gen_open(gen **g);
+void gen_close(gen *g);
+
+/* The template family that implements an op ("softmax" -> "softmax"), or
+ * NULL for an unknown op. */
+const char *gen_family(const char *op);
+
+/* All valid configurations, canonical strings, malloc'd (free each and the
+ * array). *n may be 0 when the op has no variant for the problem. */
+int gen_space(gen *g, const gen_problem *p, char ***configs, int *n);
+
+/* The default configuration (malloc'd canonical string). */
+int gen_default(gen *g, const gen_problem *p, char **config);
+
+/* Render config (NULL: the default; a partial "k=v" list overrides keys of
+ * the default). An unknown key or an invalid value is KGEN_EINVAL with the
+ * template's message. */
+int gen_render(gen *g, const gen_problem *p, const char *config, gen_variant *v);
+void gen_variant_free(gen_variant *v);
+
+/* A hash of the template family's sources (its file and templates/lib/),
+ * recorded with every tuned result: an edit invalidates old results. */
+uint64_t gen_template_hash(gen *g, const char *family);
+
+/* The text of one template file by its name under templates/ ("softmax.lua",
+ * "lib/host.lua"): from $KGEN_TEMPLATE_DIR when set, else built in.
+ * Returns a malloc'd copy or NULL (with kgen_last_error set). */
+char *gen_read_source(const char *name, unsigned long *len);
+
+/* FNV-1a, 64 bit, chainable: h = gen_hash(h, data, len), start at 0. */
+uint64_t gen_hash(uint64_t h, const void *data, unsigned long len);
+
+#endif

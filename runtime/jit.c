@@ -1,0 +1,185 @@
+/* jit.c: NVRTC compilation, module loading and launching, shared by the
+ * runtime and the tuner. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "gen.h"
+#include "internal.h"
+
+const char *const kg_dtype_names[3] = {"f32", "f16", "bf16"};
+
+int kg_dtype_size(int dtype)
+{
+	return dtype == KGEN_F32 ? 4 : 2;
+}
+
+int kg_dtype_parse(const char *s)
+{
+	static const struct { const char *name; int dtype; } names[] = {
+		{"f32", KGEN_F32}, {"fp32", KGEN_F32}, {"float32", KGEN_F32}, {"float", KGEN_F32},
+		{"f16", KGEN_F16}, {"fp16", KGEN_F16}, {"float16", KGEN_F16}, {"half", KGEN_F16},
+		{"bf16", KGEN_BF16}, {"bfloat16", KGEN_BF16},
+	};
+	for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(s, names[i].name))
+			return names[i].dtype;
+	return -1;
+}
+
+long long kg_rows_bucket(long long rows)
+{
+	long long b = 1;
+	while (b < rows)
+		b <<= 1;
+	return b;
+}
+
+void kg_problem_prefix(char *buf, size_t len, const char *op, const char *pass,
+                       int dtype, long long cols, int sm, const char *gpu)
+{
+	snprintf(buf, len, "%s|%s|%s|c%lld|sm%d|%s|r", op, pass, kg_dtype_names[dtype], cols, sm, gpu);
+}
+
+void kg_problem_key(char *buf, size_t len, const char *op, const char *pass,
+                    int dtype, long long cols, int sm, const char *gpu, long long rows_bucket)
+{
+	size_t n;
+	kg_problem_prefix(buf, len, op, pass, dtype, cols, sm, gpu);
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "%lld", rows_bucket);
+}
+
+void kg_stamp(char *buf, size_t len, uint64_t template_hash)
+{
+	snprintf(buf, len, "template=%016llx,kgen=%s", (unsigned long long)template_hash,
+	         KGEN_VERSION_STRING);
+}
+
+static char nvrtc_version[32] = "none";
+
+const char *kg_nvrtc_version(void)
+{
+	int major, minor;
+	if (!strcmp(nvrtc_version, "none") && kg_nvrtc_load() == 0 &&
+	    kg_nvrtc.nvrtcVersion(&major, &minor) == NVRTC_SUCCESS)
+		snprintf(nvrtc_version, sizeof nvrtc_version, "%d.%d", major, minor);
+	return nvrtc_version;
+}
+
+#define KG_NVRTC_STD "-std=c++17"
+
+uint64_t kg_variant_hash(const char *source, int sm)
+{
+	char extra[96];
+	uint64_t h = gen_hash(0, source, strlen(source));
+	snprintf(extra, sizeof extra, "|sm_%d|nvrtc %s|%s", sm, kg_nvrtc_version(), KG_NVRTC_STD);
+	return gen_hash(h, extra, strlen(extra));
+}
+
+int kg_compile(const char *source, const char *name, int sm, void **cubin,
+               size_t *size, char **log)
+{
+	nvrtcProgram prog;
+	nvrtcResult r;
+	char arch[32];
+	const char *opts[] = {arch, KG_NVRTC_STD};
+	size_t n;
+	int rc;
+	*cubin = NULL;
+	if (log)
+		*log = NULL;
+	if ((rc = kg_nvrtc_load()))
+		return rc;
+	snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d", sm);
+	if ((r = kg_nvrtc.nvrtcCreateProgram(&prog, source, name, 0, NULL, NULL)) != NVRTC_SUCCESS)
+		return kg_err(KGEN_ECOMPILE, "nvrtcCreateProgram: %s", kg_nvrtc.nvrtcGetErrorString(r));
+	r = kg_nvrtc.nvrtcCompileProgram(prog, 2, opts);
+	if (r != NVRTC_SUCCESS) {
+		rc = kg_err(KGEN_ECOMPILE, "cannot compile '%s' for sm_%d: %s", name, sm,
+		            kg_nvrtc.nvrtcGetErrorString(r));
+		if (log && kg_nvrtc.nvrtcGetProgramLogSize(prog, &n) == NVRTC_SUCCESS && (*log = malloc(n + 1))) {
+			kg_nvrtc.nvrtcGetProgramLog(prog, *log);
+			(*log)[n] = 0;
+		}
+		goto done;
+	}
+	if ((r = kg_nvrtc.nvrtcGetCUBINSize(prog, &n)) != NVRTC_SUCCESS || n == 0) {
+		rc = kg_err(KGEN_ECOMPILE, "NVRTC produced no cubin for sm_%d", sm);
+		goto done;
+	}
+	if (!(*cubin = malloc(n))) {
+		rc = kg_err(KGEN_ENOMEM, "out of memory");
+		goto done;
+	}
+	kg_nvrtc.nvrtcGetCUBIN(prog, *cubin);
+	*size = n;
+	rc = 0;
+done:
+	kg_nvrtc.nvrtcDestroyProgram(&prog);
+	return rc;
+}
+
+int kg_device_query(CUdevice dev, kg_device *d)
+{
+	int major, minor;
+	CUresult r;
+	memset(d, 0, sizeof *d);
+	d->dev = dev;
+	if ((r = kg_cu.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev)) ||
+	    (r = kg_cu.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev)) ||
+	    (r = kg_cu.cuDeviceGetAttribute(&d->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev)) ||
+	    (r = kg_cu.cuDeviceGetAttribute(&d->l2_bytes, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, dev)) ||
+	    (r = kg_cu.cuDeviceGetName(d->name, sizeof d->name, dev)))
+		return kg_cu_fail("cuDeviceGetAttribute", r);
+	d->sm = major * 10 + minor;
+	return 0;
+}
+
+int kg_module_load(const void *cubin, const char *kernel, unsigned smem,
+                   CUmodule *mod, CUfunction *fn)
+{
+	CUresult r;
+	if ((r = kg_cu.cuModuleLoadData(mod, cubin)))
+		return kg_cu_fail("cuModuleLoadData", r);
+	if ((r = kg_cu.cuModuleGetFunction(fn, *mod, kernel))) {
+		kg_cu.cuModuleUnload(*mod);
+		return kg_cu_fail("cuModuleGetFunction", r);
+	}
+	if (smem > 48 * 1024 &&
+	    (r = kg_cu.cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem))) {
+		kg_cu.cuModuleUnload(*mod);
+		return kg_cu_fail("cuFuncSetAttribute", r);
+	}
+	return 0;
+}
+
+int kg_launch_rows(const kg_launch *l, CUdeviceptr y, CUdeviceptr x,
+                   long long rows, long long ld_x, long long ld_y, CUstream s)
+{
+	void *args[] = {&y, &x, &rows, &ld_x, &ld_y};
+	unsigned grid = (unsigned)((rows + l->rows_per_cta - 1) / l->rows_per_cta);
+	CUresult r;
+	if (l->cluster > 1) {
+		CUlaunchConfig cfg;
+		CUlaunchAttribute attr;
+		grid = (grid + l->cluster - 1) / l->cluster * l->cluster;
+		memset(&cfg, 0, sizeof cfg);
+		cfg.gridDimX = grid;
+		cfg.gridDimY = cfg.gridDimZ = 1;
+		cfg.blockDimX = l->block;
+		cfg.blockDimY = cfg.blockDimZ = 1;
+		cfg.sharedMemBytes = l->smem;
+		cfg.hStream = s;
+		attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+		attr.value.clusterDim.x = l->cluster;
+		attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
+		cfg.attrs = &attr;
+		cfg.numAttrs = 1;
+		r = kg_cu.cuLaunchKernelEx(&cfg, l->fn, args, NULL);
+	} else {
+		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);
+	}
+	return r ? kg_cu_fail("cuLaunchKernel", r) : 0;
+}

@@ -1,0 +1,182 @@
+-- cuda.lua: the CUDA text every kernel shares: element types and their
+-- conversion to fp32, vector loads and stores of 2 to 16 bytes, fast exp2,
+-- and warp reductions over aligned groups of lanes. No CUDA headers are
+-- needed, so NVRTC compiles the result without an include path.
+local M = {}
+
+M.dtypes = {
+  f32  = { ctype = "float",          size = 4, maxvec = 4 },
+  f16  = { ctype = "unsigned short", size = 2, maxvec = 8 },
+  bf16 = { ctype = "unsigned short", size = 2, maxvec = 8 },
+}
+
+function M.dtype(name)
+  local d = M.dtypes[name]
+  if not d then error("unknown dtype '" .. tostring(name) .. "'") end
+  return d
+end
+
+local convert = {
+  f32 = [[
+__device__ __forceinline__ float kg_to_f32(float x) { return x; }
+__device__ __forceinline__ float kg_from_f32(float x) { return x; }
+]],
+  f16 = [[
+__device__ __forceinline__ float kg_to_f32(unsigned short h)
+{
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+__device__ __forceinline__ unsigned short kg_from_f32(float f)
+{
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+/* Two floats to one packed pair: lo in bits 0-15, hi in bits 16-31. */
+__device__ __forceinline__ unsigned kg_pack2(float lo, float hi)
+{
+    unsigned r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+]],
+  bf16 = [[
+__device__ __forceinline__ float kg_to_f32(unsigned short h)
+{
+    return __uint_as_float((unsigned)h << 16);
+}
+__device__ __forceinline__ unsigned short kg_from_f32(float f)
+{
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+/* Two floats to one packed pair: lo in bits 0-15, hi in bits 16-31. */
+__device__ __forceinline__ unsigned kg_pack2(float lo, float hi)
+{
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+]],
+}
+
+local common = [[
+/* Raw storage of N bytes, loaded and stored as one access. */
+template <int N> struct kg_raw;
+template <> struct kg_raw<2> { typedef unsigned short type; };
+template <> struct kg_raw<4> { typedef unsigned type; };
+template <> struct kg_raw<8> { typedef uint2 type; };
+template <> struct kg_raw<16> { typedef uint4 type; };
+
+/* VEC consecutive elements at p (aligned to VEC * sizeof(T)) to fp32. */
+template <int VEC>
+__device__ __forceinline__ void kg_load(const T *__restrict__ p, float (&v)[VEC])
+{
+    typedef typename kg_raw<VEC * sizeof(T)>::type R;
+    union { R raw; T e[VEC]; } u;
+    u.raw = *reinterpret_cast<const R *>(p);
+#pragma unroll
+    for (int i = 0; i < VEC; ++i)
+        v[i] = kg_to_f32(u.e[i]);
+}
+
+__device__ __forceinline__ float kg_exp2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* Reductions over aligned groups of W lanes (W a power of two, <= 32);
+ * every lane of the warp takes part. */
+template <int W>
+__device__ __forceinline__ float kg_group_max(float v)
+{
+#pragma unroll
+    for (int o = W / 2; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+template <int W>
+__device__ __forceinline__ float kg_group_sum(float v)
+{
+#pragma unroll
+    for (int o = W / 2; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+]]
+
+local store_f32 = [[
+/* VEC fp32 values, each times scale, to VEC elements at p. */
+template <int VEC>
+__device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC], float scale)
+{
+    typedef typename kg_raw<VEC * sizeof(T)>::type R;
+    union { R raw; T e[VEC]; } u;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i)
+        u.e[i] = v[i] * scale;
+    *reinterpret_cast<R *>(p) = u.raw;
+}
+]]
+
+local store_half = [[
+/* VEC fp32 values, each times scale, to VEC elements at p; pairs are
+ * converted with one packed instruction. */
+template <int VEC>
+__device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC], float scale)
+{
+    typedef typename kg_raw<VEC * sizeof(T)>::type R;
+    union { R raw; T e[VEC]; unsigned w[VEC / 2 > 0 ? VEC / 2 : 1]; } u;
+    if (VEC == 1) {
+        u.e[0] = kg_from_f32(v[0] * scale);
+    } else {
+#pragma unroll
+        for (int i = 0; i < VEC / 2; ++i)
+            u.w[i] = kg_pack2(v[2 * i] * scale, v[2 * i + 1] * scale);
+    }
+    *reinterpret_cast<R *>(p) = u.raw;
+}
+]]
+
+-- The shared prelude for one element type; defines T.
+function M.prelude(dtype)
+  local d = M.dtype(dtype)
+  return table.concat({
+    "/* element type: " .. dtype .. " */",
+    "typedef " .. d.ctype .. " T;",
+    convert[dtype],
+    common,
+    dtype == "f32" and store_f32 or store_half,
+  }, "\n")
+end
+
+-- Powers of two from lo to hi inclusive.
+function M.pow2s(lo, hi)
+  local out, v = {}, lo
+  while v <= hi do out[#out + 1] = v; v = v * 2 end
+  return out
+end
+
+function M.ceil_div(a, b) return (a + b - 1) // b end
+
+function M.next_pow2(n)
+  local v = 1
+  while v < n do v = v * 2 end
+  return v
+end
+
+-- Expand $NAME in text from the table vars (a missing name is an error).
+function M.subst(text, vars)
+  return (string.gsub(text, "%$([%w_]+)", function(k)
+    local v = vars[k]
+    if v == nil then error("template variable $" .. k .. " has no value", 2) end
+    return tostring(v)
+  end))
+end
+
+return M

@@ -1,0 +1,71 @@
+-- host.lua: the entry points gen/gen.c calls. Configurations cross into C
+-- as canonical strings ("k=v,k=v", keys sorted); templates see tables.
+--
+-- A template module returns a table with:
+--   space(p)        -> list of config tables, every valid variant for p
+--   default(p)      -> one config table, chosen analytically
+--   check(p, cfg)   -> true, or false and a message (invalid value)
+--   render(p, cfg)  -> {source, kernel, block, smem, rows_per_cta, cluster}
+-- p is {op, pass, dtype = "f32"|"f16"|"bf16", cols, sm}.
+local host = {}
+
+-- Raise an error that is the caller's mistake (C maps it to KGEN_EINVAL).
+function host.user_error(msg)
+  error({ kgen_user = msg }, 2)
+end
+
+function host.parse(s)
+  local cfg = {}
+  for item in string.gmatch(s, "[^,]+") do
+    local k, v = string.match(item, "^%s*([%w_]+)%s*=%s*([%w_%.%-]+)%s*$")
+    if not k then
+      host.user_error("malformed config item '" .. item .. "' (expected key=value)")
+    end
+    cfg[k] = math.tointeger(tonumber(v)) or tonumber(v) or v
+  end
+  return cfg
+end
+
+function host.format(cfg)
+  local keys = {}
+  for k in pairs(cfg) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = k .. "=" .. tostring(cfg[k]) end
+  return table.concat(parts, ",")
+end
+
+function host.space(family, p)
+  local T = require(family)
+  local out = {}
+  for i, cfg in ipairs(T.space(p)) do out[i] = host.format(cfg) end
+  return out
+end
+
+function host.default(family, p)
+  return host.format(require(family).default(p))
+end
+
+function host.render(family, p, cfgstr)
+  local T = require(family)
+  local cfg = T.default(p)
+  for k, v in pairs(host.parse(cfgstr)) do
+    if cfg[k] == nil then
+      local known = {}
+      for name in pairs(cfg) do known[#known + 1] = name end
+      table.sort(known)
+      host.user_error(string.format("unknown config key '%s' for %s (known: %s)",
+        k, family, table.concat(known, ", ")))
+    end
+    cfg[k] = v
+  end
+  local ok, why = T.check(p, cfg)
+  if not ok then
+    host.user_error(string.format("invalid config '%s' for %s: %s", host.format(cfg), family, why))
+  end
+  local r = T.render(p, cfg)
+  r.config = host.format(cfg)
+  return r
+end
+
+return host

@@ -1,0 +1,148 @@
+/* test_gen.c: the templates render, the space is what the template's rules
+ * say, and errors name the template file and line or the bad config key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "internal.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                          \
+	do {                                                                                      \
+		if (!(cond)) {                                                                    \
+			failures++;                                                               \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
+			fprintf(stderr, __VA_ARGS__);                                             \
+			fputc('\n', stderr);                                                      \
+		}                                                                                 \
+	} while (0)
+
+static long long define_of(const char *src, const char *name)
+{
+	char pat[64];
+	const char *p;
+	snprintf(pat, sizeof pat, "#define %s ", name);
+	p = strstr(src, pat);
+	return p ? atoll(p + strlen(pat)) : -1;
+}
+
+static void test_space_and_render(gen *g)
+{
+	static const long long cols[] = {1, 7, 1000, 1024, 3000, 8192, 32768, 65536, 262144};
+	for (int d = 0; d < 3; d++)
+		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+			gen_problem p = {"softmax", "fwd", d, cols[k], 90};
+			char **cfg, *dflt;
+			int n, rc = gen_space(g, &p, &cfg, &n);
+			CHECK(rc == 0 && n > 0, "space of %s cols=%lld: rc %d n %d (%s)", kg_dtype_names[d], cols[k], rc, n,
+			      kgen_last_error());
+			CHECK(gen_default(g, &p, &dflt) == 0, "default: %s", kgen_last_error());
+			int found_default = 0;
+			for (int i = 0; i < n; i++) {
+				gen_variant v;
+				found_default |= !strcmp(cfg[i], dflt);
+				rc = gen_render(g, &p, cfg[i], &v);
+				CHECK(rc == 0, "render %s: %s", cfg[i], kgen_last_error());
+				if (!rc) {
+					long long vec = define_of(v.source, "VEC"), tpr = define_of(v.source, "TPR");
+					long long threads = define_of(v.source, "THREADS");
+					CHECK(!strcmp(v.config, cfg[i]), "canonical config %s != %s", v.config, cfg[i]);
+					CHECK(define_of(v.source, "COLS") == cols[k], "COLS in %s", cfg[i]);
+					CHECK(vec >= 1 && cols[k] % vec == 0, "vec %lld must divide cols %lld", vec, cols[k]);
+					CHECK(vec * (d == KGEN_F32 ? 4 : 2) <= 16, "vec %lld over 16 bytes", vec);
+					CHECK(threads == v.block && tpr <= threads, "block %u threads %lld tpr %lld", v.block,
+					      threads, tpr);
+					CHECK(v.rows_per_cta == threads / tpr, "rows per CTA %u", v.rows_per_cta);
+					CHECK(strstr(v.source, "extern \"C\" __global__") && !strcmp(v.kernel, "kgen_softmax_fwd"),
+					      "kernel name");
+					gen_variant_free(&v);
+				}
+				free(cfg[i]);
+			}
+			CHECK(found_default, "default %s is not in the space of %s cols=%lld", dflt, kg_dtype_names[d],
+			      cols[k]);
+			free(dflt);
+			free(cfg);
+		}
+}
+
+static void test_config_errors(gen *g)
+{
+	gen_problem p = {"softmax", "fwd", KGEN_BF16, 8192, 90};
+	gen_variant v;
+	int rc = gen_render(g, &p, "bogus=3", &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "unknown config key 'bogus'"), "rc %d: %s", rc,
+	      kgen_last_error());
+	rc = gen_render(g, &p, "vec=3", &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "vec must be a power of two"), "rc %d: %s", rc,
+	      kgen_last_error());
+	rc = gen_render(g, &p, "vec", &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "malformed"), "rc %d: %s", rc, kgen_last_error());
+	rc = gen_render(g, &p, "tpr=1,threads=64", &v); /* 8192 values per thread cannot sit in registers */
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "registers"), "rc %d: %s", rc, kgen_last_error());
+	rc = gen_render(g, &p, "vec=4,tpr=128", &v);
+	CHECK(rc == 0 && define_of(v.source, "VEC") == 4 && define_of(v.source, "TPR") == 128, "override: %s",
+	      kgen_last_error());
+	if (!rc)
+		gen_variant_free(&v);
+	p.op = "nope";
+	CHECK(gen_render(g, &p, NULL, &v) == KGEN_EINVAL, "unknown op");
+}
+
+/* A template with a bug: the error names templates/softmax.lua and the line. */
+static void test_template_error(void)
+{
+	char dir[] = "/tmp/kgen_test_gen_XXXXXX", path[256];
+	gen *g;
+	gen_variant v;
+	FILE *f;
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/lib", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof path, "%s/softmax.lua", dir);
+	f = fopen(path, "w");
+	fputs("local T = {}\nfunction T.default(p) return {vec = 1} end\n"
+	      "function T.check() return true end\n"
+	      "function T.render(p, cfg)\n  return nil + 1\nend\nreturn T\n", f);
+	fclose(f);
+	/* The directory replaces the built-in templates: copy lib/host.lua there. */
+	unsigned long len;
+	char *host = gen_read_source("lib/host.lua", &len);
+	snprintf(path, sizeof path, "%s/lib/host.lua", dir);
+	f = fopen(path, "w");
+	fwrite(host, 1, len, f);
+	fclose(f);
+	free(host);
+	setenv("KGEN_TEMPLATE_DIR", dir, 1);
+	gen_problem p = {"softmax", "fwd", KGEN_F32, 10, 90};
+	CHECK(gen_open(&g) == 0, "open");
+	int rc = gen_render(g, &p, NULL, &v);
+	CHECK(rc == KGEN_ETEMPLATE && strstr(kgen_last_error(), "templates/softmax.lua:5:"),
+	      "rc %d, message: %s", rc, kgen_last_error());
+	gen_close(g);
+	unsetenv("KGEN_TEMPLATE_DIR");
+}
+
+int main(void)
+{
+	gen *g;
+	unsetenv("KGEN_TEMPLATE_DIR");
+	if (gen_open(&g)) {
+		fprintf(stderr, "gen_open: %s\n", kgen_last_error());
+		return 1;
+	}
+	test_space_and_render(g);
+	test_config_errors(g);
+	gen_close(g);
+	test_template_error();
+	if (failures) {
+		fprintf(stderr, "%d failures\n", failures);
+		return 1;
+	}
+	printf("test_gen: ok\n");
+	return 0;
+}

@@ -1,0 +1,170 @@
+/* ref.c: fp64 references and comparisons (see ref.h). */
+#include <math.h>
+#include <string.h>
+
+#include "kgen.h"
+#include "ref.h"
+
+static uint32_t f32_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+uint16_t ref_f32_to_bf16(float f)
+{
+	uint32_t u = f32_bits(f);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40); /* quiet NaN, sign kept */
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t)(u >> 16);
+}
+
+float ref_bf16_to_f32(uint16_t h)
+{
+	return bits_f32((uint32_t)h << 16);
+}
+
+uint16_t ref_f32_to_f16(float f)
+{
+	uint32_t x = f32_bits(f), sign = (x >> 16) & 0x8000u;
+	x &= 0x7fffffffu;
+	if (x > 0x7f800000u)
+		return (uint16_t)(sign | 0x7e00u);
+	if (x >= 0x477ff000u) /* >= 65520 rounds to infinity */
+		return (uint16_t)(sign | 0x7c00u);
+	if (x < 0x38800000u) /* below 2^-14: subnormal (or the smallest normal after rounding) */
+		return (uint16_t)(sign | (uint32_t)nearbyintf(bits_f32(x) * 16777216.0f));
+	x += 0xfffu + ((x >> 13) & 1u);
+	return (uint16_t)(sign | ((x - 0x38000000u) >> 13));
+}
+
+float ref_f16_to_f32(uint16_t h)
+{
+	int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+	float v;
+	if (e == 0)
+		v = ldexpf((float)m, -24);
+	else if (e == 31)
+		v = m ? NAN : INFINITY;
+	else
+		v = ldexpf((float)(1024 + m), e - 25);
+	return (h & 0x8000) ? -v : v;
+}
+
+double ref_get(const void *buf, int dtype, size_t i)
+{
+	switch (dtype) {
+	case KGEN_F32: return ((const float *)buf)[i];
+	case KGEN_F16: return ref_f16_to_f32(((const uint16_t *)buf)[i]);
+	default: return ref_bf16_to_f32(((const uint16_t *)buf)[i]);
+	}
+}
+
+void ref_set(void *buf, int dtype, size_t i, double v)
+{
+	switch (dtype) {
+	case KGEN_F32: ((float *)buf)[i] = (float)v; break;
+	case KGEN_F16: ((uint16_t *)buf)[i] = ref_f32_to_f16((float)v); break;
+	default: ((uint16_t *)buf)[i] = ref_f32_to_bf16((float)v); break;
+	}
+}
+
+uint64_t ref_rand_u64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+double ref_rand_normal(uint64_t *s)
+{
+	double u1 = ((double)(ref_rand_u64(s) >> 11) + 0.5) / 9007199254740992.0;
+	double u2 = (double)(ref_rand_u64(s) >> 11) / 9007199254740992.0;
+	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void ref_fill(void *buf, int dtype, long long rows, long long cols, long long ld,
+              double scale, uint64_t *state)
+{
+	for (long long r = 0; r < rows; r++)
+		for (long long c = 0; c < cols; c++)
+			ref_set(buf, dtype, (size_t)(r * ld + c), ref_rand_normal(state) * scale);
+}
+
+void ref_softmax_row(const double *x, double *y, long long n)
+{
+	double m = -INFINITY, s = 0;
+	for (long long i = 0; i < n; i++)
+		m = isnan(x[i]) || isnan(m) ? NAN : fmax(m, x[i]);
+	for (long long i = 0; i < n; i++)
+		s += (y[i] = exp(x[i] - m));
+	for (long long i = 0; i < n; i++)
+		y[i] /= s;
+}
+
+void ref_tolerance(int dtype, double *atol, double *rtol)
+{
+	switch (dtype) {
+	case KGEN_F32: /* fp32 math: ex2.approx, one fma per exponent, fp32 sums */
+		*atol = 1e-12;
+		*rtol = 1e-5;
+		break;
+	case KGEN_F16: /* rounding to 11 significant bits: half an ulp is 2^-11 */
+		*atol = 6e-8; /* half the subnormal spacing, 2^-25, with margin */
+		*rtol = 1e-3;
+		break;
+	default: /* bf16: 8 significant bits, half an ulp is 2^-8 */
+		*atol = 1e-12;
+		*rtol = 8e-3;
+		break;
+	}
+}
+
+double ref_compare_row(const void *got, int dtype, const double *want, long long n,
+                       long long *worst_col)
+{
+	double atol, rtol, worst = 0;
+	ref_tolerance(dtype, &atol, &rtol);
+	*worst_col = -1;
+	for (long long i = 0; i < n; i++) {
+		double g = ref_get(got, dtype, (size_t)i), w = want[i], e;
+		if (isnan(w) || isnan(g))
+			e = isnan(w) && isnan(g) ? 0 : INFINITY;
+		else if (isinf(w) || isinf(g))
+			e = g == w ? 0 : INFINITY;
+		else
+			e = fabs(g - w) / (atol + rtol * fabs(w));
+		if (e > worst || *worst_col < 0) {
+			worst = e;
+			*worst_col = i;
+		}
+	}
+	return worst;
+}
+
+int ref_sample_rows(long long rows, long long *out, int max)
+{
+	int n = 0, q = max / 4;
+	if (rows <= max) {
+		for (long long r = 0; r < rows; r++)
+			out[n++] = r;
+		return n;
+	}
+	for (int i = 0; i < q; i++)
+		out[n++] = i;
+	for (int i = 0; i < max - 2 * q; i++)
+		out[n++] = q + (rows - 2 * q) * i / (max - 2 * q);
+	for (int i = q; i > 0; i--)
+		out[n++] = rows - i;
+	return n;
+}
