@@ -172,8 +172,10 @@ const char *gen_family(const char *op)
 {
 	if (!op)
 		return NULL;
-	if (!strcmp(op, "softmax"))
+	if (!strcmp(op, "softmax") || !strcmp(op, "log_softmax"))
 		return "softmax";
+	if (!strcmp(op, "xent") || !strcmp(op, "cross_entropy"))
+		return "xent";
 	return NULL;
 }
 
@@ -198,8 +200,10 @@ static int gen_prepare(gen *g, const char *fn, const gen_problem *p, int *base)
 	lua_getfield(L, -1, fn);                  /* [tb, host, fn] */
 	lua_remove(L, -2);                        /* [tb, fn] */
 	lua_pushstring(L, family);                /* [tb, fn, family] */
-	lua_createtable(L, 0, 5);                 /* [tb, fn, family, p] */
-	lua_pushstring(L, p->op);
+	lua_createtable(L, 0, 6);                 /* [tb, fn, family, p] */
+	lua_pushstring(L, p->opts && strcmp(p->opts, "-") ? p->opts : "");
+	lua_setfield(L, -2, "opts");
+	lua_pushstring(L, strcmp(p->op, "cross_entropy") ? p->op : "xent");
 	lua_setfield(L, -2, "op");
 	lua_pushstring(L, p->pass ? p->pass : "fwd");
 	lua_setfield(L, -2, "pass");
@@ -302,6 +306,7 @@ int gen_render(gen *g, const gen_problem *p, const char *config, gen_variant *v)
 	v->config = field_str(L, "config");       /* [tb, r] */
 	v->source = field_str(L, "source");
 	v->kernel = field_str(L, "kernel");
+	v->prep = field_str(L, "prep");
 	v->block = field_uint(L, "block", 0);
 	v->smem = field_uint(L, "smem", 0);
 	v->rows_per_cta = field_uint(L, "rows_per_cta", 1);
@@ -321,6 +326,7 @@ void gen_variant_free(gen_variant *v)
 	free(v->config);
 	free(v->source);
 	free(v->kernel);
+	free(v->prep);
 	memset(v, 0, sizeof *v);
 }
 

@@ -18,17 +18,19 @@
 typedef struct gen gen;
 
 typedef struct gen_problem {
-	const char *op;   /* "softmax" */
-	const char *pass; /* "fwd" */
+	const char *op;   /* "softmax", "log_softmax", "xent" */
+	const char *pass; /* "fwd", "bwd", "fused" */
 	int dtype;        /* kgen_dtype */
 	long long cols;
 	int sm;           /* 80, 86, 89, 90, ... */
+	const char *opts; /* options that change the code, canonical "k=v,..." or NULL */
 } gen_problem;
 
 typedef struct gen_variant {
 	char *config;            /* canonical "k=v,..." */
 	char *source;            /* CUDA C++ for NVRTC */
 	char *kernel;            /* extern "C" name of the kernel */
+	char *prep;              /* a kernel to launch first (one CTA of 1024), or NULL */
 	unsigned block;          /* threads per CTA */
 	unsigned smem;           /* dynamic shared memory, bytes */
 	unsigned rows_per_cta;   /* grid.x = ceil(rows / rows_per_cta) */
@@ -39,8 +41,8 @@ typedef struct gen_variant {
 int gen_open(gen **g);
 void gen_close(gen *g);
 
-/* The template family that implements an op ("softmax" -> "softmax"), or
- * NULL for an unknown op. */
+/* The template family that implements an op ("softmax" and "log_softmax"
+ * -> "softmax", "xent" and "cross_entropy" -> "xent"), or NULL. */
 const char *gen_family(const char *op);
 
 /* All valid configurations, canonical strings, malloc'd (free each and the

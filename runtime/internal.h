@@ -9,7 +9,50 @@
 #include "dl.h"
 #include "kgen.h"
 
-#define KG_KEY_MAX 256
+#define KG_KEY_MAX 320
+
+/* The ops; each is one template family and pass. */
+typedef enum kg_op {
+	KG_SOFTMAX_FWD, KG_SOFTMAX_BWD, KG_LOGSOFTMAX_FWD, KG_LOGSOFTMAX_BWD,
+	KG_XENT_FWD, KG_XENT_BWD, KG_XENT_FUSED, KG_NOPS
+} kg_op;
+
+typedef struct kg_opinfo {
+	const char *op, *pass, *kernel;
+	int inputs;   /* row tensors read (1 or 2) */
+	int xent;     /* takes targets and the cross-entropy options */
+} kg_opinfo;
+extern const kg_opinfo kg_ops[KG_NOPS];
+
+/* The op of a name and pass ("cross_entropy" and "xent" are one op,
+ * "logsoftmax" is "log_softmax"); -1 when unknown. */
+int kg_op_find(const char *op, const char *pass);
+
+/* Cross-entropy options that change the code (bits of a problem). */
+#define KG_XO_I32     1u
+#define KG_XO_WEIGHT  2u
+#define KG_XO_SMOOTH  4u
+#define KG_XO_ZLOSS   8u
+#define KG_XO_SOFTCAP 16u
+/* The canonical option string of a problem: "-" for softmax ops,
+ * "smooth=0,softcap=0,target=i64,weight=0,zloss=0" for cross-entropy. */
+void kg_opts_string(int op, unsigned bits, char *buf, size_t len);
+
+/* The arguments of every kernel, passed by value: the same layout as
+ * struct kg_args in templates/lib/cuda.lua. */
+typedef struct kg_args {
+	void *out;
+	const void *in0, *in1, *target;
+	const float *weight;
+	float *loss, *lse;
+	const float *dloss;
+	unsigned long long *bad;
+	float *scratch;
+	long long rows, ld_out, ld_in0, ld_in1;
+	long long ignore_index;
+	float eps, zloss, softcap, inv_den;
+	int reduction, pad_;
+} kg_args;
 
 extern const char *const kg_dtype_names[3]; /* "f32", "f16", "bf16" */
 int kg_dtype_size(int dtype);
@@ -23,11 +66,10 @@ long long kg_rows_bucket(long long rows);
 /* The problem key of the "best" database, and its prefix without the rows
  * bucket (for finding the nearest tuned bucket):
  *   "softmax|fwd|bf16|c8192|sm90|NVIDIA H100 80GB HBM3|r4096" */
-void kg_problem_prefix(char *buf, size_t len, const char *op, const char *pass,
-                       int dtype, long long cols, int sm, const char *gpu);
-void kg_problem_key(char *buf, size_t len, const char *op, const char *pass,
-                    int dtype, long long cols, int sm, const char *gpu,
-                    long long rows_bucket);
+void kg_problem_prefix(char *buf, size_t len, int op, unsigned opts, int dtype,
+                       long long cols, int sm, const char *gpu);
+void kg_problem_key(char *buf, size_t len, int op, unsigned opts, int dtype,
+                    long long cols, int sm, const char *gpu, long long rows_bucket);
 
 /* What makes a record usable: the template hash and the kgen version. */
 void kg_stamp(char *buf, size_t len, uint64_t template_hash);
@@ -51,17 +93,17 @@ typedef struct kg_device {
 } kg_device;
 int kg_device_query(CUdevice dev, kg_device *out);
 
-/* Launch geometry of a loaded kernel. */
+/* Launch geometry of a loaded kernel; prep (may be NULL) runs first as
+ * one CTA of 1024 threads (cross-entropy's denominators). */
 typedef struct kg_launch {
-	CUfunction fn;
+	CUfunction fn, prep;
 	unsigned block, smem, rows_per_cta, cluster;
 } kg_launch;
 /* Load a cubin in the current context and fetch its kernel; raise the
  * dynamic shared memory limit when smem needs it. */
-int kg_module_load(const void *cubin, const char *kernel, unsigned smem,
-                   CUmodule *mod, CUfunction *fn);
-/* Launch a softmax-shaped kernel: (y, x, rows, ld_x, ld_y). */
-int kg_launch_rows(const kg_launch *l, CUdeviceptr y, CUdeviceptr x,
-                   long long rows, long long ld_x, long long ld_y, CUstream s);
+int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem,
+                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn);
+/* Launch a row kernel over a->rows rows (prep first when with_prep). */
+int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s);
 
 #endif

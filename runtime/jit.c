@@ -36,17 +36,55 @@ long long kg_rows_bucket(long long rows)
 	return b;
 }
 
-void kg_problem_prefix(char *buf, size_t len, const char *op, const char *pass,
-                       int dtype, long long cols, int sm, const char *gpu)
+const kg_opinfo kg_ops[KG_NOPS] = {
+	[KG_SOFTMAX_FWD] = {"softmax", "fwd", "kgen_softmax_fwd", 1, 0},
+	[KG_SOFTMAX_BWD] = {"softmax", "bwd", "kgen_softmax_bwd", 2, 0},
+	[KG_LOGSOFTMAX_FWD] = {"log_softmax", "fwd", "kgen_log_softmax_fwd", 1, 0},
+	[KG_LOGSOFTMAX_BWD] = {"log_softmax", "bwd", "kgen_log_softmax_bwd", 2, 0},
+	[KG_XENT_FWD] = {"xent", "fwd", "kgen_xent_fwd", 1, 1},
+	[KG_XENT_BWD] = {"xent", "bwd", "kgen_xent_bwd", 1, 1},
+	[KG_XENT_FUSED] = {"xent", "fused", "kgen_xent_fused", 1, 1},
+};
+
+int kg_op_find(const char *op, const char *pass)
 {
-	snprintf(buf, len, "%s|%s|%s|c%lld|sm%d|%s|r", op, pass, kg_dtype_names[dtype], cols, sm, gpu);
+	if (!op || !pass)
+		return -1;
+	if (!strcmp(op, "cross_entropy"))
+		op = "xent";
+	else if (!strcmp(op, "logsoftmax"))
+		op = "log_softmax";
+	for (int i = 0; i < KG_NOPS; i++)
+		if (!strcmp(kg_ops[i].op, op) && !strcmp(kg_ops[i].pass, pass))
+			return i;
+	return -1;
 }
 
-void kg_problem_key(char *buf, size_t len, const char *op, const char *pass,
-                    int dtype, long long cols, int sm, const char *gpu, long long rows_bucket)
+void kg_opts_string(int op, unsigned bits, char *buf, size_t len)
+{
+	if (!kg_ops[op].xent) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf, len, "smooth=%d,softcap=%d,target=%s,weight=%d,zloss=%d", !!(bits & KG_XO_SMOOTH),
+	         !!(bits & KG_XO_SOFTCAP), bits & KG_XO_I32 ? "i32" : "i64", !!(bits & KG_XO_WEIGHT),
+	         !!(bits & KG_XO_ZLOSS));
+}
+
+void kg_problem_prefix(char *buf, size_t len, int op, unsigned opts, int dtype, long long cols, int sm,
+                       const char *gpu)
+{
+	char o[96];
+	kg_opts_string(op, opts, o, sizeof o);
+	snprintf(buf, len, "%s|%s|%s|c%lld|%s|sm%d|%s|r", kg_ops[op].op, kg_ops[op].pass, kg_dtype_names[dtype], cols,
+	         o, sm, gpu);
+}
+
+void kg_problem_key(char *buf, size_t len, int op, unsigned opts, int dtype, long long cols, int sm,
+                    const char *gpu, long long rows_bucket)
 {
 	size_t n;
-	kg_problem_prefix(buf, len, op, pass, dtype, cols, sm, gpu);
+	kg_problem_prefix(buf, len, op, opts, dtype, cols, sm, gpu);
 	n = strlen(buf);
 	snprintf(buf + n, len - n, "%lld", rows_bucket);
 }
@@ -137,8 +175,8 @@ int kg_device_query(CUdevice dev, kg_device *d)
 	return 0;
 }
 
-int kg_module_load(const void *cubin, const char *kernel, unsigned smem,
-                   CUmodule *mod, CUfunction *fn)
+int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem,
+                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn)
 {
 	CUresult r;
 	if ((r = kg_cu.cuModuleLoadData(mod, cubin)))
@@ -146,6 +184,11 @@ int kg_module_load(const void *cubin, const char *kernel, unsigned smem,
 	if ((r = kg_cu.cuModuleGetFunction(fn, *mod, kernel))) {
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuModuleGetFunction", r);
+	}
+	*prep_fn = NULL;
+	if (prep && *prep && (r = kg_cu.cuModuleGetFunction(prep_fn, *mod, prep))) {
+		kg_cu.cuModuleUnload(*mod);
+		return kg_cu_fail("cuModuleGetFunction (prep)", r);
 	}
 	if (smem > 48 * 1024 &&
 	    (r = kg_cu.cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem))) {
@@ -155,12 +198,13 @@ int kg_module_load(const void *cubin, const char *kernel, unsigned smem,
 	return 0;
 }
 
-int kg_launch_rows(const kg_launch *l, CUdeviceptr y, CUdeviceptr x,
-                   long long rows, long long ld_x, long long ld_y, CUstream s)
+int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s)
 {
-	void *args[] = {&y, &x, &rows, &ld_x, &ld_y};
-	unsigned grid = (unsigned)((rows + l->rows_per_cta - 1) / l->rows_per_cta);
+	void *args[] = {(void *)a};
+	unsigned grid = (unsigned)((a->rows + l->rows_per_cta - 1) / l->rows_per_cta);
 	CUresult r;
+	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, 1, 1, 1, 1024, 1, 1, 0, s, args, NULL)))
+		return kg_cu_fail("cuLaunchKernel (prep)", r);
 	if (l->cluster > 1) {
 		CUlaunchConfig cfg;
 		CUlaunchAttribute attr;

@@ -26,6 +26,7 @@ typedef struct kg_entry {
 	struct kg_entry *next;
 	CUcontext cuctx;
 	int op, dtype, align;
+	unsigned opts;
 	long long cols, bucket;
 	CUmodule mod;
 	kg_launch launch;
@@ -38,6 +39,16 @@ typedef struct kg_ctxinfo {
 	kg_device dev;
 } kg_ctxinfo;
 
+/* Device scratch of one stream (cross-entropy's denominators): calls on one
+ * stream are ordered, so one buffer per (context, stream) is never shared
+ * by two kernels in flight. */
+typedef struct kg_scratch {
+	struct kg_scratch *next;
+	CUcontext cuctx;
+	CUstream stream;
+	CUdeviceptr ptr;
+} kg_scratch;
+
 struct kgen_ctx {
 	pthread_mutex_t lock;     /* table and ctxinfo */
 	pthread_mutex_t gen_lock; /* gen (one Lua state) and compilation */
@@ -46,14 +57,13 @@ struct kgen_ctx {
 	kg_entry *table[KG_TABLE_SIZE];
 	kg_ctxinfo info[16];
 	int ninfo;
+	kg_scratch *scratch;
 };
 
 /* The entry the thread launched last, and whether it came from the table. */
 static _Thread_local const kg_entry *kg_last_entry;
 static _Thread_local int kg_last_hit;
 
-enum { KG_OP_SOFTMAX_FWD = 0 };
-static const char *const kg_op_names[][2] = {{"softmax", "fwd"}};
 
 int kgen_open(kgen_ctx **out, const char *cache_dir)
 {
@@ -97,6 +107,13 @@ void kgen_close(kgen_ctx *ctx)
 				kg_cu.cuModuleUnload(e->mod);
 			free(e);
 		}
+	}
+	for (kg_scratch *sc = ctx->scratch, *next; sc; sc = next) {
+		CUcontext cur = NULL;
+		next = sc->next;
+		if (kg_cu.cuCtxGetCurrent && !kg_cu.cuCtxGetCurrent(&cur) && cur == sc->cuctx)
+			kg_cu.cuMemFree(sc->ptr);
+		free(sc);
 	}
 	cache_close(ctx->cache);
 	gen_close(ctx->gen);
@@ -150,20 +167,28 @@ static int current_device(kgen_ctx *ctx, CUcontext *cuctx, const kg_device **dev
 	return 0;
 }
 
-static unsigned entry_slot(CUcontext c, int op, int dtype, long long cols, long long bucket, int align)
+/* What identifies a launchable kernel in the in-process table. */
+typedef struct kg_want {
+	CUcontext cuctx;
+	int op, dtype, align;
+	unsigned opts;
+	long long cols, bucket;
+} kg_want;
+
+static unsigned entry_slot(const kg_want *w)
 {
-	uint64_t h = (uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15ull;
-	h ^= (uint64_t)cols * 0xC2B2AE3D27D4EB4Full + (uint64_t)bucket * 31 + (unsigned)(op * 7 + dtype * 3 + align);
+	uint64_t h = (uint64_t)(uintptr_t)w->cuctx * 0x9E3779B97F4A7C15ull;
+	h ^= (uint64_t)w->cols * 0xC2B2AE3D27D4EB4Full + (uint64_t)w->bucket * 31 +
+	     (unsigned)(w->op * 7 + w->dtype * 3 + w->align) + w->opts * 131u;
 	return (unsigned)(h >> 56) % KG_TABLE_SIZE;
 }
 
-static kg_entry *table_find(kgen_ctx *ctx, CUcontext c, int op, int dtype, long long cols,
-                            long long bucket, int align)
+static kg_entry *table_find(kgen_ctx *ctx, const kg_want *w)
 {
-	kg_entry *e = ctx->table[entry_slot(c, op, dtype, cols, bucket, align)];
+	kg_entry *e = ctx->table[entry_slot(w)];
 	for (; e; e = e->next)
-		if (e->cuctx == c && e->op == op && e->dtype == dtype && e->cols == cols &&
-		    e->bucket == bucket && e->align == align)
+		if (e->cuctx == w->cuctx && e->op == w->op && e->opts == w->opts && e->dtype == w->dtype &&
+		    e->cols == w->cols && e->bucket == w->bucket && e->align == w->align)
 			return e;
 	return NULL;
 }
@@ -233,12 +258,13 @@ static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, si
 }
 
 /* Build the launchable kernel for a table miss. */
-static int resolve(kgen_ctx *ctx, const kg_device *dev, int op, int dtype, long long cols,
-                   long long bucket, int align, kg_entry *e)
+static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_entry *e)
 {
-	const char *opname = kg_op_names[op][0], *pass = kg_op_names[op][1];
-	gen_problem p = {opname, pass, dtype, cols, dev->sm};
-	char prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[128];
+	const char *opname = kg_ops[w->op].op;
+	const int dtype = w->dtype, align = w->align;
+	char opts[96];
+	gen_problem p = {opname, kg_ops[w->op].pass, dtype, w->cols, dev->sm, opts};
+	char prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[128], prep[64];
 	char *rec = NULL;
 	void *cubin = NULL;
 	size_t size;
@@ -248,10 +274,11 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, int op, int dtype, long 
 	if (!ctx->gen && (rc = gen_open(&ctx->gen)))
 		goto out;
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(ctx->gen, gen_family(opname)));
-	kg_problem_prefix(prefix, sizeof prefix, opname, pass, dtype, cols, dev->sm, dev->name);
-	rec = cache_best(ctx, prefix, bucket, stamp);
+	kg_opts_string(w->op, w->opts, opts, sizeof opts);
+	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
+	rec = cache_best(ctx, prefix, w->bucket, stamp);
 	if (rec && rec_get(rec, "config", cfg, sizeof cfg) == 0) {
-		char vs[16];
+		char vs[64];
 		char *at = strstr(cfg, "vec=");
 		vec = at ? atoi(at + 4) : 0;
 		if (vec * kg_dtype_size(dtype) <= align && rec_get(rec, "variant", hex, sizeof hex) == 0 &&
@@ -263,7 +290,10 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, int op, int dtype, long 
 			if (!(rec_get(rec, "kernel", vs, sizeof vs)) && e->launch.block && e->launch.rows_per_cta) {
 				snprintf(e->origin, sizeof e->origin, "cache");
 				snprintf(e->config, sizeof e->config, "%s", cfg);
-				rc = kg_module_load(cubin, vs, e->launch.smem, &e->mod, &e->launch.fn);
+				if (rec_get(rec, "prep", prep, sizeof prep))
+					prep[0] = 0;
+				rc = kg_module_load(cubin, vs, prep, e->launch.smem, &e->mod, &e->launch.fn,
+				                    &e->launch.prep);
 				goto out;
 			}
 		}
@@ -303,7 +333,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, int op, int dtype, long 
 	e->launch.cluster = v.cluster;
 	snprintf(e->origin, sizeof e->origin, "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
-	rc = kg_module_load(cubin, v.kernel, v.smem, &e->mod, &e->launch.fn);
+	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, &e->mod, &e->launch.fn, &e->launch.prep);
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);
@@ -312,71 +342,68 @@ out:
 	return rc;
 }
 
-/* The widest access, in bytes (2..16), that every row start allows. */
-static int alignment_of(const void *y, const void *x, long long ld_x, long long ld_y, int esize)
+/* The scratch buffer of the current context and stream; caller holds ctx->lock. */
+static int scratch_for(kgen_ctx *ctx, CUcontext cuctx, CUstream stream, float **out)
 {
-	int a = 16;
-	uintptr_t bits = (uintptr_t)y | (uintptr_t)x | (uintptr_t)(ld_x * esize) | (uintptr_t)(ld_y * esize);
-	while (a > esize && (bits & (uintptr_t)(a - 1)))
-		a >>= 1;
-	return a;
+	kg_scratch *sc;
+	CUresult r;
+	for (sc = ctx->scratch; sc; sc = sc->next)
+		if (sc->cuctx == cuctx && sc->stream == stream) {
+			*out = (float *)(uintptr_t)sc->ptr;
+			return 0;
+		}
+	if (!(sc = calloc(1, sizeof *sc)))
+		return kg_err(KGEN_ENOMEM, "out of memory");
+	if ((r = kg_cu.cuMemAlloc(&sc->ptr, 256))) {
+		free(sc);
+		return kg_cu_fail("cuMemAlloc (scratch)", r);
+	}
+	sc->cuctx = cuctx;
+	sc->stream = stream;
+	sc->next = ctx->scratch;
+	ctx->scratch = sc;
+	*out = (float *)(uintptr_t)sc->ptr;
+	return 0;
 }
 
-int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_t cols,
-                     int64_t ld_x, int64_t ld_y, kgen_dtype dtype, void *stream)
+/* Find (or build) the kernel of op for these arguments and launch it. */
+static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, int align, kg_args *a,
+               int with_prep, CUstream stream)
 {
-	const int op = KG_OP_SOFTMAX_FWD;
 	const kg_device *dev = NULL;
-	CUcontext cuctx = NULL;
+	kg_want w = {NULL, op, dtype, align, opts, cols, kg_rows_bucket(a->rows)};
 	kg_entry *e, *fresh;
-	long long bucket;
-	int align, esize, rc;
-	if (!ctx)
-		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
-	if (!x || !y)
-		return kg_err(KGEN_EINVAL, "%s must not be NULL", !x ? "x" : "y");
-	if ((int)dtype < 0 || (int)dtype > KGEN_BF16)
-		return kg_err(KGEN_EINVAL, "unknown dtype %d", (int)dtype);
-	if (rows < 1 || rows > INT32_MAX)
-		return kg_err(KGEN_EINVAL, "rows must be in 1..2147483647 (got %lld)", (long long)rows);
-	if (cols < 1 || cols > INT32_MAX)
-		return kg_err(KGEN_EINVAL, "cols must be in 1..2147483647 (got %lld)", (long long)cols);
-	if (ld_x < cols || ld_y < cols)
-		return kg_err(KGEN_EINVAL, "%s must be >= cols (got %lld < %lld)", ld_x < cols ? "ld_x" : "ld_y",
-		              (long long)(ld_x < cols ? ld_x : ld_y), (long long)cols);
-	esize = kg_dtype_size(dtype);
-	if (((uintptr_t)x | (uintptr_t)y) % (uintptr_t)esize)
-		return kg_err(KGEN_EALIGN, "%s is not aligned to its element size (%d bytes)",
-		              (uintptr_t)x % (uintptr_t)esize ? "x" : "y", esize);
-	align = alignment_of(y, x, ld_x, ld_y, esize);
-	bucket = kg_rows_bucket(rows);
+	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
-	rc = current_device(ctx, &cuctx, &dev);
-	e = rc ? NULL : table_find(ctx, cuctx, op, dtype, cols, bucket, align);
+	rc = current_device(ctx, &w.cuctx, &dev);
+	if (!rc && kg_ops[op].xent)
+		rc = scratch_for(ctx, w.cuctx, stream, &a->scratch);
+	e = rc ? NULL : table_find(ctx, &w);
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc)
 		return rc;
 	if (!e) {
 		if (!(fresh = calloc(1, sizeof *fresh)))
 			return kg_err(KGEN_ENOMEM, "out of memory");
-		if ((rc = resolve(ctx, dev, op, dtype, cols, bucket, align, fresh))) {
+		if ((rc = resolve(ctx, dev, &w, fresh))) {
 			free(fresh);
 			return rc;
 		}
-		fresh->cuctx = cuctx;
+		fresh->cuctx = w.cuctx;
 		fresh->op = op;
+		fresh->opts = opts;
 		fresh->dtype = dtype;
 		fresh->cols = cols;
-		fresh->bucket = bucket;
+		fresh->bucket = w.bucket;
 		fresh->align = align;
 		pthread_mutex_lock(&ctx->lock);
-		if ((e = table_find(ctx, cuctx, op, dtype, cols, bucket, align))) {
+		if ((e = table_find(ctx, &w))) {
 			/* Another thread resolved it first: keep theirs. */
 			kg_cu.cuModuleUnload(fresh->mod);
 			free(fresh);
 		} else {
-			unsigned slot = entry_slot(cuctx, op, dtype, cols, bucket, align);
+			unsigned slot = entry_slot(&w);
 			fresh->next = ctx->table[slot];
 			ctx->table[slot] = e = fresh;
 		}
@@ -386,6 +413,225 @@ int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_
 		kg_last_hit = 1;
 	}
 	kg_last_entry = e;
-	return kg_launch_rows(&e->launch, (CUdeviceptr)(uintptr_t)y, (CUdeviceptr)(uintptr_t)x, rows,
-	                      ld_x, ld_y, (CUstream)stream);
+	return kg_launch_rows(&e->launch, a, with_prep, stream);
+}
+
+/* The widest access, in bytes (esize..16), that every row start allows. */
+static int alignment_of(const void *p0, const void *p1, const void *p2, long long ld0, long long ld1,
+                        long long ld2, int esize)
+{
+	int a = 16;
+	uintptr_t bits = (uintptr_t)p0 | (uintptr_t)p1 | (uintptr_t)p2 | (uintptr_t)(ld0 * esize) |
+	                 (uintptr_t)(ld1 * esize) | (uintptr_t)(ld2 * esize);
+	while (a > esize && (bits & (uintptr_t)(a - 1)))
+		a >>= 1;
+	return a;
+}
+
+/* The checks every op shares: handle, dtype, shape, strides, element alignment. */
+static int check_common(kgen_ctx *ctx, int dtype, int64_t rows, int64_t cols, const char *colname)
+{
+	if (!ctx)
+		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
+	if (dtype < 0 || dtype > KGEN_BF16)
+		return kg_err(KGEN_EINVAL, "unknown dtype %d", dtype);
+	if (rows < 1 || rows > INT32_MAX)
+		return kg_err(KGEN_EINVAL, "rows must be in 1..2147483647 (got %lld)", (long long)rows);
+	if (cols < 1 || cols > INT32_MAX)
+		return kg_err(KGEN_EINVAL, "%s must be in 1..2147483647 (got %lld)", colname, (long long)cols);
+	return 0;
+}
+
+static int check_tensor(const void *p, const char *name, int64_t ld, const char *ldname, int64_t cols, int esize)
+{
+	if (!p)
+		return kg_err(KGEN_EINVAL, "%s must not be NULL", name);
+	if (ld < cols)
+		return kg_err(KGEN_EINVAL, "%s must be >= %lld (got %lld)", ldname, (long long)cols, (long long)ld);
+	if ((uintptr_t)p % (uintptr_t)esize)
+		return kg_err(KGEN_EALIGN, "%s is not aligned to its element size (%d bytes)", name, esize);
+	return 0;
+}
+
+static int softmax_fwd_like(int op, kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_t cols,
+                            int64_t ld_x, int64_t ld_y, kgen_dtype dtype, void *stream)
+{
+	kg_args a;
+	int rc, es;
+	kg_last_entry = NULL;
+	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
+		return rc;
+	es = kg_dtype_size(dtype);
+	if ((rc = check_tensor(x, "x", ld_x, "ld_x", cols, es)) || (rc = check_tensor(y, "y", ld_y, "ld_y", cols, es)))
+		return rc;
+	memset(&a, 0, sizeof a);
+	a.out = y;
+	a.in0 = x;
+	a.rows = rows;
+	a.ld_out = ld_y;
+	a.ld_in0 = ld_x;
+	return run(ctx, op, 0, dtype, cols, alignment_of(y, x, x, ld_x, ld_y, ld_x, es), &a, 0, (CUstream)stream);
+}
+
+static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows,
+                            int64_t cols, int64_t ld_y, int64_t ld_dy, int64_t ld_dx, kgen_dtype dtype,
+                            void *stream)
+{
+	kg_args a;
+	int rc, es;
+	kg_last_entry = NULL;
+	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
+		return rc;
+	es = kg_dtype_size(dtype);
+	if ((rc = check_tensor(y, "y", ld_y, "ld_y", cols, es)) || (rc = check_tensor(dy, "dy", ld_dy, "ld_dy", cols, es)) ||
+	    (rc = check_tensor(dx, "dx", ld_dx, "ld_dx", cols, es)))
+		return rc;
+	memset(&a, 0, sizeof a);
+	a.out = dx;
+	a.in0 = y;
+	a.in1 = dy;
+	a.rows = rows;
+	a.ld_out = ld_dx;
+	a.ld_in0 = ld_y;
+	a.ld_in1 = ld_dy;
+	return run(ctx, op, 0, dtype, cols, alignment_of(dx, y, dy, ld_dx, ld_y, ld_dy, es), &a, 0, (CUstream)stream);
+}
+
+int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_t cols, int64_t ld_x,
+                     int64_t ld_y, kgen_dtype dtype, void *stream)
+{
+	return softmax_fwd_like(KG_SOFTMAX_FWD, ctx, y, x, rows, cols, ld_x, ld_y, dtype, stream);
+}
+
+int kgen_log_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_t cols, int64_t ld_x,
+                         int64_t ld_y, kgen_dtype dtype, void *stream)
+{
+	return softmax_fwd_like(KG_LOGSOFTMAX_FWD, ctx, y, x, rows, cols, ld_x, ld_y, dtype, stream);
+}
+
+int kgen_softmax_bwd(kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows, int64_t cols,
+                     int64_t ld_y, int64_t ld_dy, int64_t ld_dx, kgen_dtype dtype, void *stream)
+{
+	return softmax_bwd_like(KG_SOFTMAX_BWD, ctx, dx, y, dy, rows, cols, ld_y, ld_dy, ld_dx, dtype, stream);
+}
+
+int kgen_log_softmax_bwd(kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows, int64_t cols,
+                         int64_t ld_y, int64_t ld_dy, int64_t ld_dx, kgen_dtype dtype, void *stream)
+{
+	return softmax_bwd_like(KG_LOGSOFTMAX_BWD, ctx, dx, y, dy, rows, cols, ld_y, ld_dy, ld_dx, dtype, stream);
+}
+
+void kgen_xent_options_init(kgen_xent_options *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof *o);
+	o->ignore_index = -100;
+	o->reduction = KGEN_REDUCTION_MEAN;
+	o->denominator = 1.0f;
+}
+
+/* Cross-entropy: validate, fill the arguments, launch. dlogits NULL for fwd. */
+static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const void *logits,
+                const void *target, const float *dloss, int64_t rows, int64_t vocab, int64_t ld, int64_t ld_d,
+                kgen_dtype dtype, kgen_itype itype, const kgen_xent_options *opt, void *stream)
+{
+	kgen_xent_options dflt;
+	unsigned bits = 0;
+	kg_args a;
+	int rc, es, with_prep;
+	kg_last_entry = NULL;
+	if (!opt) {
+		kgen_xent_options_init(&dflt);
+		opt = &dflt;
+	}
+	if ((rc = check_common(ctx, (int)dtype, rows, vocab, "vocab")))
+		return rc;
+	es = kg_dtype_size(dtype);
+	if ((rc = check_tensor(logits, "logits", ld, "ld", vocab, es)))
+		return rc;
+	if (op != KG_XENT_FWD && (rc = check_tensor(dlogits, "dlogits", ld_d, "ld_dlogits", vocab, es)))
+		return rc;
+	if (op != KG_XENT_FWD && dlogits == logits && ld_d != ld)
+		return kg_err(KGEN_EINVAL, "in place (dlogits == logits) needs ld_dlogits == ld (%lld != %lld)",
+		              (long long)ld_d, (long long)ld);
+	if ((int)itype != KGEN_INT32 && (int)itype != KGEN_INT64)
+		return kg_err(KGEN_EINVAL, "unknown target type %d", (int)itype);
+	if (!target)
+		return kg_err(KGEN_EINVAL, "target must not be NULL");
+	if ((uintptr_t)target % (itype == KGEN_INT32 ? 4u : 8u))
+		return kg_err(KGEN_EALIGN, "target is not aligned to its element size");
+	if (op != KG_XENT_BWD && !loss)
+		return kg_err(KGEN_EINVAL, "loss must not be NULL");
+	if (op == KG_XENT_BWD && !lse)
+		return kg_err(KGEN_EINVAL, "lse must not be NULL (the logsumexp saved by the forward pass)");
+	if (((uintptr_t)loss | (uintptr_t)lse | (uintptr_t)dloss | (uintptr_t)opt->weight) % 4u)
+		return kg_err(KGEN_EALIGN, "loss, lse, dloss and weight must be 4-byte aligned");
+	if ((int)opt->reduction < KGEN_REDUCTION_NONE || (int)opt->reduction > KGEN_REDUCTION_SUM_OVER)
+		return kg_err(KGEN_EINVAL, "unknown reduction %d", (int)opt->reduction);
+	if (!(opt->label_smoothing >= 0.0f && opt->label_smoothing <= 1.0f))
+		return kg_err(KGEN_EINVAL, "label_smoothing must be in [0, 1] (got %g)", (double)opt->label_smoothing);
+	if (!(opt->z_loss >= 0.0f) || opt->z_loss > 1e30f)
+		return kg_err(KGEN_EINVAL, "z_loss must be >= 0 and finite (got %g)", (double)opt->z_loss);
+	if (!(opt->softcap >= 0.0f) || opt->softcap > 1e30f)
+		return kg_err(KGEN_EINVAL, "softcap must be >= 0 and finite, 0 for none (got %g)", (double)opt->softcap);
+	if (opt->reduction == KGEN_REDUCTION_SUM_OVER && !(opt->denominator > 0.0f && opt->denominator < 1e38f))
+		return kg_err(KGEN_EINVAL, "denominator must be > 0 and finite for reduction sum_over (got %g)",
+		              (double)opt->denominator);
+	if (opt->weight && op != KG_XENT_FWD && (const void *)opt->weight == dlogits)
+		return kg_err(KGEN_EINVAL, "weight must not alias dlogits");
+	bits |= itype == KGEN_INT32 ? KG_XO_I32 : 0;
+	bits |= opt->weight ? KG_XO_WEIGHT : 0;
+	bits |= opt->label_smoothing > 0.0f ? KG_XO_SMOOTH : 0;
+	bits |= opt->z_loss > 0.0f ? KG_XO_ZLOSS : 0;
+	bits |= opt->softcap > 0.0f ? KG_XO_SOFTCAP : 0;
+	memset(&a, 0, sizeof a);
+	a.out = dlogits;
+	a.in0 = logits;
+	a.target = target;
+	a.weight = opt->weight;
+	a.loss = op == KG_XENT_BWD ? NULL : loss;
+	a.lse = lse;
+	a.dloss = dloss;
+	a.bad = opt->bad_targets;
+	a.rows = rows;
+	a.ld_out = op == KG_XENT_FWD ? ld : ld_d;
+	a.ld_in0 = ld;
+	a.ignore_index = opt->ignore_index;
+	a.eps = opt->label_smoothing;
+	a.zloss = opt->z_loss;
+	a.softcap = opt->softcap;
+	a.inv_den = opt->reduction == KGEN_REDUCTION_SUM_OVER ? 1.0f / opt->denominator : 1.0f;
+	a.reduction = (int)opt->reduction;
+	/* The prep kernel: denominators for mean, the sum of class weights for
+	 * weighted smoothing, and zeroing the loss accumulator. */
+	with_prep = opt->reduction == KGEN_REDUCTION_MEAN || ((bits & KG_XO_WEIGHT) && (bits & KG_XO_SMOOTH)) ||
+	            (op != KG_XENT_BWD && opt->reduction != KGEN_REDUCTION_NONE);
+	return run(ctx, op, bits, dtype, vocab,
+	           alignment_of(logits, op == KG_XENT_FWD ? logits : dlogits, logits, ld, op == KG_XENT_FWD ? ld : ld_d, ld, es),
+	           &a, with_prep, (CUstream)stream);
+}
+
+int kgen_xent_fwd(kgen_ctx *ctx, float *loss, float *lse, const void *logits, const void *target, int64_t rows,
+                  int64_t vocab, int64_t ld, kgen_dtype dtype, kgen_itype itype, const kgen_xent_options *opt,
+                  void *stream)
+{
+	return xent(KG_XENT_FWD, ctx, loss, lse, NULL, logits, target, NULL, rows, vocab, ld, ld, dtype, itype, opt,
+	            stream);
+}
+
+int kgen_xent_bwd(kgen_ctx *ctx, void *dlogits, const void *logits, const void *target, const float *lse,
+                  const float *dloss, int64_t rows, int64_t vocab, int64_t ld, int64_t ld_dlogits, kgen_dtype dtype,
+                  kgen_itype itype, const kgen_xent_options *opt, void *stream)
+{
+	return xent(KG_XENT_BWD, ctx, NULL, (float *)lse, dlogits, logits, target, dloss, rows, vocab, ld, ld_dlogits,
+	            dtype, itype, opt, stream);
+}
+
+int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const void *logits, const void *target,
+                    const float *dloss, int64_t rows, int64_t vocab, int64_t ld, int64_t ld_dlogits,
+                    kgen_dtype dtype, kgen_itype itype, const kgen_xent_options *opt, void *stream)
+{
+	return xent(KG_XENT_FUSED, ctx, loss, lse, dlogits, logits, target, dloss, rows, vocab, ld, ld_dlogits, dtype,
+	            itype, opt, stream);
 }

@@ -60,6 +60,33 @@ typedef enum kgen_dtype {
 	KGEN_BF16 = 2  /**< bfloat16 */
 } kgen_dtype;
 
+/** Element types of class indices (cross-entropy targets). */
+typedef enum kgen_itype {
+	KGEN_INT32 = 0,
+	KGEN_INT64 = 1
+} kgen_itype;
+
+/** How cross-entropy reduces the per-row losses. */
+typedef enum kgen_reduction {
+	KGEN_REDUCTION_NONE = 0,   /**< one loss per row */
+	KGEN_REDUCTION_SUM = 1,    /**< their sum */
+	KGEN_REDUCTION_MEAN = 2,   /**< torch's mean: over rows whose target is not ignore_index, weighted */
+	KGEN_REDUCTION_SUM_OVER = 3 /**< their sum divided by kgen_xent_options::denominator */
+} kgen_reduction;
+
+/** Cross-entropy options; kgen_xent_options_init() sets torch's defaults. */
+typedef struct kgen_xent_options {
+	int64_t ignore_index;        /**< rows with this target get loss 0 and gradient 0 (default -100) */
+	kgen_reduction reduction;    /**< default #KGEN_REDUCTION_MEAN */
+	float denominator;           /**< for #KGEN_REDUCTION_SUM_OVER, e.g. a byte count; > 0 */
+	float label_smoothing;       /**< epsilon in [0, 1] (default 0) */
+	float z_loss;                /**< lambda >= 0: lambda * lse^2 is added to each kept row's loss (default 0) */
+	float softcap;               /**< c > 0: logits become c * tanh(x / c) first; 0 = off (default) */
+	const float *weight;         /**< device pointer to [vocab] class weights (fp32), or NULL */
+	unsigned long long *bad_targets; /**< device counter, incremented per row whose target is outside
+	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL */
+} kgen_xent_options;
+
 /** An opaque runtime handle: loaded modules, the cache, the lookup table.
  *  One handle may be used from many threads. */
 typedef struct kgen_ctx kgen_ctx;
@@ -108,6 +135,69 @@ void kgen_close(kgen_ctx *ctx);
 int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows,
                      int64_t cols, int64_t ld_x, int64_t ld_y,
                      kgen_dtype dtype, void *stream);
+
+/** @brief Softmax backward: dx = y * (dy - sum(dy * y)) over each row.
+ *  @param[in] y the forward output, row stride @p ld_y
+ *  @param[in] dy the gradient of the output, row stride @p ld_dy
+ *  @param[out] dx the gradient of the input, row stride @p ld_dx
+ *  Other parameters and return codes as kgen_softmax_fwd(). */
+int kgen_softmax_bwd(kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows,
+                     int64_t cols, int64_t ld_y, int64_t ld_dy, int64_t ld_dx,
+                     kgen_dtype dtype, void *stream);
+
+/** @brief Log-softmax forward: y = x - logsumexp(x) over each row.
+ *  Parameters and return codes as kgen_softmax_fwd(). */
+int kgen_log_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows,
+                         int64_t cols, int64_t ld_x, int64_t ld_y,
+                         kgen_dtype dtype, void *stream);
+
+/** @brief Log-softmax backward: dx = dy - exp(y) * sum(dy) over each row,
+ *  from the forward output y. Parameters as kgen_softmax_bwd(). */
+int kgen_log_softmax_bwd(kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows,
+                         int64_t cols, int64_t ld_y, int64_t ld_dy, int64_t ld_dx,
+                         kgen_dtype dtype, void *stream);
+
+/** @brief Set torch's defaults: ignore_index -100, reduction mean, no
+ *  smoothing, z-loss, softcap or weights. */
+void kgen_xent_options_init(kgen_xent_options *opt);
+
+/** @brief Cross-entropy forward over logits [rows, vocab] and targets [rows].
+ *
+ * No gradient is written. For reduction none, @p loss holds one fp32 loss
+ * per row; otherwise loss[0] receives the reduced loss. The reduction's
+ * denominators are computed on the device: no host synchronization.
+ *
+ * @param[out] loss device fp32: [rows] (reduction none) or [1]
+ * @param[out] lse device fp32 [rows], the logsumexp of each row (of the
+ *             softcapped logits), for kgen_xent_bwd(); or NULL
+ * @param[in] logits device [rows, vocab], row stride @p ld, type @p dtype
+ * @param[in] target device [rows] class indices of type @p itype
+ * @param[in] opt options, or NULL for the defaults
+ * @return #KGEN_SUCCESS, #KGEN_EINVAL (the message names the argument),
+ *         #KGEN_EALIGN, and the codes of kgen_softmax_fwd() */
+int kgen_xent_fwd(kgen_ctx *ctx, float *loss, float *lse, const void *logits,
+                  const void *target, int64_t rows, int64_t vocab, int64_t ld,
+                  kgen_dtype dtype, kgen_itype itype, const kgen_xent_options *opt,
+                  void *stream);
+
+/** @brief Cross-entropy backward: dlogits from the logits, the saved
+ *  logsumexp and the gradient of the loss; one read of the logits, one write.
+ * @param[out] dlogits device [rows, vocab], row stride @p ld_dlogits
+ * @param[in] lse the logsumexp saved by kgen_xent_fwd()
+ * @param[in] dloss device fp32: [rows] for reduction none, else [1]; NULL means 1
+ * Other parameters as kgen_xent_fwd(); the options must be those of the forward call. */
+int kgen_xent_bwd(kgen_ctx *ctx, void *dlogits, const void *logits, const void *target,
+                  const float *lse, const float *dloss, int64_t rows, int64_t vocab,
+                  int64_t ld, int64_t ld_dlogits, kgen_dtype dtype, kgen_itype itype,
+                  const kgen_xent_options *opt, void *stream);
+
+/** @brief Cross-entropy forward and backward in one pass over the logits:
+ *  the loss (as kgen_xent_fwd()) and dlogits scaled by @p dloss (NULL: 1).
+ *  @p dlogits may equal @p logits (in place; then @p ld_dlogits must equal @p ld). */
+int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const void *logits,
+                    const void *target, const float *dloss, int64_t rows, int64_t vocab,
+                    int64_t ld, int64_t ld_dlogits, kgen_dtype dtype, kgen_itype itype,
+                    const kgen_xent_options *opt, void *stream);
 
 /** @brief Where the last kernel launched by this thread through @p ctx came
  *  from: "table", "cache" or "fallback", and its configuration.

@@ -30,12 +30,12 @@ static long long define_of(const char *src, const char *name)
 	return p ? atoll(p + strlen(pat)) : -1;
 }
 
-static void test_space_and_render(gen *g)
+static void test_space_and_render(gen *g, int op, const char *opts)
 {
 	static const long long cols[] = {1, 7, 1000, 1024, 3000, 8192, 32768, 65536, 262144};
 	for (int d = 0; d < 3; d++)
 		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
-			gen_problem p = {"softmax", "fwd", d, cols[k], 90};
+			gen_problem p = {kg_ops[op].op, kg_ops[op].pass, d, cols[k], 90, opts};
 			char **cfg, *dflt;
 			int n, rc = gen_space(g, &p, &cfg, &n);
 			CHECK(rc == 0 && n > 0, "space of %s cols=%lld: rc %d n %d (%s)", kg_dtype_names[d], cols[k], rc, n,
@@ -57,8 +57,9 @@ static void test_space_and_render(gen *g)
 					CHECK(threads == v.block && tpr <= threads, "block %u threads %lld tpr %lld", v.block,
 					      threads, tpr);
 					CHECK(v.rows_per_cta == threads / tpr, "rows per CTA %u", v.rows_per_cta);
-					CHECK(strstr(v.source, "extern \"C\" __global__") && !strcmp(v.kernel, "kgen_softmax_fwd"),
-					      "kernel name");
+					CHECK(strstr(v.source, "extern \"C\" __global__") && !strcmp(v.kernel, kg_ops[op].kernel),
+					      "kernel name %s", v.kernel);
+					CHECK(!kg_ops[op].xent == !v.prep, "prep kernel %s", v.prep ? v.prep : "(none)");
 					gen_variant_free(&v);
 				}
 				free(cfg[i]);
@@ -72,7 +73,7 @@ static void test_space_and_render(gen *g)
 
 static void test_config_errors(gen *g)
 {
-	gen_problem p = {"softmax", "fwd", KGEN_BF16, 8192, 90};
+	gen_problem p = {"softmax", "fwd", KGEN_BF16, 8192, 90, NULL};
 	gen_variant v;
 	int rc = gen_render(g, &p, "bogus=3", &v);
 	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "unknown config key 'bogus'"), "rc %d: %s", rc,
@@ -89,6 +90,13 @@ static void test_config_errors(gen *g)
 	      kgen_last_error());
 	if (!rc)
 		gen_variant_free(&v);
+	p.pass = "fused";
+	rc = gen_render(g, &p, NULL, &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "no pass 'fused'"), "rc %d: %s", rc, kgen_last_error());
+	p = (gen_problem){"xent", "fused", KGEN_BF16, 8192, 90, "target=i16"};
+	rc = gen_render(g, &p, NULL, &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "target must be i32 or i64"), "rc %d: %s", rc,
+	      kgen_last_error());
 	p.op = "nope";
 	CHECK(gen_render(g, &p, NULL, &v) == KGEN_EINVAL, "unknown op");
 }
@@ -118,7 +126,7 @@ static void test_template_error(void)
 	fclose(f);
 	free(host);
 	setenv("KGEN_TEMPLATE_DIR", dir, 1);
-	gen_problem p = {"softmax", "fwd", KGEN_F32, 10, 90};
+	gen_problem p = {"softmax", "fwd", KGEN_F32, 10, 90, NULL};
 	CHECK(gen_open(&g) == 0, "open");
 	int rc = gen_render(g, &p, NULL, &v);
 	CHECK(rc == KGEN_ETEMPLATE && strstr(kgen_last_error(), "templates/softmax.lua:5:"),
@@ -135,7 +143,16 @@ int main(void)
 		fprintf(stderr, "gen_open: %s\n", kgen_last_error());
 		return 1;
 	}
-	test_space_and_render(g);
+	for (int op = 0; op < KG_NOPS; op++) {
+		char opts[96];
+		kg_opts_string(op, 0, opts, sizeof opts);
+		test_space_and_render(g, op, opts);
+		if (kg_ops[op].xent) {
+			kg_opts_string(op, KG_XO_I32 | KG_XO_WEIGHT | KG_XO_SMOOTH | KG_XO_ZLOSS | KG_XO_SOFTCAP, opts,
+			               sizeof opts);
+			test_space_and_render(g, op, opts);
+		}
+	}
 	test_config_errors(g);
 	gen_close(g);
 	test_template_error();

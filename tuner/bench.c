@@ -158,7 +158,8 @@ int bench_empty(bench *b, int reps, bench_stats *st)
 		kg_cu.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
 		if ((rc = kg_compile(src, "kgen_empty.cu", major * 10 + minor, &cubin, &size, NULL)))
 			return rc;
-		rc = kg_module_load(cubin, "kgen_empty", 0, &b->empty_mod, &b->empty);
+		CUfunction none;
+		rc = kg_module_load(cubin, "kgen_empty", NULL, 0, &b->empty_mod, &b->empty, &none);
 		free(cubin);
 		if (rc)
 			return rc;

@@ -46,7 +46,8 @@ static int fail(int rc)
 static const char usage_main[] =
 	"usage: kgen <command> [options]\n"
 	"\n"
-	"kgen generates, tunes and caches softmax kernels for NVIDIA GPUs.\n"
+	"kgen generates, tunes and caches softmax, log-softmax and cross-entropy\n"
+	"kernels for NVIDIA GPUs.\n"
 	"\n"
 	"commands:\n"
 	"  tune    compile, check and time every variant of a problem; cache the best\n"
@@ -59,14 +60,21 @@ static const char usage_main[] =
 
 static const char usage_problem[] =
 	"problem:\n"
-	"  --op OP          softmax\n"
-	"  --pass PASS      fwd (default fwd)\n"
+	"  --op OP          softmax, log_softmax, or xent (also cross_entropy)\n"
+	"  --pass PASS      fwd or bwd; xent also fused (forward and backward in one pass);\n"
+	"                   default fwd, for xent fused\n"
 	"  --dtype T        f32, f16 or bf16 (also float32, float16, bfloat16); default bf16\n"
 	"  --cols N         elements per row, >= 1 (--vocab is the same)\n"
-	"  --sm SM          target SM, e.g. 80 or 90; default: the GPU's\n";
+	"  --sm SM          target SM, e.g. 80 or 90; default: the GPU's\n"
+	"cross-entropy options that change the kernel (each is its own tuned problem):\n"
+	"  --target T       class index type: i32 or i64 (default i64)\n"
+	"  --weight         per-class weights\n"
+	"  --smooth         label smoothing (tuned with epsilon 0.1)\n"
+	"  --zloss          z-loss (tuned with lambda 1e-4)\n"
+	"  --softcap        logit softcapping (tuned with cap 30)\n";
 
 static const char usage_tune[] =
-	"usage: kgen tune --op OP --cols N [--dtype T] [--sm SM] [options]\n"
+	"usage: kgen tune --op OP --cols N [--pass P] [--dtype T] [--sm SM] [options]\n"
 	"\n"
 	"Compiles every variant of the problem with NVRTC (in parallel; cubins already in\n"
 	"the cache are reused), runs each on the GPU against an fp64 reference on fresh\n"
@@ -107,7 +115,8 @@ static const char usage_gen[] =
 
 enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
-	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY
+	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
+	OPT_ZLOSS, OPT_SOFTCAP
 };
 
 static const struct option long_opts[] = {
@@ -127,6 +136,11 @@ static const struct option long_opts[] = {
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"geometry", no_argument, NULL, OPT_GEOMETRY},
+	{"target", required_argument, NULL, OPT_TARGET},
+	{"weight", no_argument, NULL, OPT_WEIGHT},
+	{"smooth", no_argument, NULL, OPT_SMOOTH},
+	{"zloss", no_argument, NULL, OPT_ZLOSS},
+	{"softcap", no_argument, NULL, OPT_SOFTCAP},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -134,7 +148,8 @@ static const struct option long_opts[] = {
 
 typedef struct args {
 	const char *op, *pass, *config, *cache_dir;
-	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry;
+	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id;
+	unsigned opts;
 	long long cols, rows;
 	unsigned long long seed;
 } args;
@@ -165,7 +180,7 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 {
 	int c;
 	memset(a, 0, sizeof *a);
-	a->pass = "fwd";
+	a->pass = NULL;
 	a->dtype = KGEN_BF16;
 	a->rows = 4096;
 	a->cols = -1;
@@ -206,17 +221,32 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		case OPT_SEED: a->seed = (unsigned long long)parse_int("--seed", optarg, 1, LLONG_MAX); break;
 		case OPT_CONFIG: a->config = optarg; break;
 		case OPT_GEOMETRY: a->geometry = 1; break;
+		case OPT_TARGET:
+			if (!strcmp(optarg, "i32") || !strcmp(optarg, "int32"))
+				a->opts |= KG_XO_I32;
+			else if (strcmp(optarg, "i64") && strcmp(optarg, "int64"))
+				die_usage("unknown target type '%s' (i32, i64)", optarg);
+			break;
+		case OPT_WEIGHT: a->opts |= KG_XO_WEIGHT; break;
+		case OPT_SMOOTH: a->opts |= KG_XO_SMOOTH; break;
+		case OPT_ZLOSS: a->opts |= KG_XO_ZLOSS; break;
+		case OPT_SOFTCAP: a->opts |= KG_XO_SOFTCAP; break;
 		case 'q': a->quiet = 1; break;
 		}
 	}
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
 	if (!a->op)
-		die_usage("missing --op (softmax)");
+		die_usage("missing --op (softmax, log_softmax, xent)");
 	if (!gen_family(a->op))
-		die_usage("unknown op '%s' (softmax)", a->op);
-	if (strcmp(a->pass, "fwd"))
-		die_usage("unknown pass '%s' for op '%s' (fwd)", a->pass, a->op);
+		die_usage("unknown op '%s' (softmax, log_softmax, xent)", a->op);
+	if (!a->pass)
+		a->pass = !strcmp(gen_family(a->op), "xent") ? "fused" : "fwd";
+	if ((a->op_id = kg_op_find(a->op, a->pass)) < 0)
+		die_usage("unknown pass '%s' for op '%s' (%s)", a->pass, a->op,
+		          !strcmp(gen_family(a->op), "xent") ? "fwd, bwd, fused" : "fwd, bwd");
+	if (a->opts && !kg_ops[a->op_id].xent)
+		die_usage("--target, --weight, --smooth, --zloss and --softcap apply to xent only");
 	if (a->cols == -1)
 		die_usage("missing --cols");
 	if (a->cols < 1)
@@ -260,10 +290,13 @@ static int cmd_tune(int argc, char **argv)
 	progress pr = {0};
 	int rc, shown = 0;
 	parse_args(argc, argv, usage_tune,
-	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help", &a);
+	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
+	           "target weight smooth zloss softcap",
+	           &a);
 	memset(&o, 0, sizeof o);
 	o.op = a.op;
 	o.pass = a.pass;
+	o.opts = a.opts;
 	o.dtype = a.dtype;
 	o.cols = a.cols;
 	o.rows = a.rows;
@@ -278,9 +311,13 @@ static int cmd_tune(int argc, char **argv)
 	pr.quiet = a.quiet;
 	o.progress = on_progress;
 	o.progress_arg = &pr;
-	if (!a.quiet)
-		fprintf(stderr, "tuning %s %s %s cols=%lld rows=%lld%s%.0d\n", a.op, a.pass, kg_dtype_names[a.dtype],
-		        a.cols, a.rows, a.sm ? " sm_" : "", a.sm);
+	if (!a.quiet) {
+		char optstr[96];
+		kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
+		fprintf(stderr, "tuning %s %s %s cols=%lld rows=%lld%s%s%s%.0d\n", a.op, a.pass, kg_dtype_names[a.dtype],
+		        a.cols, a.rows, strcmp(optstr, "-") ? " " : "", strcmp(optstr, "-") ? optstr : "", a.sm ? " sm_" : "",
+		        a.sm);
+	}
 	rc = tune_run(&o, &res);
 	if (rc == KGEN_ENODRIVER || rc == KGEN_ENODEVICE) {
 		if (res.n) {
@@ -338,10 +375,12 @@ static int cmd_space(int argc, char **argv)
 	gen *g;
 	char **configs;
 	int n, rc;
-	parse_args(argc, argv, usage_space, "op pass dtype cols vocab sm help", &a);
+	char optstr[96];
+	parse_args(argc, argv, usage_space, "op pass dtype cols vocab sm help target weight smooth zloss softcap", &a);
 	if (!a.sm)
 		die_usage("missing --sm");
-	gen_problem p = {a.op, a.pass, a.dtype, a.cols, a.sm};
+	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
+	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
 	if ((rc = gen_open(&g)) || (rc = gen_space(g, &p, &configs, &n)))
 		return fail(rc);
 	for (int i = 0; i < n; i++) {
@@ -359,16 +398,20 @@ static int cmd_gen(int argc, char **argv)
 	gen *g;
 	gen_variant v;
 	int rc;
-	parse_args(argc, argv, usage_gen, "op pass dtype cols vocab sm config geometry help", &a);
+	char optstr[96];
+	parse_args(argc, argv, usage_gen,
+	           "op pass dtype cols vocab sm config geometry help target weight smooth zloss softcap", &a);
 	if (!a.sm)
 		die_usage("missing --sm");
-	gen_problem p = {a.op, a.pass, a.dtype, a.cols, a.sm};
+	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
+	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
 	if ((rc = gen_open(&g)) || (rc = gen_render(g, &p, a.config, &v)))
 		return fail(rc);
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
-		       " grid = ceil(rows / %u) */\n",
-		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta);
+		       " grid = ceil(rows / %u)%s%s */\n",
+		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta,
+		       v.prep ? "; first " : "", v.prep ? v.prep : "");
 	fputs(v.source, stdout);
 	gen_variant_free(&v);
 	gen_close(g);

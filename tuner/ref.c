@@ -130,7 +130,7 @@ void ref_tolerance(int dtype, double *atol, double *rtol)
 	}
 }
 
-double ref_compare_row(const void *got, int dtype, const double *want, long long n,
+double ref_compare_row(const void *got, int dtype, const double *want, const double *scale, long long n,
                        long long *worst_col)
 {
 	double atol, rtol, worst = 0;
@@ -143,7 +143,7 @@ double ref_compare_row(const void *got, int dtype, const double *want, long long
 		else if (isinf(w) || isinf(g))
 			e = g == w ? 0 : INFINITY;
 		else
-			e = fabs(g - w) / (atol + rtol * fabs(w));
+			e = fabs(g - w) / (atol + rtol * (scale ? scale[i] : fabs(w)));
 		if (e > worst || *worst_col < 0) {
 			worst = e;
 			*worst_col = i;
@@ -167,4 +167,140 @@ int ref_sample_rows(long long rows, long long *out, int max)
 	for (int i = q; i > 0; i--)
 		out[n++] = rows - i;
 	return n;
+}
+
+double ref_compare_f32(float got, double want, double scale)
+{
+	double g = got;
+	if (isnan(want) || isnan(g))
+		return isnan(want) && isnan(g) ? 0 : INFINITY;
+	if (isinf(want) || isinf(g))
+		return g == want ? 0 : INFINITY;
+	return fabs(g - want) / (1e-30 + 1e-4 * scale);
+}
+
+void ref_log_softmax_row(const double *x, double *y, double *scale, long long n)
+{
+	double m = -INFINITY, s = 0, lse;
+	for (long long i = 0; i < n; i++)
+		m = isnan(x[i]) || isnan(m) ? NAN : fmax(m, x[i]);
+	for (long long i = 0; i < n; i++)
+		s += exp(x[i] - m);
+	lse = m + log(s);
+	for (long long i = 0; i < n; i++) {
+		y[i] = x[i] - lse;
+		scale[i] = fabs(x[i]) + fabs(lse);
+	}
+}
+
+void ref_softmax_bwd_row(const double *y, const double *dy, double *dx, double *scale, long long n)
+{
+	double dot = 0, mag = 0;
+	for (long long i = 0; i < n; i++) {
+		dot += y[i] * dy[i];
+		mag += fabs(y[i] * dy[i]);
+	}
+	for (long long i = 0; i < n; i++) {
+		dx[i] = y[i] * (dy[i] - dot);
+		scale[i] = fabs(y[i]) * (fabs(dy[i]) + mag);
+	}
+}
+
+void ref_log_softmax_bwd_row(const double *y, const double *dy, double *dx, double *scale, long long n)
+{
+	double sdy = 0, mag = 0;
+	for (long long i = 0; i < n; i++) {
+		sdy += dy[i];
+		mag += fabs(dy[i]);
+	}
+	for (long long i = 0; i < n; i++) {
+		dx[i] = dy[i] - exp(y[i]) * sdy;
+		/* exp(y) in fp32 is off by about |y| ulps: count |y| in the scale */
+		scale[i] = fabs(dy[i]) + exp(y[i]) * mag * (1 + fabs(y[i]));
+	}
+}
+
+void ref_xent_denoms(const ref_xent *o, const long long *target, long long rows, long long cols, double d[4])
+{
+	double cnt = 0, sw = 0, w = 0;
+	for (long long r = 0; r < rows; r++) {
+		long long t = target[r];
+		if (t == o->ignore_index)
+			continue;
+		cnt += 1;
+		sw += o->weight && t >= 0 && t < cols ? o->weight[t] : 1;
+	}
+	for (long long c = 0; o->weight && c < cols; c++)
+		w += o->weight[c];
+	d[0] = o->weight ? sw : cnt;
+	d[1] = cnt;
+	d[2] = o->weight ? w : (double)cols;
+	d[3] = o->weight ? sw : (double)rows;
+}
+
+static double cap(const ref_xent *o, double x)
+{
+	return o->softcap > 0 ? o->softcap * tanh(x / o->softcap) : x;
+}
+
+void ref_xent_row(const ref_xent *o, const double d[4], const double *x, long long cols, long long t, double dl,
+                  double *lse_out, double *loss, double *loss_scale, double *grad, double *grad_scale)
+{
+	const int valid = t != o->ignore_index, bad = valid && (t < 0 || t >= cols);
+	double m = -INFINITY, s = 0, sz = 0, szabs = 0, lse, zt, wt, inv_nll = 1, inv_s = 1, inv_z = 1;
+	for (long long c = 0; c < cols; c++) {
+		double z = cap(o, x[c]);
+		m = isnan(z) || isnan(m) ? NAN : fmax(m, z);
+	}
+	for (long long c = 0; c < cols; c++) {
+		double z = cap(o, x[c]), w = o->weight ? o->weight[c] : 1;
+		s += exp(z - m);
+		sz += w * z;
+		szabs += fabs(w * z);
+	}
+	lse = m + log(s);
+	*lse_out = lse;
+	zt = valid && !bad ? cap(o, x[t]) : 0;
+	wt = o->weight && valid && !bad ? o->weight[t] : 1;
+	if (o->reduction == 2) {
+		inv_nll = 1 / d[0];
+		inv_z = 1 / d[1];
+		inv_s = 1 / d[3];
+	} else if (o->reduction == 3) {
+		inv_nll = inv_s = inv_z = o->inv_den;
+	}
+	*loss = wt * (1 - o->eps) * (lse - zt) * inv_nll;
+	*loss_scale = fabs(wt * (1 - o->eps) * inv_nll) * (fabs(lse) + fabs(zt) + 1);
+	if (o->eps > 0) {
+		*loss += o->eps / (double)cols * (lse * d[2] - sz) * inv_s;
+		*loss_scale += o->eps / (double)cols * (fabs(lse * d[2]) + szabs) * inv_s;
+	}
+	if (o->zloss > 0) {
+		*loss += o->zloss * lse * lse * inv_z;
+		*loss_scale += o->zloss * lse * lse * inv_z * 2;
+	}
+	if (!valid)
+		*loss = *loss_scale = 0;
+	if (bad)
+		*loss = NAN;
+	if (!grad)
+		return;
+	{
+		const double ca = valid ? (bad ? NAN : wt * (1 - o->eps) * inv_nll * dl) : 0;
+		const double cb = valid && o->eps > 0 ? o->eps / (double)cols * inv_s * dl : 0;
+		const double cg = valid && o->zloss > 0 ? 2 * o->zloss * inv_z * dl * lse : 0;
+		const double kp = ca + cb * d[2] + cg, kabs = fabs(ca) + fabs(cb * d[2]) + fabs(cg);
+		for (long long c = 0; c < cols; c++) {
+			double z = cap(o, x[c]), p = exp(z - lse), w = o->weight ? o->weight[c] : 1;
+			double g = p * kp - cb * w - (c == t ? ca : 0), sc = p * kabs * (1 + fabs(z - lse)) + fabs(cb * w) +
+			                                                       (c == t ? fabs(ca) : 0);
+			if (o->softcap > 0) {
+				double dz = 1 - (z / o->softcap) * (z / o->softcap);
+				g *= dz;
+				sc *= fabs(dz) + 0.05; /* fp32 computes dz with cancellation near saturation */
+			}
+			grad[c] = valid ? g : 0;
+			grad_scale[c] = valid ? sc : 0;
+		}
+	}
 }

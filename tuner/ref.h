@@ -28,14 +28,46 @@ void ref_fill(void *buf, int dtype, long long rows, long long cols, long long ld
  * all -inf gives NaN). */
 void ref_softmax_row(const double *x, double *y, long long n);
 
+/* y = log_softmax(x) of one row; scale[i] bounds the rounding error's
+ * magnitude (|x_i| + |lse|), for ref_compare_row. */
+void ref_log_softmax_row(const double *x, double *y, double *scale, long long n);
+
+/* Backward from the forward output y and dy: dx and the error scale. */
+void ref_softmax_bwd_row(const double *y, const double *dy, double *dx, double *scale, long long n);
+void ref_log_softmax_bwd_row(const double *y, const double *dy, double *dx, double *scale, long long n);
+
+/* Cross-entropy: the options of a problem, as the kernels take them. */
+typedef struct ref_xent {
+	const double *weight; /* [cols] or NULL */
+	double eps, zloss, softcap; /* 0: off */
+	long long ignore_index;
+	int reduction;        /* kgen_reduction */
+	double inv_den;       /* reduction sum_over */
+} ref_xent;
+
+/* The denominators over all targets: d[0] = D_nll, d[1] = D_z,
+ * d[2] = the sum of class weights (cols without weights), d[3] = D_smooth. */
+void ref_xent_denoms(const ref_xent *o, const long long *target, long long rows, long long cols, double d[4]);
+
+/* One row: lse, the row's loss (scaled by the reduction's denominators:
+ * its contribution to the reduced loss; unscaled for reduction none) with
+ * an error scale, and when grad is not NULL the gradient for upstream
+ * gradient dl with its error scale. */
+void ref_xent_row(const ref_xent *o, const double d[4], const double *x, long long cols, long long t, double dl,
+                  double *lse, double *loss, double *loss_scale, double *grad, double *grad_scale);
+
 /* Tolerance of dtype outputs: |got - want| <= atol + rtol * |want|. */
 void ref_tolerance(int dtype, double *atol, double *rtol);
 
-/* Compare one output row of dtype with the fp64 reference. NaN must meet
- * NaN, infinities must be equal. Returns the worst error as a fraction of
- * the tolerance (<= 1 passes) and the column where it was seen. */
-double ref_compare_row(const void *got, int dtype, const double *want, long long n,
+/* Compare one output row of dtype with the fp64 reference: the bound of
+ * element i is atol + rtol * scale[i] (scale NULL: |want[i]|). NaN must
+ * meet NaN, infinities must be equal. Returns the worst error as a fraction
+ * of the bound (<= 1 passes) and the column where it was seen. */
+double ref_compare_row(const void *got, int dtype, const double *want, const double *scale, long long n,
                        long long *worst_col);
+
+/* The same for one fp32 value (losses, logsumexps): rtol 1e-4. */
+double ref_compare_f32(float got, double want, double scale);
 
 /* Rows to check of a [rows, *] output: all when rows <= max, else the
  * first and last quarter of max and an even spread between. Returns the

@@ -22,10 +22,9 @@
 #include "err.h"
 #include "gen.h"
 #include "internal.h"
+#include "ops.h"
 #include "ref.h"
 #include "tune.h"
-
-#define TUNE_SAMPLE_ROWS 256
 
 typedef struct job {
 	gen_variant v;
@@ -108,14 +107,13 @@ static int compile_all(pool *p, int jobs)
 
 typedef struct run_arg {
 	kg_launch l;
-	CUdeviceptr y, x;
-	long long rows, cols;
+	op_data *d;
 } run_arg;
 
 static int run_fn(void *arg, CUstream s)
 {
 	run_arg *a = arg;
-	return kg_launch_rows(&a->l, a->y, a->x, a->rows, a->cols, a->cols, s);
+	return op_data_launch(a->d, &a->l, s);
 }
 
 static int trial_cmp(const void *pa, const void *pb)
@@ -129,36 +127,13 @@ static int trial_cmp(const void *pa, const void *pb)
 	return strcmp(a->config, b->config);
 }
 
-/* Run one variant once and compare the sampled rows with the reference. */
-static int check_variant(const run_arg *a, CUstream s, int dtype, const long long *rows_s, int ns,
-                         const double *want, void *row_buf, tune_trial *t)
+/* Run one variant once on fresh outputs and compare with the reference. */
+static int check_variant(run_arg *a, CUstream s, tune_trial *t)
 {
-	size_t esize = (size_t)kg_dtype_size(dtype), rowb = esize * (size_t)a->cols;
-	CUresult r;
 	int rc;
-	/* All-ones bytes are NaN in every dtype: rows a kernel forgets to write fail. */
-	if ((r = kg_cu.cuMemsetD8Async(a->y, 0xff, rowb * (size_t)a->rows, s)))
-		return kg_cu_fail("cuMemsetD8Async", r);
-	if ((rc = run_fn((void *)a, s)))
+	if ((rc = op_data_reset(a->d, s)) || (rc = run_fn(a, s)))
 		return rc;
-	if ((r = kg_cu.cuStreamSynchronize(s)))
-		return kg_cu_fail("kernel", r);
-	t->max_err = 0;
-	for (int i = 0; i < ns; i++) {
-		long long col;
-		double e;
-		if ((r = kg_cu.cuMemcpyDtoH(row_buf, a->y + (CUdeviceptr)(rows_s[i] * (long long)rowb), rowb)))
-			return kg_cu_fail("cuMemcpyDtoH", r);
-		e = ref_compare_row(row_buf, dtype, want + (size_t)i * (size_t)a->cols, a->cols, &col);
-		if (e > t->max_err) {
-			t->max_err = e;
-			if (e > 1)
-				snprintf(t->detail, sizeof t->detail, "row %lld col %lld: got %.9g, want %.9g",
-				         rows_s[i], col, ref_get(row_buf, dtype, (size_t)col),
-				         want[(size_t)i * (size_t)a->cols + (size_t)col]);
-		}
-	}
-	return 0;
+	return op_data_check(a->d, &t->max_err, t->detail, sizeof t->detail);
 }
 
 static void store_results(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp,
@@ -187,10 +162,10 @@ static void store_results(cache *c, const tune_opts *o, const kg_device *dev, co
 			if (!strcmp(p->jobs[i].v.config, t->config))
 				v = &p->jobs[i].v;
 		snprintf(rec, sizeof rec,
-		         "config=%s\nkernel=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\nvariant=%s\n"
+		         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\nvariant=%s\n"
 		         "time_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
 		         "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
-		         t->config, v->kernel, v->block, v->smem, v->rows_per_cta, v->cluster, t->variant,
+		         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, t->variant,
 		         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp,
 		         kg_nvrtc_version(), drv, dev->name, date);
 		res->stored = cache_put_best(c, res->key, rec, NULL, NULL, 0) == 0;
@@ -206,27 +181,27 @@ int tune_run(const tune_opts *o, tune_result *res)
 	kg_device dev;
 	CUcontext cuctx = NULL;
 	CUdevice cudev = 0;
-	CUdeviceptr dx = 0, dy = 0;
-	char **configs = NULL, msg[512], stamp[96];
-	void *hx = NULL, *row_buf = NULL;
-	double *xrow = NULL, *want = NULL, t0 = now_s();
-	long long rows_s[TUNE_SAMPLE_ROWS];
-	int n = 0, ns, rc, sm = o->sm, esize, gpu_rc = 0;
+	op_data data;
+	char **configs = NULL, msg[512], stamp[96], optstr[96];
+	double t0 = now_s();
+	int n = 0, rc, sm = o->sm, gpu_rc = 0, op, have_data = 0;
 	gen_problem prob;
 	CUresult r;
 
 	memset(res, 0, sizeof *res);
 	memset(&p, 0, sizeof p);
+	memset(&data, 0, sizeof data);
 	pthread_mutex_init(&p.lock, NULL);
-	if (!gen_family(o->op))
-		return kg_err(KGEN_EINVAL, "unknown op '%s'", o->op ? o->op : "");
+	if ((op = kg_op_find(o->op, o->pass ? o->pass : "fwd")) < 0)
+		return kg_err(KGEN_EINVAL, "unknown op '%s' with pass '%s'", o->op ? o->op : "", o->pass ? o->pass : "fwd");
 	if (o->dtype < 0 || o->dtype > KGEN_BF16)
 		return kg_err(KGEN_EINVAL, "unknown dtype %d", o->dtype);
 	if (o->cols < 1 || o->cols > INT32_MAX)
 		return kg_err(KGEN_EINVAL, "cols must be in 1..2147483647 (got %lld)", o->cols);
 	if (o->rows < 1 || o->rows > INT32_MAX)
 		return kg_err(KGEN_EINVAL, "rows must be in 1..2147483647 (got %lld)", o->rows);
-	esize = kg_dtype_size(o->dtype);
+	if (o->opts && !kg_ops[op].xent)
+		return kg_err(KGEN_EINVAL, "op '%s' takes no cross-entropy options", o->op);
 
 	/* The GPU, when there is one: its SM is the default target. */
 	if (!(gpu_rc = kg_cu_load())) {
@@ -246,15 +221,16 @@ int tune_run(const tune_opts *o, tune_result *res)
 	if (gpu_rc)
 		snprintf(msg, sizeof msg, "%s", kgen_last_error());
 
-	prob = (gen_problem){o->op, o->pass ? o->pass : "fwd", o->dtype, o->cols, sm};
+	kg_opts_string(op, o->opts, optstr, sizeof optstr);
+	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, sm, optstr};
 	if ((rc = gen_open(&g)) || (rc = gen_space(g, &prob, &configs, &n)))
 		goto out;
 	if (n == 0) {
-		rc = kg_err(KGEN_EUNSUPPORTED, "the template has no variant for %s %s cols=%lld sm_%d", o->op,
-		            kg_dtype_names[o->dtype], o->cols, sm);
+		rc = kg_err(KGEN_EUNSUPPORTED, "the template has no variant for %s %s %s cols=%lld sm_%d", o->op,
+		            kg_ops[op].pass, kg_dtype_names[o->dtype], o->cols, sm);
 		goto out;
 	}
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(o->op)));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
 	if (!(p.jobs = calloc((size_t)n, sizeof *p.jobs)) || !(res->trials = calloc((size_t)n, sizeof *res->trials))) {
 		rc = kg_err(KGEN_ENOMEM, "out of memory");
 		goto out;
@@ -286,68 +262,59 @@ int tune_run(const tune_opts *o, tune_result *res)
 		res->reused += p.jobs[i].reused;
 	}
 	res->compile_s = now_s() - t0;
-	kg_problem_key(res->key, sizeof res->key, o->op, prob.pass, o->dtype, o->cols, sm,
-	               res->gpu[0] ? res->gpu : "-", kg_rows_bucket(o->rows));
+	kg_problem_key(res->key, sizeof res->key, op, o->opts, o->dtype, o->cols, sm, res->gpu[0] ? res->gpu : "-",
+	               kg_rows_bucket(o->rows));
 	if (gpu_rc) {
 		rc = kg_err(gpu_rc, "timing needs a GPU of sm_%d (%s); %d variants are compiled into '%s'", sm, msg,
 		            res->compiled + res->reused, res->cache_dir);
 		goto out;
 	}
 
-	/* On the GPU: data, reference, then check and time every variant. */
+	/* On the GPU: data and reference, then check and time every variant. */
 	if ((r = kg_cu.cuDevicePrimaryCtxRetain(&cuctx, cudev)) || (r = kg_cu.cuCtxSetCurrent(cuctx))) {
 		rc = kg_cu_fail("cuDevicePrimaryCtxRetain", r);
 		cuctx = NULL;
 		goto out;
 	}
-	res->bytes = 2 * o->rows * o->cols * esize;
-	size_t xbytes = (size_t)o->rows * (size_t)o->cols * (size_t)esize;
-	if (!(hx = malloc(xbytes)) || !(row_buf = malloc((size_t)o->cols * (size_t)esize)) ||
-	    !(xrow = malloc(sizeof *xrow * (size_t)o->cols)) ||
-	    !(want = malloc(sizeof *want * (size_t)o->cols * TUNE_SAMPLE_ROWS))) {
-		rc = kg_err(KGEN_ENOMEM, "out of host memory for %zu bytes of test data", xbytes);
+	op_problem op_p = {
+		.op = op, .opts = o->opts, .dtype = o->dtype, .rows = o->rows, .cols = o->cols,
+		.eps = 0.1, .zloss = 1e-4, .softcap = 30.0, .denominator = 1.0, .reduction = -1,
+		.ignore_frac = kg_ops[op].xent ? 0.1 : 0.0,
+		.seed = o->seed ? o->seed : (uint64_t)(now_s() * 1e9) ^ ((uint64_t)getpid() << 32),
+	};
+	if (o->progress)
+		o->progress(o->progress_arg, "data", 0, 1, "random inputs and the fp64 reference");
+	have_data = 1;
+	if ((rc = op_data_make(&data, &op_p)))
 		goto out;
-	}
-	uint64_t seed = o->seed ? o->seed : (uint64_t)(now_s() * 1e9) ^ ((uint64_t)getpid() << 32);
-	ref_fill(hx, o->dtype, o->rows, o->cols, o->cols, 3.0, &seed);
-	ns = ref_sample_rows(o->rows, rows_s, TUNE_SAMPLE_ROWS);
-	for (int i = 0; i < ns; i++) {
-		for (long long k = 0; k < o->cols; k++)
-			xrow[k] = ref_get(hx, o->dtype, (size_t)(rows_s[i] * o->cols + k));
-		ref_softmax_row(xrow, want + (size_t)i * (size_t)o->cols, o->cols);
-	}
-	if ((r = kg_cu.cuMemAlloc(&dx, xbytes)) || (r = kg_cu.cuMemAlloc(&dy, xbytes)) ||
-	    (r = kg_cu.cuMemcpyHtoD(dx, hx, xbytes))) {
-		rc = kg_cu_fail("cuMemAlloc", r);
-		goto out;
-	}
+	res->bytes = (long long)data.bytes;
 	if ((rc = bench_open(&b, &dev)))
 		goto out;
 	int reps = o->reps > 0 ? o->reps : 50;
 	if (!o->no_time) {
 		bench_stats st;
-		if ((rc = bench_copy(b, xbytes, reps, &st)))
+		if ((rc = bench_copy(b, data.in_bytes, reps, &st)))
 			goto out;
 		res->copy_us = st.median_us;
-		res->copy_gbps = 2.0 * (double)xbytes / st.median_us * 1e-3;
+		res->copy_gbps = 2.0 * (double)data.in_bytes / st.median_us * 1e-3;
 	}
 	for (int i = 0; i < n; i++) {
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
 		CUmodule mod;
-		run_arg a = {{0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster}, dy, dx, o->rows, o->cols};
+		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster}, &data};
 		if (j->rc)
 			continue;
 		if (o->progress)
 			o->progress(o->progress_arg, o->no_time ? "check" : "time", i + 1, n, t->config);
-		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.smem, &mod, &a.l.fn))) {
+		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, &mod, &a.l.fn, &a.l.prep))) {
 			snprintf(t->status, sizeof t->status, "launch");
 			snprintf(t->detail, sizeof t->detail, "%.255s", kgen_last_error());
 			continue;
 		}
 		kg_cu.cuFuncGetAttribute(&t->regs, CU_FUNC_ATTRIBUTE_NUM_REGS, a.l.fn);
 		kg_cu.cuFuncGetAttribute(&t->local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, a.l.fn);
-		rc = check_variant(&a, bench_stream(b), o->dtype, rows_s, ns, want, row_buf, t);
+		rc = check_variant(&a, bench_stream(b), t);
 		if (rc) {
 			snprintf(t->status, sizeof t->status, "launch");
 			snprintf(t->detail, sizeof t->detail, "%.255s", kgen_last_error());
@@ -379,16 +346,10 @@ int tune_run(const tune_opts *o, tune_result *res)
 out:
 	res->total_s = now_s() - t0;
 	bench_close(b);
-	if (dx)
-		kg_cu.cuMemFree(dx);
-	if (dy)
-		kg_cu.cuMemFree(dy);
+	if (have_data)
+		op_data_free(&data);
 	if (cuctx)
 		kg_cu.cuDevicePrimaryCtxRelease(cudev);
-	free(hx);
-	free(row_buf);
-	free(xrow);
-	free(want);
 	for (int i = 0; p.jobs && i < n; i++) {
 		gen_variant_free(&p.jobs[i].v);
 		free(p.jobs[i].cubin);

@@ -3,7 +3,8 @@
 #define KGEN_TUNE_H
 
 typedef struct tune_opts {
-	const char *op, *pass;  /* "softmax", "fwd" */
+	const char *op, *pass;  /* "softmax", "log_softmax", "xent"; "fwd", "bwd", "fused" */
+	unsigned opts;          /* cross-entropy: KG_XO_* bits (internal.h) */
 	int dtype;
 	long long cols;
 	long long rows;         /* representative row count that is timed */

@@ -64,6 +64,26 @@ __device__ __forceinline__ unsigned kg_pack2(float lo, float hi)
 }
 
 local common = [[
+/* The arguments of every kgen kernel, passed by value; the same layout as
+ * kg_args in runtime/internal.h. */
+struct kg_args {
+    void *out;                 /* y, dx or dlogits */
+    const void *in0;           /* x, y or logits */
+    const void *in1;           /* dy */
+    const void *target;        /* int32 or int64 class indices */
+    const float *weight;       /* class weights, or null */
+    float *loss;               /* per row (reduction none) or one scalar */
+    float *lse;                /* per-row logsumexp: written forward, read backward */
+    const float *dloss;        /* upstream gradient: per row or scalar; null means 1 */
+    unsigned long long *bad;   /* count of out-of-range targets, or null */
+    float *scratch;            /* device scratch for denominators */
+    long long rows, ld_out, ld_in0, ld_in1;
+    long long ignore_index;
+    float eps, zloss, softcap, inv_den;
+    int reduction;             /* 0 none, 1 sum, 2 mean, 3 sum / given denominator */
+    int pad_;
+};
+
 /* Raw storage of N bytes, loaded and stored as one access. */
 template <int N> struct kg_raw;
 template <> struct kg_raw<2> { typedef unsigned short type; };

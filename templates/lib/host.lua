@@ -6,7 +6,9 @@
 --   default(p)      -> one config table, chosen analytically
 --   check(p, cfg)   -> true, or false and a message (invalid value)
 --   render(p, cfg)  -> {source, kernel, block, smem, rows_per_cta, cluster}
--- p is {op, pass, dtype = "f32"|"f16"|"bf16", cols, sm}.
+-- p is {op, pass, dtype = "f32"|"f16"|"bf16", cols, sm, opts}; opts holds
+-- the problem's options that change the code (a table parsed from the
+-- canonical string, e.g. {target = "i64", weight = 1}).
 local host = {}
 
 -- Raise an error that is the caller's mistake (C maps it to KGEN_EINVAL).
@@ -35,7 +37,14 @@ function host.format(cfg)
   return table.concat(parts, ",")
 end
 
+-- The problem's options arrive as a canonical string; templates see a table.
+local function problem(p)
+  if type(p.opts) ~= "table" then p.opts = host.parse(p.opts or "") end
+  return p
+end
+
 function host.space(family, p)
+  p = problem(p)
   local T = require(family)
   local out = {}
   for i, cfg in ipairs(T.space(p)) do out[i] = host.format(cfg) end
@@ -43,10 +52,11 @@ function host.space(family, p)
 end
 
 function host.default(family, p)
-  return host.format(require(family).default(p))
+  return host.format(require(family).default(problem(p)))
 end
 
 function host.render(family, p, cfgstr)
+  p = problem(p)
   local T = require(family)
   local cfg = T.default(p)
   for k, v in pairs(host.parse(cfgstr)) do

@@ -1,0 +1,235 @@
+-- rows.lua: the row kernel every op is written in.
+--
+-- A row kernel gives each row of a [rows, cols] problem to TPR threads
+-- (several rows per warp when TPR < 32, several warps per row when
+-- TPR > 32), THREADS / TPR rows per CTA. An op describes its work as loops
+-- over the row's vectors of VEC elements; rows.lua emits each loop for one
+-- of two strategies:
+--   reg   the inputs of the row are loaded once into registers (the first
+--         loop that names an input loads it) and later loops reuse them:
+--         one DRAM read per element;
+--   loop  every loop streams its inputs from memory again (any cols).
+-- and the reductions over the threads of a row (warp shuffles, then shared
+-- memory across the warps of a row).
+--
+-- Config keys (the same for every op): strategy, vec, tpr, threads.
+local cuda = require("lib.cuda")
+
+local R = {}
+
+local MAX_EPT = 128        -- fp32 values of the row one thread may hold per input
+local REGS_BUDGET = 32768  -- threads * values held, so that registers fit
+
+local function pow2(x) return math.type(x) == "integer" and x >= 1 and (x & (x - 1)) == 0 end
+
+-- Largest vector width that divides cols, within 16 bytes.
+function R.max_vec(p)
+  local v = cuda.dtype(p.dtype).maxvec
+  while p.cols % v ~= 0 do v = v // 2 end
+  return v
+end
+
+-- Values per thread held in registers by the reg strategy (per input).
+function R.ept(p, cfg)
+  return cuda.ceil_div(p.cols, cfg.tpr * cfg.vec) * cfg.vec
+end
+
+local function reg_fits(threads, ept, ninputs)
+  return ept * ninputs <= MAX_EPT and threads * ept * ninputs <= REGS_BUDGET
+end
+
+-- Validate a config; ninputs is the number of row inputs held in registers.
+function R.check(p, cfg, ninputs)
+  local d = cuda.dtype(p.dtype)
+  if p.sm < 80 then return false, "needs sm_80 or newer (bf16 and packed conversions)" end
+  if cfg.strategy ~= "reg" and cfg.strategy ~= "loop" then
+    return false, "strategy must be reg or loop"
+  end
+  if not pow2(cfg.vec) or cfg.vec * d.size > 16 then
+    return false, "vec must be a power of two of at most 16 bytes"
+  end
+  if p.cols % cfg.vec ~= 0 then return false, "vec must divide cols" end
+  if not pow2(cfg.tpr) or cfg.tpr > 1024 then return false, "tpr must be a power of two <= 1024" end
+  if not pow2(cfg.threads) or cfg.threads < 32 or cfg.threads > 1024 then
+    return false, "threads must be a power of two in 32..1024"
+  end
+  if cfg.threads < cfg.tpr then return false, "threads must be >= tpr" end
+  if cfg.strategy == "reg" and not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
+    return false, string.format("%d values per thread do not fit in registers at %d threads",
+      R.ept(p, cfg) * ninputs, cfg.threads)
+  end
+  return true
+end
+
+-- Every valid config: the two widest vector widths; reg wherever it fits;
+-- loop for rows of 2048 and more (and wherever reg does not fit).
+function R.space(p, ninputs, reg_ok)
+  local out = {}
+  local V = R.max_vec(p)
+  local vecs = { V }
+  if V > 1 then vecs[2] = V // 2 end
+  for _, vec in ipairs(vecs) do
+    local nvec = p.cols // vec
+    if reg_ok ~= false then
+      for _, tpr in ipairs(cuda.pow2s(1, math.min(1024, cuda.next_pow2(nvec)))) do
+        for _, threads in ipairs(cuda.pow2s(math.max(64, tpr), 1024)) do
+          local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = threads }
+          if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
+        end
+      end
+    end
+    local loop_tprs = {}
+    if p.cols >= 2048 or reg_ok == false or #out == 0 then
+      for _, tpr in ipairs(cuda.pow2s(math.max(1, math.min(256, cuda.next_pow2(nvec) // 8)), 1024)) do
+        loop_tprs[#loop_tprs + 1] = tpr
+      end
+    end
+    for _, tpr in ipairs(loop_tprs) do
+      for _, threads in ipairs({ 256, 512, 1024 }) do
+        if threads >= tpr and (tpr >= 256 or threads == 256) then
+          out[#out + 1] = { strategy = "loop", vec = vec, tpr = tpr, threads = threads }
+        end
+      end
+    end
+  end
+  return out
+end
+
+-- About four vectors per thread: enough loads in flight, few registers.
+function R.default(p, ninputs, reg_ok)
+  local vec = R.max_vec(p)
+  local nvec = p.cols // vec
+  local tpr = math.min(1024, cuda.next_pow2(cuda.ceil_div(nvec, 4)))
+  local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256) }
+  if reg_ok == false or not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
+    cfg = { strategy = "loop", vec = vec, tpr = math.min(1024, tpr), threads = math.max(256, math.min(1024, tpr)) }
+  end
+  return cfg
+end
+
+-- An emitter for one kernel body. inputs: list of {name, ptr, ld, pad}
+-- where ptr / ld are C expressions of the row-0 pointer and the stride,
+-- pad is the value of elements past the end of the row (reg strategy).
+function R.emitter(p, cfg, inputs)
+  local E = { p = p, cfg = cfg, reg = cfg.strategy == "reg", loaded = {}, inputs = {} }
+  for _, inp in ipairs(inputs) do E.inputs[inp.name] = inp end
+
+  -- Defines, then the kernel's row bookkeeping.
+  function E.head()
+    return cuda.subst([[
+#define COLS $cols
+#define VEC $vec
+#define TPR $tpr            /* threads per row */
+#define THREADS $threads
+#define ROWS_PER_CTA $rpc
+#define WARPS_PER_ROW $wpr
+#define NCHUNK $nchunk      /* vectors per thread (reg strategy) */
+#define EVEN $even          /* TPR * VEC divides COLS: no bounds checks */
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+#define KG_NEG_INF __int_as_float(0xff800000)
+#define KG_NAN __int_as_float(0x7fffffff)
+]], {
+      cols = p.cols, vec = cfg.vec, tpr = cfg.tpr, threads = cfg.threads,
+      rpc = cfg.threads // cfg.tpr, wpr = math.max(1, cfg.tpr // 32),
+      nchunk = cuda.ceil_div(p.cols, cfg.tpr * cfg.vec),
+      even = (p.cols % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
+    })
+  end
+
+  function E.prologue()
+    local lines = {
+      cfg.tpr > 32 and "    __shared__ float red[4][THREADS / 32];" or "",
+      "    const int lane = threadIdx.x % TPR;",
+      "    const int group = threadIdx.x / TPR;",
+      "    const int first = group * WARPS_PER_ROW; /* this row's first warp */",
+      "    const long long row = (long long)blockIdx.x * ROWS_PER_CTA + group;",
+      "    const bool live = row < a.rows;",
+      "    (void)first;",
+    }
+    for _, inp in ipairs(inputs) do
+      lines[#lines + 1] = string.format("    const T *%s_p = (const T *)(%s) + row * (%s);", inp.name, inp.ptr, inp.ld)
+      if E.reg then
+        lines[#lines + 1] = string.format("    float %s_r[NCHUNK][VEC];", inp.name)
+      end
+    end
+    return table.concat(lines, "\n") .. "\n"
+  end
+
+  -- One loop over the row's vectors. uses: input names the body reads as
+  -- name[j]; body: code run per vector with c (first column) and ok (the
+  -- vector is inside the row) defined.
+  function E.loop(uses, body)
+    local pre = {}
+    for _, name in ipairs(uses) do
+      local inp = E.inputs[name]
+      if E.reg then
+        if not E.loaded[name] then
+          E.loaded[name] = true
+          pre[#pre + 1] = string.format([[
+        if (ok) {
+            kg_load<VEC>(%s_p + c, %s_r[i]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < VEC; ++j)
+                %s_r[i][j] = %s;
+        }]], name, name, name, inp.pad)
+        end
+        pre[#pre + 1] = string.format("        float (&%s)[VEC] = %s_r[i];", name, name)
+      else
+        pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load<VEC>(%s_p + c, %s);", name, name, name)
+      end
+    end
+    if E.reg then
+      return table.concat({
+        "#pragma unroll",
+        "    for (int i = 0; i < NCHUNK; ++i) {",
+        "        const int c = (i * TPR + lane) * VEC;",
+        "        const bool ok = live && (EVEN || c < COLS);",
+        table.concat(pre, "\n"),
+        body,
+        "    }",
+      }, "\n") .. "\n"
+    end
+    return table.concat({
+      "#pragma unroll 4",
+      "    for (int c = lane * VEC; live && c < COLS; c += TPR * VEC) {",
+      "        const bool ok = true;",
+      table.concat(pre, "\n"),
+      body,
+      "    }",
+    }, "\n") .. "\n"
+  end
+
+  -- Reduce var over the threads of the row; op "max" or "sum"; slot 0..3
+  -- picks the shared-memory array (consecutive reductions use different
+  -- slots so that no barrier is needed between them).
+  function E.reduce(op, var, slot)
+    local f = op == "max" and "kg_group_max" or "kg_group_sum"
+    if cfg.tpr <= 32 then
+      return string.format("    %s = %s<TPR>(%s);\n", var, f, var)
+    end
+    local line = op == "max"
+      and string.format("%s = fmaxf(%s, red[%d][first + w]);", var, var, slot)
+      or string.format("%s += red[%d][first + w];", var, slot)
+    return cuda.subst([[
+    $var = $f<32>($var);
+    if (threadIdx.x % 32 == 0)
+        red[$slot][threadIdx.x / 32] = $var;
+    __syncthreads();
+    $var = red[$slot][first];
+#pragma unroll
+    for (int w = 1; w < WARPS_PER_ROW; ++w)
+        $line
+]], { var = var, f = f, slot = slot, line = line })
+  end
+
+  return E
+end
+
+-- The launch geometry every row kernel shares.
+function R.geometry(cfg)
+  return { block = cfg.threads, smem = 0, rows_per_cta = cfg.threads // cfg.tpr, cluster = 1 }
+end
+
+return R

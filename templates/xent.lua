@@ -1,0 +1,281 @@
+-- xent.lua: cross-entropy over logits [rows, vocab] (row stride ld) and
+-- integer targets, with torch's semantics (torch.nn.functional.cross_entropy)
+-- plus z-loss and logit softcapping.
+--
+-- passes:
+--   fwd    per-row loss and logsumexp (fp32); no gradient is written
+--   bwd    dlogits from the logits, the saved logsumexp and dloss
+--   fused  loss, logsumexp and dlogits from one pass over the logits
+--          (dlogits may be the logits: in place)
+-- problem options (p.opts; they change the code, so they are part of the
+-- problem key): target = i32|i64, weight, smooth, zloss, softcap (0 or 1).
+-- The other options are kernel arguments (kg_args): ignore_index, eps,
+-- zloss, softcap, reduction, inv_den.
+--
+-- With z = softcap(x) = c * tanh(x / c) (or x), lse = logsumexp(z), t the
+-- target and w the class weights (1 without weights), the loss of a row
+-- whose target is not ignore_index is
+--   w_t (1 - eps) (lse - z_t) / D_nll                      (torch's nll)
+--   + eps / C * sum_c w_c (lse - z_c) / D_smooth            (label smoothing)
+--   + zloss * lse^2 / D_z                                   (z-loss)
+-- where for reduction mean D_nll = D_smooth = sum of w_t over kept rows
+-- (without weights D_nll = kept rows and D_smooth = all rows, as torch
+-- does), D_z = kept rows; for sum all D are 1; for sum over a denominator
+-- all D are that denominator. Ignored rows have loss 0 and gradient 0; a
+-- target outside [0, C) gives the row a NaN loss and gradient and counts in
+-- a.bad. The denominators come from kgen_xent_prep, launched first on the
+-- same stream, so no host synchronization is needed.
+local cuda = require("lib.cuda")
+local rows = require("lib.rows")
+local host = require("lib.host")
+
+local T = {}
+
+local function opts(p)
+  local o = p.opts or {}
+  local t = o.target or "i64"
+  if t ~= "i32" and t ~= "i64" then host.user_error("target must be i32 or i64 (got " .. tostring(t) .. ")") end
+  return {
+    target = t,
+    weight = (o.weight or 0) ~= 0,
+    smooth = (o.smooth or 0) ~= 0,
+    zloss = (o.zloss or 0) ~= 0,
+    softcap = (o.softcap or 0) ~= 0,
+  }
+end
+
+local function validate_problem(p)
+  if p.pass ~= "fwd" and p.pass ~= "bwd" and p.pass ~= "fused" then
+    host.user_error(string.format("op xent has no pass '%s' (fwd, bwd, fused)", tostring(p.pass)))
+  end
+  opts(p)
+end
+
+function T.check(p, cfg)
+  validate_problem(p)
+  return rows.check(p, cfg, 1)
+end
+
+function T.space(p)
+  validate_problem(p)
+  -- bwd is one streaming pass: holding the row in registers gains nothing.
+  return rows.space(p, 1, p.pass ~= "bwd")
+end
+
+function T.default(p)
+  validate_problem(p)
+  return rows.default(p, 1, p.pass ~= "bwd")
+end
+
+local prep = [[
+/* Denominators of the reductions, and the zeroed loss accumulator. One CTA. */
+extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args a)
+{
+    __shared__ double sh[3][1024];
+    double cnt = 0, sw = 0, wsum = 0;
+    for (long long r = threadIdx.x; r < a.rows; r += blockDim.x) {
+        const long long t = (long long)((const TARGET_T *)a.target)[r];
+        if (t != a.ignore_index) {
+            cnt += 1;
+            sw += (HAS_WEIGHT && t >= 0 && t < COLS) ? (double)a.weight[t] : 1.0;
+        }
+    }
+    if (HAS_WEIGHT)
+        for (int c = threadIdx.x; c < COLS; c += blockDim.x)
+            wsum += a.weight[c];
+    sh[0][threadIdx.x] = cnt;
+    sh[1][threadIdx.x] = sw;
+    sh[2][threadIdx.x] = wsum;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
+        if (threadIdx.x < o)
+            for (int k = 0; k < 3; ++k)
+                sh[k][threadIdx.x] += sh[k][threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        cnt = sh[0][0];
+        sw = sh[1][0];
+        a.scratch[0] = (float)(HAS_WEIGHT ? sw : cnt);              /* D_nll */
+        a.scratch[1] = (float)cnt;                                  /* D_z */
+        a.scratch[2] = HAS_WEIGHT ? (float)sh[2][0] : (float)COLS;  /* sum of class weights */
+        a.scratch[3] = (float)(HAS_WEIGHT ? sw : (double)a.rows);   /* D_smooth */
+        if (a.loss && a.reduction != 0)
+            a.loss[0] = (a.reduction == 2 && cnt == 0) ? KG_NAN : 0.f; /* torch: mean of nothing is NaN */
+    }
+}
+]]
+
+-- The scalars of one row: target, coefficients of the loss terms.
+local row_setup = [[
+    /* The target and its logit, read before any store: dlogits may be the logits. */
+    const long long t = live ? (long long)((const TARGET_T *)a.target)[row] : a.ignore_index;
+    const bool valid = t != a.ignore_index;
+    const bool bad = valid && (t < 0 || t >= COLS);
+    const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap) : 0.f;
+    const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
+    const float wsum = HAS_WEIGHT ? a.scratch[2] : (float)COLS;
+    float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
+    if (a.reduction == 2) {
+        inv_nll = 1.f / a.scratch[0];
+        inv_z = 1.f / a.scratch[1];
+        inv_s = 1.f / a.scratch[3];
+    } else if (a.reduction == 3) {
+        inv_nll = inv_s = inv_z = a.inv_den;
+    }
+    (void)wsum;
+    (void)zt;
+]]
+
+local loss_out = [[
+    float loss = wt * (1.f - a.eps) * (lse - zt) * inv_nll;
+    if (HAS_SMOOTH)
+        loss += a.eps / COLS * (lse * wsum - sz) * inv_s;
+    if (HAS_ZLOSS)
+        loss += a.zloss * lse * lse * inv_z;
+    if (!valid)
+        loss = 0.f;
+    if (bad)
+        loss = KG_NAN;
+    if (live && lane == 0) {
+        if (a.lse)
+            a.lse[row] = lse;
+        if (a.reduction == 0)
+            a.loss[row] = loss;
+        else if (valid)
+            atomicAdd(a.loss, loss);
+        if (bad && a.bad)
+            atomicAdd(a.bad, 1ull);
+    }
+]]
+
+local grad_setup = [[
+    /* d loss / d z_j = p_j (ca + cb wsum + cg) - ca [j == t] - cb w_j */
+    const float dl = a.dloss ? (a.reduction == 0 ? a.dloss[row] : a.dloss[0]) : 1.f;
+    const float ca = valid ? (bad ? KG_NAN : wt * (1.f - a.eps) * inv_nll * dl) : 0.f;
+    const float cb = valid && HAS_SMOOTH ? a.eps / COLS * inv_s * dl : 0.f;
+    const float cg = valid && HAS_ZLOSS ? 2.f * a.zloss * inv_z * dl * lse : 0.f;
+    const float kp = ca + cb * wsum + cg, lb = lse * LOG2E;
+]]
+
+-- Per vector: z[] holds capped logits; writes the gradient to dx_p + c.
+local grad_body = [[
+        if (ok) {
+            float o[VEC];
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) {
+                float g = kg_exp2(fmaf(z[j], LOG2E, -lb)) * kp;
+                if (HAS_SMOOTH)
+                    g -= cb * a.weight_or_one(c + j);
+                if (c + j == t)
+                    g -= ca;
+                if (HAS_SOFTCAP)
+                    g *= 1.f - (z[j] / a.softcap) * (z[j] / a.softcap);
+                o[j] = valid ? g : 0.f;
+            }
+            kg_store<VEC>(dx_p + c, o, 1.0f);
+        }]]
+
+function T.render(p, cfg)
+  validate_problem(p)
+  local o = opts(p)
+  local E = rows.emitter(p, cfg, { { name = "x", ptr = "a.in0", ld = "a.ld_in0", pad = "KG_NEG_INF" } })
+  local kernel = "kgen_xent_" .. p.pass
+  local body = {}
+  local function add(s) body[#body + 1] = s end
+  -- z[] names the capped logits: in registers (reg) or recomputed (loop).
+  local cap_in_place = [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            x[j] = ok ? kg_cap(x[j], a.softcap) : KG_NEG_INF;
+        float (&z)[VEC] = x;]]
+  local grad = grad_body:gsub("a%.weight_or_one%(c %+ j%)", "(HAS_WEIGHT ? a.weight[c + j] : 1.f)")
+
+  add(row_setup)
+  if p.pass == "bwd" then
+    add("    const float lse = live ? a.lse[row] : 0.f;\n")
+    add(grad_setup)
+    add(E.loop({ "x" }, cap_in_place .. "\n" .. grad))
+  else
+    add("    float m = KG_NEG_INF, s = 0.f, sz = 0.f;\n")
+    local smooth_acc = [[
+        if (HAS_SMOOTH && ok)
+#pragma unroll
+            for (int j = 0; j < VEC; ++j)
+                sz += (HAS_WEIGHT ? a.weight[c + j] : 1.f) * z[j];]]
+    if E.reg then
+      add(E.loop({ "x" }, cap_in_place .. [[
+
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            m = fmaxf(m, z[j]);
+]] .. smooth_acc))
+      add(E.reduce("max", "m", 0))
+      add("    const float mb = m * LOG2E;\n")
+      add(E.loop({ "x" }, [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            s += kg_exp2(fmaf(x[j], LOG2E, -mb));]]))
+      add(E.reduce("sum", "s", 1))
+    else
+      add(E.loop({ "x" }, cap_in_place .. [[
+
+        float cm = m;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            cm = fmaxf(cm, z[j]);
+        if (cm != m)
+            s *= kg_exp2((m - cm) * LOG2E);
+        m = cm;
+        const float mb = m * LOG2E;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            s += kg_exp2(fmaf(z[j], LOG2E, -mb));
+]] .. smooth_acc))
+      add("    const float tm = m;\n")
+      add(E.reduce("max", "m", 0))
+      add("    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n")
+      add(E.reduce("sum", "s", 1))
+    end
+    if o.smooth then add(E.reduce("sum", "sz", 2)) end
+    add("    const float lse = m + logf(s);\n")
+    add(loss_out)
+    if p.pass == "fused" then
+      add(grad_setup)
+      if E.reg then
+        add(E.loop({ "x" }, "        float (&z)[VEC] = x;\n" .. grad))
+      else
+        add(E.loop({ "x" }, cap_in_place .. "\n" .. grad))
+      end
+    end
+  end
+
+  local source = table.concat({
+    string.format("/* kgen xent %s: %s, vocab=%d, sm_%d, %s; options %s */", p.pass, p.dtype, p.cols, p.sm,
+      host.format(cfg), host.format(p.opts or {})),
+    cuda.prelude(p.dtype),
+    E.head(),
+    string.format("typedef %s TARGET_T;", o.target == "i32" and "int" or "long long"),
+    string.format("#define HAS_WEIGHT %d", o.weight and 1 or 0),
+    string.format("#define HAS_SMOOTH %d", o.smooth and 1 or 0),
+    string.format("#define HAS_ZLOSS %d", o.zloss and 1 or 0),
+    string.format("#define HAS_SOFTCAP %d", o.softcap and 1 or 0),
+    [[
+__device__ __forceinline__ float kg_cap(float x, float c)
+{
+    return HAS_SOFTCAP ? c * tanhf(x / c) : x;
+}
+]],
+    prep,
+    string.format('extern "C" __global__ void __launch_bounds__(THREADS)\n%s(const kg_args a)\n{', kernel),
+    E.prologue(),
+    p.pass ~= "fwd" and "    T *dx_p = (T *)a.out + row * a.ld_out;\n" or "",
+    table.concat(body),
+    "}\n",
+  }, "\n")
+  local g = rows.geometry(cfg)
+  g.source, g.kernel, g.prep = source, kernel, "kgen_xent_prep"
+  return g
+end
+
+return T

@@ -1,0 +1,352 @@
+/* test_gpu_ops.c (label gpu): on a GPU, every op against its fp64
+ * reference (tuner/ref.c, tolerances per dtype written beside them):
+ *
+ *   A. every variant of the space, for each op and dtype, at several row
+ *      widths and row counts (softmax forward: cols 1, 7, 1000, 1024, 3000,
+ *      8192, 32768 and rows 1, 3, 4096);
+ *   B. the tuned kernel through the public API (cache hit, then the
+ *      in-process table), with padded row strides, and an odd stride that
+ *      forces a narrower fallback variant;
+ *   C. cross-entropy: every combination of the options that change the
+ *      code (target type, weights, smoothing, z-loss, softcap) with every
+ *      reduction, each pass and dtype, ignored rows and out-of-range targets
+ *      (NaN loss, counted), and the fused pass in place;
+ *   D. edge cases: rows of -inf, +inf, large magnitudes;
+ *   E. bad arguments get specific codes and messages.
+ *
+ * Without a driver or a device it prints why and exits 77 (skip).
+ * $KGEN_TEST_QUICK=1 runs a smaller sweep in A.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "ops.h"
+#include "tune.h"
+
+static int failures, checks;
+static char cache_dir[] = "/tmp/kgen_test_gpu_XXXXXX";
+
+#define CHECK(cond, ...)                                                                          \
+	do {                                                                                      \
+		checks++;                                                                         \
+		if (!(cond)) {                                                                    \
+			failures++;                                                               \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
+			fprintf(stderr, __VA_ARGS__);                                             \
+			fputc('\n', stderr);                                                      \
+		}                                                                                 \
+	} while (0)
+
+static const unsigned XO_ALL = KG_XO_I32 | KG_XO_WEIGHT | KG_XO_SMOOTH | KG_XO_ZLOSS | KG_XO_SOFTCAP;
+
+static const char *name(const op_problem *p, char *buf, size_t len)
+{
+	char o[96];
+	kg_opts_string(p->op, p->opts, o, sizeof o);
+	snprintf(buf, len, "%s %s %s %lldx%lld [%s] reduction %d%s", kg_ops[p->op].op, kg_ops[p->op].pass,
+	         kg_dtype_names[p->dtype], p->rows, p->cols, o, p->reduction, p->inplace ? " in place" : "");
+	return buf;
+}
+
+/* A: every variant, checked on fresh data. */
+static void sweep(int op, unsigned opts, const long long *cols, int ncols, const long long *rows, int nrows)
+{
+	for (int d = 0; d < 3; d++)
+		for (int k = 0; k < ncols; k++)
+			for (int ri = 0; ri < nrows; ri++) {
+				tune_opts o = {0};
+				tune_result res;
+				o.op = kg_ops[op].op;
+				o.pass = kg_ops[op].pass;
+				o.opts = opts;
+				o.dtype = d;
+				o.cols = cols[k];
+				o.rows = rows[ri];
+				o.cache_dir = cache_dir;
+				o.no_time = 1;
+				o.seed = 1000 + (unsigned long long)(op * 131 + d * 17 + k * 5 + ri);
+				int rc = tune_run(&o, &res);
+				CHECK(rc == 0, "sweep %s %s %s cols=%lld rows=%lld: %s", o.op, o.pass, kg_dtype_names[d], o.cols,
+				      o.rows, kgen_last_error());
+				for (int i = 0; i < res.n; i++)
+					CHECK(!strcmp(res.trials[i].status, "checked"), "%s %s %s cols=%lld rows=%lld opts %u %s: %s %s (err %.3g)",
+					      o.op, o.pass, kg_dtype_names[d], o.cols, o.rows, opts, res.trials[i].config,
+					      res.trials[i].status, res.trials[i].detail, res.trials[i].max_err);
+				tune_result_free(&res);
+			}
+	printf("A %s %s opts %u: %d failures so far\n", kg_ops[op].op, kg_ops[op].pass, opts, failures);
+	fflush(stdout);
+}
+
+/* Run d's op through the public API. */
+static int api_run(kgen_ctx *ctx, op_data *d)
+{
+	const op_problem *p = &d->p;
+	kg_args *a = &d->a;
+	kgen_xent_options o;
+	kgen_xent_options_init(&o);
+	o.reduction = (kgen_reduction)p->reduction;
+	o.denominator = (float)p->denominator;
+	o.label_smoothing = a->eps;
+	o.z_loss = a->zloss;
+	o.softcap = a->softcap;
+	o.weight = a->weight;
+	o.bad_targets = a->bad;
+	kgen_itype it = p->opts & KG_XO_I32 ? KGEN_INT32 : KGEN_INT64;
+	switch (p->op) {
+	case KG_SOFTMAX_FWD:
+		return kgen_softmax_fwd(ctx, a->out, a->in0, p->rows, p->cols, p->ld_in, p->ld_out, p->dtype, NULL);
+	case KG_LOGSOFTMAX_FWD:
+		return kgen_log_softmax_fwd(ctx, a->out, a->in0, p->rows, p->cols, p->ld_in, p->ld_out, p->dtype, NULL);
+	case KG_SOFTMAX_BWD:
+		return kgen_softmax_bwd(ctx, a->out, a->in0, a->in1, p->rows, p->cols, p->ld_in, p->ld_in, p->ld_out,
+		                        p->dtype, NULL);
+	case KG_LOGSOFTMAX_BWD:
+		return kgen_log_softmax_bwd(ctx, a->out, a->in0, a->in1, p->rows, p->cols, p->ld_in, p->ld_in, p->ld_out,
+		                            p->dtype, NULL);
+	case KG_XENT_FWD:
+		return kgen_xent_fwd(ctx, a->loss, a->lse, a->in0, a->target, p->rows, p->cols, p->ld_in, p->dtype, it, &o,
+		                     NULL);
+	case KG_XENT_BWD:
+		return kgen_xent_bwd(ctx, a->out, a->in0, a->target, a->lse, a->dloss, p->rows, p->cols, p->ld_in,
+		                     p->ld_out, p->dtype, it, &o, NULL);
+	default:
+		return kgen_xent_fused(ctx, a->loss, a->lse, a->out, a->in0, a->target, a->dloss, p->rows, p->cols,
+		                       p->ld_in, p->ld_out, p->dtype, it, &o, NULL);
+	}
+}
+
+/* Make the data, run it through the API, compare; want_origin (may be
+ * NULL) is the prefix kgen_last_kernel must report. */
+static void api_case(kgen_ctx *ctx, op_problem p, const char *want_origin)
+{
+	op_data d;
+	char nm[200], used[200], detail[256] = "";
+	double err = 0;
+	int rc;
+	name(&p, nm, sizeof nm);
+	if ((rc = op_data_make(&d, &p))) {
+		CHECK(0, "%s: data: %s", nm, kgen_last_error());
+		return;
+	}
+	op_data_reset(&d, NULL);
+	rc = api_run(ctx, &d);
+	CHECK(rc == 0, "%s: %s: %s", nm, kgen_strerror(rc), kgen_last_error());
+	kgen_last_kernel(ctx, used, sizeof used);
+	if (!rc) {
+		rc = op_data_check(&d, &err, detail, sizeof detail);
+		CHECK(rc == 0 && err <= 1, "%s (%s): error %.3g of the tolerance: %s", nm, used, err, detail);
+		if (want_origin)
+			CHECK(!strncmp(used, want_origin, strlen(want_origin)), "%s used '%s', want '%s'", nm, used,
+			      want_origin);
+	}
+	op_data_free(&d);
+}
+
+static op_problem problem(int op, unsigned opts, int dtype, long long rows, long long cols)
+{
+	op_problem p = {
+		.op = op, .opts = opts, .dtype = dtype, .rows = rows, .cols = cols, .eps = 0.1, .zloss = 1e-3,
+		.softcap = 5.0, .denominator = 123.0, .reduction = -1, .ignore_frac = kg_ops[op].xent ? 0.2 : 0,
+		.seed = (uint64_t)(op * 7919 + opts * 104729 + dtype * 31 + rows * 3 + cols),
+	};
+	return p;
+}
+
+/* B: tune for real, then the API finds the tuned kernel. */
+static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
+{
+	tune_opts o = {0};
+	tune_result res;
+	kgen_ctx *ctx;
+	char nm[64];
+	o.op = kg_ops[op].op;
+	o.pass = kg_ops[op].pass;
+	o.opts = opts;
+	o.dtype = dtype;
+	o.cols = cols;
+	o.rows = 4096;
+	o.cache_dir = cache_dir;
+	o.reps = 5;
+	o.seed = 77;
+	int rc = tune_run(&o, &res);
+	snprintf(nm, sizeof nm, "%s %s %s cols=%lld", o.op, o.pass, kg_dtype_names[dtype], cols);
+	CHECK(rc == 0 && res.stored, "tune %s: rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
+	tune_result_free(&res);
+	if (kgen_open(&ctx, cache_dir)) {
+		CHECK(0, "kgen_open: %s", kgen_last_error());
+		return;
+	}
+	op_problem p = problem(op, opts, dtype, 4096, cols);
+	p.ld_in = p.ld_out = cols + 16; /* padded strides keep 16-byte rows */
+	api_case(ctx, p, "cache");
+	api_case(ctx, p, "table");
+	p.rows = 3; /* another rows bucket: the nearest tuned one */
+	api_case(ctx, p, "cache");
+	if (cols % 2 == 0) {
+		p.ld_in = p.ld_out = cols + 1; /* odd strides: only 1-element accesses are legal */
+		api_case(ctx, p, "fallback");
+	}
+	kgen_close(ctx);
+}
+
+/* E: bad arguments. */
+static void bad_arguments(kgen_ctx *ctx)
+{
+	CUdeviceptr x, y, t, l;
+	kgen_xent_options o;
+	int rc;
+	kg_cu.cuMemAlloc(&x, 1 << 20);
+	kg_cu.cuMemAlloc(&y, 1 << 20);
+	kg_cu.cuMemAlloc(&t, 1 << 12);
+	kg_cu.cuMemAlloc(&l, 1 << 12);
+	void *X = (void *)(uintptr_t)x, *Y = (void *)(uintptr_t)y, *T = (void *)(uintptr_t)t;
+	float *L = (float *)(uintptr_t)l;
+#define EXPECT(call, code, text)                                                                  \
+	do {                                                                                      \
+		rc = (call);                                                                      \
+		CHECK(rc == (code) && strstr(kgen_last_error(), text), "%s: rc %d (%s), message '%s'", #call, rc, \
+		      kgen_strerror(rc), kgen_last_error());                                      \
+	} while (0)
+	EXPECT(kgen_softmax_fwd(ctx, Y, NULL, 4, 8, 8, 8, KGEN_F32, NULL), KGEN_EINVAL, "x must not be NULL");
+	EXPECT(kgen_softmax_fwd(ctx, Y, X, 0, 8, 8, 8, KGEN_F32, NULL), KGEN_EINVAL, "rows must be in");
+	EXPECT(kgen_softmax_fwd(ctx, Y, X, 4, 0, 8, 8, KGEN_F32, NULL), KGEN_EINVAL, "cols must be in");
+	EXPECT(kgen_softmax_fwd(ctx, Y, X, 4, 8, 7, 8, KGEN_F32, NULL), KGEN_EINVAL, "ld_x must be >= 8");
+	EXPECT(kgen_softmax_fwd(ctx, Y, X, 4, 8, 8, 8, (kgen_dtype)7, NULL), KGEN_EINVAL, "unknown dtype");
+	EXPECT(kgen_softmax_fwd(ctx, Y, (char *)X + 1, 4, 8, 8, 8, KGEN_F16, NULL), KGEN_EALIGN, "x is not aligned");
+	EXPECT(kgen_softmax_bwd(ctx, Y, X, NULL, 4, 8, 8, 8, 8, KGEN_F32, NULL), KGEN_EINVAL, "dy must not be NULL");
+	EXPECT(kgen_log_softmax_bwd(ctx, Y, X, X, 4, 8, 8, 8, 4, KGEN_F32, NULL), KGEN_EINVAL, "ld_dx must be >= 8");
+	kgen_xent_options_init(&o);
+	EXPECT(kgen_xent_fwd(ctx, NULL, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "loss must not be NULL");
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, NULL, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "target must not be NULL");
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, (char *)T + 4, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EALIGN,
+	       "target is not aligned");
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, (kgen_itype)3, &o, NULL), KGEN_EINVAL,
+	       "unknown target type");
+	EXPECT(kgen_xent_bwd(ctx, Y, X, T, NULL, NULL, 4, 8, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "lse must not be NULL");
+	EXPECT(kgen_xent_fused(ctx, L, L, X, X, T, NULL, 4, 8, 8, 16, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "in place (dlogits == logits) needs ld_dlogits == ld");
+	o.label_smoothing = 1.5f;
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "label_smoothing must be in [0, 1] (got 1.5)");
+	o.label_smoothing = NAN;
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "label_smoothing must be in [0, 1]");
+	kgen_xent_options_init(&o);
+	o.z_loss = -1;
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL, "z_loss must be >= 0");
+	kgen_xent_options_init(&o);
+	o.softcap = -2;
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL, "softcap must be >= 0");
+	kgen_xent_options_init(&o);
+	o.reduction = KGEN_REDUCTION_SUM_OVER;
+	o.denominator = 0;
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL,
+	       "denominator must be > 0");
+	kgen_xent_options_init(&o);
+	o.reduction = (kgen_reduction)9;
+	EXPECT(kgen_xent_fwd(ctx, L, L, X, T, 4, 8, 8, KGEN_F32, KGEN_INT64, &o, NULL), KGEN_EINVAL, "unknown reduction");
+	EXPECT(kgen_softmax_fwd(NULL, Y, X, 4, 8, 8, 8, KGEN_F32, NULL), KGEN_EINVAL, "ctx must not be NULL");
+	kg_cu.cuMemFree(x);
+	kg_cu.cuMemFree(y);
+	kg_cu.cuMemFree(t);
+	kg_cu.cuMemFree(l);
+}
+
+int main(void)
+{
+	static const long long sm_cols[] = {1, 7, 1000, 1024, 3000, 8192, 32768};
+	static const long long sm_rows[] = {1, 3, 4096};
+	static const long long cols4[] = {7, 1000, 8192, 32768};
+	static const long long xcols[] = {7, 1000, 8192, 50257};
+	static const long long rows2[] = {3, 4096};
+	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
+	kgen_ctx *ctx;
+	CUdevice dev;
+	CUcontext cuctx;
+	int rc;
+
+	if ((rc = kg_cu_load()) || (rc = kg_cu.cuDeviceGet(&dev, 0) ? KGEN_ENODEVICE : 0)) {
+		printf("SKIP: no GPU: %s\n", rc == KGEN_ENODEVICE && !kgen_last_error()[0] ? "no CUDA device"
+		                                                                          : kgen_last_error());
+		return 77;
+	}
+	if (!mkdtemp(cache_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	setenv("KGEN_CACHE_DIR", cache_dir, 1);
+	kg_cu.cuDevicePrimaryCtxRetain(&cuctx, dev);
+	kg_cu.cuCtxSetCurrent(cuctx);
+
+	/* A */
+	sweep(KG_SOFTMAX_FWD, 0, sm_cols, quick ? 3 : 7, sm_rows, 3);
+	for (int op = KG_SOFTMAX_BWD; op <= KG_LOGSOFTMAX_BWD; op++)
+		sweep(op, 0, cols4, quick ? 2 : 4, rows2, 2);
+	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++) {
+		sweep(op, 0, xcols, quick ? 2 : 4, rows2, 2);
+		sweep(op, XO_ALL, xcols, quick ? 2 : 3, rows2, 1);
+	}
+
+	/* B */
+	for (int op = 0; op < KG_NOPS; op++)
+		for (int d = 0; d < 3; d++)
+			tuned_through_api(op, 0, d, op == KG_SOFTMAX_FWD ? 8192 : 1000);
+	printf("B: %d failures so far\n", failures);
+
+	if (kgen_open(&ctx, cache_dir)) {
+		fprintf(stderr, "kgen_open: %s\n", kgen_last_error());
+		return 1;
+	}
+	/* C: every option combination, reduction, pass and dtype. */
+	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++)
+		for (int d = 0; d < 3; d++)
+			for (unsigned opts = 0; opts <= XO_ALL; opts++)
+				for (int red = 0; red < 4; red++) {
+					op_problem p = problem(op, opts, d, 67, 1000);
+					p.reduction = red;
+					p.bad_frac = opts & 1 ? 0.05 : 0; /* out-of-range targets in half the cases */
+					api_case(ctx, p, NULL);
+				}
+	for (int d = 0; d < 3; d++)
+		for (int red = 0; red < 4; red++) {
+			op_problem p = problem(KG_XENT_FUSED, KG_XO_SMOOTH | KG_XO_WEIGHT, d, 130, 4096);
+			p.reduction = red;
+			p.inplace = 1;
+			api_case(ctx, p, NULL);
+			/* every row ignored: torch's mean of nothing is NaN */
+			p.inplace = 0;
+			p.ignore_frac = 1.0;
+			api_case(ctx, p, NULL);
+		}
+	printf("C: %d failures so far\n", failures);
+
+	/* D: edge values. */
+	for (int fill = 1; fill <= 3; fill++)
+		for (int d = 0; d < 3; d++)
+			for (int op = 0; op < KG_NOPS; op++) {
+				if (op == KG_SOFTMAX_BWD || op == KG_LOGSOFTMAX_BWD)
+					continue;
+				op_problem p = problem(op, 0, d, 30, op == KG_XENT_BWD ? 1000 : 3000);
+				p.fill = fill;
+				p.reduction = kg_ops[op].xent ? KGEN_REDUCTION_NONE : -1;
+				api_case(ctx, p, NULL);
+				p.cols = 7;
+				api_case(ctx, p, NULL);
+			}
+	printf("D: %d failures so far\n", failures);
+
+	/* E */
+	bad_arguments(ctx);
+	kgen_close(ctx);
+	kg_cu.cuDevicePrimaryCtxRelease(dev);
+	printf("test_gpu_ops: %d checks, %d failures\n", checks, failures);
+	return failures ? 1 : 0;
+}

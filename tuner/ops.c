@@ -1,0 +1,370 @@
+/* ops.c: test problems, references and checks for every op (see ops.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "ops.h"
+
+static double uniform(uint64_t *s)
+{
+	return (double)(ref_rand_u64(s) >> 11) / 9007199254740992.0;
+}
+
+/* The logits / inputs of forward ops, per fill mode. */
+static void fill_forward(op_data *d, uint64_t *seed)
+{
+	const op_problem *p = &d->p;
+	long long ld = p->ld_in;
+	double big = p->dtype == KGEN_F16 ? 20000.0 : 1000.0;
+	ref_fill(d->h_in0, p->dtype, p->rows, p->cols, ld, 3.0, seed);
+	for (long long r = 0; r < p->rows; r++) {
+		if (p->fill == 1) {
+			for (long long c = 0; c < p->cols; c++)
+				ref_set(d->h_in0, p->dtype, (size_t)(r * ld + c), (uniform(seed) * 2 - 1) * big);
+		} else if (p->fill == 2 && r % 3 == 1) {
+			for (long long c = 0; c < p->cols; c++)
+				ref_set(d->h_in0, p->dtype, (size_t)(r * ld + c), -INFINITY);
+		} else if (p->fill == 3 && r % 3 == 1) {
+			ref_set(d->h_in0, p->dtype, (size_t)(r * ld + (r % p->cols)), INFINITY);
+		}
+	}
+}
+
+int op_data_make(op_data *d, const op_problem *prob)
+{
+	const kg_opinfo *info = &kg_ops[prob->op];
+	op_problem *p = &d->p;
+	uint64_t seed;
+	size_t es, in_n, out_n;
+	CUresult r;
+	int rc = 0;
+	memset(d, 0, sizeof *d);
+	*p = *prob;
+	seed = p->seed ? p->seed : 1;
+	if (!p->ld_in)
+		p->ld_in = p->cols;
+	if (!p->ld_out)
+		p->ld_out = p->inplace ? p->ld_in : p->cols;
+	if (p->reduction < 0)
+		p->reduction = p->op == KG_XENT_FWD ? KGEN_REDUCTION_NONE : KGEN_REDUCTION_MEAN;
+	es = (size_t)kg_dtype_size(p->dtype);
+	in_n = (size_t)(p->rows * p->ld_in);
+	out_n = (size_t)(p->rows * p->ld_out);
+	d->in_bytes = (size_t)p->rows * (size_t)p->cols * es;
+	d->bytes = d->in_bytes * (size_t)(info->inputs + (p->op == KG_XENT_FWD ? 0 : 1));
+
+	if (!(d->h_in0 = malloc(in_n * es)) || (info->inputs > 1 && !(d->h_in1 = malloc(in_n * es))))
+		return kg_err(KGEN_ENOMEM, "out of host memory for the test data");
+	memset(d->h_in0, 0, in_n * es);
+	if (p->op == KG_SOFTMAX_BWD || p->op == KG_LOGSOFTMAX_BWD) {
+		/* y: positive values summing to about 1 (their logs for log-softmax); dy normal. */
+		for (long long rr = 0; rr < p->rows; rr++)
+			for (long long c = 0; c < p->cols; c++) {
+				double y = (uniform(&seed) * 2 + 1e-3) / (double)p->cols;
+				ref_set(d->h_in0, p->dtype, (size_t)(rr * p->ld_in + c), p->op == KG_SOFTMAX_BWD ? y : log(y));
+			}
+		memset(d->h_in1, 0, in_n * es);
+		ref_fill(d->h_in1, p->dtype, p->rows, p->cols, p->ld_in, 1.0, &seed);
+	} else {
+		fill_forward(d, &seed);
+	}
+	if (info->xent) {
+		if (!(d->h_target = malloc(sizeof *d->h_target * (size_t)p->rows)))
+			return kg_err(KGEN_ENOMEM, "out of host memory");
+		for (long long rr = 0; rr < p->rows; rr++) {
+			double u = uniform(&seed);
+			long long t = (long long)(uniform(&seed) * (double)p->cols);
+			if (u < p->ignore_frac)
+				t = -100;
+			else if (u < p->ignore_frac + p->bad_frac)
+				t = rr % 2 ? p->cols + rr % 7 : -1 - rr % 5;
+			d->h_target[rr] = t;
+			d->want_bad += t != -100 && (t < 0 || t >= p->cols);
+		}
+		if (p->opts & KG_XO_WEIGHT) {
+			if (!(d->h_weight = malloc(sizeof *d->h_weight * (size_t)p->cols)))
+				return kg_err(KGEN_ENOMEM, "out of host memory");
+			for (long long c = 0; c < p->cols; c++)
+				d->h_weight[c] = (double)(float)(0.5 + uniform(&seed));
+		}
+	}
+
+	/* Device copies. */
+	if ((r = kg_cu.cuMemAlloc(&d->d_in0, in_n * es)) || (r = kg_cu.cuMemcpyHtoD(d->d_in0, d->h_in0, in_n * es)))
+		return kg_cu_fail("cuMemAlloc (inputs)", r);
+	if (d->h_in1 && ((r = kg_cu.cuMemAlloc(&d->d_in1, in_n * es)) ||
+	                 (r = kg_cu.cuMemcpyHtoD(d->d_in1, d->h_in1, in_n * es))))
+		return kg_cu_fail("cuMemAlloc (inputs)", r);
+	if (p->op != KG_XENT_FWD) {
+		if (p->inplace)
+			d->d_out = d->d_in0;
+		else if ((r = kg_cu.cuMemAlloc(&d->d_out, out_n * es)))
+			return kg_cu_fail("cuMemAlloc (output)", r);
+	}
+	if (info->xent) {
+		size_t tsz = p->opts & KG_XO_I32 ? 4 : 8;
+		void *ht = malloc(tsz * (size_t)p->rows);
+		float *hw = NULL, *hdl;
+		size_t nl = p->reduction == KGEN_REDUCTION_NONE ? (size_t)p->rows : 1;
+		if (!ht)
+			return kg_err(KGEN_ENOMEM, "out of host memory");
+		for (long long rr = 0; rr < p->rows; rr++) {
+			if (tsz == 4)
+				((int *)ht)[rr] = (int)d->h_target[rr];
+			else
+				((long long *)ht)[rr] = d->h_target[rr];
+		}
+		r = kg_cu.cuMemAlloc(&d->d_target, tsz * (size_t)p->rows);
+		if (!r)
+			r = kg_cu.cuMemcpyHtoD(d->d_target, ht, tsz * (size_t)p->rows);
+		free(ht);
+		if (r)
+			return kg_cu_fail("cuMemAlloc (targets)", r);
+		if (d->h_weight) {
+			if (!(hw = malloc(sizeof *hw * (size_t)p->cols)))
+				return kg_err(KGEN_ENOMEM, "out of host memory");
+			for (long long c = 0; c < p->cols; c++)
+				hw[c] = (float)d->h_weight[c];
+			r = kg_cu.cuMemAlloc(&d->d_weight, sizeof *hw * (size_t)p->cols);
+			if (!r)
+				r = kg_cu.cuMemcpyHtoD(d->d_weight, hw, sizeof *hw * (size_t)p->cols);
+			free(hw);
+			if (r)
+				return kg_cu_fail("cuMemAlloc (weights)", r);
+		}
+		if ((r = kg_cu.cuMemAlloc(&d->d_loss, 4 * (nl > 1 ? nl : 2))) ||
+		    (r = kg_cu.cuMemAlloc(&d->d_lse, 4 * (size_t)p->rows)) || (r = kg_cu.cuMemAlloc(&d->d_bad, 8)) ||
+		    (r = kg_cu.cuMemAlloc(&d->d_scratch, 256)) || (r = kg_cu.cuMemAlloc(&d->d_dloss, 4 * nl)))
+			return kg_cu_fail("cuMemAlloc (losses)", r);
+		/* dloss: per row in [0.5, 1.5], or one scalar 0.75 */
+		if (!(hdl = malloc(4 * nl)))
+			return kg_err(KGEN_ENOMEM, "out of host memory");
+		for (size_t i = 0; i < nl; i++)
+			hdl[i] = nl > 1 ? (float)(0.5 + uniform(&seed)) : 0.75f;
+		kg_cu.cuMemcpyHtoD(d->d_dloss, hdl, 4 * nl);
+		/* bwd reads the logsumexp: the reference's, computed below */
+		free(hdl);
+	}
+
+	/* Arguments, as the runtime fills them. */
+	d->a.out = (void *)(uintptr_t)d->d_out;
+	d->a.in0 = (void *)(uintptr_t)d->d_in0;
+	d->a.in1 = (void *)(uintptr_t)d->d_in1;
+	d->a.target = (void *)(uintptr_t)d->d_target;
+	d->a.weight = (float *)(uintptr_t)d->d_weight;
+	d->a.loss = p->op == KG_XENT_BWD ? NULL : (float *)(uintptr_t)d->d_loss;
+	d->a.lse = (float *)(uintptr_t)d->d_lse;
+	d->a.dloss = (float *)(uintptr_t)d->d_dloss;
+	d->a.bad = (unsigned long long *)(uintptr_t)d->d_bad;
+	d->a.scratch = (float *)(uintptr_t)d->d_scratch;
+	d->a.rows = p->rows;
+	d->a.ld_out = p->ld_out;
+	d->a.ld_in0 = d->a.ld_in1 = p->ld_in;
+	d->a.ignore_index = -100;
+	d->a.eps = p->opts & KG_XO_SMOOTH ? (float)p->eps : 0.f;
+	d->a.zloss = p->opts & KG_XO_ZLOSS ? (float)p->zloss : 0.f;
+	d->a.softcap = p->opts & KG_XO_SOFTCAP ? (float)p->softcap : 0.f;
+	d->a.inv_den = p->reduction == KGEN_REDUCTION_SUM_OVER ? (float)(1.0 / p->denominator) : 1.f;
+	d->a.reduction = p->reduction;
+	d->with_prep = info->xent && (p->reduction == KGEN_REDUCTION_MEAN ||
+	                              ((p->opts & KG_XO_WEIGHT) && (p->opts & KG_XO_SMOOTH)) ||
+	                              (p->op != KG_XENT_BWD && p->reduction != KGEN_REDUCTION_NONE));
+
+	/* The reference on a sample of rows. */
+	d->ns = ref_sample_rows(p->rows, d->sample, OPS_SAMPLE_ROWS);
+	size_t cells = (size_t)d->ns * (size_t)p->cols;
+	double *xr = malloc(sizeof *xr * (size_t)p->cols), *yr = malloc(sizeof *yr * (size_t)p->cols);
+	d->want = malloc(sizeof *d->want * cells);
+	d->scale = malloc(sizeof *d->scale * cells);
+	d->want_lse = calloc((size_t)d->ns, sizeof *d->want_lse);
+	d->want_loss = calloc((size_t)d->ns, sizeof *d->want_loss);
+	d->loss_scale = calloc((size_t)d->ns, sizeof *d->loss_scale);
+	if (!xr || !yr || !d->want || !d->scale || !d->want_lse || !d->want_loss || !d->loss_scale) {
+		free(xr);
+		free(yr);
+		return kg_err(KGEN_ENOMEM, "out of host memory for the reference");
+	}
+	ref_xent o = {d->h_weight, d->a.eps, d->a.zloss, d->a.softcap, -100, p->reduction, d->a.inv_den};
+	double den[4] = {1, 1, (double)p->cols, 1};
+	if (info->xent)
+		ref_xent_denoms(&o, d->h_target, p->rows, p->cols, den);
+	for (int i = 0; i < d->ns; i++) {
+		long long rr = d->sample[i];
+		double *w = d->want + (size_t)i * (size_t)p->cols, *sc = d->scale + (size_t)i * (size_t)p->cols;
+		for (long long c = 0; c < p->cols; c++) {
+			xr[c] = ref_get(d->h_in0, p->dtype, (size_t)(rr * p->ld_in + c));
+			if (d->h_in1)
+				yr[c] = ref_get(d->h_in1, p->dtype, (size_t)(rr * p->ld_in + c));
+		}
+		switch (p->op) {
+		case KG_SOFTMAX_FWD:
+			ref_softmax_row(xr, w, p->cols);
+			for (long long c = 0; c < p->cols; c++)
+				sc[c] = fabs(w[c]);
+			break;
+		case KG_LOGSOFTMAX_FWD: ref_log_softmax_row(xr, w, sc, p->cols); break;
+		case KG_SOFTMAX_BWD: ref_softmax_bwd_row(xr, yr, w, sc, p->cols); break;
+		case KG_LOGSOFTMAX_BWD: ref_log_softmax_bwd_row(xr, yr, w, sc, p->cols); break;
+		default: {
+			double dl = p->reduction == KGEN_REDUCTION_NONE ? 0 : 0.75;
+			if (p->reduction == KGEN_REDUCTION_NONE) {
+				/* the per-row dloss uploaded above: read it back */
+				float f;
+				kg_cu.cuMemcpyDtoH(&f, d->d_dloss + (CUdeviceptr)(4 * rr), 4);
+				dl = f;
+			}
+			ref_xent_row(&o, den, xr, p->cols, d->h_target[rr], dl, &d->want_lse[i], &d->want_loss[i],
+			             &d->loss_scale[i], p->op == KG_XENT_FWD ? NULL : w, sc);
+		}
+		}
+	}
+	if (info->xent && p->reduction != KGEN_REDUCTION_NONE && p->op != KG_XENT_BWD &&
+	    (double)p->rows * (double)p->cols <= 3.4e7) {
+		d->total_ok = 1;
+		for (long long rr = 0; rr < p->rows; rr++) {
+			double lse, loss, ls;
+			for (long long c = 0; c < p->cols; c++)
+				xr[c] = ref_get(d->h_in0, p->dtype, (size_t)(rr * p->ld_in + c));
+			ref_xent_row(&o, den, xr, p->cols, d->h_target[rr], 1, &lse, &loss, &ls, NULL, NULL);
+			d->want_total += loss;
+			d->total_scale += ls;
+		}
+		if (p->reduction == KGEN_REDUCTION_MEAN && den[1] == 0)
+			d->want_total = NAN;
+	}
+	if (p->op == KG_XENT_BWD) {
+		/* bwd takes the forward's logsumexp: every row's, in fp32 */
+		float *hl = malloc(4 * (size_t)p->rows);
+		if (!hl)
+			rc = kg_err(KGEN_ENOMEM, "out of host memory");
+		for (long long rr = 0; hl && rr < p->rows; rr++) {
+			double lse, loss, ls;
+			for (long long c = 0; c < p->cols; c++)
+				xr[c] = ref_get(d->h_in0, p->dtype, (size_t)(rr * p->ld_in + c));
+			ref_xent_row(&o, den, xr, p->cols, d->h_target[rr], 1, &lse, &loss, &ls, NULL, NULL);
+			hl[rr] = (float)lse;
+		}
+		if (hl)
+			kg_cu.cuMemcpyHtoD(d->d_lse, hl, 4 * (size_t)p->rows);
+		free(hl);
+	}
+	free(xr);
+	free(yr);
+	return rc;
+}
+
+void op_data_free(op_data *d)
+{
+	CUdeviceptr *ptrs[] = {&d->d_in0, &d->d_in1, &d->d_out, &d->d_target, &d->d_weight,
+	                       &d->d_loss, &d->d_lse, &d->d_dloss, &d->d_bad, &d->d_scratch};
+	if (d->p.inplace)
+		d->d_out = 0;
+	for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
+		if (*ptrs[i])
+			kg_cu.cuMemFree(*ptrs[i]);
+	free(d->h_in0);
+	free(d->h_in1);
+	free(d->h_target);
+	free(d->h_weight);
+	free(d->want);
+	free(d->scale);
+	free(d->want_lse);
+	free(d->want_loss);
+	free(d->loss_scale);
+	memset(d, 0, sizeof *d);
+}
+
+int op_data_reset(op_data *d, CUstream s)
+{
+	size_t es = (size_t)kg_dtype_size(d->p.dtype);
+	CUresult r = CUDA_SUCCESS;
+	if (d->p.inplace)
+		r = kg_cu.cuMemcpyHtoD(d->d_in0, d->h_in0, (size_t)(d->p.rows * d->p.ld_in) * es);
+	else if (d->d_out)
+		r = kg_cu.cuMemsetD8Async(d->d_out, 0xff, (size_t)(d->p.rows * d->p.ld_out) * es, s);
+	if (!r && d->d_loss && d->p.op != KG_XENT_BWD)
+		r = kg_cu.cuMemsetD8Async(d->d_loss, 0xff, 4 * (d->p.reduction ? 2 : (size_t)d->p.rows), s);
+	if (!r && d->d_lse && d->p.op != KG_XENT_BWD)
+		r = kg_cu.cuMemsetD8Async(d->d_lse, 0xff, 4 * (size_t)d->p.rows, s);
+	if (!r && d->d_bad)
+		r = kg_cu.cuMemsetD8Async(d->d_bad, 0, 8, s);
+	return r ? kg_cu_fail("op_data_reset", r) : 0;
+}
+
+int op_data_launch(op_data *d, const kg_launch *l, CUstream s)
+{
+	return kg_launch_rows(l, &d->a, d->with_prep, s);
+}
+
+int op_data_check(op_data *d, double *max_err, char *detail, size_t len)
+{
+	const op_problem *p = &d->p;
+	size_t es = (size_t)kg_dtype_size(p->dtype);
+	void *row = malloc(es * (size_t)p->cols);
+	CUresult r;
+	*max_err = 0;
+	if (!row)
+		return kg_err(KGEN_ENOMEM, "out of host memory");
+	if ((r = kg_cu.cuCtxSynchronize())) {
+		free(row);
+		return kg_cu_fail("kernel", r);
+	}
+	for (int i = 0; i < d->ns; i++) {
+		long long rr = d->sample[i], col;
+		double e;
+		if (p->op != KG_XENT_FWD) {
+			kg_cu.cuMemcpyDtoH(row, d->d_out + (CUdeviceptr)((size_t)(rr * p->ld_out) * es), es * (size_t)p->cols);
+			e = ref_compare_row(row, p->dtype, d->want + (size_t)i * (size_t)p->cols,
+			                    d->scale + (size_t)i * (size_t)p->cols, p->cols, &col);
+			if (e > *max_err) {
+				*max_err = e;
+				if (e > 1)
+					snprintf(detail, len, "row %lld col %lld: got %.9g, want %.9g", rr, col,
+					         ref_get(row, p->dtype, (size_t)col),
+					         d->want[(size_t)i * (size_t)p->cols + (size_t)col]);
+			}
+		}
+		if (p->op == KG_XENT_FWD || p->op == KG_XENT_FUSED) {
+			float lse, loss;
+			kg_cu.cuMemcpyDtoH(&lse, d->d_lse + (CUdeviceptr)(4 * rr), 4);
+			e = ref_compare_f32(lse, d->want_lse[i], fabs(d->want_lse[i]) + 1);
+			if (e > *max_err) {
+				*max_err = e;
+				if (e > 1)
+					snprintf(detail, len, "row %lld: lse %.9g, want %.9g", rr, lse, d->want_lse[i]);
+			}
+			if (p->reduction == KGEN_REDUCTION_NONE) {
+				kg_cu.cuMemcpyDtoH(&loss, d->d_loss + (CUdeviceptr)(4 * rr), 4);
+				e = ref_compare_f32(loss, d->want_loss[i], d->loss_scale[i]);
+				if (e > *max_err) {
+					*max_err = e;
+					if (e > 1)
+						snprintf(detail, len, "row %lld: loss %.9g, want %.9g", rr, loss, d->want_loss[i]);
+				}
+			}
+		}
+	}
+	if (d->total_ok) {
+		float total;
+		double e;
+		kg_cu.cuMemcpyDtoH(&total, d->d_loss, 4);
+		e = ref_compare_f32(total, d->want_total, d->total_scale + 1e-30);
+		if (e > *max_err) {
+			*max_err = e;
+			if (e > 1)
+				snprintf(detail, len, "reduced loss %.9g, want %.9g", total, d->want_total);
+		}
+	}
+	if (d->d_bad) {
+		unsigned long long bad;
+		kg_cu.cuMemcpyDtoH(&bad, d->d_bad, 8);
+		if (p->op != KG_XENT_BWD && bad != d->want_bad) {
+			*max_err = INFINITY;
+			snprintf(detail, len, "bad-target count %llu, want %llu", bad, d->want_bad);
+		}
+	}
+	free(row);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* ops.h: test problems for every op: random inputs on the host and the
+ * device, the fp64 reference on a sample of rows, and the comparison of a
+ * kernel's outputs with it. Shared by the tuner and the GPU tests. */
+#ifndef KGEN_OPS_H
+#define KGEN_OPS_H
+
+#include "internal.h"
+#include "ref.h"
+
+#define OPS_SAMPLE_ROWS 256
+
+typedef struct op_problem {
+	int op;                 /* kg_op */
+	unsigned opts;          /* KG_XO_* bits (cross-entropy) */
+	int dtype;
+	long long rows, cols;
+	long long ld_in, ld_out; /* 0: cols */
+	/* cross-entropy values (used where opts say so) */
+	double eps, zloss, softcap, denominator;
+	int reduction;          /* kgen_reduction; -1: mean (none for fwd) */
+	double ignore_frac;     /* share of rows whose target is ignore_index */
+	double bad_frac;        /* share of rows whose target is out of range */
+	int inplace;            /* fused: dlogits = logits */
+	int fill;               /* 0 normal(0, 3); 1 large magnitudes; 2 rows of -inf; 3 rows with +inf */
+	uint64_t seed;
+} op_problem;
+
+typedef struct op_data {
+	op_problem p;
+	kg_args a;              /* device pointers and arguments, ready to launch */
+	int with_prep;
+	size_t in_bytes, out_bytes, bytes; /* bytes = the fewest an op must move */
+	void *h_in0, *h_in1;    /* host copies of the inputs (dtype) */
+	long long *h_target;
+	double *h_weight;
+	CUdeviceptr d_in0, d_in1, d_out, d_target, d_weight, d_loss, d_lse, d_dloss, d_bad, d_scratch;
+	long long sample[OPS_SAMPLE_ROWS];
+	int ns;
+	double *want, *scale;   /* [ns][cols] reference output rows */
+	double *want_lse, *want_loss, *loss_scale; /* [ns] */
+	double want_total, total_scale; /* reduced loss (when computed: total_ok) */
+	int total_ok;
+	unsigned long long want_bad;
+} op_data;
+
+/* Make the data (host, device, reference). The current context is used. */
+int op_data_make(op_data *d, const op_problem *p);
+void op_data_free(op_data *d);
+
+/* Reset the outputs (NaN patterns), so that unwritten values fail. */
+int op_data_reset(op_data *d, CUstream s);
+
+/* Compare the outputs after a launch; *max_err is the worst error over the
+ * tolerance (<= 1 passes), detail says where. */
+int op_data_check(op_data *d, double *max_err, char *detail, size_t len);
+
+/* Launch the kernel l on the data. */
+int op_data_launch(op_data *d, const kg_launch *l, CUstream s);
+
+#endif
