@@ -155,7 +155,7 @@ local grad_setup = [[
     const float ca = valid ? (bad ? KG_NAN : wt * (1.f - a.eps) * inv_nll * dl) : 0.f;
     const float cb = valid && HAS_SMOOTH ? a.eps / COLS * inv_s * dl : 0.f;
     const float cg = valid && HAS_ZLOSS ? 2.f * a.zloss * inv_z * dl * lse : 0.f;
-    const float kp = ca + cb * wsum + cg, lb = lse * LOG2E;
+    const float kp = ca + cb * wsum + cg;
 ]]
 
 -- Per vector: z[] holds capped logits; writes the gradient to dx_p + c.
@@ -164,7 +164,8 @@ local grad_body = [[
             float o[VEC];
 #pragma unroll
             for (int j = 0; j < VEC; ++j) {
-                float g = kg_exp2(fmaf(z[j], LOG2E, -lb)) * kp;
+                /* z - lse first: exact where p matters, whatever the size of lse */
+                float g = kg_exp2((z[j] - lse) * LOG2E) * kp;
                 if (HAS_SMOOTH)
                     g -= cb * a.weight_or_one(c + j);
                 if (c + j == t)

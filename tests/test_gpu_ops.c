@@ -3,7 +3,7 @@
  *
  *   A. every variant of the space, for each op and dtype, at several row
  *      widths and row counts (softmax forward: cols 1, 7, 1000, 1024, 3000,
- *      8192, 32768 and rows 1, 3, 4096);
+ *      8192, 32768 and rows 1, 3, 4096; the other ops at rows 3 and 1000);
  *   B. the tuned kernel through the public API (cache hit, then the
  *      in-process table), with padded row strides, and an odd stride that
  *      forces a narrower fallback variant;
@@ -266,7 +266,7 @@ int main(void)
 	static const long long sm_rows[] = {1, 3, 4096};
 	static const long long cols4[] = {7, 1000, 8192, 32768};
 	static const long long xcols[] = {7, 1000, 8192, 50257};
-	static const long long rows2[] = {3, 4096};
+	static const long long rows2[] = {3, 1000};
 	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
 	kgen_ctx *ctx;
 	CUdevice dev;

@@ -292,8 +292,10 @@ void ref_xent_row(const ref_xent *o, const double d[4], const double *x, long lo
 		const double kp = ca + cb * d[2] + cg, kabs = fabs(ca) + fabs(cb * d[2]) + fabs(cg);
 		for (long long c = 0; c < cols; c++) {
 			double z = cap(o, x[c]), p = exp(z - lse), w = o->weight ? o->weight[c] : 1;
-			double g = p * kp - cb * w - (c == t ? ca : 0), sc = p * kabs * (1 + fabs(z - lse)) + fabs(cb * w) +
-			                                                       (c == t ? fabs(ca) : 0);
+			/* p = exp(z - lse) in fp32 is off by about (|z - lse| + |lse|) ulps: lse
+			 * itself is an fp32 value (torch's fp32 log_softmax shares this) */
+			double g = p * kp - cb * w - (c == t ? ca : 0),
+			       sc = p * kabs * (1 + fabs(z - lse) + fabs(lse)) + fabs(cb * w) + (c == t ? fabs(ca) : 0);
 			if (o->softcap > 0) {
 				double dz = 1 - (z / o->softcap) * (z / o->softcap);
 				g *= dz;
