@@ -18,10 +18,10 @@
 --   w_t (1 - eps) (lse - z_t) / D_nll                      (torch's nll)
 --   + eps / C * sum_c w_c (lse - z_c) / D_smooth            (label smoothing)
 --   + zloss * lse^2 / D_z                                   (z-loss)
--- where for reduction mean D_nll = D_smooth = sum of w_t over kept rows
--- (without weights D_nll = kept rows and D_smooth = all rows, as torch
--- does), D_z = kept rows; for sum all D are 1; for sum over a denominator
--- all D are that denominator. Ignored rows have loss 0 and gradient 0; a
+-- where for reduction mean D_nll = D_smooth = the sum of w_t over the kept
+-- rows (their count without weights, as torch 2.x does), D_z = the count of
+-- kept rows; for sum all D are 1; for sum over a denominator all D are that
+-- denominator. Ignored rows have loss 0 and gradient 0; a
 -- target outside [0, C) gives the row a NaN loss and gradient and counts in
 -- a.bad. The denominators come from kgen_xent_prep, launched first on the
 -- same stream, so no host synchronization is needed.
@@ -99,7 +99,6 @@ extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args 
         a.scratch[0] = (float)(HAS_WEIGHT ? sw : cnt);              /* D_nll */
         a.scratch[1] = (float)cnt;                                  /* D_z */
         a.scratch[2] = HAS_WEIGHT ? (float)sh[2][0] : (float)COLS;  /* sum of class weights */
-        a.scratch[3] = (float)(HAS_WEIGHT ? sw : (double)a.rows);   /* D_smooth */
         if (a.loss && a.reduction != 0)
             a.loss[0] = (a.reduction == 2 && cnt == 0) ? KG_NAN : 0.f; /* torch: mean of nothing is NaN */
     }
@@ -117,9 +116,8 @@ local row_setup = [[
     const float wsum = HAS_WEIGHT ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
     if (a.reduction == 2) {
-        inv_nll = 1.f / a.scratch[0];
+        inv_nll = inv_s = 1.f / a.scratch[0];
         inv_z = 1.f / a.scratch[1];
-        inv_s = 1.f / a.scratch[3];
     } else if (a.reduction == 3) {
         inv_nll = inv_s = inv_z = a.inv_den;
     }

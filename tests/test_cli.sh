@@ -34,6 +34,13 @@ expect 2 "kgen: error: unknown option '--bogus'" tune --op softmax --cols 8 --bo
 expect 2 "kgen: error: option '--config' does not apply to 'tune'" tune --op softmax --cols 8 --config vec=1
 expect 2 "kgen: error: unknown config key 'bogus' for softmax" gen --op softmax --cols 8192 --sm 90 --config bogus=1
 expect 2 "kgen: error: invalid config .*vec must divide cols" gen --op softmax --cols 1001 --dtype bf16 --sm 90 --config vec=8
+expect 2 "kgen: error: unknown pass 'fused' for op 'softmax' \\(fwd, bwd\\)" tune --op softmax --pass fused --cols 8 --sm 90
+expect 2 "kgen: error: --target, --weight, --smooth, --zloss and --softcap apply to xent only" space --op softmax --cols 8 --sm 90 --weight
+expect 2 "kgen: error: unknown target type 'i16'" space --op xent --vocab 8 --sm 90 --target i16
+expect 0 '^#define HAS_WEIGHT 1$' gen --op cross_entropy --vocab 1000 --sm 90 --weight --target i32
+expect 0 'kgen_xent_prep' gen --op xent --pass fwd --vocab 1000 --sm 90 --geometry
+expect 0 'kgen_log_softmax_bwd' gen --op log_softmax --pass bwd --cols 3000 --dtype f16 --sm 80
+expect 0 '--softcap' tune --help
 expect 0 '--rows N' tune --help
 expect 0 '--config K=V' gen --help
 
@@ -50,6 +57,9 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 		tune --op softmax --cols 8192 --dtype bf16 --sm 90 --jobs 2
 	[ -f "$tmp/cache/data.mdb" ] || { echo "FAIL: no cache written"; fails=$((fails + 1)); }
 	expect 1 "no GPU to take the SM from" tune --op softmax --cols 8192
+	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192
+	nx=$("$kgen" space --op xent --pass fused --vocab 8192 --sm 90 | grep -c '^strategy=')
+	expect 3 "timing needs a GPU of sm_90.*$nx variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 2
 else
 	echo "note: a GPU driver is present; the no-GPU checks of tune were skipped"
 fi

@@ -235,7 +235,7 @@ void ref_xent_denoms(const ref_xent *o, const long long *target, long long rows,
 	d[0] = o->weight ? sw : cnt;
 	d[1] = cnt;
 	d[2] = o->weight ? w : (double)cols;
-	d[3] = o->weight ? sw : (double)rows;
+	d[3] = d[0]; /* torch 2.x: the smoothing term has the nll term's denominator */
 }
 
 static double cap(const ref_xent *o, double x)

@@ -46,7 +46,8 @@ typedef struct ref_xent {
 } ref_xent;
 
 /* The denominators over all targets: d[0] = D_nll, d[1] = D_z,
- * d[2] = the sum of class weights (cols without weights), d[3] = D_smooth. */
+ * d[2] = the sum of class weights (cols without weights), d[3] = D_smooth
+ * (= D_nll, as in torch 2.x). */
 void ref_xent_denoms(const ref_xent *o, const long long *target, long long rows, long long cols, double d[4]);
 
 /* One row: lse, the row's loss (scaled by the reduction's denominators:
