@@ -69,22 +69,8 @@ bodies.softmax_fwd = function(E)
   end
   -- loop: one pass for the running max and sum, one to write.
   out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
-  out[#out + 1] = E.loop({ "x" }, [[
-        float cm = m;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            cm = fmaxf(cm, x[j]);
-        if (cm != m)
-            s *= kg_exp2((m - cm) * LOG2E);
-        m = cm;
-        const float mb = m * LOG2E;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(x[j], LOG2E, -mb));]])
-  out[#out + 1] = "    const float tm = m;\n"
-  out[#out + 1] = E.reduce("max", "m", 0)
-  out[#out + 1] = "    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n"
-  out[#out + 1] = E.reduce("sum", "s", 1)
+  out[#out + 1] = E.loop({ "x" }, rows.online_step("x"))
+  out[#out + 1] = E.online_combine()
   out[#out + 1] = "    const float mb = m * LOG2E, inv = 1.0f / s;\n"
   out[#out + 1] = E.loop({ "x" }, [[
 #pragma unroll
@@ -110,22 +96,8 @@ bodies.log_softmax_fwd = function(E)
             s += kg_exp2(fmaf(x[j], LOG2E, -mb));]])
     out[#out + 1] = E.reduce("sum", "s", 1)
   else
-    out[#out + 1] = E.loop({ "x" }, [[
-        float cm = m;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            cm = fmaxf(cm, x[j]);
-        if (cm != m)
-            s *= kg_exp2((m - cm) * LOG2E);
-        m = cm;
-        const float mb = m * LOG2E;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(x[j], LOG2E, -mb));]])
-    out[#out + 1] = "    const float tm = m;\n"
-    out[#out + 1] = E.reduce("max", "m", 0)
-    out[#out + 1] = "    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n"
-    out[#out + 1] = E.reduce("sum", "s", 1)
+    out[#out + 1] = E.loop({ "x" }, rows.online_step("x"))
+    out[#out + 1] = E.online_combine()
   end
   out[#out + 1] = "    const float lse = m + logf(s);\n"
   out[#out + 1] = E.loop({ "x" }, [[

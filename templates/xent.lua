@@ -217,24 +217,8 @@ function T.render(p, cfg)
             s += kg_exp2(fmaf(x[j], LOG2E, -mb));]]))
       add(E.reduce("sum", "s", 1))
     else
-      add(E.loop({ "x" }, cap_in_place .. [[
-
-        float cm = m;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            cm = fmaxf(cm, z[j]);
-        if (cm != m)
-            s *= kg_exp2((m - cm) * LOG2E);
-        m = cm;
-        const float mb = m * LOG2E;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(z[j], LOG2E, -mb));
-]] .. smooth_acc))
-      add("    const float tm = m;\n")
-      add(E.reduce("max", "m", 0))
-      add("    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n")
-      add(E.reduce("sum", "s", 1))
+      add(E.loop({ "x" }, cap_in_place .. "\n" .. rows.online_step("z") .. "\n" .. smooth_acc))
+      add(E.online_combine())
     end
     if o.smooth then add(E.reduce("sum", "sz", 2)) end
     add("    const float lse = m + logf(s);\n")

@@ -27,19 +27,9 @@
 #include "ops.h"
 #include "tune.h"
 
-static int failures, checks;
-static char cache_dir[] = "/tmp/kgen_test_gpu_XXXXXX";
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                          \
-	do {                                                                                      \
-		checks++;                                                                         \
-		if (!(cond)) {                                                                    \
-			failures++;                                                               \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
-			fprintf(stderr, __VA_ARGS__);                                             \
-			fputc('\n', stderr);                                                      \
-		}                                                                                 \
-	} while (0)
+static char cache_dir[] = "/tmp/kgen_test_gpu_XXXXXX";
 
 static const unsigned XO_ALL = KG_XO_I32 | KG_XO_WEIGHT | KG_XO_SMOOTH | KG_XO_ZLOSS | KG_XO_SOFTCAP;
 

@@ -79,7 +79,10 @@ static const char usage_tune[] =
 	"Compiles every variant of the problem with NVRTC (in parallel; cubins already in\n"
 	"the cache are reused), runs each on the GPU against an fp64 reference on fresh\n"
 	"random data, times those that match (L2 flushed, CUDA events, median) beside a\n"
-	"device-to-device copy of the same bytes, and stores the fastest in the cache.\n"
+	"device-to-device copy moving the same number of bytes (the fewest the op must\n"
+	"move: softmax forward reads and writes each element once, backward reads two\n"
+	"tensors, cross-entropy forward reads the logits once, fused and backward read\n"
+	"them and write the gradient), and stores the fastest in the cache.\n"
 	"Without a GPU of the SM, the variants are compiled into the cache and kgen exits 3.\n"
 	"\n"
 	"%s"
@@ -334,7 +337,8 @@ static int cmd_tune(int argc, char **argv)
 	}
 	printf("GPU: %s   problem: %s\n", res.gpu, res.key);
 	if (res.timed)
-		printf("device-to-device copy of the same bytes: %.2f us, %.0f GB/s\n", res.copy_us, res.copy_gbps);
+		printf("device-to-device copy moving the same bytes (%.1f MB): %.2f us, %.0f GB/s\n", (double)res.bytes / 1e6,
+		       res.copy_us, res.copy_gbps);
 	printf("%4s  %-44s %10s %10s %9s %7s %5s %6s\n", "rank", "config", "us", "spread", "GB/s", "%copy", "regs",
 	       "err");
 	for (int i = 0; i < res.n; i++) {

@@ -224,7 +224,30 @@ function R.emitter(p, cfg, inputs)
 ]], { var = var, f = f, slot = slot, line = line })
   end
 
+  -- After a pass of R.online_step: the row's max m and sum s over its threads.
+  function E.online_combine()
+    return "    const float tm = m;\n" .. E.reduce("max", "m", 0) ..
+      "    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n" .. E.reduce("sum", "s", 1)
+  end
+
   return E
+end
+
+-- One vector v[VEC] of a single-pass ("online") max and sum: m is the
+-- running max, s the running sum of exp(v - m), rescaled when m grows.
+function R.online_step(v)
+  return string.format([[
+        float cm = m;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            cm = fmaxf(cm, %s[j]);
+        if (cm != m)
+            s *= kg_exp2((m - cm) * LOG2E);
+        m = cm;
+        const float mb = m * LOG2E;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            s += kg_exp2(fmaf(%s[j], LOG2E, -mb));]], v, v)
 end
 
 -- The launch geometry every row kernel shares.
