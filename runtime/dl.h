@@ -16,7 +16,8 @@
 	X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet)         \
 	X(cuDeviceGetAttribute) X(cuDeviceGetName) X(cuDeviceTotalMem)             \
 	X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)                   \
-	X(cuCtxSetCurrent) X(cuCtxGetCurrent) X(cuCtxGetDevice)                    \
+	X(cuCtxSetCurrent) X(cuCtxGetCurrent) X(cuCtxGetDevice) X(cuCtxGetId)      \
+	X(cuCtxPushCurrent) X(cuCtxPopCurrent) X(cuStreamWaitEvent)                \
 	X(cuCtxSynchronize) X(cuModuleLoadData) X(cuModuleUnload)                  \
 	X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuFuncGetAttribute)        \
 	X(cuLaunchKernel) X(cuLaunchKernelEx) X(cuMemAlloc) X(cuMemFree)           \

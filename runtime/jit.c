@@ -1,5 +1,6 @@
 /* jit.c: NVRTC compilation, module loading and launching, shared by the
  * runtime and the tuner. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,13 +97,18 @@ void kg_stamp(char *buf, size_t len, uint64_t template_hash)
 }
 
 static char nvrtc_version[32] = "none";
+static pthread_once_t nvrtc_version_once = PTHREAD_ONCE_INIT;
+
+static void nvrtc_version_init(void)
+{
+	int major, minor;
+	if (kg_nvrtc_load() == 0 && kg_nvrtc.nvrtcVersion(&major, &minor) == NVRTC_SUCCESS)
+		snprintf(nvrtc_version, sizeof nvrtc_version, "%d.%d", major, minor);
+}
 
 const char *kg_nvrtc_version(void)
 {
-	int major, minor;
-	if (!strcmp(nvrtc_version, "none") && kg_nvrtc_load() == 0 &&
-	    kg_nvrtc.nvrtcVersion(&major, &minor) == NVRTC_SUCCESS)
-		snprintf(nvrtc_version, sizeof nvrtc_version, "%d.%d", major, minor);
+	pthread_once(&nvrtc_version_once, nvrtc_version_init);
 	return nvrtc_version;
 }
 

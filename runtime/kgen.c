@@ -25,6 +25,7 @@
 typedef struct kg_entry {
 	struct kg_entry *next;
 	CUcontext cuctx;
+	unsigned long long ctxid; /* cuCtxGetId: unlike handles, never reused */
 	int op, dtype, align;
 	unsigned opts;
 	long long cols, bucket;
@@ -35,18 +36,26 @@ typedef struct kg_entry {
 } kg_entry;
 
 typedef struct kg_ctxinfo {
-	CUcontext cuctx;
+	unsigned long long ctxid;
 	kg_device dev;
 } kg_ctxinfo;
 
-/* Device scratch of one stream (cross-entropy's denominators): calls on one
- * stream are ordered, so one buffer per (context, stream) is never shared
- * by two kernels in flight. */
+/* Device scratch of one stream (cross-entropy's denominators), per
+ * (context, stream, and thread for the per-thread default stream). A call
+ * enqueues its prep and row kernels under the scratch's lock, after waiting
+ * for the event recorded by the previous call on it: two host threads on
+ * one stream, or a new stream that reuses a destroyed one's handle, never
+ * see each other's denominators. */
 typedef struct kg_scratch {
 	struct kg_scratch *next;
 	CUcontext cuctx;
+	unsigned long long ctxid;
 	CUstream stream;
+	pthread_t thread;
 	CUdeviceptr ptr;
+	CUevent done;
+	int used;
+	pthread_mutex_t lock;
 } kg_scratch;
 
 struct kgen_ctx {
@@ -58,10 +67,14 @@ struct kgen_ctx {
 	kg_ctxinfo info[16];
 	int ninfo;
 	kg_scratch *scratch;
+	CUdevice retained[16]; /* primary contexts kgen made current */
+	int nretained;
 };
 
-/* The entry the thread launched last, and whether it came from the table. */
+/* The entry the thread launched last, through which handle, and whether it
+ * came from the table. */
 static _Thread_local const kg_entry *kg_last_entry;
+static _Thread_local const kgen_ctx *kg_last_ctx;
 static _Thread_local int kg_last_hit;
 
 
@@ -73,7 +86,7 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 	if (!out)
 		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
 	*out = NULL;
-	if ((rc = kg_cu_load()) && rc != KGEN_ENODEVICE)
+	if ((rc = kg_cu_load()))
 		return rc;
 	if (!(ctx = calloc(1, sizeof *ctx)))
 		return kg_err(KGEN_ENOMEM, "out of memory");
@@ -92,29 +105,52 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 	return 0;
 }
 
+/* Make c current if it is still the context it was (by id): 1 if so, and
+ * then the caller pops it. */
+static int push_if_alive(CUcontext c, unsigned long long id)
+{
+	unsigned long long now = 0;
+	CUcontext popped;
+	if (kg_cu.cuCtxPushCurrent(c))
+		return 0;
+	if (kg_cu.cuCtxGetId(c, &now) || now != id) {
+		kg_cu.cuCtxPopCurrent(&popped);
+		return 0;
+	}
+	return 1;
+}
+
 void kgen_close(kgen_ctx *ctx)
 {
+	CUcontext popped;
 	if (!ctx)
 		return;
+	/* Modules and buffers go with their context: each is freed in its own
+	 * context when that context still lives (a destroyed context took them
+	 * with it). */
 	for (int i = 0; i < KG_TABLE_SIZE; i++) {
 		kg_entry *e = ctx->table[i], *next;
 		for (; e; e = next) {
 			next = e->next;
-			/* Unload only where the context is still current; a context the
-			 * application already destroyed took its modules with it. */
-			CUcontext cur = NULL;
-			if (kg_cu.cuCtxGetCurrent && !kg_cu.cuCtxGetCurrent(&cur) && cur == e->cuctx)
+			if (push_if_alive(e->cuctx, e->ctxid)) {
 				kg_cu.cuModuleUnload(e->mod);
+				kg_cu.cuCtxPopCurrent(&popped);
+			}
 			free(e);
 		}
 	}
 	for (kg_scratch *sc = ctx->scratch, *next; sc; sc = next) {
-		CUcontext cur = NULL;
 		next = sc->next;
-		if (kg_cu.cuCtxGetCurrent && !kg_cu.cuCtxGetCurrent(&cur) && cur == sc->cuctx)
+		if (push_if_alive(sc->cuctx, sc->ctxid)) {
 			kg_cu.cuMemFree(sc->ptr);
+			kg_cu.cuEventDestroy(sc->done);
+			kg_cu.cuCtxPopCurrent(&popped);
+		}
+		pthread_mutex_destroy(&sc->lock);
 		free(sc);
 	}
+	for (int i = 0; i < ctx->nretained; i++)
+		kg_cu.cuDevicePrimaryCtxRelease(ctx->retained[i]);
 	cache_close(ctx->cache);
 	gen_close(ctx->gen);
 	pthread_mutex_destroy(&ctx->lock);
@@ -126,7 +162,7 @@ int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len)
 {
 	if (!ctx || !buf || !len)
 		return kg_err(KGEN_EINVAL, "ctx and buf must not be NULL");
-	if (!kg_last_entry)
+	if (!kg_last_entry || kg_last_ctx != ctx)
 		buf[0] = 0;
 	else
 		snprintf(buf, len, "%s %s", kg_last_hit ? "table" : kg_last_entry->origin, kg_last_entry->config);
@@ -134,8 +170,8 @@ int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len)
 }
 
 /* The current context (making the primary context of device 0 current
- * where there is none) and its device; caller holds ctx->lock. */
-static int current_device(kgen_ctx *ctx, CUcontext *cuctx, const kg_device **dev)
+ * where there is none), its id and its device; caller holds ctx->lock. */
+static int current_device(kgen_ctx *ctx, CUcontext *cuctx, unsigned long long *id, const kg_device **dev)
 {
 	CUcontext cur = NULL;
 	CUdevice d;
@@ -146,12 +182,20 @@ static int current_device(kgen_ctx *ctx, CUcontext *cuctx, const kg_device **dev
 	if (!cur) {
 		if ((r = kg_cu.cuDeviceGet(&d, 0)))
 			return kg_err(KGEN_ENODEVICE, "no CUDA device: %s", kg_cu_errstr(r));
-		if ((r = kg_cu.cuDevicePrimaryCtxRetain(&cur, d)) || (r = kg_cu.cuCtxSetCurrent(cur)))
+		if ((r = kg_cu.cuDevicePrimaryCtxRetain(&cur, d)))
 			return kg_cu_fail("cuDevicePrimaryCtxRetain", r);
+		if ((r = kg_cu.cuCtxSetCurrent(cur))) {
+			kg_cu.cuDevicePrimaryCtxRelease(d);
+			return kg_cu_fail("cuCtxSetCurrent", r);
+		}
+		if (ctx->nretained < (int)(sizeof ctx->retained / sizeof ctx->retained[0]))
+			ctx->retained[ctx->nretained++] = d;
 	}
+	if ((r = kg_cu.cuCtxGetId(cur, id)))
+		return kg_cu_fail("cuCtxGetId", r);
+	*cuctx = cur;
 	for (int i = 0; i < ctx->ninfo; i++)
-		if (ctx->info[i].cuctx == cur) {
-			*cuctx = cur;
+		if (ctx->info[i].ctxid == *id) {
 			*dev = &ctx->info[i].dev;
 			return 0;
 		}
@@ -161,8 +205,7 @@ static int current_device(kgen_ctx *ctx, CUcontext *cuctx, const kg_device **dev
 		return kg_cu_fail("cuCtxGetDevice", r);
 	if ((rc = kg_device_query(d, &ctx->info[ctx->ninfo].dev)))
 		return rc;
-	ctx->info[ctx->ninfo].cuctx = cur;
-	*cuctx = cur;
+	ctx->info[ctx->ninfo].ctxid = *id;
 	*dev = &ctx->info[ctx->ninfo++].dev;
 	return 0;
 }
@@ -170,6 +213,7 @@ static int current_device(kgen_ctx *ctx, CUcontext *cuctx, const kg_device **dev
 /* What identifies a launchable kernel in the in-process table. */
 typedef struct kg_want {
 	CUcontext cuctx;
+	unsigned long long ctxid;
 	int op, dtype, align;
 	unsigned opts;
 	long long cols, bucket;
@@ -177,7 +221,7 @@ typedef struct kg_want {
 
 static unsigned entry_slot(const kg_want *w)
 {
-	uint64_t h = (uint64_t)(uintptr_t)w->cuctx * 0x9E3779B97F4A7C15ull;
+	uint64_t h = (uint64_t)w->ctxid * 0x9E3779B97F4A7C15ull;
 	h ^= (uint64_t)w->cols * 0xC2B2AE3D27D4EB4Full + (uint64_t)w->bucket * 31 +
 	     (unsigned)(w->op * 7 + w->dtype * 3 + w->align) + w->opts * 131u;
 	return (unsigned)(h >> 56) % KG_TABLE_SIZE;
@@ -187,7 +231,7 @@ static kg_entry *table_find(kgen_ctx *ctx, const kg_want *w)
 {
 	kg_entry *e = ctx->table[entry_slot(w)];
 	for (; e; e = e->next)
-		if (e->cuctx == w->cuctx && e->op == w->op && e->opts == w->opts && e->dtype == w->dtype &&
+		if (e->ctxid == w->ctxid && e->op == w->op && e->opts == w->opts && e->dtype == w->dtype &&
 		    e->cols == w->cols && e->bucket == w->bucket && e->align == w->align)
 			return e;
 	return NULL;
@@ -257,72 +301,98 @@ static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, si
 	return 0;
 }
 
-/* Build the launchable kernel for a table miss. */
+/* cfg with the value of vec replaced by vec (other keys kept, in order). */
+static void with_vec(char *out, size_t len, const char *cfg, int vec)
+{
+	size_t n = 0;
+	const char *p = cfg;
+	out[0] = 0;
+	while (*p && n + 1 < len) {
+		const char *end = strchr(p, ',');
+		size_t item = end ? (size_t)(end - p) : strlen(p);
+		int w = !strncmp(p, "vec=", 4)
+		            ? snprintf(out + n, len - n, "%svec=%d", n ? "," : "", vec)
+		            : snprintf(out + n, len - n, "%s%.*s", n ? "," : "", (int)item, p);
+		if (w < 0 || (size_t)w >= len - n)
+			break;
+		n += (size_t)w;
+		p += item + (end ? 1 : 0);
+	}
+}
+
+/* The tuned kernel of a record, when its vector width suits the call's
+ * alignment and its cubin is in the cache: 0, or KGEN_ENOTFOUND. */
+static int from_record(kgen_ctx *ctx, const char *rec, int dtype, int align, kg_entry *e)
+{
+	char cfg[128], hex[17], kernel[64], prep[64];
+	void *cubin = NULL;
+	size_t size;
+	const char *at;
+	int rc;
+	if (rec_get(rec, "config", cfg, sizeof cfg) || !(at = strstr(cfg, "vec=")) ||
+	    atoi(at + 4) * kg_dtype_size(dtype) > align || rec_get(rec, "variant", hex, sizeof hex) ||
+	    rec_get(rec, "kernel", kernel, sizeof kernel))
+		return KGEN_ENOTFOUND;
+	if (rec_get(rec, "prep", prep, sizeof prep))
+		prep[0] = 0;
+	e->launch.block = rec_uint(rec, "block");
+	e->launch.smem = rec_uint(rec, "smem");
+	e->launch.rows_per_cta = rec_uint(rec, "rows_per_cta");
+	e->launch.cluster = rec_uint(rec, "cluster");
+	if (!e->launch.block || !e->launch.rows_per_cta || !ctx->cache ||
+	    cache_get(ctx->cache, "cubin", hex, 16, &cubin, &size, NULL, 0))
+		return KGEN_ENOTFOUND;
+	rc = kg_module_load(cubin, kernel, prep, e->launch.smem, &e->mod, &e->launch.fn, &e->launch.prep);
+	free(cubin);
+	if (rc)
+		return rc;
+	snprintf(e->origin, sizeof e->origin, "cache");
+	snprintf(e->config, sizeof e->config, "%s", cfg);
+	return 0;
+}
+
+/* Build the launchable kernel for a table miss: the tuned record (no lock
+ * but the cache's), else a rendering compiled once (under gen_lock: one Lua
+ * state, and one compilation of a variant at a time). */
 static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_entry *e)
 {
 	const char *opname = kg_ops[w->op].op;
-	const int dtype = w->dtype, align = w->align;
-	char opts[96];
+	const int dtype = w->dtype, allowed = w->align / kg_dtype_size(w->dtype);
+	char opts[96], prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[160];
 	gen_problem p = {opname, kg_ops[w->op].pass, dtype, w->cols, dev->sm, opts};
-	char prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[128], prep[64];
-	char *rec = NULL;
+	char *rec, *dflt = NULL;
 	void *cubin = NULL;
 	size_t size;
 	gen_variant v = {0};
-	int rc, vec = 0;
-	pthread_mutex_lock(&ctx->gen_lock);
-	if (!ctx->gen && (rc = gen_open(&ctx->gen)))
-		goto out;
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(ctx->gen, gen_family(opname)));
+	int rc;
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(opname)));
 	kg_opts_string(w->op, w->opts, opts, sizeof opts);
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
 	rec = cache_best(ctx, prefix, w->bucket, stamp);
-	if (rec && rec_get(rec, "config", cfg, sizeof cfg) == 0) {
-		char vs[64];
-		char *at = strstr(cfg, "vec=");
-		vec = at ? atoi(at + 4) : 0;
-		if (vec * kg_dtype_size(dtype) <= align && rec_get(rec, "variant", hex, sizeof hex) == 0 &&
-		    ctx->cache && !cache_get(ctx->cache, "cubin", hex, 16, &cubin, &size, NULL, 0)) {
-			e->launch.block = rec_uint(rec, "block");
-			e->launch.smem = rec_uint(rec, "smem");
-			e->launch.rows_per_cta = rec_uint(rec, "rows_per_cta");
-			e->launch.cluster = rec_uint(rec, "cluster");
-			if (!(rec_get(rec, "kernel", vs, sizeof vs)) && e->launch.block && e->launch.rows_per_cta) {
-				snprintf(e->origin, sizeof e->origin, "cache");
-				snprintf(e->config, sizeof e->config, "%s", cfg);
-				if (rec_get(rec, "prep", prep, sizeof prep))
-					prep[0] = 0;
-				rc = kg_module_load(cubin, vs, prep, e->launch.smem, &e->mod, &e->launch.fn,
-				                    &e->launch.prep);
-				goto out;
-			}
-		}
+	if (rec && (rc = from_record(ctx, rec, dtype, w->align, e)) != KGEN_ENOTFOUND) {
+		free(rec);
+		return rc;
 	}
 	/* Fallback: the tuned config with the vector width the pointers allow,
-	 * or the template default. */
-	if (rec && vec) {
+	 * else the template default (narrowed the same way). */
+	pthread_mutex_lock(&ctx->gen_lock);
+	if (!ctx->gen && (rc = gen_open(&ctx->gen)))
+		goto out;
+	if (rec && rec_get(rec, "config", cfg, sizeof cfg) == 0) {
 		char narrowed[200];
-		int allowed = align / kg_dtype_size(dtype);
-		snprintf(narrowed, sizeof narrowed, "%s", cfg);
-		char *at = strstr(narrowed, "vec=");
-		if (at && allowed < vec) {
-			snprintf(at, sizeof narrowed - (size_t)(at - narrowed), "vec=%d", allowed);
-			/* keep the keys after vec (none sort after it today) */
-		}
+		const char *at = strstr(cfg, "vec=");
+		with_vec(narrowed, sizeof narrowed, cfg, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
 		if (gen_render(ctx->gen, &p, narrowed, &v))
-			gen_variant_free(&v);
+			gen_variant_free(&v); /* a config the template no longer takes */
 	}
 	if (!v.source) {
-		char override[32] = "";
-		int allowed = align / kg_dtype_size(dtype);
-		char *dflt = NULL;
+		char narrowed[200];
+		const char *at;
 		if ((rc = gen_default(ctx->gen, &p, &dflt)))
 			goto out;
-		char *at = strstr(dflt, "vec=");
-		if (at && atoi(at + 4) > allowed)
-			snprintf(override, sizeof override, "vec=%d", allowed);
-		free(dflt);
-		if ((rc = gen_render(ctx->gen, &p, override, &v)))
+		at = strstr(dflt, "vec=");
+		with_vec(narrowed, sizeof narrowed, dflt, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
+		if ((rc = gen_render(ctx->gen, &p, narrowed, &v)))
 			goto out;
 	}
 	if ((rc = cubin_for(ctx, v.source, dev->sm, &cubin, &size, hex)))
@@ -337,19 +407,22 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);
+	free(dflt);
 	free(cubin);
 	free(rec);
 	return rc;
 }
 
-/* The scratch buffer of the current context and stream; caller holds ctx->lock. */
-static int scratch_for(kgen_ctx *ctx, CUcontext cuctx, CUstream stream, float **out)
+/* The scratch of the current context and stream; caller holds ctx->lock. */
+static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scratch **out)
 {
+	/* The per-thread default stream is one handle but a stream per thread. */
+	pthread_t self = stream == CU_STREAM_PER_THREAD ? pthread_self() : (pthread_t)0;
 	kg_scratch *sc;
 	CUresult r;
 	for (sc = ctx->scratch; sc; sc = sc->next)
-		if (sc->cuctx == cuctx && sc->stream == stream) {
-			*out = (float *)(uintptr_t)sc->ptr;
+		if (sc->ctxid == w->ctxid && sc->stream == stream && pthread_equal(sc->thread, self)) {
+			*out = sc;
 			return 0;
 		}
 	if (!(sc = calloc(1, sizeof *sc)))
@@ -358,12 +431,42 @@ static int scratch_for(kgen_ctx *ctx, CUcontext cuctx, CUstream stream, float **
 		free(sc);
 		return kg_cu_fail("cuMemAlloc (scratch)", r);
 	}
-	sc->cuctx = cuctx;
+	if ((r = kg_cu.cuMemsetD8(sc->ptr, 0, 256)) || (r = kg_cu.cuEventCreate(&sc->done, CU_EVENT_DISABLE_TIMING))) {
+		kg_cu.cuMemFree(sc->ptr);
+		free(sc);
+		return kg_cu_fail("cuEventCreate (scratch)", r);
+	}
+	pthread_mutex_init(&sc->lock, NULL);
+	sc->cuctx = w->cuctx;
+	sc->ctxid = w->ctxid;
 	sc->stream = stream;
+	sc->thread = self;
 	sc->next = ctx->scratch;
 	ctx->scratch = sc;
-	*out = (float *)(uintptr_t)sc->ptr;
+	*out = sc;
 	return 0;
+}
+
+/* Enqueue prep and row kernel on a scratch: after the previous user of the
+ * scratch, and atomically with respect to other kgen calls on it. */
+static int launch_with_scratch(kg_scratch *sc, const kg_launch *l, kg_args *a, int with_prep, CUstream stream)
+{
+	CUresult r;
+	int rc;
+	a->scratch = (float *)(uintptr_t)sc->ptr;
+	pthread_mutex_lock(&sc->lock);
+	if (sc->used && (r = kg_cu.cuStreamWaitEvent(stream, sc->done, 0))) {
+		pthread_mutex_unlock(&sc->lock);
+		return kg_cu_fail("cuStreamWaitEvent", r);
+	}
+	if (!(rc = kg_launch_rows(l, a, with_prep, stream))) {
+		if ((r = kg_cu.cuEventRecord(sc->done, stream)))
+			rc = kg_cu_fail("cuEventRecord", r);
+		else
+			sc->used = 1;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	return rc;
 }
 
 /* Find (or build) the kernel of op for these arguments and launch it. */
@@ -371,14 +474,15 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
                int with_prep, CUstream stream)
 {
 	const kg_device *dev = NULL;
-	kg_want w = {NULL, op, dtype, align, opts, cols, kg_rows_bucket(a->rows)};
+	kg_want w = {NULL, 0, op, dtype, align, opts, cols, kg_rows_bucket(a->rows)};
+	kg_scratch *sc = NULL;
 	kg_entry *e, *fresh;
 	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
-	rc = current_device(ctx, &w.cuctx, &dev);
+	rc = current_device(ctx, &w.cuctx, &w.ctxid, &dev);
 	if (!rc && kg_ops[op].xent)
-		rc = scratch_for(ctx, w.cuctx, stream, &a->scratch);
+		rc = scratch_for(ctx, &w, stream, &sc);
 	e = rc ? NULL : table_find(ctx, &w);
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc)
@@ -391,6 +495,7 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 			return rc;
 		}
 		fresh->cuctx = w.cuctx;
+		fresh->ctxid = w.ctxid;
 		fresh->op = op;
 		fresh->opts = opts;
 		fresh->dtype = dtype;
@@ -413,6 +518,9 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 		kg_last_hit = 1;
 	}
 	kg_last_entry = e;
+	kg_last_ctx = ctx;
+	if (sc)
+		return launch_with_scratch(sc, &e->launch, a, with_prep, stream);
 	return kg_launch_rows(&e->launch, a, with_prep, stream);
 }
 

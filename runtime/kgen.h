@@ -109,8 +109,10 @@ const char *kgen_last_error(void);
  * @param[out] ctx the new handle
  * @param[in] cache_dir the tuning cache to read, or NULL for the default
  *            ($KGEN_CACHE_DIR, $XDG_CACHE_HOME/kgen, ~/.cache/kgen)
- * @return #KGEN_SUCCESS, #KGEN_EINVAL, #KGEN_ENOMEM, #KGEN_ENODRIVER,
- *         #KGEN_ECACHE */
+ * @return #KGEN_SUCCESS, #KGEN_EINVAL, #KGEN_ENOMEM, #KGEN_ENODRIVER (no
+ *         libcuda), #KGEN_ENODEVICE (a driver but no device), #KGEN_ECACHE
+ *         (only for a @p cache_dir given explicitly: the default cache is
+ *         used when it can be opened, else lookups simply miss) */
 int kgen_open(kgen_ctx **ctx, const char *cache_dir);
 
 /** @brief Close a handle and unload its modules. NULL is accepted. */
@@ -130,8 +132,11 @@ void kgen_close(kgen_ctx *ctx);
  * @param[in] ld_y row stride of y in elements, >= cols
  * @param[in] dtype element type of x and y
  * @param[in] stream a CUstream / cudaStream_t, or NULL for the default stream
- * @return #KGEN_SUCCESS, #KGEN_EINVAL, #KGEN_ENODEVICE, #KGEN_ENONVRTC,
- *         #KGEN_ECOMPILE, #KGEN_ECUDA, #KGEN_ECACHE, #KGEN_ETEMPLATE */
+ * @return #KGEN_SUCCESS, #KGEN_EINVAL (the message names the argument),
+ *         #KGEN_EALIGN (a pointer not aligned to its element size),
+ *         #KGEN_ENOMEM, #KGEN_ENODEVICE, #KGEN_ENONVRTC (untuned problem and
+ *         no NVRTC), #KGEN_ECOMPILE, #KGEN_ECUDA, #KGEN_ETEMPLATE,
+ *         #KGEN_EUNSUPPORTED (more than 16 CUDA contexts in one handle) */
 int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows,
                      int64_t cols, int64_t ld_x, int64_t ld_y,
                      kgen_dtype dtype, void *stream);
@@ -200,8 +205,9 @@ int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const
                     const kgen_xent_options *opt, void *stream);
 
 /** @brief Where the last kernel launched by this thread through @p ctx came
- *  from: "table", "cache" or "fallback", and its configuration.
- *  @param[out] buf receives e.g. "cache tpr=256,threads=256,vec=8"
+ *  from: "table", "cache" or "fallback", and its configuration; "" when the
+ *  thread's last call failed or went through another handle.
+ *  @param[out] buf receives e.g. "cache strategy=reg,threads=256,tpr=256,vec=8"
  *  @return #KGEN_SUCCESS or #KGEN_EINVAL */
 int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len);
 

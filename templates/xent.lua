@@ -113,7 +113,8 @@ local row_setup = [[
     const bool bad = valid && (t < 0 || t >= COLS);
     const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap) : 0.f;
     const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
-    const float wsum = HAS_WEIGHT ? a.scratch[2] : (float)COLS;
+    /* the sum of class weights: computed by prep, which runs whenever it is used */
+    const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
     if (a.reduction == 2) {
         inv_nll = inv_s = 1.f / a.scratch[0];
@@ -149,7 +150,7 @@ local loss_out = [[
 
 local grad_setup = [[
     /* d loss / d z_j = p_j (ca + cb wsum + cg) - ca [j == t] - cb w_j */
-    const float dl = a.dloss ? (a.reduction == 0 ? a.dloss[row] : a.dloss[0]) : 1.f;
+    const float dl = live && a.dloss ? (a.reduction == 0 ? a.dloss[row] : a.dloss[0]) : 1.f;
     const float ca = valid ? (bad ? KG_NAN : wt * (1.f - a.eps) * inv_nll * dl) : 0.f;
     const float cb = valid && HAS_SMOOTH ? a.eps / COLS * inv_s * dl : 0.f;
     const float cg = valid && HAS_ZLOSS ? 2.f * a.zloss * inv_z * dl * lse : 0.f;
@@ -224,6 +225,11 @@ function T.render(p, cfg)
     add("    const float lse = m + logf(s);\n")
     add(loss_out)
     if p.pass == "fused" then
+      if cfg.tpr <= 32 then
+        -- In place, a lane's gradient store may overwrite the target logit
+        -- another lane of the row read: shuffles do not order memory.
+        add("    __syncwarp();\n")
+      end
       add(grad_setup)
       if E.reg then
         add(E.loop({ "x" }, "        float (&z)[VEC] = x;\n" .. grad))

@@ -65,7 +65,8 @@ static const char usage_problem[] =
 	"                   default fwd, for xent fused\n"
 	"  --dtype T        f32, f16 or bf16 (also float32, float16, bfloat16); default bf16\n"
 	"  --cols N         elements per row, >= 1 (--vocab is the same)\n"
-	"  --sm SM          target SM, e.g. 80 or 90; default: the GPU's\n"
+	"  --sm SM          target SM, e.g. 80 or 90 (tune: default the GPU's; space and\n"
+	"                   gen: required)\n"
 	"cross-entropy options that change the kernel (each is its own tuned problem):\n"
 	"  --target T       class index type: i32 or i64 (default i64)\n"
 	"  --weight         per-class weights\n"
@@ -83,7 +84,8 @@ static const char usage_tune[] =
 	"move: softmax forward reads and writes each element once, backward reads two\n"
 	"tensors, cross-entropy forward reads the logits once, fused and backward read\n"
 	"them and write the gradient), and stores the fastest in the cache.\n"
-	"Without a GPU of the SM, the variants are compiled into the cache and kgen exits 3.\n"
+	"Without a GPU of the SM (none, or one of another SM: the message names both), the\n"
+	"variants are compiled into the cache and kgen exits 3.\n"
 	"\n"
 	"%s"
 	"options:\n"
@@ -94,7 +96,8 @@ static const char usage_tune[] =
 	"  --jobs N         compile threads (default: one per core)\n"
 	"  --reps N         timed repetitions per variant (default 50)\n"
 	"  --top N          rows of the result table (default 10)\n"
-	"  --check-only     check every variant against the reference; time and store nothing\n"
+	"  --check-only     check every variant against the reference; time none and keep\n"
+	"                   no result (the compiled cubins still go into the cache)\n"
 	"  --seed N         seed of the random test data (default: from the clock)\n"
 	"  -q, --quiet      no progress\n"
 	"  -h, --help       this text\n"
@@ -190,7 +193,7 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 	a->top = 10;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "qh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":qh", long_opts, NULL)) != -1) {
 		const char *name = NULL;
 		for (const struct option *o = long_opts; o->name; o++)
 			if (o->val == c)
@@ -212,7 +215,11 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			if ((a->dtype = kg_dtype_parse(optarg)) < 0)
 				die_usage("unknown dtype '%s' (f32, f16, bf16)", optarg);
 			break;
-		case OPT_COLS: a->cols = parse_int("--cols", optarg, LLONG_MIN, INT32_MAX); break;
+		case OPT_COLS:
+			a->cols = parse_int("--cols", optarg, LLONG_MIN, INT32_MAX);
+			if (a->cols < 1)
+				die_usage("--cols must be >= 1 (got %lld)", a->cols);
+			break;
 		case OPT_SM: a->sm = (int)parse_int("--sm", optarg, 50, 200); break;
 		case OPT_ROWS: a->rows = parse_int("--rows", optarg, 1, INT32_MAX); break;
 		case OPT_DEVICE: a->device = (int)parse_int("--device", optarg, 0, 1023); break;
@@ -322,7 +329,7 @@ static int cmd_tune(int argc, char **argv)
 		        a.sm);
 	}
 	rc = tune_run(&o, &res);
-	if (rc == KGEN_ENODRIVER || rc == KGEN_ENODEVICE) {
+	if (rc == KGEN_ENODRIVER || rc == KGEN_ENODEVICE || rc == KGEN_EARCH) {
 		if (res.n) {
 			fprintf(stderr, "%s: error: %s\n", progname, kgen_last_error());
 			tune_result_free(&res);
@@ -365,10 +372,15 @@ static int cmd_tune(int argc, char **argv)
 	}
 	printf("%d variants: %d passed, %d rejected; compiled %d, reused %d cubins (%.1f s); total %.1f s\n", res.n,
 	       shown, bad, res.compiled, res.reused, res.compile_s, res.total_s);
+	if (res.store_error[0]) {
+		fprintf(stderr, "%s: error: %s\n", progname, res.store_error);
+		tune_result_free(&res);
+		return 1;
+	}
 	if (res.stored)
 		printf("best stored in '%s'\n", res.cache_dir);
-	else if (res.timed)
-		printf("the cache already holds a faster record for this problem; kept it\n");
+	else if (res.timed && shown)
+		printf("the cache '%s' already holds a faster record for this problem; kept it\n", res.cache_dir);
 	tune_result_free(&res);
 	return bad && !shown ? 1 : 0;
 }

@@ -168,7 +168,11 @@ static void store_results(cache *c, const tune_opts *o, const kg_device *dev, co
 		         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, t->variant,
 		         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp,
 		         kg_nvrtc_version(), drv, dev->name, date);
-		res->stored = cache_put_best(c, res->key, rec, NULL, NULL, 0) == 0;
+		int replaced = 0;
+		char msg[256];
+		if (cache_put_best(c, res->key, rec, &replaced, msg, sizeof msg))
+			snprintf(res->store_error, sizeof res->store_error, "%s", msg);
+		res->stored = replaced;
 	}
 }
 
@@ -208,18 +212,20 @@ int tune_run(const tune_opts *o, tune_result *res)
 		if ((r = kg_cu.cuDeviceGet(&cudev, o->device)))
 			gpu_rc = kg_err(KGEN_ENODEVICE, "no CUDA device %d: %s", o->device, kg_cu_errstr(r));
 		else if ((gpu_rc = kg_device_query(cudev, &dev)) == 0) {
-			if (sm && dev.sm != sm)
-				return kg_err(KGEN_EARCH, "GPU %d '%s' is sm_%d, but sm_%d was asked for", o->device,
-				              dev.name, dev.sm, sm);
-			sm = dev.sm;
-			snprintf(res->gpu, sizeof res->gpu, "%s", dev.name);
+			if (sm && dev.sm != sm) {
+				/* Compile for the SM asked for; timing needs a GPU of it. */
+				gpu_rc = kg_err(KGEN_EARCH, "GPU %d '%s' is sm_%d, not sm_%d", o->device, dev.name, dev.sm,
+				                sm);
+			} else {
+				sm = dev.sm;
+				snprintf(res->gpu, sizeof res->gpu, "%s", dev.name);
+			}
 		}
 	}
-	if (!sm)
-		return kg_err(gpu_rc ? gpu_rc : KGEN_EINVAL, "no GPU to take the SM from (%s): give the SM",
-		              kgen_last_error());
 	if (gpu_rc)
 		snprintf(msg, sizeof msg, "%s", kgen_last_error());
+	if (!sm)
+		return kg_err(gpu_rc ? gpu_rc : KGEN_EINVAL, "no GPU to take the SM from (%s): give the SM", msg);
 
 	kg_opts_string(op, o->opts, optstr, sizeof optstr);
 	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, sm, optstr};

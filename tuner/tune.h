@@ -40,13 +40,15 @@ typedef struct tune_result {
 	char gpu[128];
 	char key[256];        /* the problem key in the cache */
 	char cache_dir[1024];
-	int stored;           /* the best was written to the cache */
+	int stored;           /* the best replaced the cache's record */
+	char store_error[256];/* why the cache could not be written, or "" */
 } tune_result;
 
-/* 0 on success. Without a usable GPU every variant is still compiled into
- * the cache, and KGEN_ENODRIVER / KGEN_ENODEVICE is returned with a message
- * saying that timing needs a GPU; KGEN_EARCH when the GPU's SM differs from
- * opts->sm. The result is filled as far as the run went. */
+/* 0 on success. Without a usable GPU of the SM every variant is still
+ * compiled into the cache, and KGEN_ENODRIVER / KGEN_ENODEVICE / KGEN_EARCH
+ * (the GPU's SM differs from opts->sm; the message names both) is returned
+ * with a message saying that timing needs a GPU of that SM. The result is
+ * filled as far as the run went. */
 int tune_run(const tune_opts *opts, tune_result *res);
 void tune_result_free(tune_result *res);
 
