@@ -12,12 +12,14 @@
  *      reduction, each pass and dtype, ignored rows and out-of-range targets
  *      (NaN loss, counted), and the fused pass in place;
  *   D. edge cases: rows of -inf, +inf, large magnitudes;
- *   E. bad arguments get specific codes and messages.
+ *   E. bad arguments get specific codes and messages;
+ *   F. host threads on one handle, each on the per-thread default stream.
  *
  * Without a driver or a device it prints why and exits 77 (skip).
  * $KGEN_TEST_QUICK=1 runs a smaller sweep in A.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +74,8 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 	fflush(stdout);
 }
 
-/* Run d's op through the public API. */
-static int api_run(kgen_ctx *ctx, op_data *d)
+/* Run d's op through the public API on stream (NULL: the default stream). */
+static int api_run_on(kgen_ctx *ctx, op_data *d, void *stream)
 {
 	const op_problem *p = &d->p;
 	kg_args *a = &d->a;
@@ -89,25 +91,30 @@ static int api_run(kgen_ctx *ctx, op_data *d)
 	kgen_itype it = p->opts & KG_XO_I32 ? KGEN_INT32 : KGEN_INT64;
 	switch (p->op) {
 	case KG_SOFTMAX_FWD:
-		return kgen_softmax_fwd(ctx, a->out, a->in0, p->rows, p->cols, p->ld_in, p->ld_out, p->dtype, NULL);
+		return kgen_softmax_fwd(ctx, a->out, a->in0, p->rows, p->cols, p->ld_in, p->ld_out, p->dtype, stream);
 	case KG_LOGSOFTMAX_FWD:
-		return kgen_log_softmax_fwd(ctx, a->out, a->in0, p->rows, p->cols, p->ld_in, p->ld_out, p->dtype, NULL);
+		return kgen_log_softmax_fwd(ctx, a->out, a->in0, p->rows, p->cols, p->ld_in, p->ld_out, p->dtype, stream);
 	case KG_SOFTMAX_BWD:
 		return kgen_softmax_bwd(ctx, a->out, a->in0, a->in1, p->rows, p->cols, p->ld_in, p->ld_in, p->ld_out,
-		                        p->dtype, NULL);
+		                        p->dtype, stream);
 	case KG_LOGSOFTMAX_BWD:
 		return kgen_log_softmax_bwd(ctx, a->out, a->in0, a->in1, p->rows, p->cols, p->ld_in, p->ld_in, p->ld_out,
-		                            p->dtype, NULL);
+		                            p->dtype, stream);
 	case KG_XENT_FWD:
 		return kgen_xent_fwd(ctx, a->loss, a->lse, a->in0, a->target, p->rows, p->cols, p->ld_in, p->dtype, it, &o,
-		                     NULL);
+		                     stream);
 	case KG_XENT_BWD:
 		return kgen_xent_bwd(ctx, a->out, a->in0, a->target, a->lse, a->dloss, p->rows, p->cols, p->ld_in,
-		                     p->ld_out, p->dtype, it, &o, NULL);
+		                     p->ld_out, p->dtype, it, &o, stream);
 	default:
 		return kgen_xent_fused(ctx, a->loss, a->lse, a->out, a->in0, a->target, a->dloss, p->rows, p->cols,
-		                       p->ld_in, p->ld_out, p->dtype, it, &o, NULL);
+		                       p->ld_in, p->ld_out, p->dtype, it, &o, stream);
 	}
+}
+
+static int api_run(kgen_ctx *ctx, op_data *d)
+{
+	return api_run_on(ctx, d, NULL);
 }
 
 /* Make the data, run it through the API, compare; want_origin (may be
@@ -182,6 +189,57 @@ static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
 		api_case(ctx, p, "fallback");
 	}
 	kgen_close(ctx);
+}
+
+/* F: host threads on one handle, each on its per-thread default stream:
+ * cross-entropy means whose denominators differ per thread. */
+typedef struct thread_case {
+	kgen_ctx *ctx;
+	CUcontext cuctx;
+	int id, failed;
+	char detail[300];
+} thread_case;
+
+static void *thread_main(void *arg)
+{
+	thread_case *tc = arg;
+	op_data d;
+	double err = 0;
+	kg_cu.cuCtxSetCurrent(tc->cuctx);
+	op_problem p = problem(KG_XENT_FUSED, KG_XO_WEIGHT | KG_XO_SMOOTH, KGEN_BF16, 64 + 37 * tc->id, 2000);
+	p.reduction = KGEN_REDUCTION_MEAN;
+	p.ignore_frac = 0.1 * tc->id;
+	if (op_data_make(&d, &p)) {
+		tc->failed = 1;
+		snprintf(tc->detail, sizeof tc->detail, "data: %s", kgen_last_error());
+		return NULL;
+	}
+	for (int i = 0; i < 50 && !tc->failed; i++) {
+		int rc;
+		op_data_reset(&d, CU_STREAM_PER_THREAD);
+		if ((rc = api_run_on(tc->ctx, &d, CU_STREAM_PER_THREAD)) || (rc = op_data_check(&d, &err, tc->detail, sizeof tc->detail)) ||
+		    err > 1) {
+			tc->failed = 1;
+			if (rc)
+				snprintf(tc->detail, sizeof tc->detail, "%s", kgen_last_error());
+		}
+	}
+	op_data_free(&d);
+	return NULL;
+}
+
+static void threads(kgen_ctx *ctx, CUcontext cuctx)
+{
+	pthread_t th[6];
+	thread_case tc[6];
+	for (int i = 0; i < 6; i++) {
+		tc[i] = (thread_case){ctx, cuctx, i, 0, ""};
+		pthread_create(&th[i], NULL, thread_main, &tc[i]);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(!tc[i].failed, "thread %d: %s", i, tc[i].detail);
+	}
 }
 
 /* E: bad arguments. */
@@ -332,6 +390,10 @@ int main(void)
 				api_case(ctx, p, NULL);
 			}
 	printf("D: %d failures so far\n", failures);
+
+	/* F */
+	threads(ctx, cuctx);
+	printf("F: %d failures so far\n", failures);
 
 	/* E */
 	bad_arguments(ctx);
