@@ -100,8 +100,9 @@ typedef struct kg_launch {
 	unsigned block, smem, rows_per_cta, cluster;
 } kg_launch;
 /* Load a cubin in the current context and fetch its kernel; raise the
- * dynamic shared memory limit when smem needs it. */
-int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem,
+ * dynamic shared memory limit when smem needs it, allow clusters of more
+ * than 8 CTAs when cluster needs it. */
+int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem, unsigned cluster,
                    CUmodule *mod, CUfunction *fn, CUfunction *prep_fn);
 /* Launch a row kernel over a->rows rows (prep first when with_prep). */
 int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s);

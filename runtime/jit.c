@@ -181,7 +181,7 @@ int kg_device_query(CUdevice dev, kg_device *d)
 	return 0;
 }
 
-int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem,
+int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem, unsigned cluster,
                    CUmodule *mod, CUfunction *fn, CUfunction *prep_fn)
 {
 	CUresult r;
@@ -190,6 +190,12 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 	if ((r = kg_cu.cuModuleGetFunction(fn, *mod, kernel))) {
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuModuleGetFunction", r);
+	}
+	/* Clusters of more than 8 CTAs are not portable: allowed per kernel. */
+	if (cluster > 8 &&
+	    (r = kg_cu.cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1))) {
+		kg_cu.cuModuleUnload(*mod);
+		return kg_cu_fail("cuFuncSetAttribute (non-portable cluster size)", r);
 	}
 	*prep_fn = NULL;
 	if (prep && *prep && (r = kg_cu.cuModuleGetFunction(prep_fn, *mod, prep))) {
@@ -212,9 +218,10 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, 1, 1, 1, 1024, 1, 1, 0, s, args, NULL)))
 		return kg_cu_fail("cuLaunchKernel (prep)", r);
 	if (l->cluster > 1) {
+		/* l->cluster CTAs share each group of rows: one cluster per group. */
 		CUlaunchConfig cfg;
 		CUlaunchAttribute attr;
-		grid = (grid + l->cluster - 1) / l->cluster * l->cluster;
+		grid *= l->cluster;
 		memset(&cfg, 0, sizeof cfg);
 		cfg.gridDimX = grid;
 		cfg.gridDimY = cfg.gridDimZ = 1;

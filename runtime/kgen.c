@@ -342,7 +342,8 @@ static int from_record(kgen_ctx *ctx, const char *rec, int dtype, int align, kg_
 	if (!e->launch.block || !e->launch.rows_per_cta || !ctx->cache ||
 	    cache_get(ctx->cache, "cubin", hex, 16, &cubin, &size, NULL, 0))
 		return KGEN_ENOTFOUND;
-	rc = kg_module_load(cubin, kernel, prep, e->launch.smem, &e->mod, &e->launch.fn, &e->launch.prep);
+	rc = kg_module_load(cubin, kernel, prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
+	                    &e->launch.prep);
 	free(cubin);
 	if (rc)
 		return rc;
@@ -403,7 +404,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->launch.cluster = v.cluster;
 	snprintf(e->origin, sizeof e->origin, "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
-	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, &e->mod, &e->launch.fn, &e->launch.prep);
+	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, v.cluster, &e->mod, &e->launch.fn, &e->launch.prep);
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);

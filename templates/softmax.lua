@@ -174,6 +174,7 @@ function T.render(p, cfg)
     E.prologue(),
     string.format("    T *%s_p = (T *)a.out + row * a.ld_out;\n", outname),
     bodies[name](E),
+    E.epilogue(),
     "}\n",
   }, "\n")
   local g = rows.geometry(cfg)

@@ -136,7 +136,7 @@ local loss_out = [[
         loss = 0.f;
     if (bad)
         loss = KG_NAN;
-    if (live && lane == 0) {
+    if (leader) {
         if (a.lse)
             a.lse[row] = lse;
         if (a.reduction == 0)
@@ -260,6 +260,7 @@ __device__ __forceinline__ float kg_cap(float x, float c)
     E.prologue(),
     p.pass ~= "fwd" and "    T *dx_p = (T *)a.out + row * a.ld_out;\n" or "",
     table.concat(body),
+    E.epilogue(),
     "}\n",
   }, "\n")
   local g = rows.geometry(cfg)

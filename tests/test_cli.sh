@@ -45,7 +45,7 @@ expect 0 '--rows N' tune --help
 expect 0 '--config K=V' gen --help
 
 # space: one valid config per line; gen: the default and an override.
-n=$("$kgen" space --op softmax --cols 8192 --dtype bf16 --sm 90 | grep -c '^strategy=')
+n=$("$kgen" space --op softmax --cols 8192 --dtype bf16 --sm 90 | grep -c 'strategy=')
 [ "$n" -ge 10 ] || { echo "FAIL: space listed $n variants"; fails=$((fails + 1)); }
 expect 0 '^#define COLS 8192$' gen --op softmax --cols 8192 --dtype bf16 --sm 90
 expect 0 '^#define VEC 4$' gen --op softmax --cols 8192 --dtype bf16 --sm 90 --config vec=4
@@ -58,7 +58,7 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	[ -f "$tmp/cache/data.mdb" ] || { echo "FAIL: no cache written"; fails=$((fails + 1)); }
 	expect 1 "no GPU to take the SM from" tune --op softmax --cols 8192
 	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192
-	nx=$("$kgen" space --op xent --pass fused --vocab 8192 --sm 90 | grep -c '^strategy=')
+	nx=$("$kgen" space --op xent --pass fused --vocab 8192 --sm 90 | grep -c 'strategy=')
 	expect 3 "timing needs a GPU of sm_90.*$nx variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 2
 else
 	echo "note: a GPU driver is present; the no-GPU checks of tune were skipped"

@@ -425,8 +425,8 @@ static int cmd_gen(int argc, char **argv)
 		return fail(rc);
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
-		       " grid = ceil(rows / %u)%s%s */\n",
-		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta,
+		       " grid = ceil(rows / %u) x %u CTAs%s%s */\n",
+		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta, v.cluster,
 		       v.prep ? "; first " : "", v.prep ? v.prep : "");
 	fputs(v.source, stdout);
 	gen_variant_free(&v);

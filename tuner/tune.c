@@ -316,7 +316,8 @@ int tune_run(const tune_opts *o, tune_result *res)
 			continue;
 		if (o->progress)
 			o->progress(o->progress_arg, o->no_time ? "check" : "time", i + 1, n, t->config);
-		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, &mod, &a.l.fn, &a.l.prep))) {
+		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, &mod, &a.l.fn,
+		                         &a.l.prep))) {
 			snprintf(t->status, sizeof t->status, "launch");
 			snprintf(t->detail, sizeof t->detail, "%.255s", kgen_last_error());
 			continue;

@@ -163,6 +163,25 @@ __device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC
 }
 ]]
 
+-- Thread-block clusters (sm_90): the cluster barrier and a load from
+-- another CTA's shared memory (distributed shared memory).
+M.cluster_helpers = [[
+__device__ __forceinline__ void kg_cluster_sync()
+{
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+/* The float at p (in this CTA's shared memory) as seen in CTA rank of the cluster. */
+__device__ __forceinline__ float kg_dsmem_load(const float *p, unsigned rank)
+{
+    unsigned local, remote;
+    float v;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(local) : "l"(p));
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+    return v;
+}
+]]
+
 -- The shared prelude for one element type; defines T.
 function M.prelude(dtype)
   local d = M.dtype(dtype)

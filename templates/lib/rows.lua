@@ -9,10 +9,16 @@
 --         loop that names an input loads it) and later loops reuse them:
 --         one DRAM read per element;
 --   loop  every loop streams its inputs from memory again (any cols).
+--   cluster  (sm_90) a row is split across the CLUSTER CTAs of a thread
+--         block cluster, each holding its slice in registers; the row's
+--         max / sum partials are exchanged through distributed shared
+--         memory: one DRAM read per element for rows of up to 262144
+--         elements and more;
 -- and the reductions over the threads of a row (warp shuffles, then shared
--- memory across the warps of a row).
+-- memory across the warps of a row, then DSMEM across the cluster).
 --
--- Config keys (the same for every op): strategy, vec, tpr, threads.
+-- Config keys (the same for every op): strategy, vec, tpr, threads,
+-- cluster (CTAs per row; 1 except for the cluster strategy).
 local cuda = require("lib.cuda")
 
 local R = {}
@@ -29,9 +35,16 @@ function R.max_vec(p)
   return v
 end
 
--- Values per thread held in registers by the reg strategy (per input).
+-- Columns of one CTA's slice of the row (a multiple of vec).
+function R.slice(p, cfg)
+  local cl = cfg.cluster or 1
+  if cl == 1 then return p.cols end
+  return cuda.ceil_div(cuda.ceil_div(p.cols, cl), cfg.vec) * cfg.vec
+end
+
+-- Values per thread held in registers by the reg and cluster strategies (per input).
 function R.ept(p, cfg)
-  return cuda.ceil_div(p.cols, cfg.tpr * cfg.vec) * cfg.vec
+  return cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec) * cfg.vec
 end
 
 local function reg_fits(threads, ept, ninputs)
@@ -42,8 +55,17 @@ end
 function R.check(p, cfg, ninputs)
   local d = cuda.dtype(p.dtype)
   if p.sm < 80 then return false, "needs sm_80 or newer (bf16 and packed conversions)" end
-  if cfg.strategy ~= "reg" and cfg.strategy ~= "loop" then
-    return false, "strategy must be reg or loop"
+  if cfg.strategy ~= "reg" and cfg.strategy ~= "loop" and cfg.strategy ~= "cluster" then
+    return false, "strategy must be reg, loop or cluster"
+  end
+  local cl = cfg.cluster or 1
+  if cfg.strategy == "cluster" then
+    if p.sm < 90 then return false, "strategy cluster needs sm_90 or newer" end
+    if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 2, 4, 8 or 16" end
+    if cfg.tpr ~= cfg.threads then return false, "strategy cluster takes one row per cluster (tpr = threads)" end
+    if (cl - 1) * R.slice(p, cfg) >= p.cols then return false, "cluster too large: a CTA would hold no columns" end
+  elseif cl ~= 1 then
+    return false, "cluster must be 1 unless strategy is cluster"
   end
   if not pow2(cfg.vec) or cfg.vec * d.size > 16 then
     return false, "vec must be a power of two of at most 16 bytes"
@@ -54,7 +76,7 @@ function R.check(p, cfg, ninputs)
     return false, "threads must be a power of two in 32..1024"
   end
   if cfg.threads < cfg.tpr then return false, "threads must be >= tpr" end
-  if cfg.strategy == "reg" and not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
+  if cfg.strategy ~= "loop" and not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
     return false, string.format("%d values per thread do not fit in registers at %d threads",
       R.ept(p, cfg) * ninputs, cfg.threads)
   end
@@ -62,7 +84,8 @@ function R.check(p, cfg, ninputs)
 end
 
 -- Every valid config: the two widest vector widths; reg wherever it fits;
--- loop for rows of 2048 and more (and wherever reg does not fit).
+-- loop for rows of 2048 and more (and wherever reg does not fit); on sm_90,
+-- cluster for rows of 16384 and more.
 function R.space(p, ninputs, reg_ok)
   local out = {}
   local V = R.max_vec(p)
@@ -73,7 +96,7 @@ function R.space(p, ninputs, reg_ok)
     if reg_ok ~= false then
       for _, tpr in ipairs(cuda.pow2s(1, math.min(1024, cuda.next_pow2(nvec)))) do
         for _, threads in ipairs(cuda.pow2s(math.max(64, tpr), 1024)) do
-          local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = threads }
+          local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = threads, cluster = 1 }
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
@@ -87,7 +110,16 @@ function R.space(p, ninputs, reg_ok)
     for _, tpr in ipairs(loop_tprs) do
       for _, threads in ipairs({ 256, 512, 1024 }) do
         if threads >= tpr and (tpr >= 256 or threads == 256) then
-          out[#out + 1] = { strategy = "loop", vec = vec, tpr = tpr, threads = threads }
+          out[#out + 1] = { strategy = "loop", vec = vec, tpr = tpr, threads = threads, cluster = 1 }
+        end
+      end
+    end
+    if reg_ok ~= false and p.sm >= 90 and p.cols >= 16384 then
+      for _, cl in ipairs({ 2, 4, 8, 16 }) do
+        for _, threads in ipairs({ 256, 512, 1024 }) do
+          local cfg = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl }
+          -- keep every thread busy: a slice of at least one vector per thread
+          if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
         end
       end
     end
@@ -100,18 +132,20 @@ function R.default(p, ninputs, reg_ok)
   local vec = R.max_vec(p)
   local nvec = p.cols // vec
   local tpr = math.min(1024, cuda.next_pow2(cuda.ceil_div(nvec, 4)))
-  local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256) }
-  if reg_ok == false or not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
-    cfg = { strategy = "loop", vec = vec, tpr = math.min(1024, tpr), threads = math.max(256, math.min(1024, tpr)) }
-  end
-  return cfg
+  local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256), cluster = 1 }
+  if reg_ok ~= false and reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then return cfg end
+  -- Too long for one CTA's registers: stream it. (The cluster strategy
+  -- reads it once, but measured no faster yet: bench/NOTES.md.)
+  return { strategy = "loop", vec = vec, tpr = math.min(1024, tpr), threads = math.max(256, math.min(1024, tpr)),
+           cluster = 1 }
 end
 
 -- An emitter for one kernel body. inputs: list of {name, ptr, ld, pad}
 -- where ptr / ld are C expressions of the row-0 pointer and the stride,
 -- pad is the value of elements past the end of the row (reg strategy).
 function R.emitter(p, cfg, inputs)
-  local E = { p = p, cfg = cfg, reg = cfg.strategy == "reg", loaded = {}, inputs = {} }
+  local cl = cfg.cluster or 1
+  local E = { p = p, cfg = cfg, reg = cfg.strategy ~= "loop", cluster = cl, loaded = {}, inputs = {} }
   for _, inp in ipairs(inputs) do E.inputs[inp.name] = inp end
 
   -- Defines, then the kernel's row bookkeeping.
@@ -123,8 +157,10 @@ function R.emitter(p, cfg, inputs)
 #define THREADS $threads
 #define ROWS_PER_CTA $rpc
 #define WARPS_PER_ROW $wpr
-#define NCHUNK $nchunk      /* vectors per thread (reg strategy) */
-#define EVEN $even          /* TPR * VEC divides COLS: no bounds checks */
+#define CLUSTER $cl          /* CTAs per row */
+#define SLICE $slice        /* columns of one CTA's part of the row */
+#define NCHUNK $nchunk      /* vectors per thread (reg and cluster strategies) */
+#define EVEN $even          /* the slices tile the row and TPR * VEC divides SLICE: no bounds checks */
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 #define KG_NEG_INF __int_as_float(0xff800000)
@@ -132,20 +168,26 @@ function R.emitter(p, cfg, inputs)
 ]], {
       cols = p.cols, vec = cfg.vec, tpr = cfg.tpr, threads = cfg.threads,
       rpc = cfg.threads // cfg.tpr, wpr = math.max(1, cfg.tpr // 32),
-      nchunk = cuda.ceil_div(p.cols, cfg.tpr * cfg.vec),
-      even = (p.cols % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
-    })
+      cl = cl, slice = R.slice(p, cfg),
+      nchunk = cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec),
+      even = (R.slice(p, cfg) * cl == p.cols and R.slice(p, cfg) % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
+    }) .. (cl > 1 and cuda.cluster_helpers or "")
   end
 
   function E.prologue()
     local lines = {
       cfg.tpr > 32 and "    __shared__ float red[4][THREADS / 32];" or "",
+      cl > 1 and "    __shared__ float part[4]; /* this CTA's partials, read by the cluster */" or "",
       "    const int lane = threadIdx.x % TPR;",
       "    const int group = threadIdx.x / TPR;",
       "    const int first = group * WARPS_PER_ROW; /* this row's first warp */",
-      "    const long long row = (long long)blockIdx.x * ROWS_PER_CTA + group;",
+      cl > 1 and "    const int rank = blockIdx.x % CLUSTER; /* this CTA's slice of the row */"
+        or "    const int rank = 0;",
+      "    const long long row = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA + group;",
       "    const bool live = row < a.rows;",
+      "    const bool leader = live && lane == 0 && rank == 0; /* writes the row's scalars */",
       "    (void)first;",
+      "    (void)leader;",
     }
     for _, inp in ipairs(inputs) do
       lines[#lines + 1] = string.format("    const T *%s_p = (const T *)(%s) + row * (%s);", inp.name, inp.ptr, inp.ld)
@@ -184,8 +226,10 @@ function R.emitter(p, cfg, inputs)
       return table.concat({
         "#pragma unroll",
         "    for (int i = 0; i < NCHUNK; ++i) {",
-        "        const int c = (i * TPR + lane) * VEC;",
-        "        const bool ok = live && (EVEN || c < COLS);",
+        cl > 1 and "        const int c = rank * SLICE + (i * TPR + lane) * VEC;"
+          or "        const int c = (i * TPR + lane) * VEC;",
+        cl > 1 and "        const bool ok = live && (EVEN || ((i * TPR + lane) * VEC < SLICE && c < COLS));"
+          or "        const bool ok = live && (EVEN || c < COLS);",
         table.concat(pre, "\n"),
         body,
         "    }",
@@ -212,7 +256,7 @@ function R.emitter(p, cfg, inputs)
     local line = op == "max"
       and string.format("%s = fmaxf(%s, red[%d][first + w]);", var, var, slot)
       or string.format("%s += red[%d][first + w];", var, slot)
-    return cuda.subst([[
+    local code = cuda.subst([[
     $var = $f<32>($var);
     if (threadIdx.x % 32 == 0)
         red[$slot][threadIdx.x / 32] = $var;
@@ -222,6 +266,25 @@ function R.emitter(p, cfg, inputs)
     for (int w = 1; w < WARPS_PER_ROW; ++w)
         $line
 ]], { var = var, f = f, slot = slot, line = line })
+    if cl == 1 then return code end
+    -- Across the cluster: each CTA publishes its partial, then reads all.
+    local comb = op == "max" and string.format("%s = fmaxf(%s, kg_dsmem_load(&part[%d], r));", var, var, slot)
+      or string.format("%s += kg_dsmem_load(&part[%d], r);", var, slot)
+    return code .. cuda.subst([[
+    if (threadIdx.x == 0)
+        part[$slot] = $var;
+    kg_cluster_sync();
+    $var = kg_dsmem_load(&part[$slot], 0);
+#pragma unroll
+    for (unsigned r = 1; r < CLUSTER; ++r)
+        $comb
+]], { var = var, slot = slot, comb = comb })
+  end
+
+  -- The end of every kernel: in a cluster, no CTA may exit while another
+  -- can still read its shared memory.
+  function E.epilogue()
+    return cl > 1 and "    kg_cluster_sync();\n" or ""
   end
 
   -- After a pass of R.online_step: the row's max m and sum s over its threads.
@@ -252,7 +315,7 @@ end
 
 -- The launch geometry every row kernel shares.
 function R.geometry(cfg)
-  return { block = cfg.threads, smem = 0, rows_per_cta = cfg.threads // cfg.tpr, cluster = 1 }
+  return { block = cfg.threads, smem = 0, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1 }
 end
 
 return R
