@@ -44,14 +44,17 @@ end
 -- The body of each op, per strategy. E is the emitter of lib/rows.lua.
 local bodies = {}
 
+-- One vector's part of the row maximum m (strategy reg).
+local row_max_body = [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            m = fmaxf(m, x[j]);]]
+
 bodies.softmax_fwd = function(E)
   local out = {}
   if E.reg then
     out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
-    out[#out + 1] = E.loop({ "x" }, [[
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            m = fmaxf(m, x[j]);]])
+    out[#out + 1] = E.loop({ "x" }, row_max_body)
     out[#out + 1] = E.reduce("max", "m", 0)
     out[#out + 1] = "    const float mb = m * LOG2E;\n"
     out[#out + 1] = E.loop({ "x" }, [[
@@ -84,10 +87,7 @@ bodies.log_softmax_fwd = function(E)
   local out = {}
   out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
   if E.reg then
-    out[#out + 1] = E.loop({ "x" }, [[
-#pragma unroll
-        for (int j = 0; j < VEC; ++j)
-            m = fmaxf(m, x[j]);]])
+    out[#out + 1] = E.loop({ "x" }, row_max_body)
     out[#out + 1] = E.reduce("max", "m", 0)
     out[#out + 1] = "    const float mb = m * LOG2E;\n"
     out[#out + 1] = E.loop({ "x" }, [[
