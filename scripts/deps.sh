@@ -43,4 +43,10 @@ if [ ! -f "$here/third_party/lua/src/lapi.c" ] || [ ! -f "$here/third_party/lmdb
 	fetch_source lua5.4 lua
 	fetch_source lmdb lmdb
 fi
+# cuobjdump and nvdisasm (for tests/test_sass.sh), from PyPI: the Debian CUDA
+# images often lack them. Best effort: without them that test is skipped.
+if command -v python3 >/dev/null && ! command -v cuobjdump >/dev/null; then
+	python3 -m pip install -q nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37 2>/dev/null ||
+		echo "deps: note: cuobjdump not installed; tests/test_sass.sh will be skipped"
+fi
 echo "deps: ok (Lua and LMDB sources in third_party/)"

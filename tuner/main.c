@@ -111,18 +111,20 @@ static const char usage_space[] =
 	"\n%s";
 
 static const char usage_gen[] =
-	"usage: kgen gen --op OP --cols N [--dtype T] --sm SM [--config K=V,...]\n"
+	"usage: kgen gen --op OP --cols N [--dtype T] --sm SM [--config K=V,...] [--cubin FILE]\n"
 	"\n"
 	"Prints the CUDA source of one variant: the template's default configuration,\n"
 	"with the keys given in --config replaced (see 'kgen space' for valid values).\n"
 	"\n%s"
 	"  --config K=V,... configuration keys to set\n"
-	"  --geometry       print the launch geometry as a comment first\n";
+	"  --geometry       print the launch geometry as a comment first\n"
+	"  --cubin FILE     also compile it with NVRTC and write the cubin to FILE\n"
+	"                   (for cuobjdump --dump-sass FILE)\n";
 
 enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
-	OPT_ZLOSS, OPT_SOFTCAP
+	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN
 };
 
 static const struct option long_opts[] = {
@@ -142,6 +144,7 @@ static const struct option long_opts[] = {
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"geometry", no_argument, NULL, OPT_GEOMETRY},
+	{"cubin", required_argument, NULL, OPT_CUBIN},
 	{"target", required_argument, NULL, OPT_TARGET},
 	{"weight", no_argument, NULL, OPT_WEIGHT},
 	{"smooth", no_argument, NULL, OPT_SMOOTH},
@@ -153,7 +156,7 @@ static const struct option long_opts[] = {
 };
 
 typedef struct args {
-	const char *op, *pass, *config, *cache_dir;
+	const char *op, *pass, *config, *cache_dir, *cubin;
 	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id;
 	unsigned opts;
 	long long cols, rows;
@@ -231,6 +234,7 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		case OPT_SEED: a->seed = (unsigned long long)parse_int("--seed", optarg, 1, LLONG_MAX); break;
 		case OPT_CONFIG: a->config = optarg; break;
 		case OPT_GEOMETRY: a->geometry = 1; break;
+		case OPT_CUBIN: a->cubin = optarg; break;
 		case OPT_TARGET:
 			if (!strcmp(optarg, "i32") || !strcmp(optarg, "int32"))
 				a->opts |= KG_XO_I32;
@@ -416,7 +420,7 @@ static int cmd_gen(int argc, char **argv)
 	int rc;
 	char optstr[96];
 	parse_args(argc, argv, usage_gen,
-	           "op pass dtype cols vocab sm config geometry help target weight smooth zloss softcap", &a);
+	           "op pass dtype cols vocab sm config geometry cubin help target weight smooth zloss softcap", &a);
 	if (!a.sm)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
@@ -429,6 +433,24 @@ static int cmd_gen(int argc, char **argv)
 		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta, v.cluster,
 		       v.prep ? "; first " : "", v.prep ? v.prep : "");
 	fputs(v.source, stdout);
+	if (a.cubin) {
+		void *cubin;
+		size_t size;
+		char *log = NULL;
+		FILE *f;
+		if ((rc = kg_compile(v.source, "kgen_gen.cu", a.sm, &cubin, &size, &log))) {
+			if (log)
+				fputs(log, stderr);
+			free(log);
+			return fail(rc);
+		}
+		if (!(f = fopen(a.cubin, "wb")) || fwrite(cubin, 1, size, f) != size || fclose(f)) {
+			fprintf(stderr, "%s: error: cannot write '%s'\n", progname, a.cubin);
+			free(cubin);
+			return 1;
+		}
+		free(cubin);
+	}
 	gen_variant_free(&v);
 	gen_close(g);
 	return 0;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# test_sass.sh KGEN: what the machine code of the generated kernels must show
+# (cuobjdump --dump-sass on cubins NVRTC makes for sm_90; no GPU needed):
+#   - the default variant of every op at 8192 columns, bf16: 16-byte global
+#     loads (LDG.E.128), no local-memory spills (LDL/STL);
+#   - a cluster variant: the cluster barrier (UCGABAR_ARV / UCGABAR_WAIT),
+#     generic loads through the distributed-shared-memory window (LD.E),
+#     no spills.
+# Skips (77) without cuobjdump (scripts/deps.sh installs it from PyPI).
+set -u
+kgen=$1
+cuobjdump=$(command -v cuobjdump || true)
+if [ -z "$cuobjdump" ]; then
+	bin=$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "bin"))' 2>/dev/null)
+	[ -n "$bin" ] && [ -x "$bin/cuobjdump" ] && cuobjdump=$bin/cuobjdump && export PATH="$bin:$PATH"
+fi
+if [ -z "$cuobjdump" ]; then
+	echo "SKIP: no cuobjdump (pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm)"
+	exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+sass() { # NAME GEN-ARGS...: compile one variant, dump its SASS to $tmp/NAME.sass
+	local name=$1
+	shift
+	"$kgen" gen "$@" --sm 90 --cubin "$tmp/$name.cubin" >/dev/null || { echo "FAIL: kgen gen $*"; fails=$((fails + 1)); return 1; }
+	"$cuobjdump" --dump-sass "$tmp/$name.cubin" >"$tmp/$name.sass" || { echo "FAIL: cuobjdump on $name"; fails=$((fails + 1)); return 1; }
+}
+want() { # NAME PATTERN WHAT
+	grep -qE "$2" "$tmp/$1.sass" || { echo "FAIL: $1: no $3 ($2)"; fails=$((fails + 1)); }
+}
+refuse() { # NAME PATTERN WHAT
+	! grep -qE "$2" "$tmp/$1.sass" || { echo "FAIL: $1: $3 ($2)"; fails=$((fails + 1)); }
+}
+
+for op in "softmax fwd" "softmax bwd" "log_softmax fwd" "log_softmax bwd" "xent fwd" "xent bwd" "xent fused"; do
+	set -- $op
+	name="$1_$2"
+	sass "$name" --op "$1" --pass "$2" --cols 8192 --dtype bf16 || continue
+	want "$name" 'LDG\.E\.128' "16-byte global loads"
+	refuse "$name" '\b(LDL|STL)\b' "local-memory spills"
+done
+sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,cluster=8,tpr=1024,threads=1024 &&
+	{
+		want cluster 'UCGABAR_ARV' "cluster barrier arrive"
+		want cluster 'UCGABAR_WAIT' "cluster barrier wait"
+		want cluster '\bLD\.E\b' "distributed shared memory loads"
+		want cluster 'LDG\.E\.128' "16-byte global loads"
+		refuse cluster '\b(LDL|STL)\b' "local-memory spills"
+	}
+if [ "$fails" -ne 0 ]; then
+	echo "test_sass: $fails failures"
+	exit 1
+fi
+echo "test_sass: ok ($("$cuobjdump" --version | tail -1))"
