@@ -49,4 +49,9 @@ if command -v python3 >/dev/null && ! command -v cuobjdump >/dev/null; then
 	python3 -m pip install -q nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37 2>/dev/null ||
 		echo "deps: note: cuobjdump not installed; tests/test_sass.sh will be skipped"
 fi
+# pytest, for the Python package's tests (tests/test_python.sh).
+if command -v python3 >/dev/null && ! python3 -c 'import pytest' 2>/dev/null; then
+	python3 -m pip install -q pytest 2>/dev/null ||
+		echo "deps: note: pytest not installed; tests/test_python.sh will be skipped"
+fi
 echo "deps: ok (Lua and LMDB sources in third_party/)"

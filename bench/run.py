@@ -1,0 +1,238 @@
+"""bench/run.py: kgen beside torch eager and torch.compile over a grid of shapes.
+
+    PYTHONPATH=python KGEN_LIBRARY=build/libkgen.so python3 bench/run.py            # the whole grid
+    python3 bench/run.py --grid anchors --dtypes bf16 --ops softmax:fwd             # a part of it
+    python3 bench/run.py --plot-only bench/results/nvidia-h100-80gb-hbm3.jsonl       # redraw
+
+Every op and pass (softmax and log-softmax forward and backward,
+cross-entropy forward and forward+backward) is run, for each shape of the
+grid, on each backend in one process, each result checked against torch in
+float32 before it is timed (kgen.bench: CUDA events, L2 flushed, median).
+The device-to-device copy bandwidth and an empty launch are measured in the
+same run. Results are appended, one JSON object per case, to
+bench/results/<gpu>.jsonl (a rerun skips cases already there unless
+--fresh); the table bench/results/<gpu>.md and the plot <gpu>.png are
+rewritten from it after every case group.
+
+Grids: 'anchors' are the shapes and dtypes of ../shared/anchors/h100-peers.md
+(where published peer numbers exist); 'ladder' is cols 128..262144 (powers of
+two) with rows * cols = 2^27, and the vocabularies 32000, 50257, 128256,
+151936, 256000 with 4096 rows.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
+
+ANCHORS = [  # (rows, cols, dtype) measured in ../shared/anchors/h100-peers.md
+    (4096, 8192, "f16"), (4096, 8192, "bf16"), (4096, 16384, "f16"), (4096, 1024, "f16"), (4096, 1024, "f32"),
+    (128, 1024, "f32"), (1024, 1024, "f32"), (2048, 2048, "f32"), (4096, 4096, "f32"), (8192, 1024, "f32"),
+    (32768, 4096, "bf16"), (32768, 8192, "bf16"), (16384, 32768, "bf16"), (4096, 131072, "bf16"),
+    (8192, 32000, "bf16"), (8192, 128256, "bf16"), (4096, 151936, "bf16"), (4096, 256000, "bf16"),
+]
+VOCABS = (32000, 50257, 128256, 151936, 256000)
+PASSES = [("softmax", "fwd"), ("softmax", "bwd"), ("log_softmax", "fwd"), ("log_softmax", "bwd"),
+          ("cross_entropy", "fwd"), ("cross_entropy", "fwdbwd")]
+BIG = 256 << 20   # problems moving at least this are held to 95% of the copy
+SMALL = 8 << 20   # problems moving at most this are held to 1.2x an empty launch
+
+
+def ladder(dtypes):
+    out = []
+    for d in dtypes:
+        for p in range(7, 19):
+            out.append(((1 << 27) >> p, 1 << p, d))
+        for v in VOCABS:
+            out.append((4096, v, d))
+    return out
+
+
+def slug(name):
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def load(path):
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def case_key(r):
+    return (r["op"], r["pass"], r["rows"], r["cols"], r["dtype"])
+
+
+def fmt_ms(x):
+    return f"{x:.4f}" if x is not None else "-"
+
+
+def write_report(results, meta, md_path, png_path):
+    """The markdown table and the target checks, from all results so far."""
+    copy = meta["copy_gbps"]
+    empty = meta["empty_ms"]
+    L = [f"# kgen vs torch eager and torch.compile: {meta['gpu']}", "",
+         f"Written by `bench/run.py` ({meta['date']}): torch {meta['torch']}, kgen {meta['kgen']}. "
+         f"Device-to-device copy **{copy:.0f} GB/s** (bytes read + written), an empty launch "
+         f"{empty * 1000:.1f} us, both measured in the same run. Each time is the median of CUDA-event timings "
+         "with the L2 cache flushed before every call; every result was checked against torch in float32 "
+         "first. GB/s counts the fewest bytes the op must move (softmax/log-softmax forward 2x the tensor, "
+         "backward 3x; cross-entropy forward 1x the logits, forward+backward 2x). kgen is the bare libkgen "
+         "kernel (cross-entropy forward+backward: the fused kernel, loss and gradient in one pass); 'src' says "
+         "whether its kernel came from the tuning cache or the template's default configuration.", ""]
+    # targets
+    big = [r for r in results if r["bytes"] >= BIG and r["kgen"].get("ms")]
+    big_ok = [r for r in big if r["kgen"]["pct_copy"] >= 95]
+    peers = [r for r in results if r["kgen"].get("ms") and any(r.get(b, {}).get("ms") for b in ("torch", "compile"))]
+    beat = [r for r in peers if r["kgen"]["ms"] <= min(r[b]["ms"] for b in ("torch", "compile") if r.get(b, {}).get("ms"))]
+    small = [r for r in results if r["bytes"] <= SMALL and r["kgen"].get("ms")]
+    small_ok = [r for r in small if r["kgen"]["ms"] <= 1.2 * empty]
+    L += ["## Targets", "",
+          f"- at least 95% of the copy for problems moving >= 256 MB: **{len(big_ok)} of {len(big)}** cases",
+          f"- at or above the best of torch eager and torch.compile: **{len(beat)} of {len(peers)}** cases",
+          f"- problems moving <= 8 MB within 1.2x an empty launch ({1.2 * empty * 1000:.1f} us): "
+          f"**{len(small_ok)} of {len(small)}** cases", ""]
+    miss = [r for r in peers if r not in beat]
+    if miss:
+        L += ["Slower than a peer:", ""]
+        for r in miss:
+            best = min((r[b]["ms"], b) for b in ("torch", "compile") if r.get(b, {}).get("ms"))
+            L.append(f"- {r['op']} {r['pass']} {r['rows']}x{r['cols']} {r['dtype']}: kgen {r['kgen']['ms']:.4f} ms, "
+                     f"{best[1]} {best[0]:.4f} ms")
+        L.append("")
+    L += ["## All cases", "",
+          "| op | pass | rows x cols | dtype | MB | kgen ms | GB/s | %copy | torch ms | compile ms | vs torch | "
+          "vs compile | src |", "|" + "---|" * 13]
+    order = {p: i for i, p in enumerate(PASSES)}
+    for r in sorted(results, key=lambda r: (order[(r["op"], r["pass"])], r["dtype"], r["cols"], r["rows"])):
+        k, t, c = r["kgen"], r.get("torch", {}), r.get("compile", {})
+        vt = f"{t['ms'] / k['ms']:.2f}x" if k.get("ms") and t.get("ms") else "-"
+        vc = f"{c['ms'] / k['ms']:.2f}x" if k.get("ms") and c.get("ms") else "-"
+        note = k.get("note", "")
+        src = note.split(" ")[0] if k.get("ms") else note
+        L.append(f"| {r['op']} | {r['pass']} | {r['rows']}x{r['cols']} | {r['dtype']} | {r['bytes'] / 1e6:.1f} | "
+                 f"{fmt_ms(k.get('ms'))} | {k.get('gbps') or 0:.0f} | {k.get('pct_copy') or 0:.0f}% | "
+                 f"{fmt_ms(t.get('ms'))} | {fmt_ms(c.get('ms'))} | {vt} | {vc} | {src} |")
+    notes = os.path.join(os.path.dirname(md_path), slug(meta["gpu"]) + ".notes.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            L += ["", f.read().rstrip()]
+    with open(md_path, "w") as f:
+        f.write("\n".join(L) + "\n")
+    plot(results, meta, png_path)
+
+
+def plot(results, meta, png_path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: note: no matplotlib; the plot is not drawn (run --plot-only where it is)", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9), sharey=True)
+    styles = {"kgen": ("tab:red", "o"), "torch": ("tab:blue", "s"), "compile": ("tab:green", "^")}
+    for ax, (op, pas) in zip(axes.flat, PASSES):
+        pts = [r for r in results if (r["op"], r["pass"]) == (op, pas) and r["dtype"] == "bf16"
+               and (r["rows"] * r["cols"] == 1 << 27 or (r["rows"] == 4096 and r["cols"] in VOCABS))]
+        for b, (color, marker) in styles.items():
+            xy = sorted((r["cols"], r[b]["gbps"]) for r in pts if r.get(b, {}).get("gbps"))
+            if xy:
+                ax.plot([x for x, _ in xy], [y for _, y in xy], marker=marker, color=color, label=b)
+        ax.axhline(meta["copy_gbps"], color="gray", linestyle="--", label="copy")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{op} {pas} (bf16)")
+        ax.set_xlabel("cols")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("GB/s")
+    axes[1][0].set_ylabel("GB/s")
+    axes[0][0].legend()
+    fig.suptitle(f"{meta['gpu']}: bandwidth against row length (rows x cols = 2^27, vocabularies at 4096 rows)")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", default="anchors,ladder", help="anchors, ladder, or both (default)")
+    p.add_argument("--dtypes", default="bf16", help="dtypes of the ladder grid: bf16,f16,f32 (default bf16)")
+    p.add_argument("--ops", default="all", help="op:pass list, e.g. softmax:fwd,cross_entropy:fwdbwd (default all)")
+    p.add_argument("--backends", default="kgen,torch,compile")
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--fresh", action="store_true", help="forget earlier results of this GPU")
+    p.add_argument("--minutes", type=float, default=0, help="stop starting new cases after this long (0: no limit)")
+    p.add_argument("--plot-only", metavar="JSONL", help="redraw the table and plot from a results file")
+    a = p.parse_args()
+
+    if a.plot_only:
+        res = load(a.plot_only)
+        meta = res[0]["meta"]
+        base = a.plot_only[:-len(".jsonl")]
+        write_report(res, meta, base + ".md", base + ".png")
+        return 0
+
+    import torch
+    import kgen
+    from kgen import bench
+    if not torch.cuda.is_available():
+        print("bench: error: no CUDA device", file=sys.stderr)
+        return 3
+    passes = PASSES if a.ops == "all" else [tuple(s.split(":")) for s in a.ops.split(",")]
+    for ps in passes:
+        if ps not in PASSES:
+            p.error(f"unknown op:pass '{':'.join(ps)}'")
+    grid = []
+    if "anchors" in a.grid:
+        grid += ANCHORS
+    if "ladder" in a.grid:
+        grid += [g for g in ladder(a.dtypes.split(",")) if g not in grid]
+    backends = a.backends.split(",")
+    gpu = torch.cuda.get_device_name()
+    os.makedirs(a.out, exist_ok=True)
+    base = os.path.join(a.out, slug(gpu))
+    jl = base + ".jsonl"
+    if a.fresh and os.path.exists(jl):
+        os.remove(jl)
+    done = {case_key(r) for r in load(jl)}
+    meta = {"gpu": gpu, "torch": torch.__version__, "kgen": kgen.__version__,
+            "date": datetime.date.today().isoformat(), "copy_gbps": bench.copy_gbps(), "empty_ms": bench.empty_launch_ms()}
+    print(f"{gpu}: copy {meta['copy_gbps']:.0f} GB/s, empty launch {meta['empty_ms'] * 1000:.1f} us", flush=True)
+    dt = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+    t0 = time.time()
+    todo = [(op, pas, r, c, d) for (r, c, d) in grid for (op, pas) in passes if (op, pas, r, c, d) not in done]
+    print(f"{len(todo)} cases to run ({len(done)} already in {jl})", flush=True)
+    for i, (op, pas, rows, cols, d) in enumerate(todo):
+        if a.minutes and time.time() - t0 > 60 * a.minutes:
+            print(f"stopping after {a.minutes} minutes; {len(todo) - i} cases left (run again to go on)")
+            break
+        case = bench.make_case(op, pas, rows, cols, dt[d])
+        res = bench.measure(case, backends, meta["copy_gbps"])
+        rec = {"op": op, "pass": pas, "rows": rows, "cols": cols, "dtype": d, "bytes": case.bytes, "meta": meta}
+        for r in res:
+            rec[r["backend"]] = r
+        with open(jl, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        k = rec.get("kgen", {})
+        line = " ".join(f"{b} {fmt_ms(rec[b].get('ms'))}" for b in backends)
+        print(f"[{i + 1}/{len(todo)}] {op} {pas} {rows}x{cols} {d}: {line} ms; kgen {k.get('pct_copy') or 0:.0f}% "
+              f"of copy{'' if all(r['ok'] for r in res) else '  PROBLEM: ' + '; '.join(r['note'] for r in res if not r['ok'])}",
+              flush=True)
+        del case
+        if (i + 1) % 12 == 0:
+            torch.cuda.empty_cache()
+            write_report(load(jl), meta, base + ".md", base + ".png")
+    write_report(load(jl), meta, base + ".md", base + ".png")
+    print(f"wrote {base}.md and {base}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""kgen._lib without torch or a GPU: finding libkgen, its error strings, the
+options struct, and the error a machine without a driver gets."""
+import ctypes
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from kgen import _lib  # noqa: E402
+
+
+def test_finds_and_declares_the_library():
+    lib = _lib.library()
+    assert lib.kgen_strerror(-1).decode().startswith("KGEN_EINVAL")
+    assert lib.kgen_strerror(-14).decode().startswith("KGEN_EUNSUPPORTED")
+
+
+def test_options_struct_matches_kgen_h():
+    # kgen_xent_options: int64, enum, 4 floats, two pointers
+    assert ctypes.sizeof(_lib.XentOptions) == 48
+    assert _lib.XentOptions.weight.offset == 32 and _lib.XentOptions.bad_targets.offset == 40
+
+
+def test_missing_library_names_every_place_tried(tmp_path):
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from kgen import _lib\n"
+            "try:\n    _lib.library()\nexcept _lib.KgenError as e:\n    print('ERR', e)\n") % os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, KGEN_LIBRARY=str(tmp_path / "nowhere" / "libkgen.so"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "ERR kgen: cannot find libkgen.so" in r.stdout, r.stdout + r.stderr
+    assert str(tmp_path / "nowhere" / "libkgen.so") + " (absent)" in r.stdout
+
+
+def test_kgen_library_wins(tmp_path):
+    real = _lib.library_candidates()
+    env = dict(os.environ, KGEN_LIBRARY="/x/libkgen.so")
+    code = "import sys; sys.path.insert(0, %r); from kgen import _lib; print(_lib.library_candidates()[0])" % (
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == "/x/libkgen.so"
+    assert real  # the search order is never empty
+
+
+def test_open_without_driver_is_a_clear_error():
+    try:
+        h = _lib.handle()
+    except _lib.KgenError as e:
+        assert e.code in (_lib.ENODRIVER, _lib.ENODEVICE), e
+        assert str(e).startswith(("KGEN_ENODRIVER", "KGEN_ENODEVICE"))
+    else:
+        assert h.value  # a GPU machine: a real handle
