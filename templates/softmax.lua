@@ -14,6 +14,7 @@ local rows = require("lib.rows")
 local host = require("lib.host")
 
 local T = {}
+T.keys = rows.keys
 
 local function ninputs(p) return p.pass == "bwd" and 2 or 1 end
 
@@ -177,7 +178,7 @@ function T.render(p, cfg)
     E.epilogue(),
     "}\n",
   }, "\n")
-  local g = rows.geometry(cfg)
+  local g = rows.geometry(cfg, p, ninputs(p))
   g.source, g.kernel = source, kernel
   return g
 end

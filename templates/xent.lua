@@ -30,6 +30,7 @@ local rows = require("lib.rows")
 local host = require("lib.host")
 
 local T = {}
+T.keys = rows.keys
 
 local function opts(p)
   local o = p.opts or {}
@@ -263,7 +264,7 @@ __device__ __forceinline__ float kg_cap(float x, float c)
     E.epilogue(),
     "}\n",
   }, "\n")
-  local g = rows.geometry(cfg)
+  local g = rows.geometry(cfg, p, 1)
   g.source, g.kernel, g.prep = source, kernel, "kgen_xent_prep"
   return g
 end

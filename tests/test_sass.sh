@@ -5,7 +5,12 @@
 #     loads (LDG.E.128), no local-memory spills (LDL/STL);
 #   - a cluster variant: the cluster barrier (UCGABAR_ARV / UCGABAR_WAIT),
 #     generic loads through the distributed-shared-memory window (LD.E),
-#     no spills.
+#     no spills;
+#   - a tma variant (a cluster of CTAs staging their slices): the bulk copy
+#     global -> shared (UBLKCP.S.G), the mbarrier's transaction arrive and
+#     wait (SYNCS.ARRIVE.TRANS64, SYNCS.PHASECHK), 16-byte shared loads, and
+#     no 16-byte global loads of the row; a cpasync variant: LDGSTS.E.BYPASS.128;
+#     neither spills.
 # Skips (77) without cuobjdump (scripts/deps.sh installs it from PyPI).
 set -u
 kgen=$1
@@ -49,6 +54,22 @@ sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,c
 		want cluster '\bLD\.E\b' "distributed shared memory loads"
 		want cluster 'LDG\.E\.128' "16-byte global loads"
 		refuse cluster '\b(LDL|STL)\b' "local-memory spills"
+	}
+sass tma --op xent --pass fused --cols 128256 --dtype bf16 --config strategy=cluster,cluster=4,tpr=512,threads=512,load=tma &&
+	{
+		want tma 'UBLKCP\.S\.G' "bulk copies global -> shared"
+		want tma 'SYNCS\.ARRIVE\.TRANS64' "mbarrier arrive with a transaction count"
+		want tma 'SYNCS\.PHASECHK' "mbarrier wait"
+		want tma 'LDS\.128' "16-byte shared loads"
+		want tma 'UCGABAR_WAIT' "cluster barrier wait"
+		refuse tma 'LDG\.E\.128' "16-byte global loads of the row (it should come by bulk copy)"
+		refuse tma '\b(LDL|STL)\b' "local-memory spills"
+	}
+sass cpasync --op softmax --pass bwd --cols 8192 --dtype bf16 --config strategy=reg,tpr=256,threads=256,load=cpasync &&
+	{
+		want cpasync 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies"
+		want cpasync 'LDS\.128' "16-byte shared loads"
+		refuse cpasync '\b(LDL|STL)\b' "local-memory spills"
 	}
 if [ "$fails" -ne 0 ]; then
 	echo "test_sass: $fails failures"

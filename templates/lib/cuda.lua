@@ -182,6 +182,53 @@ __device__ __forceinline__ float kg_dsmem_load(const float *p, unsigned rank)
 }
 ]]
 
+-- Staging a row in shared memory before it is read into registers
+-- (load paths cpasync, sm_80, and tma, sm_90): kg_stage is the dynamic
+-- shared memory; cp.async moves 16 bytes per thread and instruction; a TMA
+-- bulk copy moves a whole piece of the row for one instruction and signals
+-- an mbarrier with the bytes that landed.
+M.stage_helpers = [[
+extern __shared__ __attribute__((aligned(128))) unsigned char kg_stage[];
+/* The shared-memory address of a generic pointer into shared memory. */
+__device__ __forceinline__ unsigned kg_smem(const void *p)
+{
+    unsigned r;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
+    return r;
+}
+__device__ __forceinline__ void kg_cp_async16(void *s, const void *g)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(kg_smem(s)), "l"(g) : "memory");
+}
+__device__ __forceinline__ void kg_cp_async_wait()
+{
+    asm volatile("cp.async.wait_all;" ::: "memory");
+}
+__device__ __forceinline__ void kg_mbar_init(unsigned long long *bar, unsigned count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(kg_smem(bar)), "r"(count) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+/* Arrive once and expect bytes more to land before the phase completes. */
+__device__ __forceinline__ void kg_mbar_expect(unsigned long long *bar, unsigned bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(kg_smem(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void kg_bulk_load(void *s, const void *g, unsigned bytes, unsigned long long *bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 :: "r"(kg_smem(s)), "l"(g), "r"(bytes), "r"(kg_smem(bar)) : "memory");
+}
+__device__ __forceinline__ void kg_mbar_wait(unsigned long long *bar, unsigned parity)
+{
+    unsigned done;
+    do {
+        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+                     "selp.u32 %0, 1, 0, p;\n\t}" : "=r"(done) : "r"(kg_smem(bar)), "r"(parity) : "memory");
+    } while (!done);
+}
+]]
+
 -- The shared prelude for one element type; defines T.
 function M.prelude(dtype)
   local d = M.dtype(dtype)

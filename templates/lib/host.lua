@@ -60,9 +60,14 @@ function host.render(family, p, cfgstr)
   local T = require(family)
   local cfg = T.default(p)
   for k, v in pairs(host.parse(cfgstr)) do
-    if cfg[k] == nil then
-      local known = {}
-      for name in pairs(cfg) do known[#known + 1] = name end
+    local optional = false  -- keys a template accepts beyond its default's (T.keys)
+    for _, name in ipairs(T.keys or {}) do optional = optional or name == k end
+    if cfg[k] == nil and not optional then
+      local known, seen = {}, {}
+      for name in pairs(cfg) do known[#known + 1] = name; seen[name] = true end
+      for _, name in ipairs(T.keys or {}) do
+        if not seen[name] then known[#known + 1] = name end
+      end
       table.sort(known)
       host.user_error(string.format("unknown config key '%s' for %s (known: %s)",
         k, family, table.concat(known, ", ")))

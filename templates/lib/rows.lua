@@ -17,11 +17,23 @@
 -- and the reductions over the threads of a row (warp shuffles, then shared
 -- memory across the warps of a row, then DSMEM across the cluster).
 --
+-- How the reg and cluster strategies bring the row on chip (config key
+-- load; absent means direct):
+--   direct   16-byte loads from global memory straight into registers;
+--   cpasync  (sm_80) each thread copies its vectors into shared memory with
+--            cp.async, waits, then reads them into registers;
+--   tma      (sm_90) one warp issues bulk copies (cp.async.bulk) of the
+--            CTA's whole part of the row into shared memory, completing on
+--            an mbarrier the threads wait on; no registers hold loads in flight.
+--
 -- Config keys (the same for every op): strategy, vec, tpr, threads,
--- cluster (CTAs per row; 1 except for the cluster strategy).
+-- cluster (CTAs per row; 1 except for the cluster strategy), load.
 local cuda = require("lib.cuda")
 
 local R = {}
+
+-- Every config key of a row kernel (load is absent from configs that load directly).
+R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load" }
 
 local MAX_EPT = 128        -- fp32 values of the row one thread may hold per input
 local REGS_BUDGET = 32768  -- threads * values held, so that registers fit
@@ -45,6 +57,16 @@ end
 -- Values per thread held in registers by the reg and cluster strategies (per input).
 function R.ept(p, cfg)
   return cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec) * cfg.vec
+end
+
+-- Dynamic shared memory one CTA may have, less 1 KiB for the static arrays.
+local SMEM_MAX = { [80] = 163, [86] = 99, [87] = 163, [89] = 99, [90] = 227 }
+local function smem_max(sm) return ((SMEM_MAX[sm] or (sm >= 90 and 227 or 99)) - 1) * 1024 end
+local PIECE = 16384  -- bytes per bulk copy (tma): several copies in flight per row
+
+-- Bytes of shared memory the cpasync and tma loads stage a CTA's rows in.
+function R.stage_bytes(p, cfg, ninputs)
+  return (cfg.threads // cfg.tpr) * ninputs * R.slice(p, cfg) * cuda.dtype(p.dtype).size
 end
 
 local function reg_fits(threads, ept, ninputs)
@@ -76,6 +98,17 @@ function R.check(p, cfg, ninputs)
     return false, "threads must be a power of two in 32..1024"
   end
   if cfg.threads < cfg.tpr then return false, "threads must be >= tpr" end
+  local load = cfg.load or "direct"
+  if load ~= "direct" then
+    if load ~= "cpasync" and load ~= "tma" then return false, "load must be direct, cpasync or tma" end
+    if cfg.strategy == "loop" then return false, "load " .. load .. " stages rows for strategy reg or cluster" end
+    if load == "tma" and p.sm < 90 then return false, "load tma needs sm_90 or newer" end
+    if cfg.vec * d.size ~= 16 then return false, "load " .. load .. " moves 16-byte vectors (vec * element size = 16)" end
+    if R.stage_bytes(p, cfg, ninputs) > smem_max(p.sm) then
+      return false, string.format("load %s: %d bytes of staged rows exceed the %d bytes of shared memory of sm_%d",
+        load, R.stage_bytes(p, cfg, ninputs), smem_max(p.sm), p.sm)
+    end
+  end
   if cfg.strategy ~= "loop" and not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
     return false, string.format("%d values per thread do not fit in registers at %d threads",
       R.ept(p, cfg) * ninputs, cfg.threads)
@@ -124,6 +157,22 @@ function R.space(p, ninputs, reg_ok)
       end
     end
   end
+  -- Staged loads for rows of 2048 and more, where a CTA's part of the row
+  -- is large enough for them to matter: every register-held config of 16-byte
+  -- vectors with at least 64 threads per row and 256 per CTA.
+  if p.cols >= 2048 then
+    local n = #out
+    for i = 1, n do
+      local c = out[i]
+      if c.strategy ~= "loop" and c.tpr >= 64 and c.threads >= 256 then
+        for _, load in ipairs({ "cpasync", "tma" }) do
+          local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = c.cluster,
+                        load = load }
+          if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
+        end
+      end
+    end
+  end
   return out
 end
 
@@ -145,7 +194,9 @@ end
 -- pad is the value of elements past the end of the row (reg strategy).
 function R.emitter(p, cfg, inputs)
   local cl = cfg.cluster or 1
-  local E = { p = p, cfg = cfg, reg = cfg.strategy ~= "loop", cluster = cl, loaded = {}, inputs = {} }
+  local E = { p = p, cfg = cfg, reg = cfg.strategy ~= "loop", cluster = cl, loaded = {}, inputs = {},
+              load = cfg.load or "direct" }
+  E.staged = E.load ~= "direct"
   for _, inp in ipairs(inputs) do E.inputs[inp.name] = inp end
 
   -- Defines, then the kernel's row bookkeeping.
@@ -165,13 +216,64 @@ function R.emitter(p, cfg, inputs)
 #define LN2 0.6931471805599453f
 #define KG_NEG_INF __int_as_float(0xff800000)
 #define KG_NAN __int_as_float(0x7fffffff)
+#define NIN $nin             /* row inputs */
+#define PIECE $piece        /* bytes per bulk copy (load tma) */
 ]], {
+      nin = #inputs, piece = PIECE,
       cols = p.cols, vec = cfg.vec, tpr = cfg.tpr, threads = cfg.threads,
       rpc = cfg.threads // cfg.tpr, wpr = math.max(1, cfg.tpr // 32),
       cl = cl, slice = R.slice(p, cfg),
       nchunk = cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec),
       even = (R.slice(p, cfg) * cl == p.cols and R.slice(p, cfg) % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
-    }) .. (cl > 1 and cuda.cluster_helpers or "")
+    }) .. (cl > 1 and cuda.cluster_helpers or "") .. (E.staged and cuda.stage_helpers or "")
+  end
+
+  -- Stage this CTA's part of its rows in shared memory (load cpasync or tma).
+  local function stage()
+    local out = {}
+    for k, inp in ipairs(inputs) do
+      out[#out + 1] = string.format("    const T *%s_s = (const T *)kg_stage + (group * NIN + %d) * SLICE;", inp.name, k - 1)
+    end
+    if E.load == "cpasync" then
+      out[#out + 1] = "#pragma unroll\n    for (int i = 0; i < NCHUNK; ++i) {"
+      out[#out + 1] = "        const int o = (i * TPR + lane) * VEC; /* in the slice */"
+      out[#out + 1] = "        if (live && (EVEN || (o < SLICE && rank * SLICE + o < COLS))) {"
+      for _, inp in ipairs(inputs) do
+        out[#out + 1] = string.format("            kg_cp_async16((void *)(%s_s + o), %s_p + rank * SLICE + o);",
+          inp.name, inp.name)
+      end
+      out[#out + 1] = "        }\n    }\n    kg_cp_async_wait(); /* each thread reads back only what it copied */"
+      return table.concat(out, "\n") .. "\n"
+    end
+    local src = {}
+    for k, inp in ipairs(inputs) do
+      src[#src + 1] = string.format("k == %d ? (const T *)(%s) + (row0 + g) * (%s)", k - 1, inp.ptr, inp.ld)
+    end
+    out[#out + 1] = cuda.subst([[
+    __shared__ __attribute__((aligned(8))) unsigned long long bar;
+    if (threadIdx.x == 0)
+        kg_mbar_init(&bar, 1);
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        const long long row0 = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA;
+        const int nrows = (int)(a.rows - row0 < ROWS_PER_CTA ? a.rows - row0 : ROWS_PER_CTA);
+        const int cnt = COLS - rank * SLICE < SLICE ? COLS - rank * SLICE : SLICE; /* this CTA's columns */
+        const unsigned bytes = (unsigned)cnt * sizeof(T);
+        const int npiece = (int)((bytes + PIECE - 1) / PIECE);
+        if (threadIdx.x == 0)
+            kg_mbar_expect(&bar, bytes * NIN * nrows);
+        __syncwarp();
+        for (int q = threadIdx.x; q < nrows * NIN * npiece; q += 32) {
+            const int g = q / (NIN * npiece), k = q / npiece % NIN;
+            const unsigned off = (unsigned)(q % npiece) * PIECE;
+            const T *src = ($src : 0) + rank * SLICE;
+            kg_bulk_load(kg_stage + (size_t)(g * NIN + k) * SLICE * sizeof(T) + off, (const char *)src + off,
+                         bytes - off < PIECE ? bytes - off : PIECE, &bar);
+        }
+    }
+    kg_mbar_wait(&bar, 0);
+]], { src = table.concat(src, " : ") })
+    return table.concat(out, "\n") .. "\n"
   end
 
   function E.prologue()
@@ -195,7 +297,7 @@ function R.emitter(p, cfg, inputs)
         lines[#lines + 1] = string.format("    float %s_r[NCHUNK][VEC];", inp.name)
       end
     end
-    return table.concat(lines, "\n") .. "\n"
+    return table.concat(lines, "\n") .. "\n" .. (E.staged and stage() or "")
   end
 
   -- One loop over the row's vectors. uses: input names the body reads as
@@ -210,7 +312,7 @@ function R.emitter(p, cfg, inputs)
           E.loaded[name] = true
           pre[#pre + 1] = string.format([[
         if (ok) {
-            kg_load<VEC>(%s_p + c, %s_r[i]);
+            kg_load<VEC>(]] .. (E.staged and "%s_s + (c - rank * SLICE)" or "%s_p + c") .. [[, %s_r[i]);
         } else {
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
@@ -314,8 +416,9 @@ function R.online_step(v)
 end
 
 -- The launch geometry every row kernel shares.
-function R.geometry(cfg)
-  return { block = cfg.threads, smem = 0, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1 }
+function R.geometry(cfg, p, ninputs)
+  local smem = (cfg.load or "direct") ~= "direct" and R.stage_bytes(p, cfg, ninputs) or 0
+  return { block = cfg.threads, smem = smem, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1 }
 end
 
 return R
