@@ -69,39 +69,59 @@ function T.default(p)
 end
 
 local prep = [[
-/* Denominators of the reductions, and the zeroed loss accumulator. One CTA. */
+/* Denominators of the reductions, and the zeroed loss accumulator. Several
+ * CTAs (the runtime launches one per 16384 rows, at most 128) add their
+ * partial sums into double accumulators in the scratch; the last CTA to
+ * finish writes the results and leaves the accumulators zeroed for the next
+ * call. Scratch (zeroed once by its owner): float results [0..2], double
+ * accumulators at byte 16, a CTA counter at byte 40. */
 extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args a)
 {
-    __shared__ double sh[3][1024];
-    double cnt = 0, sw = 0, wsum = 0;
-    for (long long r = threadIdx.x; r < a.rows; r += blockDim.x) {
+    __shared__ double sh[3][32];
+    __shared__ bool last;
+    double *acc = (double *)((char *)a.scratch + 16);
+    unsigned *count = (unsigned *)((char *)a.scratch + 40);
+    double v[3] = {0, 0, 0}; /* kept rows, their weights, class weights */
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x; r < a.rows; r += stride) {
         const long long t = (long long)((const TARGET_T *)a.target)[r];
         if (t != a.ignore_index) {
-            cnt += 1;
-            sw += (HAS_WEIGHT && t >= 0 && t < COLS) ? (double)a.weight[t] : 1.0;
+            v[0] += 1;
+            v[1] += (HAS_WEIGHT && t >= 0 && t < COLS) ? (double)a.weight[t] : 1.0;
         }
     }
     if (HAS_WEIGHT)
-        for (int c = threadIdx.x; c < COLS; c += blockDim.x)
-            wsum += a.weight[c];
-    sh[0][threadIdx.x] = cnt;
-    sh[1][threadIdx.x] = sw;
-    sh[2][threadIdx.x] = wsum;
-    __syncthreads();
-    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
-        if (threadIdx.x < o)
-            for (int k = 0; k < 3; ++k)
-                sh[k][threadIdx.x] += sh[k][threadIdx.x + o];
-        __syncthreads();
+        for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < COLS; c += stride)
+            v[2] += a.weight[c];
+#pragma unroll
+    for (int k = 0; k < 3; ++k) {
+        for (int o = 16; o > 0; o >>= 1)
+            v[k] += __shfl_xor_sync(0xffffffffu, v[k], o);
+        if (threadIdx.x % 32 == 0)
+            sh[k][threadIdx.x / 32] = v[k];
     }
+    __syncthreads();
     if (threadIdx.x == 0) {
-        cnt = sh[0][0];
-        sw = sh[1][0];
+        for (int k = 0; k < 3; ++k) {
+            double t = 0;
+            for (int w = 0; w < (int)(blockDim.x / 32); ++w)
+                t += sh[k][w];
+            atomicAdd(&acc[k], t);
+        }
+        __threadfence();
+        last = atomicAdd(count, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (last && threadIdx.x == 0) {
+        __threadfence();
+        const double cnt = atomicAdd(&acc[0], 0.0), sw = atomicAdd(&acc[1], 0.0), wsum = atomicAdd(&acc[2], 0.0);
         a.scratch[0] = (float)(HAS_WEIGHT ? sw : cnt);              /* D_nll */
         a.scratch[1] = (float)cnt;                                  /* D_z */
-        a.scratch[2] = HAS_WEIGHT ? (float)sh[2][0] : (float)COLS;  /* sum of class weights */
+        a.scratch[2] = HAS_WEIGHT ? (float)wsum : (float)COLS;      /* sum of class weights */
         if (a.loss && a.reduction != 0)
             a.loss[0] = (a.reduction == 2 && cnt == 0) ? KG_NAN : 0.f; /* torch: mean of nothing is NaN */
+        acc[0] = acc[1] = acc[2] = 0;
+        *count = 0;
     }
 }
 ]]
@@ -142,10 +162,24 @@ local loss_out = [[
             a.lse[row] = lse;
         if (a.reduction == 0)
             a.loss[row] = loss;
-        else if (valid)
-            atomicAdd(a.loss, loss);
         if (bad && a.bad)
             atomicAdd(a.bad, 1ull);
+    }
+    if (a.reduction != 0) {
+        /* The CTA's rows are summed first: one atomic per CTA, not per row
+         * (same-address atomics serialize in L2). */
+        __shared__ float cta_loss[ROWS_PER_CTA];
+        if (lane == 0)
+            cta_loss[group] = leader && valid ? loss : 0.f;
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            float v = 0.f;
+            for (int g = threadIdx.x; g < ROWS_PER_CTA; g += 32)
+                v += cta_loss[g];
+            v = kg_group_sum<32>(v);
+            if (threadIdx.x == 0 && rank == 0)
+                atomicAdd(a.loss, v);
+        }
     }
 ]]
 

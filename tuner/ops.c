@@ -138,6 +138,9 @@ int op_data_make(op_data *d, const op_problem *prob)
 		    (r = kg_cu.cuMemAlloc(&d->d_lse, 4 * (size_t)p->rows)) || (r = kg_cu.cuMemAlloc(&d->d_bad, 8)) ||
 		    (r = kg_cu.cuMemAlloc(&d->d_scratch, 256)) || (r = kg_cu.cuMemAlloc(&d->d_dloss, 4 * nl)))
 			return kg_cu_fail("cuMemAlloc (losses)", r);
+		/* the prep kernel's accumulators and CTA counter start at zero (it leaves them so) */
+		if ((r = kg_cu.cuMemsetD8(d->d_scratch, 0, 256)))
+			return kg_cu_fail("cuMemsetD8 (scratch)", r);
 		/* dloss: per row in [0.5, 1.5], or one scalar 0.75 */
 		if (!(hdl = malloc(4 * nl)))
 			return kg_err(KGEN_ENOMEM, "out of host memory");

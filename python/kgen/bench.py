@@ -272,7 +272,11 @@ def main(argv=None):
         p.error(f"op {a.op} has passes {', '.join(OPS[a.op])} (got '{pas}')")
     if a.rows < 1 or a.cols < 1:
         p.error("rows and cols must be >= 1")
-    torch.cuda.set_device(torch.device(a.device))
+    dev = torch.device(a.device)
+    if dev.type != "cuda":
+        p.error(f"--device must be a CUDA device (got '{a.device}')")
+    if dev.index is not None:
+        torch.cuda.set_device(dev)
     copy = copy_gbps()
     case = make_case(a.op, pas, a.rows, a.cols, DTYPES[a.dtype], a.device)
     rows = measure(case, backends, copy)
