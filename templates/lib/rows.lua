@@ -33,7 +33,12 @@ local cuda = require("lib.cuda")
 local R = {}
 
 -- Every config key of a row kernel (load is absent from configs that load directly).
-R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load" }
+R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load", "occ" }
+
+-- occ (strategy loop): at most this many CTAs per SM (1 or 2), enforced by
+-- reserving unused dynamic shared memory, so that the rows in flight fit in
+-- L2 and the second pass over a row hits L2 instead of DRAM.
+local OCC_SMEM = { [1] = 120 * 1024, [2] = 80 * 1024 }
 
 local MAX_EPT = 128        -- fp32 values of the row one thread may hold per input
 local REGS_BUDGET = 32768  -- threads * values held, so that registers fit
@@ -98,6 +103,11 @@ function R.check(p, cfg, ninputs)
     return false, "threads must be a power of two in 32..1024"
   end
   if cfg.threads < cfg.tpr then return false, "threads must be >= tpr" end
+  if cfg.occ ~= nil then
+    if cfg.strategy ~= "loop" then return false, "occ applies to strategy loop" end
+    if cfg.occ ~= 1 and cfg.occ ~= 2 then return false, "occ must be 1 or 2" end
+    if OCC_SMEM[cfg.occ] > smem_max(p.sm) then return false, "occ needs more shared memory than sm_" .. p.sm .. " has" end
+  end
   local load = cfg.load or "direct"
   if load ~= "direct" then
     if load ~= "cpasync" and load ~= "tma" then return false, "load must be direct, cpasync or tma" end
@@ -153,6 +163,19 @@ function R.space(p, ninputs, reg_ok)
           local cfg = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl }
           -- keep every thread busy: a slice of at least one vector per thread
           if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
+        end
+      end
+    end
+  end
+  -- Long streamed rows with few CTAs per SM (the second pass from L2).
+  if p.cols >= 16384 then
+    local n = #out
+    for i = 1, n do
+      local c = out[i]
+      if c.strategy == "loop" and c.threads >= 512 and c.tpr == c.threads then
+        for _, occ in ipairs({ 1, 2 }) do
+          local cfg = { strategy = "loop", vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1, occ = occ }
+          if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
     end
@@ -418,6 +441,7 @@ end
 -- The launch geometry every row kernel shares.
 function R.geometry(cfg, p, ninputs)
   local smem = (cfg.load or "direct") ~= "direct" and R.stage_bytes(p, cfg, ninputs) or 0
+  if cfg.occ then smem = OCC_SMEM[cfg.occ] end
   return { block = cfg.threads, smem = smem, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1 }
 end
 
