@@ -4,7 +4,12 @@
 #      against the fp64 reference at widths that exercise each strategy;
 #   2. timed tunes of the shapes bench/NOTES.md follows;
 #   3. the Python package's tests (pytest, against torch);
-#   4. bench/run.py over the grid for at most $BENCH_MINUTES (default 4).
+#   4. bench/run.py over the grid for at most $BENCH_MINUTES (default 4);
+#   5. with GPU_TESTS=1 first, the GPU tests (ctest -L gpu; KGEN_TEST_QUICK=1
+#      for the short variant); with NCU="op:pass:rows:cols ..." last, Nsight
+#      Compute's throughput, memory and occupancy sections of kgen's kernel
+#      for each shape (through python -m kgen.bench).
+# TUNES="op pass cols;..." replaces the default tunes.
 # Logs go to $OUT (or /tmp/kgen-session); a summary is printed last.
 set -u
 build=${1:-build}
@@ -25,6 +30,10 @@ check() { # op pass cols rows dtype [options...]
 		--top 1 "$@" 2>&1 | tee -a "$out/check.log" | grep -E 'variants:|error' | tail -1)
 	summary+=("check $op $pass $dtype ${cols}x$rows $*: $line")
 }
+if [ "${GPU_TESTS:-0}" = 1 ]; then
+	ctest --test-dir "$build" -L gpu --output-on-failure >"$out/ctest_gpu.log" 2>&1
+	summary+=("ctest -L gpu (quick=${KGEN_TEST_QUICK:-0}): $(grep -E 'tests passed|tests failed' "$out/ctest_gpu.log" | tail -1); $(grep -E 'checks,' "$out/ctest_gpu.log" | tail -1) at $(stamp)")
+fi
 if [ "${SKIP_CHECK:-0}" != 1 ]; then
 	check softmax fwd 8192 67 bf16
 	check softmax fwd 2048 1000 f16
@@ -37,7 +46,8 @@ if [ "${SKIP_CHECK:-0}" != 1 ]; then
 	summary+=("checks done at $(stamp)")
 fi
 if [ "${SKIP_TUNE:-0}" != 1 ]; then
-	for t in "softmax fwd 131072" "xent fused 128256" "softmax fwd 8192" "xent fused 8192"; do
+	IFS=';' read -r -a tunes <<<"${TUNES:-softmax fwd 131072;xent fused 128256;softmax fwd 8192;xent fused 8192}"
+	for t in "${tunes[@]}"; do
 		set -- $t
 		"$kgen" tune --op "$1" --pass "$2" --cols "$3" --rows 4096 --dtype bf16 -q --top 6 >"$out/tune_$1_$2_$3.log" 2>&1
 		summary+=("tune $t bf16 x4096: rc $?")
@@ -55,6 +65,13 @@ if [ "${BENCH_MINUTES:-4}" != 0 ]; then
 	cp bench/results/* "$out/" 2>/dev/null
 	summary+=("bench: $(tail -2 "$out/bench.log" | tr '\n' ' ') at $(stamp)")
 fi
+for n in ${NCU:-}; do
+	IFS=: read -r op pass rows cols <<<"$n"
+	ncu -k "regex:kgen_(softmax|log_softmax|xent)_(fwd|bwd|fused)" -c 1 --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+		--section LaunchStats python3 -m kgen.bench --backend kgen --op "$op" --pass "$pass" --rows "$rows" \
+		--cols "$cols" >"$out/ncu_${op}_${pass}_$cols.log" 2>&1
+	summary+=("ncu $n: $(grep -E 'DRAM Throughput|Memory Throughput|Achieved Occupancy|Duration' "$out/ncu_${op}_${pass}_$cols.log" | tr -s ' ' | tr '\n' ';')")
+done
 for f in "$out"/tune_*.log; do [ -f "$f" ] && { echo "== $f"; sed -n '1,14p' "$f"; }; done
 grep -E "FAIL|Error|error" "$out/pytest.log" 2>/dev/null | head -20
 printf '%s\n' "${summary[@]}"
