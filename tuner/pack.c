@@ -31,6 +31,9 @@
 
 #define EXIT_USAGE 2
 #define EXIT_NOGPU 3
+#ifndef KGEN_PACK_DIR
+#define KGEN_PACK_DIR "none"
+#endif
 
 static const char usage_pack[] =
 	"usage: kgen pack <command> [options]\n"
@@ -38,7 +41,8 @@ static const char usage_pack[] =
 	"A pack holds the best records of one GPU model and their cubins, in one\n"
 	"read-only LMDB file (named NAME" KG_PACK_EXT "). The runtime looks for a problem in\n"
 	"the cache, then in the packs of $KGEN_PACK_PATH (files, and directories of\n"
-	KG_PACK_EXT " files, separated by ':'), then in the installed packs directory.\n"
+	KG_PACK_EXT " files, separated by ':'), then in the installed packs directory\n"
+	"(" KGEN_PACK_DIR ").\n"
 	"\n"
 	"commands:\n"
 	"  export  copy the best records of a GPU and their cubins from the cache into a pack\n"
