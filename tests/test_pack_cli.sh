@@ -143,6 +143,11 @@ else
 	echo "note: a GPU driver is present; the no-GPU checks of verify were skipped"
 fi
 
+# a record without its kernel name: verify fails it, with or without a GPU
+"$fixture" "$tmp/G" "$gpu" 90 10 30 128 --no-kernel || fail "pack_fixture G"
+"$kgen" pack export --gpu "$gpu" --cache "$tmp/G" -o "$tmp/g.kgenpack" >/dev/null || fail "export G"
+expect 1 "^FAIL +softmax fwd .*: the record has no 'kernel': the runtime cannot use it" pack verify "$tmp/g.kgenpack"
+
 # a corrupted cubin: verify, import and merge fail
 cp "$tmp/ab.kgenpack" "$tmp/bad.kgenpack"
 off=$(grep -obUaF 'KGENFIXTURE64|softmax' "$tmp/bad.kgenpack" | head -1 | cut -d: -f1)

@@ -15,6 +15,7 @@
  * Exit status: 0 success, 1 failure, 2 usage error, 3 (verify) all checks
  * passed but no GPU of the pack's SM is present to load the cubins.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -733,7 +734,9 @@ static void json_str(const char *s)
 static void json_num(const char *rec, const char *k)
 {
 	char v[64], *end;
-	if (rec_get(rec, k, v, sizeof v) || !v[0] || (strtod(v, &end), *end))
+	/* digits, not "nan" or "inf", which JSON lacks */
+	if (rec_get(rec, k, v, sizeof v) || !(isdigit((unsigned char)v[0]) || (v[0] == '-' && isdigit((unsigned char)v[1]))) ||
+	    (strtod(v, &end), *end))
 		printf("null");
 	else
 		printf("%s", v);
@@ -910,6 +913,19 @@ static int try_load(gpus *g, int i, const void *cubin, const char *rec, char *wh
 	return 0;
 }
 
+/* Whether rec lacks a field the runtime needs (why then names it). */
+static int missing_field(const char *rec, char *why, size_t len)
+{
+	static const char *const need[] = {"config", "kernel", "variant", "block", "rows_per_cta", "stamp"};
+	char v[8];
+	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+		if (rec_get(rec, need[i], v, sizeof v) || !v[0]) {
+			snprintf(why, len, "the record has no '%s': the runtime cannot use it", need[i]);
+			return 1;
+		}
+	return 0;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
 	pargs a;
@@ -941,7 +957,7 @@ static int cmd_verify(int argc, char **argv)
 			continue;
 		}
 		rec_get(rec, "nvrtc", nv, sizeof nv);
-		if (get_cubin(p, 1, rec, &cubin, &size, hex, why, sizeof why))
+		if (missing_field(rec, why, sizeof why) || get_cubin(p, 1, rec, &cubin, &size, hex, why, sizeof why))
 			bad = 1;
 		else if (!stamp_current(&k, rec)) {
 			char stamp[128] = "none";
