@@ -451,7 +451,7 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
 	}
 	/* SET_RANGE: the first key >= prefix; k then holds the key found */
 	while (!(rc = mdb_cursor_get(cur, &k, &v, op)) && k.mv_size >= plen &&
-	    !memcmp(k.mv_data, prefix, plen) &&
+	    (!plen || !memcmp(k.mv_data, prefix, plen)) &&	/* prefix may be NULL */
 	    !fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg))
 		op = MDB_NEXT;
 	mdb_cursor_close(cur);
