@@ -130,10 +130,10 @@ void kg_pack_sum(const void *data, size_t size, char hex[17]);
  * skipped (kg_packs_describe() names the first). */
 int kg_packs_new(kg_packs **p, const char *path, const char *dir);
 void kg_packs_free(kg_packs *p);
-/* Open the set if not yet done; the number of packs, or the i-th. */
+/* Open the set if not yet done; the number of packs opened. */
 int kg_packs_count(kg_packs *p);
-cache *kg_packs_get(kg_packs *p, int i);
-/* "KGEN_PACK_PATH=..., /usr/local/share/kgen/packs", for messages. */
+/* "KGEN_PACK_PATH=..., /usr/local/share/kgen/packs", and once opened the
+ * files that were not readable packs, for messages. */
 void kg_packs_describe(kg_packs *p, char *buf, size_t len);
 
 /* The record serving a problem, and where it came from. */

@@ -194,11 +194,6 @@ int kg_packs_count(kg_packs *p)
 	return p->n;
 }
 
-cache *kg_packs_get(kg_packs *p, int i)
-{
-	return p && i >= 0 && i < kg_packs_count(p) ? p->v[i].c : NULL;
-}
-
 void kg_packs_describe(kg_packs *p, char *buf, size_t len)
 {
 	int n;
@@ -208,8 +203,10 @@ void kg_packs_describe(kg_packs *p, char *buf, size_t len)
 	}
 	n = snprintf(buf, len, "KGEN_PACK_PATH=%s%s%s", p->path ? p->path : "(unset)", p->dir ? ", " : "",
 	             p->dir ? p->dir : "");
+	pthread_mutex_lock(&p->lock); /* another thread may be opening the set */
 	if (p->opened && p->failed && n >= 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, "; %d unreadable, first: %s", p->failed, p->first_error);
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* A record's NVRTC version ("13.0") as the driver API's version number
