@@ -107,7 +107,9 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 #ifndef KGEN_PACK_DIR
 #define KGEN_PACK_DIR NULL
 #endif
-	if ((rc = kg_packs_new(&ctx->packs, getenv("KGEN_PACK_PATH"), KGEN_PACK_DIR))) {
+	/* $KGEN_PACK_DIR moves the installed directory (empty: none) */
+	if ((rc = kg_packs_new(&ctx->packs, getenv("KGEN_PACK_PATH"),
+	                       getenv("KGEN_PACK_DIR") ? getenv("KGEN_PACK_DIR") : KGEN_PACK_DIR))) {
 		kgen_close(ctx);
 		return rc;
 	}

@@ -128,6 +128,7 @@ int main(int argc, char **argv)
 	}
 	setenv("KGEN_CUDA_LIBRARY", argv[1], 1);
 	setenv("KGEN_NVRTC_LIBRARY", "/nonexistent/libnvrtc.so.13", 1);
+	setenv("KGEN_PACK_DIR", "", 1); /* no installed packs: only ours */
 	unsetenv("FAKE_CUDA_DRIVER");
 
 	const spec good_recs[] = {
@@ -232,14 +233,29 @@ int main(int argc, char **argv)
 		kgen_close(ctx);
 	}
 
-	/* no pack path: the message says so */
+	/* no pack path: the message says so; $KGEN_PACK_DIR stands for the
+	 * installed directory */
 	unsetenv("KGEN_PACK_PATH");
 	if (!(ctx = open_ctx("cache1")))
 		return 1;
 	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
-	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "(KGEN_PACK_PATH=(unset), "),
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "(KGEN_PACK_PATH=(unset))"),
 	      "no packs: rc %d: %s", rc, kgen_last_error());
 	kgen_close(ctx);
+	{
+		char dir[600];
+		snprintf(dir, sizeof dir, "%s/installed", base);
+		mkdir(dir, 0755);
+		snprintf(path, sizeof path, "%s/installed/h.kgenpack", base);
+		CHECK(!make_pack(path, good_recs, 1), "make installed pack");
+		setenv("KGEN_PACK_DIR", dir, 1);
+		if (!(ctx = open_ctx("cache1")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strncmp(used, "pack ", 5), "installed directory: rc %d, '%s': %s", rc, used,
+		      kgen_last_error());
+		kgen_close(ctx);
+	}
 
 	printf("test_pack_runtime: %d checks, %d failures\n", checks, failures);
 	if (!failures) {

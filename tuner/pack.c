@@ -43,7 +43,7 @@ static const char usage_pack[] =
 	"read-only LMDB file (named NAME" KG_PACK_EXT "). The runtime looks for a problem in\n"
 	"the cache, then in the packs of $KGEN_PACK_PATH (files, and directories of\n"
 	KG_PACK_EXT " files, separated by ':'), then in the installed packs directory\n"
-	"(" KGEN_PACK_DIR ").\n"
+	"(" KGEN_PACK_DIR "; $KGEN_PACK_DIR replaces it, empty for none).\n"
 	"\n"
 	"commands:\n"
 	"  export  copy the best records of a GPU and their cubins from the cache into a pack\n"
