@@ -321,7 +321,7 @@ int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 	if (strcmp(want, got)) {
 		free(*cubin);
 		*cubin = NULL;
-		return kg_err(KGEN_ECACHE, "cubin %s in pack '%s' does not match its checksum (%s, stored %s)", hex,
+		return kg_err(KGEN_ECACHE, "cubin %s in pack '%s' does not match its checksum (fnv1a64 %s, stored %s)", hex,
 		              r->where, got, want[0] ? want : "none");
 	}
 	return 0;

@@ -320,35 +320,16 @@ static int read_all(cache *c, const char *db, entries *l)
 	return 0;
 }
 
-/* The cubin a record names, from c; for a pack, checked against its sum.
- * Returns 0, or 1 with why filled. */
-static int get_cubin(cache *c, int is_pack, const char *rec, void **cubin, size_t *size, char *hex, char *why,
-                     size_t wlen)
+/* The cubin a record names, from c (the cache or pack named where); a
+ * pack's is checked against its sum. Returns 0, or 1 with why filled. */
+static int get_cubin(cache *c, int is_pack, const char *where, const char *rec, void **cubin, size_t *size,
+                     char *hex, char *why, size_t wlen)
 {
-	char want[32] = "", got[17];
-	void *sum;
-	size_t n;
-	*cubin = NULL;
-	if (rec_get(rec, "variant", hex, 17) || strlen(hex) != 16) {
-		snprintf(why, wlen, "the record names no cubin");
-		return 1;
-	}
-	if (cache_get(c, "cubin", hex, 16, cubin, size, NULL, 0)) {
-		snprintf(why, wlen, "cubin %s is missing", hex);
-		return 1;
-	}
-	if (!is_pack)
-		return 0;
-	if (!cache_get(c, "sum", hex, 16, &sum, &n, NULL, 0)) {
-		rec_get(sum, "fnv1a64", want, sizeof want);
-		free(sum);
-	}
-	kg_pack_sum(*cubin, *size, got);
-	if (strcmp(want, got)) {
-		snprintf(why, wlen, "cubin %s does not match its checksum (fnv1a64 %s, stored %s)", hex, got,
-		         want[0] ? want : "none");
-		free(*cubin);
-		*cubin = NULL;
+	kg_record r = {(char *)rec, c, is_pack, is_pack ? "pack" : "cache", where, 0, 0, 0};
+	if (rec_get(rec, "variant", hex, 17))
+		hex[0] = 0;
+	if (kg_record_cubin(&r, cubin, size)) {
+		snprintf(why, wlen, "%s", kgen_last_error());
 		return 1;
 	}
 	return 0;
@@ -518,7 +499,7 @@ static int cmd_export(int argc, char **argv)
 			stale++;
 			continue;
 		}
-		if (get_cubin(c, 0, e->rec, &cubin, &size, hex, why, sizeof why)) {
+		if (get_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex, why, sizeof why)) {
 			fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, why);
 			nocubin++;
 			continue;
@@ -592,8 +573,8 @@ static int cmd_import(int argc, char **argv)
 			stale++;
 			continue;
 		}
-		if (get_cubin(p, 1, e->rec, &cubin, &size, hex, why, sizeof why)) {
-			error("'%s' in '%s': %s", e->key, a.files[0], why);
+		if (get_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex, why, sizeof why)) {
+			error("'%s': %s", e->key, why);
 			bad++;
 			continue;
 		}
@@ -657,8 +638,8 @@ static int cmd_merge(int argc, char **argv)
 				stale++;
 				continue;
 			}
-			if (get_cubin(p, 1, e->rec, &cubin, &size, hex, why, sizeof why)) {
-				error("'%s' in '%s': %s; nothing written", e->key, a.files[f], why);
+			if (get_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex, why, sizeof why)) {
+				error("'%s': %s; nothing written", e->key, why);
 				cache_close(p);
 				goto out;
 			}
@@ -685,7 +666,7 @@ static int cmd_merge(int argc, char **argv)
 		size_t size;
 		pkey k;
 		key_parse(l.v[i].key, l.v[i].klen, &k);
-		if (get_cubin(s.c, 0, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
+		if (get_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
 			error("%s", why);
 			goto out;
 		}
@@ -957,7 +938,7 @@ static int cmd_verify(int argc, char **argv)
 			continue;
 		}
 		rec_get(rec, "nvrtc", nv, sizeof nv);
-		if (missing_field(rec, why, sizeof why) || get_cubin(p, 1, rec, &cubin, &size, hex, why, sizeof why))
+		if (missing_field(rec, why, sizeof why) || get_cubin(p, 1, a.files[0], rec, &cubin, &size, hex, why, sizeof why))
 			bad = 1;
 		else if (!stamp_current(&k, rec)) {
 			char stamp[128] = "none";
