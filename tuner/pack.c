@@ -6,29 +6,27 @@
  *   kgen pack ls      list a pack
  *   kgen pack verify  checksums, stamps, and loading on a GPU of the SM
  *
- * A pack is built in a scratch LMDB directory and written out with
- * cache_copy(): one compacted file, replaced atomically. Records are copied
- * as they are; only those whose stamp is this build's go into a pack or
- * come out of one (another template or kgen version would be ignored by the
- * runtime, and would displace a current record in a cache).
+ * Packs are read and written by packfile.c: built in a scratch LMDB
+ * directory and written out as one compacted file, replaced atomically
+ * (cache_copy). Records are copied as they are; only those whose stamp is
+ * this build's go into a pack or come out of one (another template or kgen
+ * version would be ignored by the runtime, and would displace a current
+ * record in a cache).
  *
  * Exit status: 0 success, 1 failure, 2 usage error, 3 (verify) all checks
  * passed but no GPU of the pack's SM is present to load the cubins.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cache.h"
-#include "gen.h"
 #include "internal.h"
 #include "pack.h"
+#include "packfile.h"
 
 #define EXIT_USAGE 2
 #define EXIT_NOGPU 3
@@ -193,263 +191,14 @@ static void parse(int argc, char **argv, const char *allowed, pargs *a)
 	a->nfiles = argc - optind;
 }
 
-/* A problem key, split: op|pass|dtype|c<cols>|<options>|sm<SM>|<GPU>|r<rows bucket>. */
-typedef struct pkey {
-	char op[32], pass[16], dtype[16], opts[128], gpu[256];
-	long long cols, bucket;
-	int sm;
-} pkey;
-
-static int key_parse(const char *key, size_t klen, pkey *k)
-{
-	char buf[KG_KEY_MAX + 64], *f[6], *p, *bar, *end;
-	if (klen >= sizeof buf)
-		return -1;
-	memcpy(buf, key, klen);
-	buf[klen] = 0;
-	p = buf;
-	for (int i = 0; i < 6; i++) {
-		if (!(bar = strchr(p, '|')))
-			return -1;
-		*bar = 0;
-		f[i] = p;
-		p = bar + 1;
-	}
-	/* the GPU name runs to the last bar */
-	if (!(bar = strrchr(p, '|')) || bar[1] != 'r')
-		return -1;
-	*bar = 0;
-	if (f[3][0] != 'c' || strncmp(f[5], "sm", 2))
-		return -1;
-	snprintf(k->op, sizeof k->op, "%s", f[0]);
-	snprintf(k->pass, sizeof k->pass, "%s", f[1]);
-	snprintf(k->dtype, sizeof k->dtype, "%s", f[2]);
-	snprintf(k->opts, sizeof k->opts, "%s", f[4]);
-	snprintf(k->gpu, sizeof k->gpu, "%s", p);
-	k->cols = strtoll(f[3] + 1, &end, 10);
-	if (*end || k->cols < 1)
-		return -1;
-	k->sm = (int)strtol(f[5] + 2, &end, 10);
-	if (*end || k->sm < 1)
-		return -1;
-	k->bucket = strtoll(bar + 2, &end, 10);
-	return *end || k->bucket < 1 ? -1 : 0;
-}
-
-/* This build's stamp for the op's template family; NULL for an unknown op. */
-static const char *current_stamp(const char *op)
-{
-	static char stamps[2][96];
-	static const char *const families[2] = {"softmax", "xent"};
-	const char *family = gen_family(op);
-	for (int i = 0; family && i < 2; i++)
-		if (!strcmp(family, families[i])) {
-			if (!stamps[i][0])
-				kg_stamp(stamps[i], sizeof stamps[i], gen_template_hash(NULL, family));
-			return stamps[i];
-		}
-	return NULL;
-}
-
-/* Whether rec (NUL-terminated) carries this build's stamp for its key. */
-static int stamp_current(const pkey *k, const char *rec)
-{
-	char stamp[128];
-	const char *want = current_stamp(k->op);
-	return want && !rec_get(rec, "stamp", stamp, sizeof stamp) && !strcmp(stamp, want);
-}
-
-/* One record, copied out of a scan (scan callbacks may not call back into
- * the cache, so the work happens after the scan). */
-typedef struct entry {
-	char *key, *rec;
-	size_t klen;
-} entry;
-
-typedef struct entries {
-	entry *v;
-	int n, cap, oom;
-} entries;
-
-static int collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	entries *l = arg;
-	entry *v;
-	if (l->n == l->cap) {
-		int cap = l->cap ? 2 * l->cap : 64;
-		if (!(v = realloc(l->v, (size_t)cap * sizeof *v)))
-			return l->oom = 1;
-		l->v = v;
-		l->cap = cap;
-	}
-	v = &l->v[l->n];
-	if (!(v->key = malloc(klen + 1)) || !(v->rec = malloc(vlen + 1))) {
-		free(v->key);
-		return l->oom = 1;
-	}
-	memcpy(v->key, key, klen);
-	v->key[klen] = 0;
-	v->klen = klen;
-	memcpy(v->rec, val, vlen);
-	v->rec[vlen] = 0;
-	l->n++;
-	return 0;
-}
-
-static void entries_free(entries *l)
-{
-	for (int i = 0; i < l->n; i++) {
-		free(l->v[i].key);
-		free(l->v[i].rec);
-	}
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-/* Every entry of db. Returns 0 or 1 (error printed). */
-static int read_all(cache *c, const char *db, entries *l)
+/* Every entry of db; prints the error. */
+static int read_all(cache *c, const char *db, pack_entries *l)
 {
 	char msg[512];
-	memset(l, 0, sizeof *l);
-	if (cache_scan(c, db, NULL, 0, collect, l, msg, sizeof msg))
-		return error("%s", msg);
-	if (l->oom) {
-		entries_free(l);
-		return error("out of memory");
-	}
-	return 0;
+	return pack_read_all(c, db, l, msg, sizeof msg) ? error("%s", msg) : 0;
 }
 
-/* The cubin a record names, from c (the cache or pack named where); a
- * pack's is checked against its sum. Returns 0, or 1 with why filled. */
-static int get_cubin(cache *c, int is_pack, const char *where, const char *rec, void **cubin, size_t *size,
-                     char *hex, char *why, size_t wlen)
-{
-	kg_record r = {(char *)rec, c, is_pack, is_pack ? "pack" : "cache", where, 0, 0, 0};
-	if (rec_get(rec, "variant", hex, 17))
-		hex[0] = 0;
-	if (kg_record_cubin(&r, cubin, size)) {
-		snprintf(why, wlen, "%s", kgen_last_error());
-		return 1;
-	}
-	return 0;
-}
-
-/* A scratch LMDB environment in a fresh temporary directory. */
-typedef struct scratch {
-	char dir[4096];
-	cache *c;
-} scratch;
-
-static int scratch_open(scratch *s, unsigned flags)
-{
-	const char *tmp = getenv("TMPDIR");
-	char msg[512];
-	s->c = NULL;
-	snprintf(s->dir, sizeof s->dir, "%s/kgen-pack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(s->dir))
-		return error("cannot create a scratch directory '%s': %s", s->dir, strerror(errno));
-	if (cache_open_flags(&s->c, s->dir, flags, msg, sizeof msg)) {
-		rmdir(s->dir);
-		return error("%s", msg);
-	}
-	return 0;
-}
-
-static void scratch_close(scratch *s)
-{
-	char f[4200];
-	if (!s->c)
-		return;
-	cache_close(s->c);
-	s->c = NULL;
-	snprintf(f, sizeof f, "%s/data.mdb", s->dir);
-	unlink(f);
-	snprintf(f, sizeof f, "%s/lock.mdb", s->dir);
-	unlink(f);
-	rmdir(s->dir);
-}
-
-/* A pack being written: records and cubins into a scratch environment,
- * then meta, then one compacted file. */
-typedef struct writer {
-	scratch s;
-	int records, cubins;
-	size_t bytes;
-	char gpus[1024], sms[128]; /* the distinct values, "; " and "," separated */
-} writer;
-
-/* Append val to the list (sep-separated) unless it is in it already. */
-static void add_distinct(char *list, size_t len, const char *sep, const char *val)
-{
-	size_t n = strlen(list), vl = strlen(val), sl = strlen(sep);
-	for (const char *p = list; p && *p;) {
-		const char *next = strstr(p, sep);
-		size_t l = next ? (size_t)(next - p) : strlen(p);
-		if (l == vl && !memcmp(p, val, vl))
-			return;
-		p = next ? next + sl : NULL;
-	}
-	snprintf(list + n, len - n, "%s%s", n ? sep : "", val);
-}
-
-static int writer_add(writer *w, const entry *e, const pkey *k, const void *cubin, size_t size)
-{
-	char msg[512], hex[32], sum[64], sm[16];
-	void *old;
-	size_t n;
-	rec_get(e->rec, "variant", hex, sizeof hex);
-	if (cache_get(w->s.c, "sum", hex, 16, &old, &n, NULL, 0) == 0) {
-		free(old); /* a cubin two records share */
-	} else {
-		char h[17];
-		kg_pack_sum(cubin, size, h);
-		snprintf(sum, sizeof sum, "fnv1a64=%s\nsize=%zu\n", h, size);
-		if (cache_put(w->s.c, "cubin", hex, 16, cubin, size, msg, sizeof msg) ||
-		    cache_put(w->s.c, "sum", hex, 16, sum, strlen(sum), msg, sizeof msg))
-			return error("%s", msg);
-		w->cubins++;
-		w->bytes += size;
-	}
-	if (cache_put(w->s.c, "best", e->key, e->klen, e->rec, strlen(e->rec), msg, sizeof msg))
-		return error("%s", msg);
-	w->records++;
-	add_distinct(w->gpus, sizeof w->gpus, "; ", k->gpu);
-	snprintf(sm, sizeof sm, "%d", k->sm);
-	add_distinct(w->sms, sizeof w->sms, ",", sm);
-	return 0;
-}
-
-static int put_meta(cache *c, const char *name, const char *val)
-{
-	char msg[512];
-	if (cache_put(c, "meta", name, strlen(name), val, strlen(val), msg, sizeof msg))
-		return error("%s", msg);
-	return 0;
-}
-
-/* Write the meta data and the pack file. */
-static int writer_finish(writer *w, const char *out)
-{
-	char date[32], n[32], msg[512];
-	const char *epoch = getenv("SOURCE_DATE_EPOCH"); /* reproducible packs */
-	time_t t = epoch && *epoch ? (time_t)strtoll(epoch, NULL, 10) : time(NULL);
-	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-	if (put_meta(w->s.c, "format", KG_PACK_FORMAT) || put_meta(w->s.c, "kgen", KGEN_VERSION_STRING) ||
-	    put_meta(w->s.c, "gpu", w->gpus) || put_meta(w->s.c, "sm", w->sms) || put_meta(w->s.c, "created", date))
-		return 1;
-	snprintf(n, sizeof n, "%d", w->records);
-	if (put_meta(w->s.c, "records", n))
-		return 1;
-	snprintf(n, sizeof n, "%d", w->cubins);
-	if (put_meta(w->s.c, "cubins", n))
-		return 1;
-	if (cache_copy(w->s.c, out, msg, sizeof msg))
-		return error("%s", msg);
-	return 0;
-}
-
-static void print_written(const writer *w, const char *out)
+static void print_written(const pack_writer *w, const char *out)
 {
 	printf("wrote '%s': %d records, %d cubins (%.1f KiB) for '%s' sm %s\n", out, w->records, w->cubins,
 	       (double)w->bytes / 1024.0, w->gpus, w->sms);
@@ -459,8 +208,8 @@ static int cmd_export(int argc, char **argv)
 {
 	pargs a;
 	cache *c = NULL;
-	writer w;
-	entries l;
+	pack_writer w;
+	pack_entries l;
 	char msg[512], seen[1024] = "";
 	int rc = 1, stale = 0, other = 0, nocubin = 0;
 	parse(argc, argv, "gpu sm cache output", &a);
@@ -477,37 +226,41 @@ static int cmd_export(int argc, char **argv)
 		cache_close(c);
 		return 1;
 	}
-	if (scratch_open(&w.s, CACHE_PACK))
+	if (pack_writer_open(&w, msg, sizeof msg)) {
+		error("%s", msg);
 		goto out;
+	}
 	for (int i = 0; i < l.n; i++) {
-		const entry *e = &l.v[i];
+		const pack_entry *e = &l.v[i];
 		char hex[17], why[256], tag[300];
 		void *cubin;
 		size_t size;
-		pkey k;
-		if (key_parse(e->key, e->klen, &k)) {
+		pack_key k;
+		if (pack_key_parse(e->key, e->klen, &k)) {
 			fprintf(stderr, "kgen: warning: skipping a record with a malformed key '%s'\n", e->key);
 			continue;
 		}
 		if (strcmp(k.gpu, a.gpu) || (a.sm && k.sm != a.sm)) {
 			snprintf(tag, sizeof tag, "'%s' sm %d", k.gpu, k.sm);
-			add_distinct(seen, sizeof seen, ", ", tag);
+			pack_add_distinct(seen, sizeof seen, ", ", tag);
 			other++;
 			continue;
 		}
-		if (!stamp_current(&k, e->rec)) {
+		if (!pack_stamp_current(&k, e->rec)) {
 			stale++;
 			continue;
 		}
-		if (get_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex, why, sizeof why)) {
+		if (pack_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex, why, sizeof why)) {
 			fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, why);
 			nocubin++;
 			continue;
 		}
-		rc = writer_add(&w, e, &k, cubin, size);
+		rc = pack_writer_add(&w, e, &k, cubin, size, msg, sizeof msg);
 		free(cubin);
-		if (rc)
+		if (rc) {
+			rc = error("%s", msg);
 			goto out;
+		}
 		rc = 1;
 	}
 	if (!w.records) {
@@ -519,8 +272,10 @@ static int cmd_export(int argc, char **argv)
 		      other ? "; it has records for " : "", other ? seen : "");
 		goto out;
 	}
-	if (writer_finish(&w, a.out))
+	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
+		error("%s", msg);
 		goto out;
+	}
 	print_written(&w, a.out);
 	if (stale)
 		printf("skipped %d stale record%s (made by another template or kgen version: rerun 'kgen tune')\n",
@@ -529,8 +284,8 @@ static int cmd_export(int argc, char **argv)
 	if (nocubin)
 		error("%d record%s skipped for want of a cubin", nocubin, nocubin == 1 ? "" : "s");
 out:
-	scratch_close(&w.s);
-	entries_free(&l);
+	pack_writer_close(&w);
+	pack_entries_free(&l);
 	cache_close(c);
 	return rc;
 }
@@ -548,7 +303,7 @@ static int cmd_import(int argc, char **argv)
 {
 	pargs a;
 	cache *p = NULL, *c = NULL;
-	entries l = {0};
+	pack_entries l = {0};
 	char msg[512];
 	int rc = 1, stale = 0, bad = 0, stored = 0, kept = 0;
 	parse(argc, argv, "cache", &a);
@@ -563,17 +318,17 @@ static int cmd_import(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
-		const entry *e = &l.v[i];
+		const pack_entry *e = &l.v[i];
 		char hex[17], why[256];
 		void *cubin;
 		size_t size;
 		int replaced;
-		pkey k;
-		if (key_parse(e->key, e->klen, &k) || !stamp_current(&k, e->rec)) {
+		pack_key k;
+		if (pack_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 			stale++;
 			continue;
 		}
-		if (get_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex, why, sizeof why)) {
+		if (pack_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex, why, sizeof why)) {
 			error("'%s': %s", e->key, why);
 			bad++;
 			continue;
@@ -597,7 +352,7 @@ static int cmd_import(int argc, char **argv)
 	printf("\n");
 	rc = bad ? 1 : 0;
 out:
-	entries_free(&l);
+	pack_entries_free(&l);
 	cache_close(c);
 	cache_close(p);
 	return rc;
@@ -606,9 +361,9 @@ out:
 static int cmd_merge(int argc, char **argv)
 {
 	pargs a;
-	scratch s = {{0}, NULL};
-	writer w;
-	entries l = {0};
+	pack_scratch s = {{0}, NULL};
+	pack_writer w;
+	pack_entries l = {0};
 	char msg[512];
 	int rc = 1, stale = 0, in = 0;
 	parse(argc, argv, "output", &a);
@@ -618,8 +373,8 @@ static int cmd_merge(int argc, char **argv)
 		die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
 	/* 1: every current record into a scratch cache, by put_best's rules */
-	if (scratch_open(&s, 0))
-		return 1;
+	if (pack_scratch_open(&s, 0, msg, sizeof msg))
+		return error("%s", msg);
 	for (int f = 0; f < a.nfiles; f++) {
 		cache *p;
 		if (open_pack(&p, a.files[f]))
@@ -629,16 +384,16 @@ static int cmd_merge(int argc, char **argv)
 			goto out;
 		}
 		for (int i = 0; i < l.n; i++) {
-			const entry *e = &l.v[i];
+			const pack_entry *e = &l.v[i];
 			char hex[17], why[256];
 			void *cubin;
 			size_t size;
-			pkey k;
-			if (key_parse(e->key, e->klen, &k) || !stamp_current(&k, e->rec)) {
+			pack_key k;
+			if (pack_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 				stale++;
 				continue;
 			}
-			if (get_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex, why, sizeof why)) {
+			if (pack_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex, why, sizeof why)) {
 				error("'%s': %s; nothing written", e->key, why);
 				cache_close(p);
 				goto out;
@@ -654,26 +409,32 @@ static int cmd_merge(int argc, char **argv)
 			rc = 1;
 			in++;
 		}
-		entries_free(&l);
+		pack_entries_free(&l);
 		cache_close(p);
 	}
 	/* 2: the winners and only their cubins into the pack */
-	if (read_all(s.c, "best", &l) || scratch_open(&w.s, CACHE_PACK))
+	if (read_all(s.c, "best", &l))
 		goto out;
+	if (pack_writer_open(&w, msg, sizeof msg)) {
+		error("%s", msg);
+		goto out;
+	}
 	for (int i = 0; i < l.n; i++) {
 		char hex[17], why[256];
 		void *cubin;
 		size_t size;
-		pkey k;
-		key_parse(l.v[i].key, l.v[i].klen, &k);
-		if (get_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
+		pack_key k;
+		pack_key_parse(l.v[i].key, l.v[i].klen, &k);
+		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
 			error("%s", why);
 			goto out;
 		}
-		rc = writer_add(&w, &l.v[i], &k, cubin, size);
+		rc = pack_writer_add(&w, &l.v[i], &k, cubin, size, msg, sizeof msg);
 		free(cubin);
-		if (rc)
+		if (rc) {
+			rc = error("%s", msg);
 			goto out;
+		}
 		rc = 1;
 	}
 	if (!w.records) {
@@ -681,17 +442,19 @@ static int cmd_merge(int argc, char **argv)
 		      stale ? " (all made by another template or kgen version)" : "");
 		goto out;
 	}
-	if (writer_finish(&w, a.out))
+	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
+		error("%s", msg);
 		goto out;
+	}
 	print_written(&w, a.out);
 	printf("from %d records of %d packs: the fastest of each problem\n", in, a.nfiles);
 	if (stale)
 		printf("dropped %d stale record%s (another template or kgen version)\n", stale, stale == 1 ? "" : "s");
 	rc = 0;
 out:
-	entries_free(&l);
-	scratch_close(&w.s);
-	scratch_close(&s);
+	pack_entries_free(&l);
+	pack_writer_close(&w);
+	pack_scratch_close(&s);
 	return rc;
 }
 
@@ -741,7 +504,7 @@ static int cmd_ls(int argc, char **argv)
 {
 	pargs a;
 	cache *p;
-	entries l;
+	pack_entries l;
 	char m[6][512];
 	static const char *const names[6] = {"format", "kgen", "created", "gpu", "sm", "records"};
 	parse(argc, argv, "json", &a);
@@ -771,8 +534,8 @@ static int cmd_ls(int argc, char **argv)
 	}
 	for (int i = 0; i < l.n; i++) {
 		char cfg[256], t[32], g[32];
-		pkey k;
-		if (key_parse(l.v[i].key, l.v[i].klen, &k))
+		pack_key k;
+		if (pack_key_parse(l.v[i].key, l.v[i].klen, &k))
 			continue;
 		if (rec_get(l.v[i].rec, "config", cfg, sizeof cfg))
 			snprintf(cfg, sizeof cfg, "?");
@@ -810,7 +573,7 @@ static int cmd_ls(int argc, char **argv)
 	}
 	if (a.json)
 		printf("%s]}\n", l.n ? "\n" : "");
-	entries_free(&l);
+	pack_entries_free(&l);
 	cache_close(p);
 	return 0;
 }
@@ -911,7 +674,7 @@ static int cmd_verify(int argc, char **argv)
 {
 	pargs a;
 	cache *p;
-	entries l;
+	pack_entries l;
 	gpus g;
 	char missing[512] = "";
 	int ok = 0, failed = 0, unloaded = 0;
@@ -931,20 +694,20 @@ static int cmd_verify(int argc, char **argv)
 		void *cubin = NULL;
 		size_t size;
 		int dev = -1, bad = 0;
-		pkey k;
-		if (key_parse(l.v[i].key, l.v[i].klen, &k)) {
+		pack_key k;
+		if (pack_key_parse(l.v[i].key, l.v[i].klen, &k)) {
 			printf("FAIL      %s: malformed key\n", l.v[i].key);
 			failed++;
 			continue;
 		}
 		rec_get(rec, "nvrtc", nv, sizeof nv);
-		if (missing_field(rec, why, sizeof why) || get_cubin(p, 1, a.files[0], rec, &cubin, &size, hex, why, sizeof why))
+		if (missing_field(rec, why, sizeof why) || pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex, why, sizeof why))
 			bad = 1;
-		else if (!stamp_current(&k, rec)) {
+		else if (!pack_stamp_current(&k, rec)) {
 			char stamp[128] = "none";
 			rec_get(rec, "stamp", stamp, sizeof stamp);
 			snprintf(why, sizeof why, "stamp %s is not this build's %s: the runtime skips it", stamp,
-			         current_stamp(k.op) ? current_stamp(k.op) : "(unknown op)");
+			         pack_stamp(k.op) ? pack_stamp(k.op) : "(unknown op)");
 			bad = 1;
 		} else if ((dev = gpus_pick(&g, k.sm, k.gpu)) >= 0) {
 			int major, minor;
@@ -974,7 +737,7 @@ static int cmd_verify(int argc, char **argv)
 			char tag[300];
 			unloaded++;
 			snprintf(tag, sizeof tag, "sm_%d ('%s')", k.sm, k.gpu);
-			add_distinct(missing, sizeof missing, ", ", tag);
+			pack_add_distinct(missing, sizeof missing, ", ", tag);
 		} else {
 			ok++;
 		}
@@ -984,7 +747,7 @@ static int cmd_verify(int argc, char **argv)
 			kg_cu.cuDevicePrimaryCtxRelease(g.dev[i].dev);
 	printf("%d records: %d verified and loaded, %d failed, %d verified but not loaded\n", l.n, ok, failed,
 	       unloaded);
-	entries_free(&l);
+	pack_entries_free(&l);
 	cache_close(p);
 	if (failed)
 		return error("'%s' failed verification (%d of %d records)", a.files[0], failed, failed + ok + unloaded);
@@ -993,7 +756,7 @@ static int cmd_verify(int argc, char **argv)
 		for (int i = 0; i < g.n; i++) {
 			char tag[200];
 			snprintf(tag, sizeof tag, "'%s' sm_%d", g.dev[i].name, g.dev[i].sm);
-			add_distinct(have, sizeof have, ", ", tag);
+			pack_add_distinct(have, sizeof have, ", ", tag);
 		}
 		fprintf(stderr,
 		        "kgen: checksums and stamps are fine, but the cubins were not loaded: no GPU of %s is present "
