@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -26,17 +27,24 @@
 
 #define MIN_MAPSIZE	((size_t)64 << 20)	/* initial map: 64 MiB */
 #define MAX_TRIES	64	/* resize-and-retry rounds before giving up */
-#define NDBS	3
+#define NDBS	5
 #define PREFIX	1	/* check(): key is a scan prefix, may be empty */
 #define WRITE	2	/* check(): the call writes */
+#define IN_CACHE	1	/* db_kinds[]: a database of caches */
+#define IN_PACK	2	/* db_kinds[]: a database of packs */
 
-static const char *const db_names[NDBS] = { "best", "cubin", "trial" };
+static const char *const db_names[NDBS] = { "best", "cubin", "trial", "sum", "meta" };
+static const int db_kinds[NDBS] = {
+	IN_CACHE | IN_PACK, IN_CACHE | IN_PACK, IN_CACHE, IN_PACK, IN_PACK
+};
 
 struct cache {
 	MDB_env *env;
 	MDB_dbi dbi[NDBS];
 	int have[NDBS];		/* dbi[i] is valid (a readonly cache may lack a DB) */
 	int readonly;
+	int kind;		/* IN_CACHE or IN_PACK */
+	const char *noun;	/* "cache" or "pack", for messages */
 	pthread_rwlock_t lock;	/* txns: shared; mapsize change: exclusive */
 	char *dir;
 };
@@ -58,11 +66,11 @@ static int mdb_fail(cache *c, int rc, const char *what, const char *db,
     char *msg, size_t msglen)
 {
 	if (rc == MDB_NOTFOUND)
-		return fail(msg, msglen, KGEN_ENOTFOUND, "no such key in %s of cache '%s'",
-		    db, c->dir);
+		return fail(msg, msglen, KGEN_ENOTFOUND, "no such key in %s of %s '%s'",
+		    db, c->noun, c->dir);
 	return fail(msg, msglen, rc == ENOMEM ? KGEN_ENOMEM :
 	    rc == MDB_BAD_VALSIZE ? KGEN_EINVAL : KGEN_ECACHE,
-	    "cannot %s %s of cache '%s': %s", what, db, c->dir, mdb_strerror(rc));
+	    "cannot %s %s of %s '%s': %s", what, db, c->noun, c->dir, mdb_strerror(rc));
 }
 
 int cache_default_dir(char *buf, size_t len)
@@ -181,28 +189,45 @@ static int write_txn(cache *c, int (*fn)(cache *, MDB_txn *, void *), void *arg)
 
 int cache_open(cache **cp, const char *dir, int readonly, char *msg, size_t msglen)
 {
+	return cache_open_flags(cp, dir, readonly ? CACHE_RDONLY : 0, msg, msglen);
+}
+
+int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
+                     size_t msglen)
+{
 	char def[4096];
 	pthread_rwlockattr_t attr;
 	MDB_envinfo info;
 	MDB_txn *txn;
 	cache *c;
+	const int readonly = (flags & CACHE_RDONLY) != 0;
+	const int kind = flags & CACHE_PACK ? IN_PACK : IN_CACHE;
+	const char *noun = kind == IN_PACK ? "pack" : "cache";
+	/* a pack to read is one file, immutable: no lock file either */
+	unsigned envflags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0) |
+	    (readonly && kind == IN_PACK ? MDB_NOSUBDIR | MDB_NOLOCK : 0);
 	int rc, i, dead;
 
 	if (!cp)
 		return fail(msg, msglen, KGEN_EINVAL, "cache_open: no handle pointer");
 	*cp = NULL;
+	if (!dir && kind == IN_PACK)
+		return fail(msg, msglen, KGEN_EINVAL, "no pack file named");
 	if (!dir && cache_default_dir(def, sizeof(def)))
 		return fail(msg, msglen, KGEN_EINVAL,
 		    "cannot find cache directory: set KGEN_CACHE_DIR or HOME");
 	if (!dir)
 		dir = def;
 	if (!*dir)
-		return fail(msg, msglen, KGEN_EINVAL, "cache directory is empty");
+		return fail(msg, msglen, KGEN_EINVAL, "%s %s is empty", noun,
+		    kind == IN_PACK ? "file name" : "directory");
 	if (!(c = calloc(1, sizeof(*c))) || !(c->dir = strdup(dir))) {
 		free(c);
 		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
 	}
-	c->readonly = readonly != 0;
+	c->readonly = readonly;
+	c->kind = kind;
+	c->noun = noun;
 	pthread_rwlockattr_init(&attr);
 #ifdef __GLIBC__
 	/* glibc prefers readers by default: a resize could starve */
@@ -218,11 +243,11 @@ int cache_open(cache **cp, const char *dir, int readonly, char *msg, size_t msgl
 
 	if (!readonly && (rc = mkdirs(dir))) {
 		rc = fail(msg, msglen, KGEN_ECACHE,
-		    "cannot create cache directory '%s': %s", dir, strerror(rc));
+		    "cannot create %s directory '%s': %s", noun, dir, strerror(rc));
 		goto out;
 	}
 	if ((rc = mdb_env_create(&c->env)) || (rc = mdb_env_set_maxdbs(c->env, NDBS)) ||
-	    (rc = mdb_env_open(c->env, dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0644)))
+	    (rc = mdb_env_open(c->env, dir, envflags, 0644)))
 		goto err;
 	mdb_reader_check(c->env, &dead);	/* free the slots of crashed readers */
 	/* No size was set before open, so an existing env keeps the size in its
@@ -235,6 +260,8 @@ int cache_open(cache **cp, const char *dir, int readonly, char *msg, size_t msgl
 	if ((rc = txn_begin(c, readonly ? MDB_RDONLY : 0, &txn)))
 		goto err;
 	for (i = 0; i < NDBS; i++) {
+		if (!(db_kinds[i] & kind))
+			continue;
 		rc = mdb_dbi_open(txn, db_names[i], readonly ? 0 : MDB_CREATE, &c->dbi[i]);
 		if (rc && !(rc == MDB_NOTFOUND && readonly)) {
 			txn_done(c, txn);
@@ -252,7 +279,7 @@ int cache_open(cache **cp, const char *dir, int readonly, char *msg, size_t msgl
 
 err:
 	rc = fail(msg, msglen, rc == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
-	    "cannot open cache '%s': %s", dir, mdb_strerror(rc));
+	    "cannot open %s '%s': %s", noun, dir, mdb_strerror(rc));
 out:
 	cache_close(c);
 	return rc;
@@ -274,6 +301,43 @@ const char *cache_dir(const cache *c)
 	return c ? c->dir : NULL;
 }
 
+int cache_copy(cache *c, const char *path, char *msg, size_t msglen)
+{
+	char *tmp;
+	int fd, rc = 0;
+
+	if (!c || !path || !*path)
+		return fail(msg, msglen, KGEN_EINVAL, "cache_copy: no handle or path");
+	if (!(tmp = malloc(strlen(path) + 8)))
+		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+	sprintf(tmp, "%s.XXXXXX", path);	/* beside path: rename stays atomic */
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = fail(msg, msglen, KGEN_ECACHE, "cannot create '%s': %s", tmp,
+		    strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	/* the copy runs its own read txn: no resize meanwhile */
+	pthread_rwlock_rdlock(&c->lock);
+	rc = mdb_env_copyfd2(c->env, fd, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&c->lock);
+	if (!rc && fchmod(fd, 0644))
+		rc = errno;
+	if (!rc && fsync(fd))
+		rc = errno;
+	if (close(fd) && !rc)
+		rc = errno;
+	if (!rc && rename(tmp, path))
+		rc = errno;
+	if (rc) {
+		unlink(tmp);
+		rc = fail(msg, msglen, rc == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
+		    "cannot write '%s': %s", path, mdb_strerror(rc));
+	}
+	free(tmp);
+	return rc;
+}
+
 /* Common argument checks; sets *i to the index of db. Returns 0 or a KGEN
  * code with msg filled. */
 static int check(cache *c, const char *db, int *i, const void *key,
@@ -288,14 +352,17 @@ static int check(cache *c, const char *db, int *i, const void *key,
 	if (*i == NDBS)
 		return fail(msg, msglen, KGEN_EINVAL, "unknown cache database '%s'",
 		    db ? db : "(null)");
+	if (!(db_kinds[*i] & c->kind))
+		return fail(msg, msglen, KGEN_EINVAL, "a %s has no database '%s'",
+		    c->noun, db);
 	if ((!key && klen) || (!klen && !(mode & PREFIX)))
 		return fail(msg, msglen, KGEN_EINVAL, "empty cache key");
 	if (klen > (max = (size_t)mdb_env_get_maxkeysize(c->env)))
 		return fail(msg, msglen, KGEN_EINVAL,
 		    "cache key too long (%zu bytes, at most %zu)", klen, max);
 	if ((mode & WRITE) && c->readonly)
-		return fail(msg, msglen, KGEN_ECACHE, "cache '%s' is opened read-only",
-		    c->dir);
+		return fail(msg, msglen, KGEN_ECACHE, "%s '%s' is opened read-only",
+		    c->noun, c->dir);
 	return 0;
 }
 
@@ -384,7 +451,7 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
 	}
 	/* SET_RANGE: the first key >= prefix; k then holds the key found */
 	while (!(rc = mdb_cursor_get(cur, &k, &v, op)) && k.mv_size >= plen &&
-	    !memcmp(k.mv_data, prefix, plen) &&
+	    (!plen || !memcmp(k.mv_data, prefix, plen)) &&	/* prefix may be NULL */
 	    !fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg))
 		op = MDB_NEXT;
 	mdb_cursor_close(cur);

@@ -1,10 +1,16 @@
-/* cache.h: the LMDB tuning cache.
+/* cache.h: the LMDB tuning cache, and packs.
  *
  * One LMDB environment (a directory) with three named databases:
  *   "best"   problem key (text)            -> record (text, "k=v\n" lines)
  *   "cubin"  variant hash (16 hex digits)  -> cubin bytes
  *   "trial"  problem key "\x1f" config     -> trial record (text, "k=v\n" lines)
  * Keys and records are plain text so that `mdb_dump -p` shows them.
+ *
+ * A pack (docs/packs.md) is the same kind of environment with "best" and
+ * "cubin", plus "sum" (variant hash -> the cubin's checksum) and "meta"
+ * (name -> value); it is built in a directory and written out as one
+ * compacted, read-only file (cache_copy), which CACHE_PACK | CACHE_RDONLY
+ * opens.
  *
  * Many processes may open one cache and write at once: LMDB serializes
  * writers. A full map is grown (doubled) and the write retried, in this
@@ -30,10 +36,25 @@ int cache_default_dir(char *buf, size_t len);
  * in dir; dir NULL means cache_default_dir(). readonly != 0 opens with
  * MDB_RDONLY and never creates. */
 int cache_open(cache **c, const char *dir, int readonly, char *msg, size_t msglen);
+
+/* Flags of cache_open_flags(). */
+#define CACHE_RDONLY	1u	/* as readonly != 0 above */
+#define CACHE_PACK	2u	/* the databases of a pack; with CACHE_RDONLY,
+				 * path is a pack file (MDB_NOSUBDIR | MDB_NOLOCK:
+				 * no lock file, nothing may write it meanwhile) */
+/* cache_open() with flags; messages then say "pack" for CACHE_PACK. */
+int cache_open_flags(cache **c, const char *path, unsigned flags, char *msg,
+                     size_t msglen);
 void cache_close(cache *c);
 const char *cache_dir(const cache *c);
 
-/* Generic get/put in one named database ("best", "cubin", "trial").
+/* Write a compacted copy of the environment to the single file path
+ * (a temporary file beside it, renamed over path when complete).
+ * Returns 0, KGEN_ENOMEM or KGEN_ECACHE. */
+int cache_copy(cache *c, const char *path, char *msg, size_t msglen);
+
+/* Generic get/put in one named database ("best", "cubin", "trial"; in a
+ * pack "best", "cubin", "sum", "meta"; another is KGEN_EINVAL).
  * cache_get returns a malloc'd copy in *val (NUL-terminated one byte past
  * *len, for text) or KGEN_ENOTFOUND. */
 int cache_get(cache *c, const char *db, const void *key, size_t klen,

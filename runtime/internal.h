@@ -107,4 +107,61 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 /* Launch a row kernel over a->rows rows (prep first when with_prep). */
 int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s);
 
+/* Packs (packs.c, docs/packs.md): read-only LMDB files of best records
+ * and their cubins, for one GPU model, opened with cache_open_flags(). */
+#define KG_PACK_EXT ".kgenpack"
+#define KG_PACK_FORMAT "1"
+typedef struct cache cache;
+typedef struct kg_packs kg_packs;
+
+/* Open a pack file read-only and check its format; on failure msg says why
+ * (KGEN_ECACHE: unreadable, not a pack, or another format). */
+int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen);
+/* A value of a pack's meta database into out; 0 or KGEN_ENOTFOUND. */
+int kg_pack_meta(cache *c, const char *name, char *out, size_t len);
+/* The checksum of a cubin as stored in a pack's "sum" database:
+ * FNV-1a 64 as 16 hex digits. */
+void kg_pack_sum(const void *data, size_t size, char hex[17]);
+
+/* A set of packs searched in order: each entry of path (colon-separated;
+ * a file is a pack whatever its name, a directory holds "*.kgenpack"
+ * files), then the "*.kgenpack" files of dir. Either may be NULL. Nothing
+ * is opened until the first lookup; files that are not readable packs are
+ * skipped (kg_packs_describe() names the first). */
+int kg_packs_new(kg_packs **p, const char *path, const char *dir);
+void kg_packs_free(kg_packs *p);
+/* Open the set if not yet done; the number of packs opened. */
+int kg_packs_count(kg_packs *p);
+/* "KGEN_PACK_PATH=..., /usr/local/share/kgen/packs", and once opened the
+ * files that were not readable packs, for messages. */
+void kg_packs_describe(kg_packs *p, char *buf, size_t len);
+
+/* The record serving a problem, and where it came from. */
+typedef struct kg_record {
+	char *rec;          /* malloc'd "k=v" text */
+	cache *src;         /* the cache or pack holding it and its cubin */
+	int pack;           /* src is a pack */
+	const char *origin; /* "cache" or "pack" */
+	const char *where;  /* the cache directory or pack file */
+	long long bucket;   /* its rows bucket */
+	int skipped_stale;  /* records of the problem made by another template
+	                       or kgen version (or with no stamp) */
+	int skipped_nvrtc;  /* records compiled by an NVRTC newer than the driver */
+} kg_record;
+
+/* Find the record for the problem key prefix (kg_problem_prefix(): op,
+ * options, dtype, cols, SM, GPU model) nearest to rows bucket: the cache c
+ * first, then the packs of p in order (either may be NULL). Only records
+ * whose stamp equals stamp, and (driver > 0) whose NVRTC version the driver
+ * (cuDriverGetVersion) can load, count. The nearest bucket wins; between
+ * two as near, the earlier source. A cache record of the very bucket is
+ * taken without opening the packs. Returns 0 or KGEN_ENOTFOUND; out's skip
+ * counts are set either way. */
+int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
+                   kg_record *out);
+/* The cubin of a found record (malloc'd), from its own source; a pack's is
+ * checked against its checksum. 0, KGEN_ENOTFOUND or KGEN_ECACHE. */
+int kg_record_cubin(const kg_record *r, void **cubin, size_t *size);
+void kg_record_free(kg_record *r);
+
 #endif

@@ -2,10 +2,12 @@
  *
  * A call builds a small key (context, op, dtype, cols, rows bucket,
  * alignment) and looks it up in the in-process table under a mutex; on a
- * hit it launches at once. On a miss it reads the tuning cache for the best
- * record of the problem (the rows bucket asked for, else the nearest tuned
- * bucket), loads that record's cubin, and remembers it. A problem the cache
- * does not know, or a call whose pointers are too poorly aligned for the
+ * hit it launches at once. On a miss it looks for the best record of the
+ * problem (the rows bucket asked for, else the nearest tuned bucket) in the
+ * tuning cache, then in the packs (packs.c: $KGEN_PACK_PATH, then the
+ * installed packs directory, opened on the first miss), loads that record's
+ * cubin from where the record was found, and remembers it. A problem
+ * neither knows, or a call whose pointers are too poorly aligned for the
  * tuned vector width, is served by a template rendering (the default
  * configuration, or the tuned one with a narrower vector width) compiled
  * with NVRTC once and kept in the cache's cubin database.
@@ -62,6 +64,7 @@ struct kgen_ctx {
 	pthread_mutex_t lock;     /* table and ctxinfo */
 	pthread_mutex_t gen_lock; /* gen (one Lua state) and compilation */
 	cache *cache;             /* may be NULL: no cache could be opened */
+	kg_packs *packs;          /* opened on the first table miss */
 	gen *gen;                 /* opened on the first fallback */
 	kg_entry *table[KG_TABLE_SIZE];
 	kg_ctxinfo info[16];
@@ -100,6 +103,15 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 			return kg_err(KGEN_ECACHE, "%s", msg);
 		}
 		ctx->cache = NULL;
+	}
+#ifndef KGEN_PACK_DIR
+#define KGEN_PACK_DIR NULL
+#endif
+	/* $KGEN_PACK_DIR moves the installed directory (empty: none) */
+	if ((rc = kg_packs_new(&ctx->packs, getenv("KGEN_PACK_PATH"),
+	                       getenv("KGEN_PACK_DIR") ? getenv("KGEN_PACK_DIR") : KGEN_PACK_DIR))) {
+		kgen_close(ctx);
+		return rc;
 	}
 	*out = ctx;
 	return 0;
@@ -152,6 +164,7 @@ void kgen_close(kgen_ctx *ctx)
 	for (int i = 0; i < ctx->nretained; i++)
 		kg_cu.cuDevicePrimaryCtxRelease(ctx->retained[i]);
 	cache_close(ctx->cache);
+	kg_packs_free(ctx->packs);
 	gen_close(ctx->gen);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_mutex_destroy(&ctx->gen_lock);
@@ -244,47 +257,6 @@ static unsigned rec_uint(const char *rec, const char *k)
 	return rec_get(rec, k, v, sizeof v) ? 0 : (unsigned)strtoul(v, NULL, 10);
 }
 
-struct nearest {
-	long long want, best_bucket;
-	char *rec;
-	const char *stamp;
-};
-
-/* cache_scan visitor: keep the record whose bucket is nearest to want
- * (ties go to the larger bucket) among records with the current stamp. */
-static int nearest_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	struct nearest *n = arg;
-	const char *k = key, *r = memrchr(k, 'r', klen);
-	char stamp[96], *copy;
-	long long b, d_new, d_old;
-	if (!r || rec_get(val, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp))
-		return 0;
-	b = strtoll(r + 1, NULL, 10);
-	d_new = b > n->want ? b / n->want : n->want / b;
-	d_old = !n->rec ? -1 : n->best_bucket > n->want ? n->best_bucket / n->want : n->want / n->best_bucket;
-	if (n->rec && (d_new > d_old || (d_new == d_old && b < n->best_bucket)))
-		return 0;
-	if (!(copy = malloc(vlen + 1)))
-		return 0;
-	memcpy(copy, val, vlen);
-	copy[vlen] = 0;
-	free(n->rec);
-	n->rec = copy;
-	n->best_bucket = b;
-	return 0;
-}
-
-/* Read the best record for the problem from the cache, or NULL. */
-static char *cache_best(kgen_ctx *ctx, const char *prefix, long long bucket, const char *stamp)
-{
-	struct nearest n = {bucket, 0, NULL, stamp};
-	if (!ctx->cache)
-		return NULL;
-	cache_scan(ctx->cache, "best", prefix, strlen(prefix), nearest_visit, &n, NULL, 0);
-	return n.rec;
-}
-
 /* Get a cubin for (source, sm): from the cache's cubin database, else
  * compiled and stored there. Caller holds gen_lock. */
 static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, size_t *size,
@@ -321,35 +293,71 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec)
 }
 
 /* The tuned kernel of a record, when its vector width suits the call's
- * alignment and its cubin is in the cache: 0, or KGEN_ENOTFOUND. */
-static int from_record(kgen_ctx *ctx, const char *rec, int dtype, int align, kg_entry *e)
+ * alignment and its cubin is where the record was found and loads: 0, or
+ * KGEN_ENOTFOUND with why (len bytes) saying why not; the caller falls back. */
+static int from_record(const kg_record *r, int dtype, int align, kg_entry *e, char *why, size_t len)
 {
-	char cfg[128], hex[17], kernel[64], prep[64];
+	char cfg[128], kernel[64], prep[64];
 	void *cubin = NULL;
 	size_t size;
 	const char *at;
 	int rc;
-	if (rec_get(rec, "config", cfg, sizeof cfg) || !(at = strstr(cfg, "vec=")) ||
-	    atoi(at + 4) * kg_dtype_size(dtype) > align || rec_get(rec, "variant", hex, sizeof hex) ||
-	    rec_get(rec, "kernel", kernel, sizeof kernel))
+	if (rec_get(r->rec, "config", cfg, sizeof cfg) || !(at = strstr(cfg, "vec=")) ||
+	    rec_get(r->rec, "kernel", kernel, sizeof kernel)) {
+		snprintf(why, len, "it has no config with vec or no kernel");
 		return KGEN_ENOTFOUND;
-	if (rec_get(rec, "prep", prep, sizeof prep))
+	}
+	if (atoi(at + 4) * kg_dtype_size(dtype) > align) {
+		snprintf(why, len, "its vector width needs rows aligned to %d bytes, the call's are to %d",
+		         atoi(at + 4) * kg_dtype_size(dtype), align);
+		return KGEN_ENOTFOUND;
+	}
+	if (rec_get(r->rec, "prep", prep, sizeof prep))
 		prep[0] = 0;
-	e->launch.block = rec_uint(rec, "block");
-	e->launch.smem = rec_uint(rec, "smem");
-	e->launch.rows_per_cta = rec_uint(rec, "rows_per_cta");
-	e->launch.cluster = rec_uint(rec, "cluster");
-	if (!e->launch.block || !e->launch.rows_per_cta || !ctx->cache ||
-	    cache_get(ctx->cache, "cubin", hex, 16, &cubin, &size, NULL, 0))
+	e->launch.block = rec_uint(r->rec, "block");
+	e->launch.smem = rec_uint(r->rec, "smem");
+	e->launch.rows_per_cta = rec_uint(r->rec, "rows_per_cta");
+	e->launch.cluster = rec_uint(r->rec, "cluster");
+	if (!e->launch.block || !e->launch.rows_per_cta) {
+		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
+	}
+	if (kg_record_cubin(r, &cubin, &size)) {
+		snprintf(why, len, "%s", kgen_last_error());
+		return KGEN_ENOTFOUND;
+	}
 	rc = kg_module_load(cubin, kernel, prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
 	                    &e->launch.prep);
 	free(cubin);
-	if (rc)
-		return rc;
-	snprintf(e->origin, sizeof e->origin, "cache");
+	if (rc) { /* e.g. a cubin this driver cannot load */
+		snprintf(why, len, "%s", kgen_last_error());
+		return KGEN_ENOTFOUND;
+	}
+	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", cfg);
 	return 0;
+}
+
+/* The message of a problem no kernel can be made for without NVRTC; why:
+ * what was wrong with the record found, if one was. */
+static int no_nvrtc(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, const kg_record *r, const char *why)
+{
+	char opts[96], where[1024], skipped[800] = "", nvrtc[512];
+	snprintf(nvrtc, sizeof nvrtc, "%s", kgen_last_error());
+	kg_opts_string(w->op, w->opts, opts, sizeof opts);
+	kg_packs_describe(ctx->packs, where, sizeof where);
+	if (r->rec)
+		snprintf(skipped, sizeof skipped, " (the record of %s '%s' is unusable: %s)", r->pack ? "pack" : "cache",
+		         r->where, why);
+	else if (r->skipped_stale || r->skipped_nvrtc)
+		snprintf(skipped, sizeof skipped, " (skipped: %d made by another template or kgen version, %d by an NVRTC "
+		         "newer than the driver)", r->skipped_stale, r->skipped_nvrtc);
+	return kg_err(KGEN_ENONVRTC,
+	              "no tuned kernel for %s %s %s %s %lld%s%s on '%s' (sm_%d) in the cache or in any pack (%s)%s, "
+	              "and NVRTC cannot be loaded (%s): install a pack for this GPU or the CUDA NVRTC library",
+	              kg_ops[w->op].op, kg_ops[w->op].pass, kg_dtype_names[w->dtype],
+	              kg_ops[w->op].xent ? "vocab" : "cols", w->cols, kg_ops[w->op].xent ? " " : "",
+	              kg_ops[w->op].xent ? opts : "", dev->name, dev->sm, where, skipped, nvrtc);
 }
 
 /* Build the launchable kernel for a table miss: the tuned record (no lock
@@ -365,15 +373,19 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	void *cubin = NULL;
 	size_t size;
 	gen_variant v = {0};
-	int rc;
+	kg_record r;
+	char why[600] = "";
+	int rc, driver = 0;
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(opname)));
 	kg_opts_string(w->op, w->opts, opts, sizeof opts);
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
-	rec = cache_best(ctx, prefix, w->bucket, stamp);
-	if (rec && (rc = from_record(ctx, rec, dtype, w->align, e)) != KGEN_ENOTFOUND) {
-		free(rec);
-		return rc;
+	kg_cu.cuDriverGetVersion(&driver);
+	kg_record_find(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, &r);
+	if (r.rec && !from_record(&r, dtype, w->align, e, why, sizeof why)) {
+		kg_record_free(&r);
+		return 0;
 	}
+	rec = r.rec;
 	/* Fallback: the tuned config with the vector width the pointers allow,
 	 * else the template default (narrowed the same way). */
 	pthread_mutex_lock(&ctx->gen_lock);
@@ -396,8 +408,11 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		if ((rc = gen_render(ctx->gen, &p, narrowed, &v)))
 			goto out;
 	}
-	if ((rc = cubin_for(ctx, v.source, dev->sm, &cubin, &size, hex)))
+	if ((rc = cubin_for(ctx, v.source, dev->sm, &cubin, &size, hex))) {
+		if (rc == KGEN_ENONVRTC)
+			rc = no_nvrtc(ctx, dev, w, &r, why);
 		goto out;
+	}
 	e->launch.block = v.block;
 	e->launch.smem = v.smem;
 	e->launch.rows_per_cta = v.rows_per_cta;

@@ -12,10 +12,20 @@
  * libkgen starts on a machine without a GPU driver; kgen_open() then fails
  * with #KGEN_ENODRIVER.
  *
- * Lookup of a kernel for one call: the in-process table, then the tuning
- * cache ($KGEN_CACHE_DIR, else $XDG_CACHE_HOME/kgen, else ~/.cache/kgen).
- * An untuned problem is served by the template's default configuration,
- * compiled with NVRTC on first use and stored in the cache.
+ * Lookup of a kernel for one call: the in-process table; then the best
+ * record of the problem for this GPU model and SM in the tuning cache
+ * ($KGEN_CACHE_DIR, else $XDG_CACHE_HOME/kgen, else ~/.cache/kgen), then in
+ * the packs: the files and the "*.kgenpack" files of the directories of
+ * $KGEN_PACK_PATH (colon-separated, read at kgen_open()), then the
+ * "*.kgenpack" files of the installed packs directory
+ * (<prefix>/share/kgen/packs, or $KGEN_PACK_DIR; empty: none). The record of the rows bucket nearest the
+ * call's wins; between two as near, the earlier source. Only records made
+ * by this kgen version from these templates (their stamp), and compiled by
+ * an NVRTC the driver can load, are used; a pack's cubin is checked against
+ * its checksum first. A problem none of them serves gets the template's
+ * default configuration, compiled with NVRTC on first use and stored in the
+ * cache; without NVRTC the call fails with #KGEN_ENONVRTC. Packs need no
+ * NVRTC: see docs/packs.md.
  */
 #ifndef KGEN_H
 #define KGEN_H
@@ -40,7 +50,7 @@ extern "C" {
 #define KGEN_ENOMEM      (-2)  /**< host memory allocation failed */
 #define KGEN_ENODRIVER   (-3)  /**< libcuda could not be loaded or initialized */
 #define KGEN_ENODEVICE   (-4)  /**< no CUDA device, or no current context and none could be made */
-#define KGEN_ENONVRTC    (-5)  /**< NVRTC could not be loaded and no compiled kernel was found */
+#define KGEN_ENONVRTC    (-5)  /**< NVRTC could not be loaded and neither the cache nor a pack has a kernel */
 #define KGEN_ECOMPILE    (-6)  /**< NVRTC rejected generated source */
 #define KGEN_ECUDA       (-7)  /**< a CUDA driver call failed (the message names it) */
 #define KGEN_ECACHE      (-8)  /**< the tuning cache could not be opened, read or written */
@@ -205,8 +215,9 @@ int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const
                     const kgen_xent_options *opt, void *stream);
 
 /** @brief Where the last kernel launched by this thread through @p ctx came
- *  from: "table", "cache" or "fallback", and its configuration; "" when the
- *  thread's last call failed or went through another handle.
+ *  from: "table" (loaded by an earlier call), "cache", "pack" or "fallback",
+ *  and its configuration; "" when the thread's last call failed or went
+ *  through another handle.
  *  @param[out] buf receives e.g. "cache strategy=reg,threads=256,tpr=256,vec=8"
  *  @return #KGEN_SUCCESS or #KGEN_EINVAL */
 int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len);

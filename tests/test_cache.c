@@ -501,6 +501,56 @@ static int test_misc(const char *base)
 	return 0;
 }
 
+/* 7. packs: their own databases, a compacted copy in one file, read-only */
+static int test_pack_env(const char *base)
+{
+	char dir[1024], file[1100];
+	unsigned char big[3 * 4096];
+	cache *c, *p;
+	void *v = NULL;
+	size_t len;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/packsrc", base);
+	snprintf(file, sizeof(file), "%s/one.kgenpack", base);
+	OK(cache_open_flags(&c, dir, CACHE_PACK, msg, sizeof(msg)));
+	fill(big, sizeof(big), 7, 1);
+	OK(cache_put(c, "cubin", "0123456789abcdef", 16, big, sizeof(big), msg, sizeof(msg)));
+	OK(cache_put(c, "sum", "0123456789abcdef", 16, "fnv1a64=1\n", 10, msg, sizeof(msg)));
+	OK(cache_put(c, "meta", "format", 6, "1", 1, msg, sizeof(msg)));
+	OK(cache_put_best(c, "k|r1", "time_us=2\n", NULL, msg, sizeof(msg)));
+	CHECK(cache_put(c, "trial", "k", 1, "x", 1, msg, sizeof(msg)) == KGEN_EINVAL);
+	CHECK(strstr(msg, "a pack has no database 'trial'") != NULL);
+	OK(cache_copy(c, file, msg, sizeof(msg)));
+	OK(cache_copy(c, file, msg, sizeof(msg)));	/* replaces it */
+	cache_close(c);
+	CHECK(stat(file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0644);
+	/* one file: no lock file beside it, none made by opening it */
+	OK(cache_open_flags(&p, file, CACHE_PACK | CACHE_RDONLY, msg, sizeof(msg)));
+	snprintf(dir, sizeof(dir), "%s-lock", file);
+	CHECK(access(dir, F_OK) != 0);
+	OK(cache_get(p, "cubin", "0123456789abcdef", 16, &v, &len, msg, sizeof(msg)));
+	CHECK(len == sizeof(big) && !memcmp(v, big, len));
+	free(v);
+	OK(cache_get(p, "best", "k|r1", 4, &v, &len, msg, sizeof(msg)));
+	CHECK(len == 10 && !memcmp(v, "time_us=2\n", 10));
+	free(v);
+	CHECK(cache_put(p, "meta", "x", 1, "y", 1, msg, sizeof(msg)) == KGEN_ECACHE);
+	CHECK(strstr(msg, "pack '") && strstr(msg, "' is opened read-only"));
+	CHECK(cache_get(p, "trial", "k", 1, &v, &len, msg, sizeof(msg)) == KGEN_EINVAL);
+	cache_close(p);
+	/* a cache has no sum or meta; a cache directory is not a pack file */
+	OK(open_dir(&c, base, "notapack"));
+	CHECK(cache_put(c, "sum", "k", 1, "x", 1, msg, sizeof(msg)) == KGEN_EINVAL);
+	CHECK(strstr(msg, "a cache has no database 'sum'") != NULL);
+	cache_close(c);
+	snprintf(dir, sizeof(dir), "%s/notapack", base);
+	CHECK(cache_open_flags(&p, dir, CACHE_PACK | CACHE_RDONLY, msg, sizeof(msg)) == KGEN_ECACHE);
+	CHECK(!strncmp(msg, "cannot open pack '", 18));
+	printf("ok 7 - packs: their databases, one compacted read-only file\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/test_cache.XXXXXX", cmd[1200];
@@ -522,6 +572,7 @@ int main(int argc, char **argv)
 	test_procs(base);
 	test_misc(base);
 	test_threads(base);
+	test_pack_env(base);
 	if (failures) {
 		fprintf(stderr, "FAIL: %d test(s) failed; files kept in %s\n", failures, base);
 		return 1;

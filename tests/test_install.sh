@@ -10,6 +10,13 @@ cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 for f in include/kgen.h lib/libkgen.so lib/libkgen.a lib/cmake/kgen/kgenConfig.cmake lib/pkgconfig/kgen.pc bin/kgen; do
 	[ -e "$tmp/prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
+# the packs directory, with what packs/ holds (only *.kgenpack files)
+[ -d "$tmp/prefix/share/kgen/packs" ] || { echo "FAIL: share/kgen/packs not installed"; exit 1; }
+want=$(cd "$src/packs" && ls -- *.kgenpack 2>/dev/null | sort)
+got=$(cd "$tmp/prefix/share/kgen/packs" && ls -A | sort)
+[ "$want" = "$got" ] || { echo "FAIL: share/kgen/packs holds '$got', packs/ has '$want'"; exit 1; }
+"$tmp/prefix/bin/kgen" pack --help | grep -q "installed packs directory" ||
+	{ echo "FAIL: the installed kgen has no pack command"; exit 1; }
 if ! command -v nvcc >/dev/null && [ ! -d /usr/local/cuda ]; then
 	echo "SKIP: no CUDA toolkit to build the examples with"
 	exit 77

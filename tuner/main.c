@@ -3,6 +3,7 @@
  *   kgen tune   compile, check and time every variant; keep the best
  *   kgen space  list the variants of a problem
  *   kgen gen    print the CUDA source of one variant
+ *   kgen pack   export, import, merge, list and verify packs (pack.c)
  *
  * Exit status: 0 success, 1 failure, 2 usage error, 3 compiled but not
  * timed because no GPU of the asked SM is present.
@@ -18,6 +19,7 @@
 #include "cache.h"
 #include "gen.h"
 #include "internal.h"
+#include "pack.h"
 #include "tune.h"
 
 #define EXIT_USAGE 2
@@ -53,6 +55,7 @@ static const char usage_main[] =
 	"  tune    compile, check and time every variant of a problem; cache the best\n"
 	"  space   list the variants of a problem, one per line\n"
 	"  gen     print the CUDA source of one variant\n"
+	"  pack    export, import, merge, list and verify packs of tuned kernels\n"
 	"  version print the kgen, NVRTC and driver versions\n"
 	"\n"
 	"'kgen <command> --help' lists the options of a command.\n"
@@ -477,6 +480,7 @@ static const struct {
 	{"tune", cmd_tune},
 	{"space", cmd_space},
 	{"gen", cmd_gen},
+	{"pack", pack_main},
 	{"version", cmd_version},
 };
 

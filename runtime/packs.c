@@ -1,0 +1,336 @@
+/* packs.c: pretuned packs, and the search for a problem's record through
+ * the tuning cache and the packs (see internal.h and docs/packs.md).
+ *
+ * A pack set is created with the search path and opened on first use: every
+ * file of the path, then every "*.kgenpack" of its directories and of the
+ * installed packs directory, each opened once, read-only. After that the
+ * set never changes, so lookups read it without a lock; the cache handles
+ * are thread-safe themselves.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cache.h"
+#include "err.h"
+#include "gen.h"
+#include "internal.h"
+
+typedef struct kg_pack {
+	cache *c;
+	dev_t dev;
+	ino_t ino;
+} kg_pack;
+
+struct kg_packs {
+	pthread_mutex_t lock; /* opening */
+	int opened;
+	char *path;           /* colon-separated files and directories, or NULL */
+	char *dir;            /* the installed packs directory, or NULL */
+	kg_pack *v;
+	int n, cap;
+	int failed;           /* files that are not readable packs */
+	char first_error[512];
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+int kg_packs_new(kg_packs **out, const char *path, const char *dir)
+{
+	kg_packs *p;
+	if (!out)
+		return kg_err(KGEN_EINVAL, "kg_packs_new: no handle pointer");
+	if (!(p = calloc(1, sizeof *p)))
+		return kg_err(KGEN_ENOMEM, "out of memory");
+	p->path = dup_or_null(path);
+	p->dir = dup_or_null(dir);
+	if ((path && *path && !p->path) || (dir && *dir && !p->dir)) {
+		kg_packs_free(p);
+		return kg_err(KGEN_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	*out = p;
+	return 0;
+}
+
+void kg_packs_free(kg_packs *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->n; i++)
+		cache_close(p->v[i].c);
+	free(p->v);
+	free(p->path);
+	free(p->dir);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen)
+{
+	char format[32];
+	int rc;
+	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK, msg, msglen)))
+		return rc;
+	if (kg_pack_meta(*c, "format", format, sizeof format)) {
+		snprintf(msg, msglen, "'%s' is not a kgen pack (its meta has no format)", file);
+		rc = KGEN_ECACHE;
+	} else if (strcmp(format, KG_PACK_FORMAT)) {
+		snprintf(msg, msglen, "'%s' is a pack of format %s; this kgen reads format %s", file, format,
+		         KG_PACK_FORMAT);
+		rc = KGEN_ECACHE;
+	}
+	if (rc) {
+		cache_close(*c);
+		*c = NULL;
+	}
+	return rc;
+}
+
+int kg_pack_meta(cache *c, const char *name, char *out, size_t len)
+{
+	void *v;
+	size_t n;
+	if (!len || cache_get(c, "meta", name, strlen(name), &v, &n, NULL, 0))
+		return KGEN_ENOTFOUND;
+	snprintf(out, len, "%s", (char *)v);
+	free(v);
+	return 0;
+}
+
+void kg_pack_sum(const void *data, size_t size, char hex[17])
+{
+	snprintf(hex, 17, "%016llx", (unsigned long long)gen_hash(0, data, size));
+}
+
+/* Add the pack file to the set unless it is there already. */
+static void add_file(kg_packs *p, const char *file, const struct stat *st)
+{
+	char msg[512];
+	cache *c;
+	kg_pack *v;
+	for (int i = 0; i < p->n; i++)
+		if (p->v[i].dev == st->st_dev && p->v[i].ino == st->st_ino)
+			return;
+	if (kg_pack_open(&c, file, msg, sizeof msg)) {
+		if (!p->failed++)
+			snprintf(p->first_error, sizeof p->first_error, "%s", msg);
+		return;
+	}
+	if (p->n == p->cap) {
+		int cap = p->cap ? 2 * p->cap : 8;
+		if (!(v = realloc(p->v, (size_t)cap * sizeof *v))) {
+			cache_close(c);
+			return;
+		}
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n++] = (kg_pack){c, st->st_dev, st->st_ino};
+}
+
+static int is_pack_name(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name), e = strlen(KG_PACK_EXT);
+	return d->d_name[0] != '.' && n > e && !strcmp(d->d_name + n - e, KG_PACK_EXT);
+}
+
+/* A file of the path is a pack whatever its name; a directory holds the
+ * packs named "*.kgenpack" (in name order); what does not exist is skipped,
+ * as in $PATH. */
+static void add_entry(kg_packs *p, const char *entry, int files_too)
+{
+	struct dirent **names;
+	struct stat st;
+	char file[4096];
+	int n;
+	if (!*entry || stat(entry, &st))
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		if (files_too)
+			add_file(p, entry, &st);
+		return;
+	}
+	if ((n = scandir(entry, &names, is_pack_name, alphasort)) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		if (snprintf(file, sizeof file, "%s/%s", entry, names[i]->d_name) < (int)sizeof file &&
+		    !stat(file, &st) && S_ISREG(st.st_mode))
+			add_file(p, file, &st);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* Open the set on first use. */
+static void packs_open(kg_packs *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!p->opened) {
+		if (p->path) {
+			char *copy = strdup(p->path), *save = NULL;
+			for (char *e = copy ? strtok_r(copy, ":", &save) : NULL; e; e = strtok_r(NULL, ":", &save))
+				add_entry(p, e, 1);
+			free(copy);
+		}
+		if (p->dir)
+			add_entry(p, p->dir, 0);
+		p->opened = 1;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int kg_packs_count(kg_packs *p)
+{
+	if (!p)
+		return 0;
+	packs_open(p);
+	return p->n;
+}
+
+void kg_packs_describe(kg_packs *p, char *buf, size_t len)
+{
+	int n;
+	if (!p) {
+		snprintf(buf, len, "no packs");
+		return;
+	}
+	n = snprintf(buf, len, "KGEN_PACK_PATH=%s%s%s", p->path ? p->path : "(unset)", p->dir ? ", " : "",
+	             p->dir ? p->dir : "");
+	pthread_mutex_lock(&p->lock); /* another thread may be opening the set */
+	if (p->opened && p->failed && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "; %d unreadable, first: %s", p->failed, p->first_error);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A record's NVRTC version ("13.0") as the driver API's version number
+ * (13000); 0 when absent or malformed. */
+static int nvrtc_number(const char *rec)
+{
+	char v[32];
+	int major, minor;
+	if (rec_get(rec, "nvrtc", v, sizeof v) || sscanf(v, "%d.%d", &major, &minor) != 2 || major < 1)
+		return 0;
+	return major * 1000 + minor * 10;
+}
+
+typedef struct nearest {
+	const char *stamp;
+	size_t plen;
+	long long want, best_bucket, best_dist;
+	int driver, src, best_src, stale, too_new;
+	char *rec;
+} nearest;
+
+/* cache_scan visitor: keep the usable record whose rows bucket is nearest
+ * to the one wanted; between two as near, the earlier source, then (in one
+ * source) the larger bucket. */
+static int nearest_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	nearest *n = arg;
+	char stamp[128], digits[24], *copy, *end;
+	long long b, d;
+	int need;
+	if (klen <= n->plen || klen - n->plen >= sizeof digits)
+		return 0;
+	memcpy(digits, (const char *)key + n->plen, klen - n->plen);
+	digits[klen - n->plen] = 0;
+	b = strtoll(digits, &end, 10);
+	if (*end || b < 1 || !(copy = malloc(vlen + 1)))
+		return 0;
+	memcpy(copy, val, vlen);
+	copy[vlen] = 0;
+	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
+		n->stale++;
+		free(copy);
+		return 0;
+	}
+	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
+		n->too_new++;
+		free(copy);
+		return 0;
+	}
+	d = b > n->want ? b / n->want : n->want / b;
+	if (n->rec && (d > n->best_dist || (d == n->best_dist && (n->src != n->best_src || b < n->best_bucket)))) {
+		free(copy);
+		return 0;
+	}
+	free(n->rec);
+	n->rec = copy;
+	n->best_bucket = b;
+	n->best_dist = d;
+	n->best_src = n->src;
+	return 0;
+}
+
+int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
+                   kg_record *out)
+{
+	nearest n = {stamp, strlen(prefix), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
+	cache *src = NULL;
+	memset(out, 0, sizeof *out);
+	if (bucket < 1)
+		return kg_err(KGEN_EINVAL, "rows bucket must be >= 1 (got %lld)", bucket);
+	if (c)
+		cache_scan(c, "best", prefix, n.plen, nearest_visit, &n, NULL, 0);
+	/* the cache's record of the very bucket: the packs are not opened */
+	if (!n.rec || n.best_bucket != bucket)
+		for (int i = 0, np = kg_packs_count(p); i < np; i++) {
+			n.src = i + 1;
+			cache_scan(p->v[i].c, "best", prefix, n.plen, nearest_visit, &n, NULL, 0);
+		}
+	out->skipped_stale = n.stale;
+	out->skipped_nvrtc = n.too_new;
+	if (!n.rec)
+		return KGEN_ENOTFOUND;
+	src = n.best_src ? p->v[n.best_src - 1].c : c;
+	out->rec = n.rec;
+	out->src = src;
+	out->pack = n.best_src != 0;
+	out->origin = out->pack ? "pack" : "cache";
+	out->where = cache_dir(src);
+	out->bucket = n.best_bucket;
+	return 0;
+}
+
+int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
+{
+	char hex[32], want[32], got[17];
+	void *sum;
+	size_t n;
+	*cubin = NULL;
+	if (!r || !r->rec || rec_get(r->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
+		return kg_err(KGEN_ENOTFOUND, "the record names no cubin");
+	if (cache_get(r->src, "cubin", hex, 16, cubin, size, NULL, 0))
+		return kg_err(KGEN_ENOTFOUND, "no cubin %s in %s '%s'", hex, r->origin, r->where);
+	if (!r->pack)
+		return 0;
+	/* a pack's cubin is checked before the driver sees it */
+	want[0] = 0;
+	if (!cache_get(r->src, "sum", hex, 16, &sum, &n, NULL, 0)) {
+		rec_get(sum, "fnv1a64", want, sizeof want);
+		free(sum);
+	}
+	kg_pack_sum(*cubin, *size, got);
+	if (strcmp(want, got)) {
+		free(*cubin);
+		*cubin = NULL;
+		return kg_err(KGEN_ECACHE, "cubin %s in pack '%s' does not match its checksum (fnv1a64 %s, stored %s)", hex,
+		              r->where, got, want[0] ? want : "none");
+	}
+	return 0;
+}
+
+void kg_record_free(kg_record *r)
+{
+	if (r) {
+		free(r->rec);
+		memset(r, 0, sizeof *r);
+	}
+}

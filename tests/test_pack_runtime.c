@@ -1,0 +1,268 @@
+/* test_pack_runtime.c FAKE_CUDA: the runtime served from packs, end to end
+ * through the public API, on a stand-in driver (fake_cuda.c: no GPU) and
+ * with NVRTC unloadable: a pack hit loads and launches its kernels and
+ * kgen_last_kernel says "pack"; the cache comes first; every record that
+ * cannot be used (absent, stale, NVRTC newer than the driver, too wide a
+ * vector for the pointers, a bad checksum, a cubin the driver refuses)
+ * falls back, and without NVRTC that is KGEN_ENONVRTC saying what is
+ * missing. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "check.h"
+#include "gen.h"
+#include "internal.h"
+
+#define GPU "kgen fake GPU"
+
+static char base[] = "/tmp/kgen_test_pack_runtime_XXXXXX";
+static void (*stats)(int *loads, int *launches);
+
+typedef struct spec {
+	int op;
+	long long cols, bucket;
+	const char *config, *cubin; /* cubin: its first line, "FAKECUBIN <kernels>" */
+	int stale, bad_sum;
+} spec;
+
+static int put(cache *c, const spec *s, int pack)
+{
+	char key[KG_KEY_MAX], rec[1024], stamp[96], hex[17], good[17], sum[64], msg[256];
+	char cubin[512];
+	size_t n = (size_t)snprintf(cubin, sizeof cubin, "%s\n%s %lld %lld", s->cubin, s->config, s->cols, s->bucket);
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[s->op].op)));
+	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, GPU, s->bucket);
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
+	snprintf(rec, sizeof rec,
+	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=1\nvariant=%s\n"
+	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=" GPU "\n",
+	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", hex,
+	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp);
+	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||
+	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg))
+		return -1;
+	if (!pack)
+		return 0;
+	kg_pack_sum(cubin, s->bad_sum ? n - 1 : n, good);
+	snprintf(sum, sizeof sum, "fnv1a64=%s\n", good);
+	return cache_put(c, "sum", hex, 16, sum, strlen(sum), msg, sizeof msg);
+}
+
+static int make_pack(const char *file, const spec *s, int n)
+{
+	char dir[512], f[600], msg[256];
+	cache *c;
+	int rc = 0;
+	snprintf(dir, sizeof dir, "%s/scratch", base);
+	if (mkdir(dir, 0755) || cache_open_flags(&c, dir, CACHE_PACK, msg, sizeof msg))
+		return -1;
+	for (int i = 0; i < n && !rc; i++)
+		rc = put(c, &s[i], 1);
+	if (!rc)
+		rc = cache_put(c, "meta", "format", 6, KG_PACK_FORMAT, 1, msg, sizeof msg) ||
+		     cache_copy(c, file, msg, sizeof msg);
+	cache_close(c);
+	snprintf(f, sizeof f, "%s/data.mdb", dir);
+	unlink(f);
+	snprintf(f, sizeof f, "%s/lock.mdb", dir);
+	unlink(f);
+	rmdir(dir);
+	return rc;
+}
+
+static char xbuf[1 << 16] __attribute__((aligned(256))), ybuf[1 << 16] __attribute__((aligned(256)));
+
+/* softmax-like op over fake device buffers: 0 or the code; used gets
+ * kgen_last_kernel. offset misaligns x. */
+static int call(kgen_ctx *ctx, int op, long long rows, long long cols, int offset, char *used, size_t len)
+{
+	int rc;
+	used[0] = 0;
+	if (op == KG_SOFTMAX_FWD)
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf + offset, rows, cols, cols, cols, KGEN_BF16, NULL);
+	else if (op == KG_LOGSOFTMAX_FWD)
+		rc = kgen_log_softmax_fwd(ctx, ybuf, xbuf + offset, rows, cols, cols, cols, KGEN_BF16, NULL);
+	else if (op == KG_SOFTMAX_BWD)
+		rc = kgen_softmax_bwd(ctx, ybuf, xbuf, xbuf, rows, cols, cols, cols, cols, KGEN_BF16, NULL);
+	else if (op == KG_LOGSOFTMAX_BWD)
+		rc = kgen_log_softmax_bwd(ctx, ybuf, xbuf, xbuf, rows, cols, cols, cols, cols, KGEN_BF16, NULL);
+	else
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, rows, cols, cols, cols,
+		                     KGEN_BF16, KGEN_INT64, NULL, NULL);
+	kgen_last_kernel(ctx, used, len);
+	return rc;
+}
+
+static kgen_ctx *open_ctx(const char *sub)
+{
+	char dir[512];
+	kgen_ctx *ctx = NULL;
+	int rc;
+	snprintf(dir, sizeof dir, "%s/%s", base, sub);
+	rc = kgen_open(&ctx, dir);
+	CHECK(!rc, "kgen_open: %s: %s", kgen_strerror(rc), kgen_last_error());
+	return ctx;
+}
+
+int main(int argc, char **argv)
+{
+	char good[512], bad[512], path[1100], used[256], msg[256];
+	const char *err;
+	kgen_ctx *ctx;
+	void *fake;
+	cache *c;
+	int rc, loads, launches, loads0, launches0;
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_pack_runtime LIBFAKECUDA\n");
+		return 2;
+	}
+	if (!mkdtemp(base) || !(fake = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) ||
+	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats"))) {
+		fprintf(stderr, "test_pack_runtime: cannot set up: %s\n", dlerror());
+		return 1;
+	}
+	setenv("KGEN_CUDA_LIBRARY", argv[1], 1);
+	setenv("KGEN_NVRTC_LIBRARY", "/nonexistent/libnvrtc.so.13", 1);
+	setenv("KGEN_PACK_DIR", "", 1); /* no installed packs: only ours */
+	unsetenv("FAKE_CUDA_DRIVER");
+
+	const spec good_recs[] = {
+		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0},
+		{KG_XENT_FUSED, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
+		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0},
+		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0},
+		{KG_LOGSOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_log_softmax_bwd",
+		 1, 0},
+	};
+	const spec bad_recs[] = {
+		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1},
+	};
+	snprintf(good, sizeof good, "%s/good.kgenpack", base);
+	snprintf(bad, sizeof bad, "%s/bad.kgenpack", base);
+	CHECK(!make_pack(good, good_recs, 4), "make good pack");
+	CHECK(!make_pack(bad, bad_recs, 1), "make bad pack");
+	snprintf(path, sizeof path, "%s:%s", good, bad);
+	setenv("KGEN_PACK_PATH", path, 1);
+
+	if (!(ctx = open_ctx("cache1")))
+		return 1;
+	/* a pack hit: loaded once, launched, then served from the table */
+	stats(&loads0, &launches0);
+	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+	stats(&loads, &launches);
+	CHECK(!rc && !strcmp(used, "pack strategy=reg,threads=128,tpr=128,vec=8"), "pack hit: rc %d, '%s': %s", rc, used,
+	      kgen_last_error());
+	CHECK(loads == loads0 + 1 && launches == launches0 + 1, "pack hit: %d loads, %d launches", loads - loads0,
+	      launches - launches0);
+	rc = call(ctx, KG_SOFTMAX_FWD, 4000, 1024, 0, used, sizeof used);
+	stats(&loads0, &launches0);
+	CHECK(!rc && !strncmp(used, "table strategy=reg,threads=128", 30) && loads0 == loads && launches0 == launches + 1,
+	      "second call: rc %d, '%s'", rc, used);
+	/* another rows bucket: the nearest tuned one, from the pack */
+	rc = call(ctx, KG_SOFTMAX_FWD, 100, 1024, 0, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "pack strategy=reg,threads=128", 29), "bucket 128: rc %d, '%s'", rc, used);
+	/* cross-entropy: the row kernel and its prep kernel, from one cubin */
+	stats(&loads0, &launches0);
+	rc = call(ctx, KG_XENT_FUSED, 64, 8192, 0, used, sizeof used);
+	stats(&loads, &launches);
+	CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 2,
+	      "xent: rc %d, '%s', %d launches: %s", rc, used, launches - launches0, kgen_last_error());
+
+	/* no record anywhere, and no NVRTC */
+	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 2048, 0, used, sizeof used);
+	err = kgen_last_error();
+	CHECK(rc == KGEN_ENONVRTC && !used[0], "unknown problem: rc %d", rc);
+	CHECK(strstr(err, "no tuned kernel for softmax fwd bf16 cols 2048 on '" GPU "' (sm_90) in the cache or in any "
+	                  "pack (KGEN_PACK_PATH=") && strstr(err, path) &&
+	          strstr(err, "and NVRTC cannot be loaded (cannot load '/nonexistent/libnvrtc.so.13'") &&
+	          strstr(err, "install a pack for this GPU or the CUDA NVRTC library"),
+	      "message: %s", err);
+	/* a record for 16-byte rows, a call with 2-byte ones */
+	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 2, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "(the record of pack '") &&
+	          strstr(kgen_last_error(), "its vector width needs rows aligned to 16 bytes, the call's are to 2"),
+	      "misaligned: rc %d: %s", rc, kgen_last_error());
+	/* a cubin that does not match its checksum */
+	rc = call(ctx, KG_SOFTMAX_BWD, 4096, 1024, 0, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), bad) &&
+	          strstr(kgen_last_error(), "does not match its checksum"),
+	      "bad checksum: rc %d: %s", rc, kgen_last_error());
+	/* a cubin without the kernel: the driver refuses it */
+	rc = call(ctx, KG_LOGSOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "cuModuleGetFunction failed: CUDA_ERROR_NOT_FOUND"),
+	      "kernel not in cubin: rc %d: %s", rc, kgen_last_error());
+	/* another template version */
+	rc = call(ctx, KG_LOGSOFTMAX_BWD, 4096, 1024, 0, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC &&
+	          strstr(kgen_last_error(), "(skipped: 1 made by another template or kgen version, 0 by an NVRTC"),
+	      "stale: rc %d: %s", rc, kgen_last_error());
+	kgen_close(ctx);
+
+	/* a driver older than the NVRTC of the records */
+	setenv("FAKE_CUDA_DRIVER", "12080", 1);
+	if (!(ctx = open_ctx("cache1")))
+		return 1;
+	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "0 made by another template or kgen version, 1 by an "
+	                                                       "NVRTC newer than the driver"),
+	      "driver 12.8: rc %d: %s", rc, kgen_last_error());
+	kgen_close(ctx);
+	unsetenv("FAKE_CUDA_DRIVER");
+
+	/* the cache comes first */
+	{
+		char dir[600];
+		const spec mine = {KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8",
+		                   "FAKECUBIN kgen_softmax_fwd", 0, 0};
+		snprintf(dir, sizeof dir, "%s/cache2", base);
+		CHECK(!cache_open(&c, dir, 0, msg, sizeof msg) && !put(c, &mine, 0), "cache2: %s", msg);
+		cache_close(c);
+		if (!(ctx = open_ctx("cache2")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "cache strategy=reg,threads=32,tpr=32,vec=8"), "cache first: rc %d, '%s'", rc,
+		      used);
+		/* the pack still serves what the cache lacks */
+		rc = call(ctx, KG_XENT_FUSED, 64, 8192, 0, used, sizeof used);
+		CHECK(!rc && !strncmp(used, "pack ", 5), "pack after cache: rc %d, '%s'", rc, used);
+		kgen_close(ctx);
+	}
+
+	/* no pack path: the message says so; $KGEN_PACK_DIR stands for the
+	 * installed directory */
+	unsetenv("KGEN_PACK_PATH");
+	if (!(ctx = open_ctx("cache1")))
+		return 1;
+	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "(KGEN_PACK_PATH=(unset))"),
+	      "no packs: rc %d: %s", rc, kgen_last_error());
+	kgen_close(ctx);
+	{
+		char dir[600];
+		snprintf(dir, sizeof dir, "%s/installed", base);
+		mkdir(dir, 0755);
+		snprintf(path, sizeof path, "%s/installed/h.kgenpack", base);
+		CHECK(!make_pack(path, good_recs, 1), "make installed pack");
+		setenv("KGEN_PACK_DIR", dir, 1);
+		if (!(ctx = open_ctx("cache1")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strncmp(used, "pack ", 5), "installed directory: rc %d, '%s': %s", rc, used,
+		      kgen_last_error());
+		kgen_close(ctx);
+	}
+
+	printf("test_pack_runtime: %d checks, %d failures\n", checks, failures);
+	if (!failures) {
+		char cmd[600];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+		if (system(cmd))
+			fprintf(stderr, "cannot remove '%s'\n", base);
+	}
+	return failures ? 1 : 0;
+}
