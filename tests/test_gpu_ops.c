@@ -331,6 +331,7 @@ int main(void)
 		return 1;
 	}
 	setenv("KGEN_CACHE_DIR", cache_dir, 1);
+	setenv("KGEN_PACK_DIR", "", 1); /* installed packs would answer instead of this cache */
 	kg_cu.cuDevicePrimaryCtxRetain(&cuctx, dev);
 	kg_cu.cuCtxSetCurrent(cuctx);
 
