@@ -93,12 +93,35 @@ double ref_rand_normal(uint64_t *s)
 	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+uint64_t ref_row_seed(uint64_t seed, uint64_t stream, long long row)
+{
+	uint64_t s = seed ^ (stream * 0xd1b54a32d192ed03ull) ^ ((uint64_t)row * 0x9e3779b97f4a7c15ull);
+	return ref_rand_u64(&s);
+}
+
+void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, uint64_t *state)
+{
+	/* Marsaglia's polar method: two normals per accepted pair of uniforms,
+	 * one log and one square root, no trigonometry. */
+	for (long long c = 0; c < n; c += 2) {
+		double u, v, s;
+		do {
+			u = (double)(ref_rand_u64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+			v = (double)(ref_rand_u64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+			s = u * u + v * v;
+		} while (s >= 1.0 || s == 0.0);
+		s = sqrt(-2.0 * log(s) / s) * scale;
+		ref_set(buf, dtype, off + (size_t)c, u * s);
+		if (c + 1 < n)
+			ref_set(buf, dtype, off + (size_t)c + 1, v * s);
+	}
+}
+
 void ref_fill(void *buf, int dtype, long long rows, long long cols, long long ld,
               double scale, uint64_t *state)
 {
 	for (long long r = 0; r < rows; r++)
-		for (long long c = 0; c < cols; c++)
-			ref_set(buf, dtype, (size_t)(r * ld + c), ref_rand_normal(state) * scale);
+		ref_fill_row(buf, dtype, (size_t)(r * ld), cols, scale, state);
 }
 
 void ref_softmax_row(const double *x, double *y, long long n)
