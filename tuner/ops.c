@@ -406,6 +406,7 @@ void op_data_free(op_data *d)
 	free(d->loss_scale);
 	free(d->h_dloss);
 	free(d->h_lse);
+	free(d->h_got);
 	memset(d, 0, sizeof *d);
 }
 
@@ -431,32 +432,55 @@ int op_data_launch(op_data *d, const kg_launch *l, CUstream s)
 	return kg_launch_rows(l, &d->a, d->with_prep, s);
 }
 
+/* Compare the sampled output rows [i0, i1) (copied to d->h_got) with the reference. */
+typedef struct cmp_arg {
+	op_data *d;
+	double *err;
+	long long *col;
+} cmp_arg;
+
+static void compare_rows(void *arg, long long i0, long long i1)
+{
+	cmp_arg *ca = arg;
+	op_data *d = ca->d;
+	const size_t cols = (size_t)d->p.cols, es = (size_t)kg_dtype_size(d->p.dtype);
+	for (long long i = i0; i < i1; i++)
+		ca->err[i] = ref_compare_row((const char *)d->h_got + (size_t)i * cols * es, d->p.dtype,
+		                             d->want + (size_t)i * cols, d->scale + (size_t)i * cols, d->p.cols, &ca->col[i]);
+}
+
 int op_data_check(op_data *d, double *max_err, char *detail, size_t len)
 {
 	const op_problem *p = &d->p;
-	size_t es = (size_t)kg_dtype_size(p->dtype);
-	void *row = malloc(es * (size_t)p->cols);
+	size_t es = (size_t)kg_dtype_size(p->dtype), rowb = es * (size_t)p->cols;
+	double err[OPS_SAMPLE_ROWS];
+	long long cols[OPS_SAMPLE_ROWS];
 	CUresult r;
 	*max_err = 0;
-	if (!row)
-		return kg_err(KGEN_ENOMEM, "out of host memory");
-	if ((r = kg_cu.cuCtxSynchronize())) {
-		free(row);
+	if ((r = kg_cu.cuCtxSynchronize()))
 		return kg_cu_fail("kernel", r);
+	if (p->op != KG_XENT_FWD) {
+		/* the sampled rows to the host, then compared on every core */
+		cmp_arg ca = {d, err, cols};
+		if (!d->h_got && !(d->h_got = malloc(rowb * (size_t)(d->ns > 0 ? d->ns : 1))))
+			return kg_err(KGEN_ENOMEM, "out of host memory");
+		for (int i = 0; i < d->ns; i++)
+			if ((r = kg_cu.cuMemcpyDtoH((char *)d->h_got + (size_t)i * rowb,
+			                            d->d_out + (CUdeviceptr)((size_t)(d->sample[i] * p->ld_out) * es), rowb)))
+				return kg_cu_fail("cuMemcpyDtoH (output)", r);
+		par_for(p->threads, d->ns, compare_rows, &ca);
 	}
 	for (int i = 0; i < d->ns; i++) {
-		long long rr = d->sample[i], col;
+		long long rr = d->sample[i];
 		double e;
 		if (p->op != KG_XENT_FWD) {
-			kg_cu.cuMemcpyDtoH(row, d->d_out + (CUdeviceptr)((size_t)(rr * p->ld_out) * es), es * (size_t)p->cols);
-			e = ref_compare_row(row, p->dtype, d->want + (size_t)i * (size_t)p->cols,
-			                    d->scale + (size_t)i * (size_t)p->cols, p->cols, &col);
+			e = err[i];
 			if (e > *max_err) {
 				*max_err = e;
 				if (e > 1)
-					snprintf(detail, len, "row %lld col %lld: got %.9g, want %.9g", rr, col,
-					         ref_get(row, p->dtype, (size_t)col),
-					         d->want[(size_t)i * (size_t)p->cols + (size_t)col]);
+					snprintf(detail, len, "row %lld col %lld: got %.9g, want %.9g", rr, cols[i],
+					         ref_get((const char *)d->h_got + (size_t)i * rowb, p->dtype, (size_t)cols[i]),
+					         d->want[(size_t)i * (size_t)p->cols + (size_t)cols[i]]);
 			}
 		}
 		if (p->op == KG_XENT_FWD || p->op == KG_XENT_FUSED) {
@@ -498,6 +522,5 @@ int op_data_check(op_data *d, double *max_err, char *detail, size_t len)
 			snprintf(detail, len, "bad-target count %llu, want %llu", bad, d->want_bad);
 		}
 	}
-	free(row);
 	return 0;
 }

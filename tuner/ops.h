@@ -43,6 +43,7 @@ typedef struct op_data {
 	float *h_dloss;         /* xent: [n_dloss] upstream gradient (rows, or one scalar) */
 	size_t n_dloss;
 	float *h_lse;           /* xent bwd: every row's logsumexp (the kernel's input) */
+	void *h_got;            /* the sampled output rows read back by op_data_check */
 	double want_total, total_scale; /* reduced loss (when computed: total_ok) */
 	int total_ok;
 	unsigned long long want_bad;
