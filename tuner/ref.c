@@ -101,16 +101,19 @@ uint64_t ref_row_seed(uint64_t seed, uint64_t stream, long long row)
 
 void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, uint64_t *state)
 {
-	/* Marsaglia's polar method: two normals per accepted pair of uniforms,
-	 * one log and one square root, no trigonometry. */
+	/* Marsaglia's polar method in single precision (the values are stored
+	 * as fp32 at most): one 64-bit draw gives both uniforms of a pair, and
+	 * an accepted pair gives two normals for one log and one square root. */
+	const float k = 2.0f / 16777216.0f, sc = (float)scale;
 	for (long long c = 0; c < n; c += 2) {
-		double u, v, s;
+		float u, v, s;
 		do {
-			u = (double)(ref_rand_u64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-			v = (double)(ref_rand_u64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+			uint64_t r = ref_rand_u64(state);
+			u = (float)(r >> 40) * k - 1.0f;
+			v = (float)((r >> 16) & 0xffffff) * k - 1.0f;
 			s = u * u + v * v;
-		} while (s >= 1.0 || s == 0.0);
-		s = sqrt(-2.0 * log(s) / s) * scale;
+		} while (s >= 1.0f || s == 0.0f);
+		s = sqrtf(-2.0f * logf(s) / s) * sc;
 		ref_set(buf, dtype, off + (size_t)c, u * s);
 		if (c + 1 < n)
 			ref_set(buf, dtype, off + (size_t)c + 1, v * s);
