@@ -78,6 +78,7 @@ want_rc after_budget 0
 	fail "after budget: $(field after_budget 'd["counts"]') (the budget run left $untimed)"
 
 # 5. Ctrl-C: the variant at hand is finished, the best so far kept, exit 130; the next run goes on.
+export KGEN_MOCK_SLEEP_US=10000 # about 3 s for all variants: well past the signal
 timeout --preserve-status -s INT 1.5 "$kgen" tune --op softmax --cols 1024 --rows 64 --reps 5 --fresh \
 	>"$tmp/int.out" 2>"$tmp/int.err"
 rc=$?

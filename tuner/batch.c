@@ -38,6 +38,13 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	shared *s = w->s;
 	const batch_opts *b = s->b;
+	CUcontext ctx = NULL;
+	CUdevice dev;
+	/* Hold the device's primary context for the whole list: each tune_run
+	 * retains and releases it, and a release to zero would tear the context
+	 * down between problems. Without a GPU, tune_run says why. */
+	if (!kg_cu_load() && !kg_cu.cuDeviceGet(&dev, w->device) && kg_cu.cuDevicePrimaryCtxRetain(&ctx, dev))
+		ctx = NULL;
 	for (;;) {
 		tune_opts o = *b->base;
 		tune_result res;
@@ -46,6 +53,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 		if (s->next == b->n || (o.stop && *o.stop)) {
 			pthread_mutex_unlock(&s->lock);
+			if (ctx)
+				kg_cu.cuDevicePrimaryCtxRelease(dev);
 			return NULL;
 		}
 		i = s->next++;

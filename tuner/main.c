@@ -487,7 +487,7 @@ static void cli_done(void *arg, int device, int i, int rc, const char *error, co
 		}
 		return;
 	}
-	if (a->quiet && !a->json)
+	if (a->quiet)
 		return;
 	double el = now_s() - t->t0;
 	char sel[32], seta[32];
