@@ -43,6 +43,64 @@ expect 0 'kgen_log_softmax_bwd' gen --op log_softmax --pass bwd --cols 3000 --dt
 expect 0 '--softcap' tune --help
 expect 0 '--rows N' tune --help
 expect 0 '--config K=V' gen --help
+expect 0 '--budget SECONDS' tune --help
+expect 0 '--shard I/N' tune --help
+expect 0 '--devices D,...' tune --help
+expect 0 '--json' space --help
+
+# tune's lists, budget, devices: usage errors.
+expect 2 "kgen: error: unknown preset 'gpt' \\(llm\\)" tune --preset gpt --list
+expect 2 "kgen: error: --preset takes no --op, --pass, --dtype, --cols or cross-entropy options" tune --preset llm --op xent
+expect 2 "kgen: error: --preset takes no --op" tune --preset llm --dtype f16 --list
+expect 2 "kgen: error: --preset takes no --op" tune --preset llm --smooth --list
+expect 2 "kgen: error: --shard applies to --preset only" tune --op softmax --cols 8 --shard 0/2
+expect 2 "kgen: error: --list applies to --preset only" tune --op softmax --cols 8 --list
+expect 2 "kgen: error: --shard needs I/N with 0 <= I < N, not '8/8'" tune --preset llm --shard 8/8 --list
+expect 2 "kgen: error: --shard needs I/N with 0 <= I < N, not '1/0'" tune --preset llm --shard 1/0 --list
+expect 2 "kgen: error: --shard needs I/N with 0 <= I < N, not '-1/4'" tune --preset llm --shard -1/4 --list
+expect 2 "kgen: error: --shard needs I/N with 0 <= I < N, not '1'" tune --preset llm --shard 1 --list
+expect 2 "kgen: error: --budget must be > 0 \\(got 0\\)" tune --op softmax --cols 8 --budget 0
+expect 2 "kgen: error: --budget needs a number of seconds, not '5s'" tune --op softmax --cols 8 --budget 5s
+expect 2 "kgen: error: --devices needs CUDA device ordinals like 0,1,2, not '0,,1'" tune --op softmax --cols 8 --devices 0,,1
+expect 2 "kgen: error: --devices needs CUDA device ordinals like 0,1,2, not 'gpu0'" tune --op softmax --cols 8 --devices gpu0
+expect 2 "kgen: error: --devices names device 1 twice" tune --op softmax --cols 8 --devices 1,0,1
+expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax --cols 8 --device 0 --devices 0,1
+expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
+expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
+
+# --preset llm --list: the 165 problems; shards split them by index.
+"$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/all")" = 165 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 165"; fails=$((fails + 1)); }
+for want in "0 xent fused bf16 32000" "44 xent bwd f32 256000" "45 softmax fwd bf16 1024" "164 log_softmax bwd f32 256000"; do
+	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
+done
+for v in 32000 50257 128256 151936 256000; do
+	for p in fwd bwd fused; do
+		[ "$(grep -c " xent $p .* $v\$" "$tmp/all")" = 3 ] || { echo "FAIL: xent $p $v not in 3 dtypes"; fails=$((fails + 1)); }
+	done
+done
+for c in 1024 2048 4096 8192 16384 32000 50257 128256 151936 256000; do
+	[ "$(grep -cE " (softmax|log_softmax) (fwd|bwd) .* $c\$" "$tmp/all")" = 12 ] ||
+		{ echo "FAIL: softmax ops at $c are not 12 problems"; fails=$((fails + 1)); }
+done
+: >"$tmp/union"
+for i in 0 1 2 3 4 5 6; do
+	"$kgen" tune --preset llm --list --shard $i/7 >"$tmp/shard$i"
+	awk -v i=$i '$1 % 7 != i { bad = 1 } END { exit bad }' "$tmp/shard$i" ||
+		{ echo "FAIL: shard $i/7 lists a problem of another shard"; fails=$((fails + 1)); }
+	cat "$tmp/shard$i" >>"$tmp/union"
+done
+[ "$(wc -l <"$tmp/shard0")" = 24 ] && [ "$(wc -l <"$tmp/shard6")" = 23 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 24 and 23"; fails=$((fails + 1)); }
+sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
+"$kgen" tune --preset llm --list --json --shard 3/5 |
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 33 and all(x["index"] % 5 == 3 for x in o), o' ||
+	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
+
+# space --json: one object, the default among the configs.
+"$kgen" space --op xent --vocab 50257 --dtype f16 --sm 90 --json >"$tmp/space.json"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["variants"] == len(d["configs"]) > 0 and d["default"] in d["configs"] and d["cols"] == 50257 and d["dtype"] == "f16", d' "$tmp/space.json" ||
+	{ echo "FAIL: space --json: $(head -c 300 "$tmp/space.json")"; fails=$((fails + 1)); }
 
 # space: one valid config per line; gen: the default and an override.
 n=$("$kgen" space --op softmax --cols 8192 --dtype bf16 --sm 90 | grep -c 'strategy=')
@@ -57,6 +115,34 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 		tune --op softmax --cols 8192 --dtype bf16 --sm 90 --jobs 2
 	[ -f "$tmp/cache/data.mdb" ] || { echo "FAIL: no cache written"; fails=$((fails + 1)); }
 	expect 1 "no GPU to take the SM from" tune --op softmax --cols 8192
+	expect 1 "no GPU to take the SM from .*: give --sm" tune --preset llm --shard 0/165
+
+	# compiled cubins are kept by variant hash: a second run compiles nothing
+	"$kgen" tune --op softmax --cols 1024 --sm 90 --jobs 2 >"$tmp/first" 2>&1
+	r1=$?
+	"$kgen" tune --op softmax --cols 1024 --sm 90 --jobs 2 >"$tmp/second" 2>&1
+	r2=$?
+	n1=$("$kgen" space --op softmax --cols 1024 --sm 90 | wc -l)
+	c1=$(sed -nE 's/.*compiled ([0-9]+), reused ([0-9]+) from the cache.*/\1 \2/p' "$tmp/first")
+	c2=$(sed -nE 's/.*compiled ([0-9]+), reused ([0-9]+) from the cache.*/\1 \2/p' "$tmp/second")
+	if [ "$r1 $r2" != "3 3" ] || [ "$c1" != "$n1 0" ] || [ "$c2" != "0 $n1" ]; then
+		echo "FAIL: reuse: exits $r1 $r2 (want 3 3), compiled/reused '$c1' then '$c2' (want '$n1 0', '0 $n1')"
+		fails=$((fails + 1))
+	fi
+	# --json without a GPU: the object says untimed and counts the cubins
+	"$kgen" tune --op softmax --cols 1024 --sm 90 --json -q >"$tmp/tune.json" 2>"$tmp/tune.err"
+	r=$?
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["status"] == "untimed" and d["time_us"] is None and d["config"] is None and d["counts"]["reused"] == int(sys.argv[2]) and d["counts"]["compiled"] == 0 and d["sm"] == 90 and d["cols"] == 1024 and "timing needs a GPU" in d["error"], d' "$tmp/tune.json" "$n1" && [ $r = 3 ] ||
+		{ echo "FAIL: tune --json without a GPU: exit $r: $(cat "$tmp/tune.json")"; fails=$((fails + 1)); }
+	grep -q "^45 variants: compiled 0, reused 45 from the cache" "$tmp/tune.err" ||
+		{ echo "FAIL: tune --json: the counts did not go to stderr"; fails=$((fails + 1)); }
+	# a budget spent while compiling: the first variant is compiled, the rest wait
+	nb=$("$kgen" space --op xent --vocab 8192 --sm 90 | wc -l)
+	expect 3 "1 of $nb variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 1 --budget 0.001 --cache-dir "$tmp/c2"
+	# a list and --devices without a GPU: every problem compiled, lines name the device, exit 3
+	expect 3 "^\[gpu 1\] \[1/1\] softmax fwd bf16 cols 1024: compiled 0, reused $n1; not timed \(no GPU\)" \
+		tune --preset llm --shard 45/165 --sm 90 --devices 1
+	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 45/165 --sm 90 --devices 0,1
 	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192
 	nx=$("$kgen" space --op xent --pass fused --vocab 8192 --sm 90 | grep -c 'strategy=')
 	expect 3 "timing needs a GPU of sm_90.*$nx variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 2

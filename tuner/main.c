@@ -6,20 +6,27 @@
  *   kgen pack   export, import, merge, list and verify packs (pack.c)
  *
  * Exit status: 0 success, 1 failure, 2 usage error, 3 compiled but not
- * timed because no GPU of the asked SM is present.
+ * timed because no GPU of the asked SM is present, 130 (143) stopped by
+ * SIGINT (SIGTERM) after keeping the best so far.
  */
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "cache.h"
 #include "gen.h"
 #include "internal.h"
 #include "pack.h"
+#include "preset.h"
+#include "report.h"
 #include "tune.h"
 
 #define EXIT_USAGE 2
@@ -79,6 +86,8 @@ static const char usage_problem[] =
 
 static const char usage_tune[] =
 	"usage: kgen tune --op OP --cols N [--pass P] [--dtype T] [--sm SM] [options]\n"
+	"   or: kgen tune --preset NAME [--shard I/N] [--devices D,...] [--sm SM] [options]\n"
+	"   or: kgen tune --preset NAME [--shard I/N] --list\n"
 	"\n"
 	"Compiles every variant of the problem with NVRTC (in parallel; cubins already in\n"
 	"the cache are reused), runs each on the GPU against an fp64 reference on fresh\n"
@@ -87,6 +96,13 @@ static const char usage_tune[] =
 	"move: softmax forward reads and writes each element once, backward reads two\n"
 	"tensors, cross-entropy forward reads the logits once, fused and backward read\n"
 	"them and write the gradient), and stores the fastest in the cache.\n"
+	"Variants are pruned without timing where the template rejects them, their\n"
+	"launch geometry exceeds the limits, or once loaded they spill to local memory,\n"
+	"cannot launch their block or fit no CTA on a multiprocessor.\n"
+	"Each outcome is written to the cache as soon as it is known: a run that was\n"
+	"stopped (Ctrl-C, --budget, killed) goes on where it stopped the next time, and a\n"
+	"finished problem is not timed again (same GPU, rows and template); --fresh\n"
+	"times everything again.\n"
 	"Without a GPU of the SM (none, or one of another SM: the message names both), the\n"
 	"variants are compiled into the cache and kgen exits 3.\n"
 	"\n"
@@ -96,21 +112,41 @@ static const char usage_tune[] =
 	"                   per power-of-two bucket of rows\n"
 	"  --device N       CUDA device ordinal (default 0)\n"
 	"  --cache-dir DIR  the tuning cache (default as above)\n"
-	"  --jobs N         compile threads (default: one per core)\n"
+	"  --jobs N         compile threads (default: one per core, shared out among --devices)\n"
 	"  --reps N         timed repetitions per variant (default 50)\n"
 	"  --top N          rows of the result table (default 10)\n"
 	"  --check-only     check every variant against the reference; time none and keep\n"
 	"                   no result (the compiled cubins still go into the cache)\n"
+	"  --budget SECONDS per problem: compile and time no new variant once this many\n"
+	"                   seconds have passed (compiling counts); the template's default\n"
+	"                   variant is always timed; the best so far is kept and the next\n"
+	"                   run goes on from there\n"
+	"  --fresh          time every variant again, ignoring earlier runs' outcomes\n"
+	"  --json           one JSON object per problem on stdout (one line each); the\n"
+	"                   tables and progress go to stderr\n"
 	"  --seed N         seed of the random test data (default: from the clock)\n"
 	"  -q, --quiet      no progress\n"
 	"  -h, --help       this text\n"
+	"lists of problems:\n"
+	"  --preset NAME    tune every problem of a list instead of --op/--cols: 'llm' is\n"
+	"                   cross-entropy fwd, bwd and fused over the vocabularies 32000,\n"
+	"                   50257, 128256, 151936 and 256000, and softmax and log-softmax\n"
+	"                   fwd and bwd over 1024, 2048, 4096, 8192, 16384 and those\n"
+	"                   vocabularies, each in f32, f16 and bf16 (165 problems)\n"
+	"  --list           print the problems (of the shard) and exit\n"
+	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
+	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
+	"                   go to whichever worker is free; lines name the device\n"
 	"\n"
-	"exit status: 0 tuned, 1 failed, 2 usage error, 3 compiled but no GPU to time on\n";
+	"exit status: 0 tuned, 1 failed, 2 usage error, 3 compiled but no GPU to time on,\n"
+	"130 stopped by Ctrl-C (the variant at hand is finished and the best kept; a\n"
+	"second Ctrl-C quits at once)\n";
 
 static const char usage_space[] =
-	"usage: kgen space --op OP --cols N [--dtype T] --sm SM\n"
+	"usage: kgen space --op OP --cols N [--dtype T] --sm SM [--json]\n"
 	"\n"
-	"Lists the valid configurations of the problem, one per line.\n"
+	"Lists the valid configurations of the problem, one per line (with --json, one\n"
+	"JSON object: the problem, the template's default and the configurations).\n"
 	"\n%s";
 
 static const char usage_gen[] =
@@ -127,7 +163,8 @@ static const char usage_gen[] =
 enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
-	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN
+	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
+	OPT_DEVICES
 };
 
 static const struct option long_opts[] = {
@@ -153,16 +190,28 @@ static const struct option long_opts[] = {
 	{"smooth", no_argument, NULL, OPT_SMOOTH},
 	{"zloss", no_argument, NULL, OPT_ZLOSS},
 	{"softcap", no_argument, NULL, OPT_SOFTCAP},
+	{"budget", required_argument, NULL, OPT_BUDGET},
+	{"fresh", no_argument, NULL, OPT_FRESH},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"preset", required_argument, NULL, OPT_PRESET},
+	{"list", no_argument, NULL, OPT_LIST},
+	{"shard", required_argument, NULL, OPT_SHARD},
+	{"devices", required_argument, NULL, OPT_DEVICES},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
+#define MAX_DEVICES 64
+
 typedef struct args {
-	const char *op, *pass, *config, *cache_dir, *cubin;
+	const char *op, *pass, *config, *cache_dir, *cubin, *preset;
 	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id;
+	int dtype_set, device_set, fresh, json, list, shard, shards;
+	int devices[MAX_DEVICES], ndevices;
 	unsigned opts;
 	long long cols, rows;
+	double budget;
 	unsigned long long seed;
 } args;
 
@@ -185,6 +234,28 @@ static int word_in(const char *list, const char *name)
 		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
 			return 1;
 	return 0;
+}
+
+/* "0,1,3": distinct CUDA ordinals. */
+static void parse_devices(const char *s, args *a)
+{
+	const char *p = s;
+	a->ndevices = 0;
+	for (;;) {
+		char *end;
+		long d = strtol(p, &end, 10);
+		if (end == p || *p < '0' || *p > '9' || (*end && *end != ',') || d > 1023)
+			die_usage("--devices needs CUDA device ordinals like 0,1,2, not '%s'", s);
+		for (int i = 0; i < a->ndevices; i++)
+			if (a->devices[i] == d)
+				die_usage("--devices names device %ld twice", d);
+		if (a->ndevices == MAX_DEVICES)
+			die_usage("--devices takes at most %d devices", MAX_DEVICES);
+		a->devices[a->ndevices++] = (int)d;
+		if (!*end)
+			return;
+		p = end + 1;
+	}
 }
 
 /* Parse the options of a subcommand; "allowed" is the set the command takes. */
@@ -220,6 +291,7 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		case OPT_DTYPE:
 			if ((a->dtype = kg_dtype_parse(optarg)) < 0)
 				die_usage("unknown dtype '%s' (f32, f16, bf16)", optarg);
+			a->dtype_set = 1;
 			break;
 		case OPT_COLS:
 			a->cols = parse_int("--cols", optarg, LLONG_MIN, INT32_MAX);
@@ -228,7 +300,10 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			break;
 		case OPT_SM: a->sm = (int)parse_int("--sm", optarg, 50, 200); break;
 		case OPT_ROWS: a->rows = parse_int("--rows", optarg, 1, INT32_MAX); break;
-		case OPT_DEVICE: a->device = (int)parse_int("--device", optarg, 0, 1023); break;
+		case OPT_DEVICE:
+			a->device = (int)parse_int("--device", optarg, 0, 1023);
+			a->device_set = 1;
+			break;
 		case OPT_CACHE: a->cache_dir = optarg; break;
 		case OPT_JOBS: a->jobs = (int)parse_int("--jobs", optarg, 1, 64); break;
 		case OPT_REPS: a->reps = (int)parse_int("--reps", optarg, 1, 1000); break;
@@ -248,11 +323,45 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		case OPT_SMOOTH: a->opts |= KG_XO_SMOOTH; break;
 		case OPT_ZLOSS: a->opts |= KG_XO_ZLOSS; break;
 		case OPT_SOFTCAP: a->opts |= KG_XO_SOFTCAP; break;
+		case OPT_BUDGET: {
+			char *end;
+			a->budget = strtod(optarg, &end);
+			if (!*optarg || *end || !isfinite(a->budget))
+				die_usage("--budget needs a number of seconds, not '%s'", optarg);
+			if (a->budget <= 0)
+				die_usage("--budget must be > 0 (got %s)", optarg);
+			break;
+		}
+		case OPT_FRESH: a->fresh = 1; break;
+		case OPT_JSON: a->json = 1; break;
+		case OPT_PRESET: a->preset = optarg; break;
+		case OPT_LIST: a->list = 1; break;
+		case OPT_SHARD:
+			if (preset_parse_shard(optarg, &a->shard, &a->shards))
+				die_usage("--shard needs I/N with 0 <= I < N, not '%s'", optarg);
+			break;
+		case OPT_DEVICES: parse_devices(optarg, a); break;
 		case 'q': a->quiet = 1; break;
 		}
 	}
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
+	if (a->shards && !a->preset)
+		die_usage("--shard applies to --preset only");
+	if (a->list && !a->preset)
+		die_usage("--list applies to --preset only");
+	if (a->ndevices && a->device_set)
+		die_usage("give --device or --devices, not both");
+	if (a->preset) {
+		tune_problem *list;
+		int n;
+		if (preset_get(a->preset, &list, &n))
+			die_usage("unknown preset '%s' (%s)", a->preset, preset_names);
+		free(list);
+		if (a->op || a->pass || a->cols != -1 || a->dtype_set || a->opts)
+			die_usage("--preset takes no --op, --pass, --dtype, --cols or cross-entropy options");
+		return;
+	}
 	if (!a->op)
 		die_usage("missing --op (softmax, log_softmax, xent)");
 	if (!gen_family(a->op))
@@ -299,23 +408,182 @@ static void on_progress(void *arg, const char *phase, int done, int total, const
 	}
 }
 
+/* Ctrl-C (SIGINT) or SIGTERM: finish the variant at hand, keep the best so
+ * far, exit 128 + the signal; the same signal again ends the process now. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	static const char m[] = "\nkgen: stopping after the variant at hand (again to quit now)\n";
+	if (stop_signal) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_signal = sig;
+	if (write(2, m, sizeof m - 1) < 0)
+		stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* One run of 'kgen tune': a problem or a list, on one GPU or several. */
+typedef struct tune_cli {
+	const args *a;
+	report_item *items;
+	int n, finished;
+	int single;     /* one problem: the full table */
+	FILE *human;    /* stdout, or stderr under --json */
+	progress pr;
+	double t0;
+} tune_cli;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_secs(char *buf, size_t len, double s)
+{
+	if (s < 60)
+		snprintf(buf, len, "%.0fs", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%dm%02ds", (int)s / 60, (int)s % 60);
+	else
+		snprintf(buf, len, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+static void cli_progress(void *arg, int device, const char *phase, int done, int total, const char *config)
+{
+	tune_cli *t = arg;
+	(void)device;
+	on_progress(&t->pr, phase, done, total, config);
+}
+
+static void cli_done(void *arg, int device, int i, int rc, const char *error, const tune_result *res)
+{
+	tune_cli *t = arg;
+	const args *a = t->a;
+	report_item *it = &t->items[i];
+	report_item_set(it, &it->p, a->rows, a->ndevices ? device : -1, rc, error, res);
+	t->finished++;
+	if (a->json)
+		report_json(stdout, it);
+	if (t->single) {
+		if (res->n && (!rc || !strcmp(it->status, "untimed") || !strcmp(it->status, "stopped"))) {
+			if (!res->timed)
+				fprintf(t->human, "GPU: none   problem: %s\n", res->key);
+			else
+				report_table(t->human, res, a->top);
+			report_counts(t->human, it, a->budget);
+		}
+		return;
+	}
+	if (a->quiet)
+		return;
+	double el = now_s() - t->t0;
+	char sel[32], seta[32];
+	fmt_secs(sel, sizeof sel, el);
+	fmt_secs(seta, sizeof seta, el / t->finished * (t->n - t->finished));
+	FILE *f = a->json ? stderr : t->human;
+	if (a->ndevices)
+		fprintf(f, "[gpu %d] ", device);
+	fprintf(f, "[%d/%d] ", t->finished, t->n);
+	report_line(f, it);
+	fprintf(f, " (%.1f s; elapsed %s, ETA %s)\n", it->res.total_s, sel, seta);
+	fflush(f);
+}
+
+static void cli_start(void *arg, int device, int i)
+{
+	tune_cli *t = arg;
+	char name[160];
+	if (t->single || t->a->quiet || !t->pr.tty)
+		return;
+	problem_name(&t->items[i].p, name, sizeof name);
+	if (t->a->ndevices)
+		fprintf(stderr, "[gpu %d] ", device);
+	fprintf(stderr, "%s ...\n", name);
+}
+
 static int cmd_tune(int argc, char **argv)
 {
 	args a;
 	tune_opts o;
-	tune_result res;
-	progress pr = {0};
-	int rc, shown = 0;
+	tune_cli t;
+	tune_problem *problems = NULL, one;
+	int *orig = NULL, n = 1, rc, status = 0;
+	char optstr[96];
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
-	           "target weight smooth zloss softcap",
+	           "target weight smooth zloss softcap budget fresh json preset list shard devices",
 	           &a);
+	if (a.preset) {
+		preset_get(a.preset, &problems, &n);
+		if (!(orig = malloc(sizeof *orig * (size_t)(n ? n : 1)))) {
+			free(problems);
+			return fail(KGEN_ENOMEM);
+		}
+		for (int i = 0; i < n; i++)
+			orig[i] = i;
+		if (a.shards)
+			preset_shard(problems, &n, a.shard, a.shards, orig);
+	} else {
+		one = (tune_problem){a.op_id, a.opts, a.dtype, a.cols};
+		problems = &one;
+	}
+	if (a.list) {
+		for (int i = 0; i < n; i++) {
+			const kg_opinfo *info = &kg_ops[problems[i].op];
+			kg_opts_string(problems[i].op, problems[i].opts, optstr, sizeof optstr);
+			if (a.json)
+				printf("{\"index\":%d,\"op\":\"%s\",\"pass\":\"%s\",\"dtype\":\"%s\",\"cols\":%lld,"
+				       "\"options\":\"%s\"}\n",
+				       orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype], problems[i].cols, optstr);
+			else
+				printf("%d %s %s %s %lld\n", orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype],
+				       problems[i].cols);
+		}
+		free(problems);
+		free(orig);
+		return 0;
+	}
+	/* Without --sm, the SM is the GPU's: say so once, not per problem. */
+	if (!a.sm && kg_cu_load()) {
+		fprintf(stderr, "%s: error: no GPU to take the SM from (%s): give --sm\n", progname, kgen_last_error());
+		if (problems != &one)
+			free(problems);
+		free(orig);
+		return 1;
+	}
+	/* Every ordinal of --devices must exist where there is a driver;
+	 * without one, the workers compile and the run exits 3. */
+	if (a.ndevices && kg_cu_load() == 0) {
+		int count = 0;
+		kg_cu.cuDeviceGetCount(&count);
+		for (int i = 0; i < a.ndevices; i++)
+			if (a.devices[i] >= count) {
+				fprintf(stderr, "%s: error: no CUDA device %d (this machine has %d)\n", progname, a.devices[i],
+				        count);
+				if (problems != &one)
+					free(problems);
+				free(orig);
+				return 1;
+			}
+	}
+
 	memset(&o, 0, sizeof o);
-	o.op = a.op;
-	o.pass = a.pass;
-	o.opts = a.opts;
-	o.dtype = a.dtype;
-	o.cols = a.cols;
 	o.rows = a.rows;
 	o.sm = a.sm;
 	o.device = a.device;
@@ -323,73 +591,103 @@ static int cmd_tune(int argc, char **argv)
 	o.jobs = a.jobs;
 	o.reps = a.reps;
 	o.no_time = a.check_only;
+	o.fresh = a.fresh;
+	o.budget_s = a.budget;
 	o.seed = a.seed;
-	pr.tty = isatty(2);
-	pr.quiet = a.quiet;
-	o.progress = on_progress;
-	o.progress_arg = &pr;
+	o.stop = &stop_signal;
+
+	memset(&t, 0, sizeof t);
+	t.a = &a;
+	t.n = n;
+	t.single = !a.preset;
+	t.human = a.json ? stderr : stdout;
+	t.pr.tty = isatty(2);
+	t.pr.quiet = a.quiet;
+	t.t0 = now_s();
+	if (!(t.items = calloc((size_t)n, sizeof *t.items))) {
+		if (problems != &one)
+			free(problems);
+		free(orig);
+		return fail(KGEN_ENOMEM);
+	}
+	for (int i = 0; i < n; i++)
+		t.items[i].p = problems[i];
 	if (!a.quiet) {
-		char optstr[96];
-		kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
-		fprintf(stderr, "tuning %s %s %s cols=%lld rows=%lld%s%s%s%.0d\n", a.op, a.pass, kg_dtype_names[a.dtype],
-		        a.cols, a.rows, strcmp(optstr, "-") ? " " : "", strcmp(optstr, "-") ? optstr : "", a.sm ? " sm_" : "",
-		        a.sm);
-	}
-	rc = tune_run(&o, &res);
-	if (rc == KGEN_ENODRIVER || rc == KGEN_ENODEVICE || rc == KGEN_EARCH) {
-		if (res.n) {
-			fprintf(stderr, "%s: error: %s\n", progname, kgen_last_error());
-			tune_result_free(&res);
-			return EXIT_NOGPU;
+		if (t.single) {
+			kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
+			fprintf(stderr, "tuning %s %s %s cols=%lld rows=%lld%s%s%s%.0d\n", a.op, a.pass,
+			        kg_dtype_names[a.dtype], a.cols, a.rows, strcmp(optstr, "-") ? " " : "",
+			        strcmp(optstr, "-") ? optstr : "", a.sm ? " sm_" : "", a.sm);
+		} else {
+			fprintf(stderr, "tuning %d problems of preset '%s'", n, a.preset);
+			if (a.shards)
+				fprintf(stderr, " (shard %d/%d)", a.shard, a.shards);
+			fprintf(stderr, ", rows=%lld%s%.0d\n", a.rows, a.sm ? " sm_" : "", a.sm);
 		}
-		tune_result_free(&res);
-		return fail(rc);
 	}
-	if (rc) {
-		tune_result_free(&res);
-		return fail(rc);
+	batch_opts b = {
+		.base = &o, .problems = problems, .n = n, .devices = a.ndevices ? a.devices : NULL,
+		.ndevices = a.ndevices, .on_start = cli_start, .on_done = cli_done,
+		/* per-variant progress: for one problem, or one live line of a list */
+		.progress = t.single || (t.pr.tty && a.ndevices <= 1) ? cli_progress : NULL, .arg = &t,
+	};
+	catch_signals();
+	if ((rc = batch_run(&b))) {
+		status = fail(rc);
+		goto out;
 	}
-	printf("GPU: %s   problem: %s\n", res.gpu, res.key);
-	if (res.timed)
-		printf("device-to-device copy moving the same bytes (%.1f MB): %.2f us, %.0f GB/s\n", (double)res.bytes / 1e6,
-		       res.copy_us, res.copy_gbps);
-	printf("%4s  %-44s %10s %10s %9s %7s %5s %6s\n", "rank", "config", "us", "spread", "GB/s", "%copy", "regs",
-	       "err");
-	for (int i = 0; i < res.n; i++) {
-		const tune_trial *t = &res.trials[i];
-		if (strcmp(t->status, "ok") && strcmp(t->status, "checked"))
-			continue;
-		if (shown++ >= a.top)
-			continue;
-		if (res.timed)
-			printf("%4d  %-44s %10.2f %10.2f %9.0f %6.1f%% %5d %6.3f\n", shown, t->config, t->us,
-			       t->p90_us - t->p10_us, t->gbps, 100.0 * t->gbps / res.copy_gbps, t->regs, t->max_err);
-		else
-			printf("%4d  %-44s %10s %10s %9s %7s %5d %6.3f\n", shown, t->config, "-", "-", "-", "-", t->regs,
-			       t->max_err);
+
+	if (t.single) {
+		report_item *it = &t.items[0];
+		if (!it->done) {
+			status = stop_signal ? 128 + stop_signal : 1;
+		} else if (!strcmp(it->status, "untimed")) {
+			fprintf(stderr, "%s: error: %s\n", progname, it->error);
+			status = EXIT_NOGPU;
+		} else if (!strcmp(it->status, "failed")) {
+			fprintf(stderr, "%s: error: %s\n", progname, it->error[0] ? it->error : kgen_strerror(it->rc));
+			status = it->rc == KGEN_EINVAL ? EXIT_USAGE : 1;
+		} else if (it->res.store_error[0]) {
+			fprintf(stderr, "%s: error: %s\n", progname, it->res.store_error);
+			status = 1;
+		} else {
+			if (it->res.stored)
+				fprintf(t.human, "best stored in '%s'\n", it->res.cache_dir);
+			else if (it->res.timed && it->has_best)
+				fprintf(t.human, "the cache '%s' already holds this record or a faster one; kept it\n",
+				        it->res.cache_dir);
+			status = !strcmp(it->status, "stopped") ? 128 + (stop_signal ? stop_signal : SIGINT) : 0;
+		}
+		goto out;
 	}
-	int bad = 0;
-	for (int i = 0; i < res.n; i++) {
-		const tune_trial *t = &res.trials[i];
-		if (!strcmp(t->status, "ok") || !strcmp(t->status, "checked"))
-			continue;
-		if (!bad++)
-			printf("rejected:\n");
-		printf("  %-44s %s: %s\n", t->config, t->status, t->detail);
+	/* a list: the summary, then the worst outcome decides */
+	int failed = 0, untimed = 0, stopped = 0;
+	for (int i = 0; i < n; i++) {
+		const report_item *it = &t.items[i];
+		failed += it->done && !strcmp(it->status, "failed");
+		untimed += it->done && !strcmp(it->status, "untimed");
+		stopped += !it->done || !strcmp(it->status, "stopped");
 	}
-	printf("%d variants: %d passed, %d rejected; compiled %d, reused %d cubins (%.1f s); total %.1f s\n", res.n,
-	       shown, bad, res.compiled, res.reused, res.compile_s, res.total_s);
-	if (res.store_error[0]) {
-		fprintf(stderr, "%s: error: %s\n", progname, res.store_error);
-		tune_result_free(&res);
-		return 1;
+	if (!a.quiet)
+		report_summary(t.human, t.items, n);
+	if (!a.quiet || failed)
+		fprintf(stderr, "%d problems: %d tuned, %d failed, %d compiled but not timed, %d not finished; %.1f s\n", n,
+		        n - failed - untimed - stopped, failed, untimed, stopped, now_s() - t.t0);
+	status = stop_signal ? 128 + stop_signal : failed ? 1 : untimed ? EXIT_NOGPU : 0;
+	if (untimed && !failed && !stop_signal) {
+		for (int i = 0; i < n; i++)
+			if (t.items[i].done && !strcmp(t.items[i].status, "untimed")) {
+				fprintf(stderr, "%s: error: %d problems compiled but not timed; the first: %s\n", progname,
+				        untimed, t.items[i].error);
+				break;
+			}
 	}
-	if (res.stored)
-		printf("best stored in '%s'\n", res.cache_dir);
-	else if (res.timed && shown)
-		printf("the cache '%s' already holds a faster record for this problem; kept it\n", res.cache_dir);
-	tune_result_free(&res);
-	return bad && !shown ? 1 : 0;
+out:
+	free(t.items);
+	if (problems != &one)
+		free(problems);
+	free(orig);
+	return status;
 }
 
 static int cmd_space(int argc, char **argv)
@@ -399,17 +697,32 @@ static int cmd_space(int argc, char **argv)
 	char **configs;
 	int n, rc;
 	char optstr[96];
-	parse_args(argc, argv, usage_space, "op pass dtype cols vocab sm help target weight smooth zloss softcap", &a);
+	parse_args(argc, argv, usage_space, "op pass dtype cols vocab sm help target weight smooth zloss softcap json",
+	           &a);
 	if (!a.sm)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
 	if ((rc = gen_open(&g)) || (rc = gen_space(g, &p, &configs, &n)))
 		return fail(rc);
+	if (a.json) {
+		char *dflt = NULL;
+		gen_default(g, &p, &dflt);
+		printf("{\"op\":\"%s\",\"pass\":\"%s\",\"dtype\":\"%s\",\"cols\":%lld,\"sm\":%d,\"options\":\"%s\","
+		       "\"default\":\"%s\",\"variants\":%d,\"configs\":[",
+		       kg_ops[a.op_id].op, kg_ops[a.op_id].pass, kg_dtype_names[a.dtype], a.cols, a.sm, optstr,
+		       dflt ? dflt : "", n);
+		free(dflt);
+	}
 	for (int i = 0; i < n; i++) {
-		printf("%s\n", configs[i]);
+		if (a.json)
+			printf("%s\"%s\"", i ? "," : "", configs[i]);
+		else
+			printf("%s\n", configs[i]);
 		free(configs[i]);
 	}
+	if (a.json)
+		printf("]}\n");
 	free(configs);
 	gen_close(g);
 	return 0;

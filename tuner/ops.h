@@ -8,6 +8,7 @@
 #include "ref.h"
 
 #define OPS_SAMPLE_ROWS 256
+#define OPS_MAX_THREADS 256
 
 typedef struct op_problem {
 	int op;                 /* kg_op */
@@ -23,6 +24,7 @@ typedef struct op_problem {
 	int inplace;            /* fused: dlogits = logits */
 	int fill;               /* 0 normal(0, 3); 1 large magnitudes; 2 rows of -inf; 3 rows with +inf */
 	uint64_t seed;
+	int threads;            /* host threads for the data and the reference; 0: one per online CPU */
 } op_problem;
 
 typedef struct op_data {
@@ -38,13 +40,29 @@ typedef struct op_data {
 	int ns;
 	double *want, *scale;   /* [ns][cols] reference output rows */
 	double *want_lse, *want_loss, *loss_scale; /* [ns] */
+	float *h_dloss;         /* xent: [n_dloss] upstream gradient (rows, or one scalar) */
+	size_t n_dloss;
+	float *h_lse;           /* xent bwd: every row's logsumexp (the kernel's input) */
+	void *h_got;            /* the sampled output rows read back by op_data_check */
 	double want_total, total_scale; /* reduced loss (when computed: total_ok) */
 	int total_ok;
 	unsigned long long want_bad;
 } op_data;
 
-/* Make the data (host, device, reference). The current context is used. */
+/* Make the data (host, device, reference). The current context is used.
+ * The host part runs on p->threads threads; the data depend on p->seed
+ * alone, not on the thread count. */
 int op_data_make(op_data *d, const op_problem *p);
+
+/* The host part alone (inputs, targets, the reference; no CUDA call): what
+ * op_data_make does before it uploads. Free with op_data_free. */
+int op_data_host(op_data *d, const op_problem *p);
+
+/* The fewest bytes the op must move (what GB/s counts). */
+size_t op_problem_bytes(const op_problem *p);
+
+/* Threads to use for a request of want (0: one per online CPU). */
+int op_threads(int want);
 void op_data_free(op_data *d);
 
 /* Reset the outputs (NaN patterns), so that unwritten values fail. */

@@ -93,12 +93,38 @@ double ref_rand_normal(uint64_t *s)
 	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+uint64_t ref_row_seed(uint64_t seed, uint64_t stream, long long row)
+{
+	uint64_t s = seed ^ (stream * 0xd1b54a32d192ed03ull) ^ ((uint64_t)row * 0x9e3779b97f4a7c15ull);
+	return ref_rand_u64(&s);
+}
+
+void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, uint64_t *state)
+{
+	/* Marsaglia's polar method in single precision (the values are stored
+	 * as fp32 at most): one 64-bit draw gives both uniforms of a pair, and
+	 * an accepted pair gives two normals for one log and one square root. */
+	const float k = 2.0f / 16777216.0f, sc = (float)scale;
+	for (long long c = 0; c < n; c += 2) {
+		float u, v, s;
+		do {
+			uint64_t r = ref_rand_u64(state);
+			u = (float)(r >> 40) * k - 1.0f;
+			v = (float)((r >> 16) & 0xffffff) * k - 1.0f;
+			s = u * u + v * v;
+		} while (s >= 1.0f || s == 0.0f);
+		s = sqrtf(-2.0f * logf(s) / s) * sc;
+		ref_set(buf, dtype, off + (size_t)c, u * s);
+		if (c + 1 < n)
+			ref_set(buf, dtype, off + (size_t)c + 1, v * s);
+	}
+}
+
 void ref_fill(void *buf, int dtype, long long rows, long long cols, long long ld,
               double scale, uint64_t *state)
 {
 	for (long long r = 0; r < rows; r++)
-		for (long long c = 0; c < cols; c++)
-			ref_set(buf, dtype, (size_t)(r * ld + c), ref_rand_normal(state) * scale);
+		ref_fill_row(buf, dtype, (size_t)(r * ld), cols, scale, state);
 }
 
 void ref_softmax_row(const double *x, double *y, long long n)

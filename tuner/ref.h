@@ -20,6 +20,14 @@ void ref_set(void *buf, int dtype, size_t i, double v);
 uint64_t ref_rand_u64(uint64_t *state);
 double ref_rand_normal(uint64_t *state);
 
+/* An independent generator state for one row of one stream (tensor) of a
+ * seeded problem: rows can be filled in any order, by any thread, with the
+ * same result. */
+uint64_t ref_row_seed(uint64_t seed, uint64_t stream, long long row);
+
+/* Fill n elements from element off with normal(0, 1) * scale values. */
+void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, uint64_t *state);
+
 /* Fill rows x cols (row stride ld) with normal(0, 1) * scale values. */
 void ref_fill(void *buf, int dtype, long long rows, long long cols, long long ld,
               double scale, uint64_t *state);

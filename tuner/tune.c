@@ -1,16 +1,24 @@
 /* tune.c: the search for one problem (see tune.h).
  *
- * 1. the template enumerates the space and renders every variant;
- * 2. a pool of threads compiles them with NVRTC (a cubin already in the
+ * 1. the template enumerates the space and renders every variant (the
+ *    template's default first: the variant a short budget still times); a
+ *    variant the template rejects, or whose geometry exceeds the limits, is
+ *    pruned here;
+ * 2. trial records of an earlier run of this problem (same GPU, rows and
+ *    template stamp; the same compiled variant) are taken as they are;
+ * 3. a pool of threads compiles the rest with NVRTC (a cubin already in the
  *    cache under the variant's hash is reused);
- * 3. on the GPU each variant runs once on fresh random data and is compared
- *    with the fp64 reference on a sample of rows; a mismatch is recorded and
- *    never timed or kept;
- * 4. the rest are timed with the shared harness (L2 flushed, events,
- *    median), next to a device-to-device copy of the same bytes;
- * 5. every trial and the fastest record go into the cache.
+ * 4. on the GPU each variant is loaded; one that spills, cannot launch its
+ *    block or fits no CTA on a multiprocessor is pruned; the others run once
+ *    on fresh random data and are compared with the fp64 reference on a
+ *    sample of rows; a mismatch is recorded and never timed or kept;
+ * 5. the rest are timed with the shared harness (L2 flushed, events,
+ *    median), next to a device-to-device copy of the same bytes; each trial
+ *    goes into the cache as soon as it is known, the fastest at the end.
+ * A budget or a stop request ends steps 3-5 early; the best so far is kept.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +34,17 @@
 #include "ref.h"
 #include "tune.h"
 
+const char *const tune_prune_names[TUNE_NPRUNE] = {"template", "limits", "threads", "spills", "occupancy"};
+
+#define MAX_BLOCK 1024   /* threads per CTA, every SM */
+#define MAX_CLUSTER 16   /* CTAs per cluster (non-portable beyond 8), sm_90 */
+
 typedef struct job {
 	gen_variant v;
 	void *cubin;
 	size_t size;
+	int skip;      /* pruned or resumed: not compiled */
+	int started;   /* compilation started (or the cubin was looked up) */
 	int reused, rc;
 	char hex[17];
 	char *log;
@@ -37,10 +52,12 @@ typedef struct job {
 
 typedef struct pool {
 	job *jobs;
-	int n, next, done;
+	int n, next, done, total, started;
 	int sm;
 	cache *cache;
 	const tune_opts *o;
+	double deadline;  /* 0: no budget */
+	int stopped, spent;
 	pthread_mutex_t lock;
 } pool;
 
@@ -51,20 +68,39 @@ static double now_s(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int stop_asked(const tune_opts *o)
+{
+	return o->stop && *o->stop;
+}
+
 static void *compile_worker(void *arg)
 {
 	pool *p = arg;
 	for (;;) {
 		job *j;
 		pthread_mutex_lock(&p->lock);
-		if (p->next == p->n) {
+		while (p->next < p->n && p->jobs[p->next].skip)
+			p->next++;
+		if (p->next == p->n || p->stopped || p->spent) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		if (stop_asked(p->o)) {
+			p->stopped = 1;
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		/* the first variant is compiled whatever the budget */
+		if (p->deadline > 0 && p->started > 0 && now_s() > p->deadline) {
+			p->spent = 1;
 			pthread_mutex_unlock(&p->lock);
 			return NULL;
 		}
 		j = &p->jobs[p->next++];
+		j->started = 1;
+		p->started++;
 		pthread_mutex_unlock(&p->lock);
 
-		snprintf(j->hex, sizeof j->hex, "%016llx", (unsigned long long)kg_variant_hash(j->v.source, p->sm));
 		if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
 			j->reused = 1;
 		} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
@@ -78,21 +114,23 @@ static void *compile_worker(void *arg)
 		pthread_mutex_lock(&p->lock);
 		p->done++;
 		if (p->o->progress)
-			p->o->progress(p->o->progress_arg, "compile", p->done, p->n, j->v.config);
+			p->o->progress(p->o->progress_arg, "compile", p->done, p->total, j->v.config);
 		pthread_mutex_unlock(&p->lock);
 	}
 }
 
-static int compile_all(pool *p, int jobs)
+static void compile_all(pool *p, int jobs)
 {
 	pthread_t th[64];
 	int nth = jobs > 0 ? jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	for (int i = 0; i < p->n; i++)
+		p->total += !p->jobs[i].skip;
 	if (nth < 1)
 		nth = 1;
 	if (nth > 64)
 		nth = 64;
-	if (nth > p->n)
-		nth = p->n;
+	if (nth > p->total)
+		nth = p->total;
 	for (int i = 0; i < nth; i++)
 		if (pthread_create(&th[i], NULL, compile_worker, p)) {
 			nth = i;
@@ -102,7 +140,6 @@ static int compile_all(pool *p, int jobs)
 		compile_worker(p);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	return 0;
 }
 
 typedef struct run_arg {
@@ -120,10 +157,13 @@ static int trial_cmp(const void *pa, const void *pb)
 {
 	const tune_trial *a = pa, *b = pb;
 	int ta = !strcmp(a->status, "ok"), tb = !strcmp(b->status, "ok");
+	int ca = !strcmp(a->status, "checked"), cb = !strcmp(b->status, "checked");
 	if (ta != tb)
 		return tb - ta;
 	if (ta && a->us != b->us)
 		return a->us < b->us ? -1 : 1;
+	if (ca != cb)
+		return cb - ca;
 	return strcmp(a->config, b->config);
 }
 
@@ -136,44 +176,287 @@ static int check_variant(run_arg *a, CUstream s, tune_trial *t)
 	return op_data_check(a->d, &t->max_err, t->detail, sizeof t->detail);
 }
 
-static void store_results(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp,
-                          const pool *p, tune_result *res)
+static void set_status(tune_trial *t, const char *status, const char *detail)
 {
-	char key[KG_KEY_MAX + 160], rec[2048];
-	int drv = 0;
+	snprintf(t->status, sizeof t->status, "%s", status);
+	if (detail)
+		snprintf(t->detail, sizeof t->detail, "%.255s", detail);
+}
+
+static void prune(tune_result *res, tune_trial *t, int why, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void prune(tune_result *res, tune_trial *t, int why, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	set_status(t, "pruned", NULL);
+	t->prune = why;
+	n = snprintf(t->detail, sizeof t->detail, "%s: ", tune_prune_names[why]);
+	va_start(ap, fmt);
+	vsnprintf(t->detail + n, sizeof t->detail - (size_t)n, fmt, ap);
+	va_end(ap);
+	res->pruned++;
+	res->pruned_by[why]++;
+}
+
+static void utc_date(char *buf, size_t len)
+{
 	time_t tnow = time(NULL);
-	char date[32];
-	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tnow));
+	struct tm tm;
+	gmtime_r(&tnow, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The records a run writes and resumes. */
+typedef struct trial_ctx {
+	cache *c;
+	const char *key, *stamp;
+	long long rows;
+	long epoch;
+} trial_ctx;
+
+/* One trial record, written as soon as the trial is known (a killed run
+ * keeps what it measured). */
+static void write_trial(const trial_ctx *x, const tune_trial *t)
+{
+	char k[KG_KEY_MAX + 256], rec[2048], date[32];
+	int n = snprintf(k, sizeof k, "%s\x1f%s", x->key, t->config);
+	utc_date(date, sizeof date);
+	snprintf(rec, sizeof rec,
+	         "status=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\nmax_err=%.3g\n"
+	         "regs=%d\nlocal_bytes=%d\nvariant=%s\nrows=%lld\nstamp=%s\nepoch=%ld\ndate=%s\ndetail=%s\n",
+	         t->status, t->us, t->p10_us, t->p90_us, t->gbps, t->max_err, t->regs, t->local_bytes, t->variant,
+	         x->rows, x->stamp, x->epoch, date, t->detail);
+	if (n > 0 && (size_t)n < sizeof k)
+		cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+}
+
+/* The problem's epoch: the record under "<key>\x1f" (an empty config).
+ * Runs resume trials of the current epoch only; --fresh starts the next one,
+ * so that a fresh run that is stopped goes on with its own outcomes. */
+static long trial_epoch(cache *c, const char *key, int next)
+{
+	char k[KG_KEY_MAX + 8], rec[128], date[32], v[32];
+	void *val = NULL;
+	long epoch = 0;
+	int n = snprintf(k, sizeof k, "%s\x1f", key);
+	if (!cache_get(c, "trial", k, (size_t)n, &val, NULL, NULL, 0) && !rec_get(val, "epoch", v, sizeof v))
+		epoch = strtol(v, NULL, 10);
+	free(val);
+	if (next) {
+		utc_date(date, sizeof date);
+		snprintf(rec, sizeof rec, "epoch=%ld\ndate=%s\n", ++epoch, date);
+		cache_put(c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+	}
+	return epoch;
+}
+
+/* The trial records of an earlier run: collected by a scan (whose callback
+ * may not call into the cache), then matched to the jobs. */
+typedef struct found {
+	char **cfg, **rec;
+	int n, cap;
+	size_t plen;
+} found;
+
+static int collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	found *f = arg;
+	char *cfg, *rec;
+	if (f->n == f->cap) {
+		int cap = f->cap ? 2 * f->cap : 64;
+		char **a = realloc(f->cfg, sizeof *a * (size_t)cap), **b;
+		if (!a)
+			return 1;
+		f->cfg = a;
+		if (!(b = realloc(f->rec, sizeof *b * (size_t)cap)))
+			return 1;
+		f->rec = b;
+		f->cap = cap;
+	}
+	if (!(cfg = malloc(klen - f->plen + 1)) || !(rec = malloc(vlen + 1))) {
+		free(cfg);
+		return 1;
+	}
+	memcpy(cfg, (const char *)key + f->plen, klen - f->plen);
+	cfg[klen - f->plen] = 0;
+	memcpy(rec, val, vlen);
+	rec[vlen] = 0;
+	f->cfg[f->n] = cfg;
+	f->rec[f->n++] = rec;
+	return 0;
+}
+
+static double rec_num(const char *rec, const char *k)
+{
+	char v[64];
+	return rec_get(rec, k, v, sizeof v) ? 0 : strtod(v, NULL);
+}
+
+/* Take the outcomes of earlier runs: ok (its time), mismatch and pruned
+ * (the same cubin gives the same answer). Launch failures may have been
+ * transient and are run again. */
+static void resume(const trial_ctx *x, pool *p, tune_result *res)
+{
+	char prefix[KG_KEY_MAX + 8], v[256];
+	found f = {0};
+	int n = snprintf(prefix, sizeof prefix, "%s\x1f", x->key);
+	f.plen = (size_t)n;
+	/* an unreadable cache, or a short scan: time what was not found */
+	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f, NULL, 0);
+	for (int k = 0; k < f.n; k++) {
+		const char *rec = f.rec[k];
+		int i;
+		for (i = 0; i < p->n && strcmp(res->trials[i].config, f.cfg[k]); i++)
+			;
+		if (i == p->n || p->jobs[i].skip || rec_get(rec, "stamp", v, sizeof v) || strcmp(v, x->stamp) ||
+		    (long long)rec_num(rec, "rows") != x->rows || (long)rec_num(rec, "epoch") != x->epoch ||
+		    rec_get(rec, "variant", v, sizeof v) ||
+		    strcmp(v, p->jobs[i].hex) || rec_get(rec, "status", v, sizeof v) ||
+		    (strcmp(v, "ok") && strcmp(v, "mismatch") && strcmp(v, "pruned")))
+			continue;
+		tune_trial *t = &res->trials[i];
+		set_status(t, v, NULL);
+		t->us = rec_num(rec, "time_us");
+		t->p10_us = rec_num(rec, "p10_us");
+		t->p90_us = rec_num(rec, "p90_us");
+		t->gbps = rec_num(rec, "gbps");
+		t->max_err = rec_num(rec, "max_err");
+		t->regs = (int)rec_num(rec, "regs");
+		t->local_bytes = (int)rec_num(rec, "local_bytes");
+		rec_get(rec, "detail", t->detail, sizeof t->detail);
+		if (!strcmp(v, "pruned")) {
+			t->prune = TUNE_PRUNE_LIMITS;
+			for (int w = 0; w < TUNE_NPRUNE; w++)
+				if (!strncmp(t->detail, tune_prune_names[w], strlen(tune_prune_names[w])))
+					t->prune = w;
+			res->pruned++;
+			res->pruned_by[t->prune]++;
+		} else if (!strcmp(v, "mismatch")) {
+			res->rejected++;
+		}
+		t->resumed = 1;
+		p->jobs[i].skip = 1;
+		res->resumed++;
+	}
+	for (int k = 0; k < f.n; k++) {
+		free(f.cfg[k]);
+		free(f.rec[k]);
+	}
+	free(f.cfg);
+	free(f.rec);
+}
+
+static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
+                       tune_result *res)
+{
+	char rec[2048], date[32], msg[256];
+	const tune_trial *t = &res->trials[0];
+	const gen_variant *v = NULL;
+	int drv = 0, replaced = 0;
+	if (!res->n || strcmp(t->status, "ok"))
+		return;
+	for (int i = 0; i < p->n; i++)
+		if (p->jobs[i].v.config && !strcmp(p->jobs[i].v.config, t->config))
+			v = &p->jobs[i].v;
+	if (!v)
+		return;
+	utc_date(date, sizeof date);
 	kg_cu.cuDriverGetVersion(&drv);
-	for (int i = 0; i < res->n; i++) {
-		const tune_trial *t = &res->trials[i];
-		int n = snprintf(key, sizeof key, "%s\x1f%s", res->key, t->config);
-		snprintf(rec, sizeof rec,
-		         "status=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\nmax_err=%.3g\n"
-		         "regs=%d\nlocal_bytes=%d\nvariant=%s\nrows=%lld\nstamp=%s\ndate=%s\ndetail=%s\n",
-		         t->status, t->us, t->p10_us, t->p90_us, t->gbps, t->max_err, t->regs, t->local_bytes,
-		         t->variant, o->rows, stamp, date, t->detail);
-		cache_put(c, "trial", key, (size_t)n, rec, strlen(rec), NULL, 0);
+	snprintf(rec, sizeof rec,
+	         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\nvariant=%s\n"
+	         "time_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
+	         "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
+	         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, t->variant,
+	         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp, kg_nvrtc_version(), drv,
+	         dev->name, date);
+	if (cache_put_best(c, res->key, rec, &replaced, msg, sizeof msg))
+		snprintf(res->store_error, sizeof res->store_error, "%s", msg);
+	res->stored = replaced;
+}
+
+/* The template's space, default first, rendered; rejected configs pruned. */
+static int render_all(gen *g, const gen_problem *prob, pool *p, tune_result *res, char **configs, int n)
+{
+	char *dflt = NULL;
+	int rc;
+	if (gen_default(g, prob, &dflt) == 0) {
+		for (int i = 1; i < n; i++)
+			if (!strcmp(configs[i], dflt)) {
+				char *tmp = configs[0];
+				configs[0] = configs[i];
+				configs[i] = tmp;
+			}
 	}
-	if (res->n && !strcmp(res->trials[0].status, "ok")) {
-		const tune_trial *t = &res->trials[0];
-		const gen_variant *v = NULL;
-		for (int i = 0; i < p->n; i++)
-			if (!strcmp(p->jobs[i].v.config, t->config))
-				v = &p->jobs[i].v;
-		snprintf(rec, sizeof rec,
-		         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\nvariant=%s\n"
-		         "time_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
-		         "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
-		         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, t->variant,
-		         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp,
-		         kg_nvrtc_version(), drv, dev->name, date);
-		int replaced = 0;
-		char msg[256];
-		if (cache_put_best(c, res->key, rec, &replaced, msg, sizeof msg))
-			snprintf(res->store_error, sizeof res->store_error, "%s", msg);
-		res->stored = replaced;
+	free(dflt);
+	for (int i = 0; i < n; i++) {
+		tune_trial *t = &res->trials[i];
+		job *j = &p->jobs[i];
+		snprintf(t->config, sizeof t->config, "%s", configs[i]);
+		set_status(t, "untimed", NULL);
+		if ((rc = gen_render(g, prob, configs[i], &j->v))) {
+			if (rc != KGEN_EINVAL)
+				return rc; /* a template bug, not a rejected config */
+			prune(res, t, TUNE_PRUNE_TEMPLATE, "%s", kgen_last_error());
+			j->skip = 1;
+			continue;
+		}
+		snprintf(t->config, sizeof t->config, "%s", j->v.config);
+		snprintf(j->hex, sizeof j->hex, "%016llx", (unsigned long long)kg_variant_hash(j->v.source, prob->sm));
+		snprintf(t->variant, sizeof t->variant, "%s", j->hex);
 	}
+	return 0;
+}
+
+/* Geometry that cannot launch on the SM (or on this GPU, smem_optin > 0). */
+static void prune_limits(pool *p, tune_result *res, int smem_optin)
+{
+	for (int i = 0; i < p->n; i++) {
+		job *j = &p->jobs[i];
+		tune_trial *t = &res->trials[i];
+		if (j->skip)
+			continue;
+		if (j->v.block < 1 || j->v.block > MAX_BLOCK)
+			prune(res, t, TUNE_PRUNE_LIMITS, "a block of %u threads (at most %d)", j->v.block, MAX_BLOCK);
+		else if (j->v.cluster > MAX_CLUSTER || (j->v.cluster > 1 && p->sm < 90))
+			prune(res, t, TUNE_PRUNE_LIMITS, "a cluster of %u CTAs (sm_%d: at most %d)", j->v.cluster, p->sm,
+			      p->sm < 90 ? 1 : MAX_CLUSTER);
+		else if (smem_optin > 0 && j->v.smem > (unsigned)smem_optin)
+			prune(res, t, TUNE_PRUNE_LIMITS, "%u bytes of dynamic shared memory (the GPU allows %d)", j->v.smem,
+			      smem_optin);
+		else
+			continue;
+		j->skip = 1;
+	}
+}
+
+/* After loading: prune what spills, cannot launch its block or fits no CTA
+ * on a multiprocessor. Returns 1 when pruned. */
+static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunction fn)
+{
+	int max_threads = 0, static_smem = 0, blocks = -1;
+	kg_cu.cuFuncGetAttribute(&t->regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fn);
+	kg_cu.cuFuncGetAttribute(&t->local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, fn);
+	kg_cu.cuFuncGetAttribute(&static_smem, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, fn);
+	if (kg_cu.cuFuncGetAttribute(&max_threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, fn))
+		max_threads = MAX_BLOCK;
+	if (t->local_bytes > 0) {
+		prune(res, t, TUNE_PRUNE_SPILLS, "%d bytes of local memory per thread (%d registers)", t->local_bytes,
+		      t->regs);
+		return 1;
+	}
+	if (max_threads < (int)j->v.block) {
+		prune(res, t, TUNE_PRUNE_THREADS, "at most %d threads per block with %d registers per thread, not %u",
+		      max_threads, t->regs, j->v.block);
+		return 1;
+	}
+	if (!kg_cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, (int)j->v.block, j->v.smem) && blocks == 0) {
+		prune(res, t, TUNE_PRUNE_OCCUPANCY,
+		      "no CTA of %u threads fits on a multiprocessor (%d registers per thread, %d + %u bytes of shared memory)",
+		      j->v.block, t->regs, static_smem, j->v.smem);
+		return 1;
+	}
+	return 0;
 }
 
 int tune_run(const tune_opts *o, tune_result *res)
@@ -187,8 +470,8 @@ int tune_run(const tune_opts *o, tune_result *res)
 	CUdevice cudev = 0;
 	op_data data;
 	char **configs = NULL, msg[512], stamp[96], optstr[96];
-	double t0 = now_s();
-	int n = 0, rc, sm = o->sm, gpu_rc = 0, op, have_data = 0;
+	double t0 = now_s(), t1;
+	int n = 0, rc, sm = o->sm, gpu_rc = 0, op, have_data = 0, smem_optin = 0;
 	gen_problem prob;
 	CUresult r;
 
@@ -219,6 +502,8 @@ int tune_run(const tune_opts *o, tune_result *res)
 			} else {
 				sm = dev.sm;
 				snprintf(res->gpu, sizeof res->gpu, "%s", dev.name);
+				kg_cu.cuDeviceGetAttribute(&smem_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+				                           cudev);
 			}
 		}
 	}
@@ -227,8 +512,11 @@ int tune_run(const tune_opts *o, tune_result *res)
 	if (!sm)
 		return kg_err(gpu_rc ? gpu_rc : KGEN_EINVAL, "no GPU to take the SM from (%s): give the SM", msg);
 
+	res->sm = sm;
 	kg_opts_string(op, o->opts, optstr, sizeof optstr);
 	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, sm, optstr};
+	kg_problem_key(res->key, sizeof res->key, op, o->opts, o->dtype, o->cols, sm, res->gpu[0] ? res->gpu : "-",
+	               kg_rows_bucket(o->rows));
 	if ((rc = gen_open(&g)) || (rc = gen_space(g, &prob, &configs, &n)))
 		goto out;
 	if (n == 0) {
@@ -241,42 +529,62 @@ int tune_run(const tune_opts *o, tune_result *res)
 		rc = kg_err(KGEN_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int i = 0; i < n; i++)
-		if ((rc = gen_render(g, &prob, configs[i], &p.jobs[i].v)))
-			goto out;
-	if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
+	p.n = res->n = n;
+	p.sm = sm;
+	p.o = o;
+	p.deadline = o->budget_s > 0 ? t0 + o->budget_s : 0;
+	if ((rc = render_all(g, &prob, &p, res, configs, n)))
+		goto out;
+	prune_limits(&p, res, gpu_rc ? 0 : smem_optin);
+	if (o->cache) {
+		c = o->cache;
+	} else if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
 		rc = kg_err(rc, "%s", msg);
 		goto out;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(c));
+	trial_ctx tx = {c, res->key, stamp, o->rows, 0};
+	if (!gpu_rc && !o->no_time) {
+		tx.epoch = trial_epoch(c, res->key, o->fresh);
+		if (!o->fresh)
+			resume(&tx, &p, res);
+	}
 
 	/* Compile everything (NVRTC needs no GPU). */
-	p.n = n;
-	p.sm = sm;
 	p.cache = c;
-	p.o = o;
 	compile_all(&p, o->jobs);
-	res->n = n;
 	for (int i = 0; i < n; i++) {
 		tune_trial *t = &res->trials[i];
-		snprintf(t->config, sizeof t->config, "%s", p.jobs[i].v.config);
-		snprintf(t->variant, sizeof t->variant, "%s", p.jobs[i].hex);
-		snprintf(t->status, sizeof t->status, "%s", p.jobs[i].rc ? "compile" : "untimed");
-		if (p.jobs[i].rc)
-			snprintf(t->detail, sizeof t->detail, "%.255s", p.jobs[i].log ? p.jobs[i].log : "compile failed");
-		res->compiled += !p.jobs[i].rc && !p.jobs[i].reused;
-		res->reused += p.jobs[i].reused;
+		job *j = &p.jobs[i];
+		if (j->skip)
+			continue;
+		if (!j->started) {
+			set_status(t, "untimed", p.stopped ? "stopped before it was compiled"
+			                                   : "the budget was spent before it was compiled");
+			res->untimed++;
+		} else if (j->rc) {
+			set_status(t, "compile", j->log ? j->log : "compile failed");
+			res->rejected++;
+		}
+		res->compiled += j->started && !j->reused;
+		res->reused += j->reused;
 	}
+	res->interrupted = p.stopped;
+	res->budget_spent = p.spent;
 	res->compile_s = now_s() - t0;
-	kg_problem_key(res->key, sizeof res->key, op, o->opts, o->dtype, o->cols, sm, res->gpu[0] ? res->gpu : "-",
-	               kg_rows_bucket(o->rows));
 	if (gpu_rc) {
-		rc = kg_err(gpu_rc, "timing needs a GPU of sm_%d (%s); %d variants are compiled into '%s'", sm, msg,
-		            res->compiled + res->reused, res->cache_dir);
+		int done = res->compiled - res->rejected + res->reused, want = n - res->pruned;
+		if (done == want)
+			rc = kg_err(gpu_rc, "timing needs a GPU of sm_%d (%s); %d variants are compiled into '%s'", sm, msg,
+			            done, res->cache_dir);
+		else
+			rc = kg_err(gpu_rc, "timing needs a GPU of sm_%d (%s); %d of %d variants are compiled into '%s'", sm,
+			            msg, done, want, res->cache_dir);
 		goto out;
 	}
 
-	/* On the GPU: data and reference, then check and time every variant. */
+	/* On the GPU: the copy, data and reference, then check and time every variant. */
+	t1 = now_s();
 	if ((r = kg_cu.cuDevicePrimaryCtxRetain(&cuctx, cudev)) || (r = kg_cu.cuCtxSetCurrent(cuctx))) {
 		rc = kg_cu_fail("cuDevicePrimaryCtxRetain", r);
 		cuctx = NULL;
@@ -287,13 +595,9 @@ int tune_run(const tune_opts *o, tune_result *res)
 		.eps = 0.1, .zloss = 1e-4, .softcap = 30.0, .denominator = 1.0, .reduction = -1,
 		.ignore_frac = kg_ops[op].xent ? 0.1 : 0.0,
 		.seed = o->seed ? o->seed : (uint64_t)(now_s() * 1e9) ^ ((uint64_t)getpid() << 32),
+		.threads = o->threads,
 	};
-	if (o->progress)
-		o->progress(o->progress_arg, "data", 0, 1, "random inputs and the fp64 reference");
-	have_data = 1;
-	if ((rc = op_data_make(&data, &op_p)))
-		goto out;
-	res->bytes = (long long)data.bytes;
+	res->bytes = (long long)op_problem_bytes(&op_p);
 	if ((rc = bench_open(&b, &dev)))
 		goto out;
 	int reps = o->reps > 0 ? o->reps : 50;
@@ -301,57 +605,96 @@ int tune_run(const tune_opts *o, tune_result *res)
 		bench_stats st;
 		/* A copy that moves as many bytes as the op must (half read, half
 		 * written), so that both pay the same fixed costs. */
-		size_t half = data.bytes / 2 > 0 ? data.bytes / 2 : 1;
+		size_t half = (size_t)res->bytes / 2 > 0 ? (size_t)res->bytes / 2 : 1;
 		if ((rc = bench_copy(b, half, reps, &st)))
 			goto out;
 		res->copy_us = st.median_us;
 		res->copy_gbps = 2.0 * (double)half / st.median_us * 1e-3;
+		/* what the template and the limits pruned, for the record */
+		for (int i = 0; i < n; i++)
+			if (!res->trials[i].resumed && !strcmp(res->trials[i].status, "pruned"))
+				write_trial(&tx, &res->trials[i]);
+	}
+	int torun = 0, k = 0, done_ok = 0;
+	for (int i = 0; i < n; i++) {
+		torun += !p.jobs[i].skip && p.jobs[i].started && !p.jobs[i].rc;
+		done_ok += res->trials[i].resumed && !strcmp(res->trials[i].status, "ok");
 	}
 	for (int i = 0; i < n; i++) {
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
 		CUmodule mod;
 		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster}, &data};
-		if (j->rc)
+		if (j->skip || !j->started || j->rc)
 			continue;
-		if (o->progress)
-			o->progress(o->progress_arg, o->no_time ? "check" : "time", i + 1, n, t->config);
-		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, &mod, &a.l.fn,
-		                         &a.l.prep))) {
-			snprintf(t->status, sizeof t->status, "launch");
-			snprintf(t->detail, sizeof t->detail, "%.255s", kgen_last_error());
+		if (stop_asked(o) || res->interrupted) {
+			res->interrupted = 1;
+			set_status(t, "untimed", "stopped before it was timed");
+			res->untimed++;
 			continue;
 		}
-		kg_cu.cuFuncGetAttribute(&t->regs, CU_FUNC_ATTRIBUTE_NUM_REGS, a.l.fn);
-		kg_cu.cuFuncGetAttribute(&t->local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, a.l.fn);
-		rc = check_variant(&a, bench_stream(b), t);
-		if (rc) {
-			snprintf(t->status, sizeof t->status, "launch");
-			snprintf(t->detail, sizeof t->detail, "%.255s", kgen_last_error());
+		if (p.deadline > 0 && done_ok > 0 && now_s() > p.deadline) {
+			res->budget_spent = 1;
+			set_status(t, "untimed", "the budget was spent before it was timed");
+			res->untimed++;
+			continue;
+		}
+		if (o->progress)
+			o->progress(o->progress_arg, o->no_time ? "check" : "time", ++k, torun, t->config);
+		if (!have_data) {
+			double tg = now_s();
+			if (o->progress)
+				o->progress(o->progress_arg, "data", 0, 1, "random inputs and the fp64 reference");
+			have_data = 1;
+			rc = op_data_make(&data, &op_p);
+			res->gen_s = now_s() - tg;
+			if (rc)
+				goto out;
+		}
+		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, &mod, &a.l.fn,
+		                         &a.l.prep))) {
+			set_status(t, "launch", kgen_last_error());
+			res->rejected++;
+			rc = 0;
+			if (!o->no_time)
+				write_trial(&tx, t);
+			continue;
+		}
+		if (prune_loaded(res, t, j, a.l.fn)) {
+			/* pruned: nothing to run */
+		} else if (res->ran++, (rc = check_variant(&a, bench_stream(b), t))) {
+			set_status(t, "launch", kgen_last_error());
+			res->rejected++;
 		} else if (t->max_err > 1) {
-			snprintf(t->status, sizeof t->status, "mismatch");
+			set_status(t, "mismatch", NULL);
+			res->rejected++;
 		} else if (!o->no_time) {
 			bench_stats st;
 			if ((rc = bench_run(b, run_fn, &a, reps, &st))) {
-				snprintf(t->status, sizeof t->status, "launch");
-				snprintf(t->detail, sizeof t->detail, "%.255s", kgen_last_error());
+				set_status(t, "launch", kgen_last_error());
+				res->rejected++;
 			} else {
-				snprintf(t->status, sizeof t->status, "ok");
+				set_status(t, "ok", NULL);
 				t->us = st.median_us;
 				t->p10_us = st.p10_us;
 				t->p90_us = st.p90_us;
 				t->gbps = (double)res->bytes / st.median_us * 1e-3;
+				done_ok++;
 			}
 		} else {
-			snprintf(t->status, sizeof t->status, "checked");
+			set_status(t, "checked", NULL);
+			done_ok++;
 		}
 		kg_cu.cuModuleUnload(mod);
 		rc = 0;
+		if (!o->no_time)
+			write_trial(&tx, t);
 	}
+	res->time_s = now_s() - t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)n, sizeof *res->trials, trial_cmp);
 	if (!o->no_time)
-		store_results(c, o, &dev, stamp, &p, res);
+		store_best(c, o, &dev, stamp, &p, res);
 	rc = 0;
 out:
 	res->total_s = now_s() - t0;
@@ -369,7 +712,8 @@ out:
 	for (int i = 0; i < n; i++)
 		free(configs[i]);
 	free(configs);
-	cache_close(c);
+	if (c != o->cache)
+		cache_close(c);
 	gen_close(g);
 	pthread_mutex_destroy(&p.lock);
 	return rc;

@@ -2,6 +2,21 @@
 #ifndef KGEN_TUNE_H
 #define KGEN_TUNE_H
 
+#include <signal.h>
+
+struct cache;
+
+/* Why a variant was pruned (never timed): the first word of its detail. */
+enum {
+	TUNE_PRUNE_TEMPLATE,  /* the template rejects the config (its check()) */
+	TUNE_PRUNE_LIMITS,    /* its geometry exceeds the SM's or the GPU's limits */
+	TUNE_PRUNE_THREADS,   /* the compiled kernel cannot launch its block (registers) */
+	TUNE_PRUNE_SPILLS,    /* the compiled kernel uses local memory (spills) */
+	TUNE_PRUNE_OCCUPANCY, /* no CTA of it fits on a multiprocessor */
+	TUNE_NPRUNE
+};
+extern const char *const tune_prune_names[TUNE_NPRUNE]; /* "template", "limits", ... */
+
 typedef struct tune_opts {
 	const char *op, *pass;  /* "softmax", "log_softmax", "xent"; "fwd", "bwd", "fused" */
 	unsigned opts;          /* cross-entropy: KG_XO_* bits (internal.h) */
@@ -11,32 +26,53 @@ typedef struct tune_opts {
 	int sm;                 /* 0: the GPU's */
 	int device;             /* CUDA device ordinal */
 	const char *cache_dir;  /* NULL: the default */
+	struct cache *cache;    /* an open cache to use instead (threads may share one), or NULL */
 	int jobs;               /* compile threads; 0: one per core */
+	int threads;            /* host threads for the test data and reference; 0: one per core */
 	int reps;               /* timed repetitions per variant; 0: 50 */
 	int no_time;            /* check every variant, time none, store nothing */
+	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
+	double budget_s;        /* > 0: start no compilation or timing once this many seconds have
+	                         * passed since the start; the first variant (the template's default)
+	                         * is always done */
+	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
+	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */
-	/* Progress: phase "compile" / "check" / "time", done of total. */
+	/* Progress: phase "compile" / "data" / "check" / "time", done of total. */
 	void (*progress)(void *arg, const char *phase, int done, int total, const char *config);
 	void *progress_arg;
 } tune_opts;
 
 typedef struct tune_trial {
-	char config[128];
-	char status[16];  /* "ok", "mismatch", "compile", "launch", "untimed" */
-	char variant[17]; /* hash of the compiled variant */
+	char config[192];
+	char status[16];  /* "ok", "checked", "mismatch", "compile", "launch", "pruned", "untimed" */
+	char variant[17]; /* hash of the compiled variant ("" when pruned by the template) */
 	double us, p10_us, p90_us, gbps;
 	double max_err;   /* worst error over the tolerance (<= 1 passes) */
 	int regs, local_bytes;
+	int prune;        /* TUNE_PRUNE_* when status is "pruned" */
+	int resumed;      /* taken from the trial record of an earlier run, not run again */
 	char detail[256];
 } tune_trial;
 
 typedef struct tune_result {
 	tune_trial *trials;   /* sorted: timed by time, then the rest */
-	int n, compiled, reused;
+	int n;                /* variants in the space */
+	int compiled, reused; /* cubins compiled now, and found in the cache */
+	int pruned, pruned_by[TUNE_NPRUNE];
+	int rejected;         /* compile errors, launch failures, mismatches */
 	int timed;            /* 1 when a GPU timed the variants */
+	int ran;              /* variants checked (and timed) in this run */
+	int resumed;          /* trials taken from earlier runs' records (see tune_opts.fresh) */
+	int untimed;          /* variants left out: the budget was spent or the run was stopped */
+	int budget_spent, interrupted;
 	double copy_us, copy_gbps;
-	double compile_s, total_s;
+	double gen_s;         /* test data and reference */
+	double compile_s;     /* rendering and compiling (from the start) */
+	double time_s;        /* checking and timing on the GPU */
+	double total_s;
 	long long bytes;      /* the fewest bytes the op must move */
+	int sm;               /* the target SM */
 	char gpu[128];
 	char key[256];        /* the problem key in the cache */
 	char cache_dir[1024];
@@ -44,11 +80,19 @@ typedef struct tune_result {
 	char store_error[256];/* why the cache could not be written, or "" */
 } tune_result;
 
-/* 0 on success. Without a usable GPU of the SM every variant is still
+/* 0 on success (also when stopped or out of budget: see res->interrupted,
+ * res->budget_spent). Without a usable GPU of the SM every variant is still
  * compiled into the cache, and KGEN_ENODRIVER / KGEN_ENODEVICE / KGEN_EARCH
  * (the GPU's SM differs from opts->sm; the message names both) is returned
  * with a message saying that timing needs a GPU of that SM. The result is
- * filled as far as the run went. */
+ * filled as far as the run went.
+ *
+ * Variants are pruned without being timed where the template rejects them,
+ * their geometry exceeds the SM's limits, or, once loaded, they spill to
+ * local memory, cannot launch their block or fit no CTA on a multiprocessor.
+ * Each trial is written to the cache as soon as it is known; a later run of
+ * the same problem (same GPU, rows and template stamp) takes the outcome of
+ * every variant it finds there instead of timing it again, unless fresh. */
 int tune_run(const tune_opts *opts, tune_result *res);
 void tune_result_free(tune_result *res);
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# test_tune.sh KGEN MOCK_LIBCUDA: the tuner's GPU path against a stand-in
+# libcuda (tests/mock_cuda.c: host memory, virtual time, made-up kernel
+# attributes; it computes softmax forward, so those variants pass the check):
+# pruning after load, trial records resumed by the next run, --fresh,
+# --budget, Ctrl-C and kill -9 then resume, --json, --devices.
+set -u
+kgen=$1
+export KGEN_CUDA_LIBRARY=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export KGEN_CACHE_DIR=$tmp/cache KGEN_MOCK_COLS=1024 KGEN_MOCK_DTYPE=bf16
+fails=0
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+# run NAME ARGS...: kgen tune on the softmax problem; stdout to NAME.out,
+# stderr to NAME.err, the exit status to $rc.
+run() {
+	local name=$1
+	shift
+	"$kgen" tune --op softmax --cols 1024 --rows 64 --reps 5 --jobs 2 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+}
+
+# field NAME EXPR: a value of the JSON object in NAME.out (python3 syntax on d).
+field() {
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$tmp/$1.out"
+}
+
+want_rc() { # NAME WANT
+	[ "$rc" = "$2" ] || { fail "$1: exit $rc (want $2)"; head -20 "$tmp/$1.out" "$tmp/$1.err"; }
+}
+
+"$kgen" version | grep -q '^CUDA driver 13.0' || { echo "test_tune: the mock libcuda does not load"; exit 1; }
+
+# 1. a cold tune: compiled, some pruned after loading (spills, threads), the best stored.
+run cold
+want_rc cold 0
+grep -q "best stored in '$tmp/cache'" "$tmp/cold.out" || fail "cold: no best stored"
+grep -qE '^45 variants: [0-9]+ passed, 0 rejected, pruned [1-9][0-9]* \((threads: [0-9]+, )?spills: [0-9]+' "$tmp/cold.out" ||
+	fail "cold: no pruned count by reason: $(grep variants: "$tmp/cold.out")"
+grep -qE '^  cluster=.* spills: 16 bytes of local memory per thread' "$tmp/cold.out" || fail "cold: no spill reason"
+grep -qE 'compiled 45, reused 0 from the cache' "$tmp/cold.out" || fail "cold: not every variant compiled"
+grep -qE '^time: generate [0-9.]+ s, compile [0-9.]+ s, check\+time [0-9.]+ s; total' "$tmp/cold.out" ||
+	fail "cold: no phases"
+best=$(awk '$1 == "1" { print $2 }' "$tmp/cold.out")
+
+# 2. again: every outcome is taken from the first run's trial records, nothing is timed.
+run again --json
+want_rc again 0
+[ "$(field again 'd["counts"]["resumed"], d["counts"]["timed"], d["counts"]["compiled"], d["config"]')" = \
+	"45 0 0 $best" ] || fail "again: $(field again 'd["counts"], d["config"]')"
+grep -q '(earlier run)' "$tmp/again.err" || fail "again: the table does not mark resumed trials"
+
+# 3. --fresh times everything again (cubins come from the cache).
+run fresh --fresh --json
+want_rc fresh 0
+[ "$(field fresh 'd["counts"]["resumed"], d["counts"]["reused"], d["counts"]["timed"] > 0, d["status"], d["config"]')" = \
+	"0 45 True tuned $best" ] || fail "fresh: $(field fresh 'd["counts"], d["status"]')"
+field fresh 'd["time_us"] > 0 and d["gbps"] > 0 and d["copy_gbps"] > 0 and 0 < d["pct_of_copy"]' | grep -q True ||
+	fail "fresh: no time in the JSON"
+
+# 4. --budget: the first variant is timed, the rest wait for the next run.
+export KGEN_MOCK_SLEEP_US=4000
+run budget --fresh --budget 0.5 --json
+want_rc budget 0
+[ "$(field budget 'd["budget_spent"], d["counts"]["untimed"] > 0, d["counts"]["timed"] >= 1, d["status"]')" = \
+	"True True True tuned" ] || fail "budget: $(field budget 'd["counts"], d["budget_spent"]')"
+grep -q 'budget of 0.5 s spent: [0-9]* variants not timed' "$tmp/budget.err" || fail "budget: no message"
+untimed=$(field budget 'd["counts"]["untimed"]')
+run after_budget --json
+want_rc after_budget 0
+[ "$(field after_budget 'd["counts"]["resumed"] + d["counts"]["untimed"], d["counts"]["timed"] > 0, d["config"]')" = \
+	"$((45 - untimed)) True $best" ] ||
+	fail "after budget: $(field after_budget 'd["counts"]') (the budget run left $untimed)"
+
+# 5. Ctrl-C: the variant at hand is finished, the best so far kept, exit 130; the next run goes on.
+export KGEN_MOCK_SLEEP_US=10000 # about 3 s for all variants: well past the signal
+timeout --preserve-status -s INT 1.5 "$kgen" tune --op softmax --cols 1024 --rows 64 --reps 5 --fresh \
+	>"$tmp/int.out" 2>"$tmp/int.err"
+rc=$?
+want_rc int 130
+grep -q '^stopped: [1-9][0-9]* variants not timed' "$tmp/int.out" || fail "int: no stop message"
+grep -q 'stopping after the variant at hand' "$tmp/int.err" || fail "int: no notice on stderr"
+run after_int --json
+want_rc after_int 0
+field after_int 'd["counts"]["resumed"] > 0 and d["counts"]["timed"] > 0 and d["counts"]["untimed"] == 0' |
+	grep -q True || fail "after int: $(field after_int 'd["counts"]')"
+
+# 6. kill -9: what was measured before is in the cache all the same.
+timeout -s KILL 1.5 "$kgen" tune --op softmax --cols 1024 --rows 64 --reps 5 --fresh >/dev/null 2>&1
+run after_kill --json
+want_rc after_kill 0
+field after_kill 'd["counts"]["resumed"] > 0 and d["counts"]["timed"] > 0' | grep -q True ||
+	fail "after kill: $(field after_kill 'd["counts"]')"
+unset KGEN_MOCK_SLEEP_US
+
+# 7. --check-only: every variant checked, none timed, nothing resumed or stored.
+run check --check-only --json
+want_rc check 0
+[ "$(field check 'd["status"], d["counts"]["resumed"], d["time_us"], d["stored"]')" = "checked 0 None False" ] ||
+	fail "check: $(field check 'd["status"], d["counts"]')"
+
+# 8. a GPU of another SM: compiled for the one asked for, exit 3.
+KGEN_MOCK_SM=80 run arch --sm 90
+want_rc arch 3
+grep -q "GPU 0 'Mock GPU' is sm_80, not sm_90" "$tmp/arch.err" || fail "arch: $(cat "$tmp/arch.err")"
+
+# 9. --devices: one worker per GPU; lines and JSON objects name the device.
+"$kgen" tune --preset llm --shard 45/82 --rows 64 --reps 5 --devices 0,1 --fresh --json >"$tmp/dev.out" 2>"$tmp/dev.err"
+rc=$?
+want_rc dev 1 # the mock computes softmax forward only: log_softmax fails its check
+python3 - "$tmp/dev.out" <<'EOF' || fail "devices: $(cat "$tmp/dev.out")"
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(objs) == 2, objs
+by = {o["op"]: o for o in objs}
+assert by["softmax"]["status"] == "tuned" and by["log_softmax"]["status"] == "failed", objs
+assert sorted(o["device"] for o in objs) == [0, 1], [o["device"] for o in objs]
+EOF
+[ "$(grep -cE '^\[gpu [01]\] \[[12]/2\] ' "$tmp/dev.err")" = 2 ] || fail "devices: progress lines: $(cat "$tmp/dev.err")"
+grep -q '^softmax fwd bf16 cols 1024 .* tuned$' "$tmp/dev.out" "$tmp/dev.err" || fail "devices: no summary row"
+"$kgen" tune --op softmax --cols 1024 --devices 0,5 >"$tmp/dev5.out" 2>&1
+rc=$?
+want_rc dev5 1
+grep -q "kgen: error: no CUDA device 5 (this machine has 2)" "$tmp/dev5.out" || fail "devices: $(cat "$tmp/dev5.out")"
+
+if [ "$fails" -ne 0 ]; then
+	echo "test_tune: $fails failures"
+	exit 1
+fi
+echo "test_tune: ok"
