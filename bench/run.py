@@ -168,6 +168,8 @@ def main():
     p.add_argument("--backends", default="kgen,torch,compile")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results of this GPU")
+    p.add_argument("--replace", action="store_true",
+                   help="run the selected cases again, replacing their earlier results (others are kept)")
     p.add_argument("--minutes", type=float, default=0, help="stop starting new cases after this long (0: no limit)")
     p.add_argument("--plot-only", metavar="JSONL", help="redraw the table and plot from a results file")
     a = p.parse_args()
@@ -201,6 +203,12 @@ def main():
     jl = base + ".jsonl"
     if a.fresh and os.path.exists(jl):
         os.remove(jl)
+    if a.replace:
+        sel = {(op, pas, r, c, d) for (r, c, d) in grid for (op, pas) in passes}
+        kept = [r for r in load(jl) if case_key(r) not in sel]
+        with open(jl, "w") as f:
+            for r in kept:
+                f.write(json.dumps(r) + "\n")
     done = {case_key(r) for r in load(jl)}
     meta = {"gpu": gpu, "torch": torch.__version__, "kgen": kgen.__version__,
             "date": datetime.date.today().isoformat(), "copy_gbps": bench.copy_gbps(), "empty_ms": bench.empty_launch_ms()}

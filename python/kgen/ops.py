@@ -38,8 +38,32 @@ def _rows_view(t, what):
     return t.size(0), max(t.stride(0), t.size(1))
 
 
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def _stream(t):
+    """The raw current stream of t's device (without making a Stream object)."""
+    if _raw_stream is not None:
+        return _raw_stream(t.device.index)
     return torch.cuda.current_stream(t.device).cuda_stream
+
+
+class _on:
+    """Make t's device current for the call, only when it is not already
+    (switching devices costs microseconds; most calls need none)."""
+    __slots__ = ("idx", "prev")
+
+    def __init__(self, t):
+        self.idx = t.device.index
+
+    def __enter__(self):
+        self.prev = torch.cuda.current_device()
+        if self.prev != self.idx:
+            torch.cuda.set_device(self.idx)
+
+    def __exit__(self, *exc):
+        if self.prev != self.idx:
+            torch.cuda.set_device(self.prev)
 
 
 def softmax_fwd(x, out=None, log=False):
@@ -53,7 +77,7 @@ def softmax_fwd(x, out=None, log=False):
     if rows and x.size(1):
         lib, h = _lib.library(), _lib.handle()
         fn = lib.kgen_log_softmax_fwd if log else lib.kgen_softmax_fwd
-        with torch.cuda.device(x.device):
+        with _on(x):
             _lib.check(fn(h, y.data_ptr(), x.data_ptr(), rows, x.size(1), ldx, ldy, dt, _stream(x)))
     return y
 
@@ -72,7 +96,7 @@ def softmax_bwd(y, dy, out=None, log=False):
     if rows and y.size(1):
         lib, h = _lib.library(), _lib.handle()
         fn = lib.kgen_log_softmax_bwd if log else lib.kgen_softmax_bwd
-        with torch.cuda.device(y.device):
+        with _on(y):
             _lib.check(fn(h, dx.data_ptr(), y.data_ptr(), dy.data_ptr(), rows, y.size(1), ldy, lddy, lddx, dt,
                           _stream(y)))
     return dx
@@ -115,7 +139,7 @@ def xent_fwd(logits, target, opt, want_lse=True):
     dt, it, rows, ld = _xent_args(logits, target)
     loss = _loss_out(rows, opt, logits.device)
     lse = torch.empty(rows, device=logits.device, dtype=torch.float32) if want_lse else None
-    with torch.cuda.device(logits.device):
+    with _on(logits):
         _lib.check(_lib.library().kgen_xent_fwd(_lib.handle(), loss.data_ptr(), lse.data_ptr() if want_lse else None,
                                                 logits.data_ptr(), target.data_ptr(), rows, logits.size(1), ld, dt,
                                                 it, ctypes.byref(opt), _stream(logits)))
@@ -129,7 +153,7 @@ def xent_bwd(logits, target, lse, dloss, opt, out=None):
     dt, it, rows, ld = _xent_args(logits, target)
     dx = torch.empty_like(logits, memory_format=torch.contiguous_format) if out is None else out
     _, ldd = _rows_view(dx, "out")
-    with torch.cuda.device(logits.device):
+    with _on(logits):
         _lib.check(_lib.library().kgen_xent_bwd(_lib.handle(), dx.data_ptr(), logits.data_ptr(), target.data_ptr(),
                                                 lse.data_ptr(), dloss.data_ptr() if dloss is not None else None,
                                                 rows, logits.size(1), ld, ldd, dt, it, ctypes.byref(opt),
@@ -145,7 +169,7 @@ def xent_fused(logits, target, opt, dloss=None, out=None, want_lse=False):
     lse = torch.empty(rows, device=logits.device, dtype=torch.float32) if want_lse else None
     dx = torch.empty_like(logits, memory_format=torch.contiguous_format) if out is None else out
     _, ldd = _rows_view(dx, "out")
-    with torch.cuda.device(logits.device):
+    with _on(logits):
         _lib.check(_lib.library().kgen_xent_fused(_lib.handle(), loss.data_ptr(),
                                                   lse.data_ptr() if want_lse else None, dx.data_ptr(),
                                                   logits.data_ptr(), target.data_ptr(),

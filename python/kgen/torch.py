@@ -73,6 +73,9 @@ def softmax(input, dim=-1, dtype=None):
         _check_float(input, "input")
     if input.numel() == 0:
         return torch.softmax(input, dim)
+    if not (input.requires_grad and torch.is_grad_enabled()):
+        rows, back = _as_rows(input, dim)  # no graph to record: skip the autograd machinery
+        return back(ops.softmax_fwd(rows, log=False))
     return _Softmax.apply(input, dim, False)
 
 
@@ -84,6 +87,9 @@ def log_softmax(input, dim=-1, dtype=None):
         _check_float(input, "input")
     if input.numel() == 0:
         return torch.log_softmax(input, dim)
+    if not (input.requires_grad and torch.is_grad_enabled()):
+        rows, back = _as_rows(input, dim)
+        return back(ops.softmax_fwd(rows, log=True))
     return _Softmax.apply(input, dim, True)
 
 
@@ -161,7 +167,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                            label_smoothing=label_smoothing, z_loss=z_loss, softcap=softcap)
     if logits.size(0) == 0:  # no rows: torch's empty results
         return torch.nn.functional.cross_entropy(input.float(), target.long(), reduction=reduction).to(input.dtype)
-    loss = _CrossEntropy.apply(logits, tgt, w, opt, input.dtype, bool(inplace_backward))
+    if input.requires_grad and torch.is_grad_enabled():
+        loss = _CrossEntropy.apply(logits, tgt, w, opt, input.dtype, bool(inplace_backward))
+    else:
+        loss = ops.xent_fwd(logits, tgt, opt, want_lse=False)[0].to(input.dtype)
     if reduction == "none":
         loss = loss.reshape(lead)
     else:
