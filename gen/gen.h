@@ -30,7 +30,7 @@ typedef struct gen_variant {
 	char *config;            /* canonical "k=v,..." */
 	char *source;            /* CUDA C++ for NVRTC */
 	char *kernel;            /* extern "C" name of the kernel */
-	char *prep;              /* a kernel to launch first (one CTA of 1024), or NULL */
+	char *prep;              /* a kernel to launch first (CTAs of 1024), or NULL */
 	unsigned block;          /* threads per CTA */
 	unsigned smem;           /* dynamic shared memory, bytes */
 	unsigned rows_per_cta;   /* grid.x = ceil(rows / rows_per_cta) */

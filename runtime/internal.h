@@ -94,7 +94,8 @@ typedef struct kg_device {
 int kg_device_query(CUdevice dev, kg_device *out);
 
 /* Launch geometry of a loaded kernel; prep (may be NULL) runs first as
- * one CTA of 1024 threads (cross-entropy's denominators). */
+ * CTAs of 1024 threads, one per 16384 rows, at most 128 (cross-entropy's
+ * denominators). */
 typedef struct kg_launch {
 	CUfunction fn, prep;
 	unsigned block, smem, rows_per_cta, cluster;
