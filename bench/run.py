@@ -22,6 +22,7 @@ two) with rows * cols = 2^27, and the vocabularies 32000, 50257, 128256,
 import argparse
 import datetime
 import json
+import math
 import os
 import re
 import sys
@@ -93,7 +94,6 @@ def write_report(results, meta, md_path, png_path):
     beat = [r for r in peers if r["kgen"]["ms"] <= min(r[b]["ms"] for b in ("torch", "compile") if r.get(b, {}).get("ms"))]
     small = [r for r in results if r["bytes"] <= SMALL and r["kgen"].get("ms")]
     small_ok = [r for r in small if r["kgen"]["ms"] <= 1.2 * empty]
-    import math
     speed = {}
     for b in ("torch", "compile"):
         rs = [r[b]["ms"] / r["kgen"]["ms"] for r in results if r["kgen"].get("ms") and r.get(b, {}).get("ms")]

@@ -65,32 +65,27 @@ class _Softmax(torch.autograd.Function):
         return back(ops.softmax_bwd(y, dyr, log=ctx.log)), None, None
 
 
-def softmax(input, dim=-1, dtype=None):
-    """torch.softmax(input, dim, dtype=None) on kgen's kernels."""
+def _softmax(input, dim, dtype, log):
     _check_float(input, "input")
     if dtype is not None:
         input = input.to(dtype)
         _check_float(input, "input")
     if input.numel() == 0:
-        return torch.softmax(input, dim)
+        return (torch.log_softmax if log else torch.softmax)(input, dim)
     if not (input.requires_grad and torch.is_grad_enabled()):
         rows, back = _as_rows(input, dim)  # no graph to record: skip the autograd machinery
-        return back(ops.softmax_fwd(rows, log=False))
-    return _Softmax.apply(input, dim, False)
+        return back(ops.softmax_fwd(rows, log=log))
+    return _Softmax.apply(input, dim, log)
+
+
+def softmax(input, dim=-1, dtype=None):
+    """torch.softmax(input, dim, dtype=None) on kgen's kernels."""
+    return _softmax(input, dim, dtype, False)
 
 
 def log_softmax(input, dim=-1, dtype=None):
     """torch.log_softmax(input, dim, dtype=None) on kgen's kernels."""
-    _check_float(input, "input")
-    if dtype is not None:
-        input = input.to(dtype)
-        _check_float(input, "input")
-    if input.numel() == 0:
-        return torch.log_softmax(input, dim)
-    if not (input.requires_grad and torch.is_grad_enabled()):
-        rows, back = _as_rows(input, dim)
-        return back(ops.softmax_fwd(rows, log=True))
-    return _Softmax.apply(input, dim, True)
+    return _softmax(input, dim, dtype, True)
 
 
 class _CrossEntropy(torch.autograd.Function):
