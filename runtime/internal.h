@@ -99,7 +99,10 @@ int kg_device_query(CUdevice dev, kg_device *out);
 typedef struct kg_launch {
 	CUfunction fn, prep;
 	unsigned block, smem, rows_per_cta, cluster;
+	unsigned max_grid; /* persistent kernels: at most this many CTAs (0: one per group of rows) */
 } kg_launch;
+/* The grid cap of a persistent kernel of persist CTAs per SM on sms SMs. */
+#define KG_MAX_GRID(persist, sms) ((unsigned)(persist) * (unsigned)(sms))
 /* Load a cubin in the current context and fetch its kernel; raise the
  * dynamic shared memory limit when smem needs it, allow clusters of more
  * than 8 CTAs when cluster needs it. */

@@ -215,6 +215,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	void *args[] = {(void *)a};
 	unsigned grid = (unsigned)((a->rows + l->rows_per_cta - 1) / l->rows_per_cta);
 	CUresult r;
+	if (l->max_grid && grid > l->max_grid)
+		grid = l->max_grid; /* a persistent kernel walks over the rest */
 	/* prep: one CTA of 1024 threads per 16384 rows, at most 128 */
 	unsigned prep_grid = (unsigned)(a->rows / 16384 + 1 < 128 ? a->rows / 16384 + 1 : 128);
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, prep_grid, 1, 1, 1024, 1, 1, 0, s, args, NULL)))

@@ -28,7 +28,7 @@ typedef struct kg_entry {
 	struct kg_entry *next;
 	CUcontext cuctx;
 	unsigned long long ctxid; /* cuCtxGetId: unlike handles, never reused */
-	int op, dtype, align;
+	int op, dtype, align, phase;
 	unsigned opts;
 	long long cols, bucket;
 	CUmodule mod;
@@ -227,7 +227,7 @@ static int current_device(kgen_ctx *ctx, CUcontext *cuctx, unsigned long long *i
 typedef struct kg_want {
 	CUcontext cuctx;
 	unsigned long long ctxid;
-	int op, dtype, align;
+	int op, dtype, align, phase; /* bytes: row starts, and their common offset (see phase_of) */
 	unsigned opts;
 	long long cols, bucket;
 } kg_want;
@@ -236,7 +236,7 @@ static unsigned entry_slot(const kg_want *w)
 {
 	uint64_t h = (uint64_t)w->ctxid * 0x9E3779B97F4A7C15ull;
 	h ^= (uint64_t)w->cols * 0xC2B2AE3D27D4EB4Full + (uint64_t)w->bucket * 31 +
-	     (unsigned)(w->op * 7 + w->dtype * 3 + w->align) + w->opts * 131u;
+	     (unsigned)(w->op * 7 + w->dtype * 3 + w->align + w->phase * 5) + w->opts * 131u;
 	return (unsigned)(h >> 56) % KG_TABLE_SIZE;
 }
 
@@ -245,7 +245,8 @@ static kg_entry *table_find(kgen_ctx *ctx, const kg_want *w)
 	kg_entry *e = ctx->table[entry_slot(w)];
 	for (; e; e = e->next)
 		if (e->ctxid == w->ctxid && e->op == w->op && e->opts == w->opts && e->dtype == w->dtype &&
-		    e->cols == w->cols && e->bucket == w->bucket && e->align == w->align)
+		    e->cols == w->cols && e->bucket == w->bucket && e->align == w->align &&
+		    e->phase == w->phase)
 			return e;
 	return NULL;
 }
@@ -292,11 +293,21 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec)
 	}
 }
 
+/* The widest vector (elements) a config may keep for a call: up to the
+ * row starts' alignment, or for a shifted config (rows cut at their own
+ * 16-byte boundaries) up to the alignment of their common offset. */
+static int allowed_vec(const char *cfg, const kg_want *w)
+{
+	return (strstr(cfg, "shift=1") ? w->phase : w->align) / kg_dtype_size(w->dtype);
+}
+
 /* The tuned kernel of a record, when its vector width suits the call's
  * alignment and its cubin is where the record was found and loads: 0, or
  * KGEN_ENOTFOUND with why (len bytes) saying why not; the caller falls back. */
-static int from_record(const kg_record *r, int dtype, int align, kg_entry *e, char *why, size_t len)
+static int from_record(const kg_record *r, const kg_want *w, const kg_device *dev, kg_entry *e, char *why,
+                       size_t len)
 {
+	const int dtype = w->dtype;
 	char cfg[128], kernel[64], prep[64];
 	void *cubin = NULL;
 	size_t size;
@@ -307,9 +318,10 @@ static int from_record(const kg_record *r, int dtype, int align, kg_entry *e, ch
 		snprintf(why, len, "it has no config with vec or no kernel");
 		return KGEN_ENOTFOUND;
 	}
-	if (atoi(at + 4) * kg_dtype_size(dtype) > align) {
-		snprintf(why, len, "its vector width needs rows aligned to %d bytes, the call's are to %d",
-		         atoi(at + 4) * kg_dtype_size(dtype), align);
+	if (atoi(at + 4) > allowed_vec(cfg, w)) {
+		snprintf(why, len, "its vector width needs rows %s %d bytes, the call's are to %d",
+		         strstr(cfg, "shift=1") ? "at the same offset modulo" : "aligned to", atoi(at + 4) * kg_dtype_size(dtype),
+		         strstr(cfg, "shift=1") ? w->phase : w->align);
 		return KGEN_ENOTFOUND;
 	}
 	if (rec_get(r->rec, "prep", prep, sizeof prep))
@@ -318,6 +330,7 @@ static int from_record(const kg_record *r, int dtype, int align, kg_entry *e, ch
 	e->launch.smem = rec_uint(r->rec, "smem");
 	e->launch.rows_per_cta = rec_uint(r->rec, "rows_per_cta");
 	e->launch.cluster = rec_uint(r->rec, "cluster");
+	e->launch.max_grid = KG_MAX_GRID(rec_uint(r->rec, "persist"), dev->sms);
 	if (!e->launch.block || !e->launch.rows_per_cta) {
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
@@ -366,7 +379,8 @@ static int no_nvrtc(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, const
 static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_entry *e)
 {
 	const char *opname = kg_ops[w->op].op;
-	const int dtype = w->dtype, allowed = w->align / kg_dtype_size(w->dtype);
+	const int dtype = w->dtype;
+	int allowed;
 	char opts[96], prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[160];
 	gen_problem p = {opname, kg_ops[w->op].pass, dtype, w->cols, dev->sm, opts};
 	char *rec, *dflt = NULL;
@@ -381,7 +395,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
 	kg_cu.cuDriverGetVersion(&driver);
 	kg_record_find(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, &r);
-	if (r.rec && !from_record(&r, dtype, w->align, e, why, sizeof why)) {
+	if (r.rec && !from_record(&r, w, dev, e, why, sizeof why)) {
 		kg_record_free(&r);
 		return 0;
 	}
@@ -394,6 +408,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	if (rec && rec_get(rec, "config", cfg, sizeof cfg) == 0) {
 		char narrowed[200];
 		const char *at = strstr(cfg, "vec=");
+		allowed = allowed_vec(cfg, w);
 		with_vec(narrowed, sizeof narrowed, cfg, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
 		if (gen_render(ctx->gen, &p, narrowed, &v))
 			gen_variant_free(&v); /* a config the template no longer takes */
@@ -404,6 +419,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		if ((rc = gen_default(ctx->gen, &p, &dflt)))
 			goto out;
 		at = strstr(dflt, "vec=");
+		allowed = allowed_vec(dflt, w);
 		with_vec(narrowed, sizeof narrowed, dflt, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
 		if ((rc = gen_render(ctx->gen, &p, narrowed, &v)))
 			goto out;
@@ -417,6 +433,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->launch.smem = v.smem;
 	e->launch.rows_per_cta = v.rows_per_cta;
 	e->launch.cluster = v.cluster;
+	e->launch.max_grid = KG_MAX_GRID(v.persist, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
 	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, v.cluster, &e->mod, &e->launch.fn, &e->launch.prep);
@@ -486,11 +503,11 @@ static int launch_with_scratch(kg_scratch *sc, const kg_launch *l, kg_args *a, i
 }
 
 /* Find (or build) the kernel of op for these arguments and launch it. */
-static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, int align, kg_args *a,
+static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, const int align[2], kg_args *a,
                int with_prep, CUstream stream)
 {
 	const kg_device *dev = NULL;
-	kg_want w = {NULL, 0, op, dtype, align, opts, cols, kg_rows_bucket(a->rows)};
+	kg_want w = {NULL, 0, op, dtype, align[0], align[1], opts, cols, kg_rows_bucket(a->rows)};
 	kg_scratch *sc = NULL;
 	kg_entry *e, *fresh;
 	int rc;
@@ -517,7 +534,8 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 		fresh->dtype = dtype;
 		fresh->cols = cols;
 		fresh->bucket = w.bucket;
-		fresh->align = align;
+		fresh->align = w.align;
+		fresh->phase = w.phase;
 		pthread_mutex_lock(&ctx->lock);
 		if ((e = table_find(ctx, &w))) {
 			/* Another thread resolved it first: keep theirs. */
@@ -540,16 +558,24 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 	return kg_launch_rows(&e->launch, a, with_prep, stream);
 }
 
-/* The widest access, in bytes (esize..16), that every row start allows. */
-static int alignment_of(const void *p0, const void *p1, const void *p2, long long ld0, long long ld1,
-                        long long ld2, int esize)
+/* For the rows of three tensors (pointer p[k], stride ld[k] elements of
+ * esize bytes): out[0] the widest access, in bytes (esize..16), that every
+ * row start allows; out[1] the widest such that every row of every tensor
+ * starts at the same offset modulo it (what shifted kernels need). */
+static const int *row_alignment(const void *p0, long long ld0, const void *p1, long long ld1, const void *p2,
+                          long long ld2, int esize, int out[2])
 {
-	int a = 16;
-	uintptr_t bits = (uintptr_t)p0 | (uintptr_t)p1 | (uintptr_t)p2 | (uintptr_t)(ld0 * esize) |
-	                 (uintptr_t)(ld1 * esize) | (uintptr_t)(ld2 * esize);
-	while (a > esize && (bits & (uintptr_t)(a - 1)))
-		a >>= 1;
-	return a;
+	const uintptr_t starts = (uintptr_t)p0 | (uintptr_t)p1 | (uintptr_t)p2 | (uintptr_t)(ld0 * esize) |
+	                         (uintptr_t)(ld1 * esize) | (uintptr_t)(ld2 * esize);
+	const uintptr_t offsets = ((uintptr_t)p1 - (uintptr_t)p0) | ((uintptr_t)p2 - (uintptr_t)p0) |
+	                          (uintptr_t)((ld1 - ld0) * esize) | (uintptr_t)((ld2 - ld0) * esize) |
+	                          ((uintptr_t)p0 & (uintptr_t)(esize - 1));
+	out[0] = out[1] = 16;
+	while (out[0] > esize && (starts & (uintptr_t)(out[0] - 1)))
+		out[0] >>= 1;
+	while (out[1] > esize && (offsets & (uintptr_t)(out[1] - 1)))
+		out[1] >>= 1;
+	return out;
 }
 
 /* The checks every op shares: handle, dtype, shape, strides, element alignment. */
@@ -581,7 +607,7 @@ static int softmax_fwd_like(int op, kgen_ctx *ctx, void *y, const void *x, int64
                             int64_t ld_x, int64_t ld_y, kgen_dtype dtype, void *stream)
 {
 	kg_args a;
-	int rc, es;
+	int rc, es, align[2];
 	kg_last_entry = NULL;
 	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
 		return rc;
@@ -594,7 +620,7 @@ static int softmax_fwd_like(int op, kgen_ctx *ctx, void *y, const void *x, int64
 	a.rows = rows;
 	a.ld_out = ld_y;
 	a.ld_in0 = ld_x;
-	return run(ctx, op, 0, dtype, cols, alignment_of(y, x, x, ld_x, ld_y, ld_x, es), &a, 0, (CUstream)stream);
+	return run(ctx, op, 0, dtype, cols, row_alignment(y, ld_y, x, ld_x, x, ld_x, es, align), &a, 0, (CUstream)stream);
 }
 
 static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows,
@@ -602,7 +628,7 @@ static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, cons
                             void *stream)
 {
 	kg_args a;
-	int rc, es;
+	int rc, es, align[2];
 	kg_last_entry = NULL;
 	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
 		return rc;
@@ -618,7 +644,7 @@ static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, cons
 	a.ld_out = ld_dx;
 	a.ld_in0 = ld_y;
 	a.ld_in1 = ld_dy;
-	return run(ctx, op, 0, dtype, cols, alignment_of(dx, y, dy, ld_dx, ld_y, ld_dy, es), &a, 0, (CUstream)stream);
+	return run(ctx, op, 0, dtype, cols, row_alignment(dx, ld_dx, y, ld_y, dy, ld_dy, es, align), &a, 0, (CUstream)stream);
 }
 
 int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_t cols, int64_t ld_x,
@@ -663,7 +689,7 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 	kgen_xent_options dflt;
 	unsigned bits = 0;
 	kg_args a;
-	int rc, es, with_prep;
+	int rc, es, with_prep, align[2];
 	kg_last_entry = NULL;
 	if (!opt) {
 		kgen_xent_options_init(&dflt);
@@ -732,7 +758,8 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 	with_prep = opt->reduction == KGEN_REDUCTION_MEAN || ((bits & KG_XO_WEIGHT) && (bits & KG_XO_SMOOTH)) ||
 	            (op != KG_XENT_BWD && opt->reduction != KGEN_REDUCTION_NONE);
 	return run(ctx, op, bits, dtype, vocab,
-	           alignment_of(logits, op == KG_XENT_FWD ? logits : dlogits, logits, ld, op == KG_XENT_FWD ? ld : ld_d, ld, es),
+	           row_alignment(logits, ld, op == KG_XENT_FWD ? logits : dlogits, op == KG_XENT_FWD ? ld : ld_d, logits, ld, es,
+	                         align),
 	           &a, with_prep, (CUstream)stream);
 }
 

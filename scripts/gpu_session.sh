@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu_session.sh [BUILD]: one GPU session's checks and measurements.
-#   1. every variant (the staged cpasync / tma loads included) checked
-#      against the fp64 reference at widths that exercise each strategy;
+#   1. every variant (the staged cpasync / tma loads, shifted rows and
+#      persistent grids included) checked against the fp64 reference at
+#      widths that exercise each strategy;
 #   2. timed tunes of the shapes bench/NOTES.md follows;
 #   3. the Python package's tests (pytest, against torch);
 #   4. bench/run.py over the grid for at most $BENCH_MINUTES (default 4);
@@ -43,6 +44,10 @@ if [ "${SKIP_CHECK:-0}" != 1 ]; then
 	check xent fused 128256 67 bf16 --smooth
 	check xent fwd 262144 3 f32 --weight --softcap
 	check xent bwd 50257 67 bf16 --zloss --target i32
+	check softmax fwd 1001 1000 bf16
+	check log_softmax bwd 50257 67 f16
+	check xent fused 50257 1000 f32 --smooth --weight --softcap
+	check xent fwd 32001 67 bf16 --smooth
 	summary+=("checks done at $(stamp)")
 fi
 if [ "${SKIP_TUNE:-0}" != 1 ]; then

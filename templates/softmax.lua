@@ -68,7 +68,7 @@ bodies.softmax_fwd = function(E)
     out[#out + 1] = "    const float inv = 1.0f / s;\n"
     out[#out + 1] = E.loop({ "x" }, [[
         if (ok)
-            kg_store<VEC>(y_p + c, x, inv);]])
+            kg_store_row(y_p, c, x, inv);]])
     return table.concat(out)
   end
   -- loop: one pass for the running max and sum, one to write.
@@ -80,7 +80,7 @@ bodies.softmax_fwd = function(E)
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
             x[j] = kg_exp2(fmaf(x[j], LOG2E, -mb));
-        kg_store<VEC>(y_p + c, x, inv);]])
+        kg_store_row(y_p, c, x, inv);]])
   return table.concat(out)
 end
 
@@ -107,7 +107,7 @@ bodies.log_softmax_fwd = function(E)
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
                 o[j] = x[j] - lse;
-            kg_store<VEC>(y_p + c, o, 1.0f);
+            kg_store_row(y_p, c, o, 1.0f);
         }]])
   return table.concat(out)
 end
@@ -126,7 +126,7 @@ bodies.softmax_bwd = function(E)
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
                 o[j] = y[j] * (dy[j] - dot);
-            kg_store<VEC>(dx_p + c, o, 1.0f);
+            kg_store_row(dx_p, c, o, 1.0f);
         }]]),
   })
 end
@@ -145,7 +145,7 @@ bodies.log_softmax_bwd = function(E)
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
                 o[j] = dy[j] - kg_exp2(y[j] * LOG2E) * sdy;
-            kg_store<VEC>(dx_p + c, o, 1.0f);
+            kg_store_row(dx_p, c, o, 1.0f);
         }]]),
   })
 end

@@ -200,7 +200,7 @@ local grad_body = [[
             for (int j = 0; j < VEC; ++j) {
                 /* z - lse first: exact where p matters, whatever the size of lse */
                 float g = kg_exp2((z[j] - lse) * LOG2E) * kp;
-                if (HAS_SMOOTH)
+                if (HAS_SMOOTH && KG_IN(j))
                     g -= cb * a.weight_or_one(c + j);
                 if (c + j == t)
                     g -= ca;
@@ -208,7 +208,7 @@ local grad_body = [[
                     g *= 1.f - (z[j] / a.softcap) * (z[j] / a.softcap);
                 o[j] = valid ? g : 0.f;
             }
-            kg_store<VEC>(dx_p + c, o, 1.0f);
+            kg_store_row(dx_p, c, o, 1.0f);
         }]]
 
 function T.render(p, cfg)
@@ -222,7 +222,7 @@ function T.render(p, cfg)
   local cap_in_place = [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            x[j] = ok ? kg_cap(x[j], a.softcap) : KG_NEG_INF;
+            x[j] = KG_IN(j) ? kg_cap(x[j], a.softcap) : KG_NEG_INF;
         float (&z)[VEC] = x;]]
   local grad = grad_body:gsub("a%.weight_or_one%(c %+ j%)", "(HAS_WEIGHT ? a.weight[c + j] : 1.f)")
 
@@ -234,10 +234,11 @@ function T.render(p, cfg)
   else
     add("    float m = KG_NEG_INF, s = 0.f, sz = 0.f;\n")
     local smooth_acc = [[
-        if (HAS_SMOOTH && ok)
+        if (HAS_SMOOTH)
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
-                sz += (HAS_WEIGHT ? a.weight[c + j] : 1.f) * z[j];]]
+                if (KG_IN(j))
+                    sz += (HAS_WEIGHT ? a.weight[c + j] : 1.f) * z[j];]]
     if E.reg then
       add(E.loop({ "x" }, cap_in_place .. [[
 

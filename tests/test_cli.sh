@@ -33,7 +33,11 @@ expect 2 "kgen: error: --cols needs an integer, not 'abc'" space --op softmax --
 expect 2 "kgen: error: unknown option '--bogus'" tune --op softmax --cols 8 --bogus
 expect 2 "kgen: error: option '--config' does not apply to 'tune'" tune --op softmax --cols 8 --config vec=1
 expect 2 "kgen: error: unknown config key 'bogus' for softmax" gen --op softmax --cols 8192 --sm 90 --config bogus=1
-expect 2 "kgen: error: invalid config .*vec must divide cols" gen --op softmax --cols 1001 --dtype bf16 --sm 90 --config vec=8
+expect 2 "kgen: error: invalid config .*vec must divide cols \\(or take shift=1\\)" gen --op softmax --cols 1001 --dtype bf16 --sm 90 --config vec=8,shift=0
+expect 0 "cols=1001, sm_90, .*shift=1,.*vec=8 \\*/" gen --op softmax --cols 1001 --dtype bf16 --sm 90
+expect 2 "kgen: error: invalid config .*shift=1 takes direct loads" gen --op softmax --cols 8191 --dtype bf16 --sm 90 --config load=tma
+expect 0 "^#define PERSIST 4 " gen --op softmax --cols 8192 --sm 90 --config persist=4,strategy=loop,threads=512,tpr=512
+expect 2 "kgen: error: invalid config .*persist applies to strategies reg and loop" gen --op softmax --cols 65536 --sm 90 --config strategy=cluster,cluster=4,threads=512,tpr=512,persist=4
 expect 2 "kgen: error: unknown pass 'fused' for op 'softmax' \\(fwd, bwd\\)" tune --op softmax --pass fused --cols 8 --sm 90
 expect 2 "kgen: error: --target, --weight, --smooth, --zloss and --softcap apply to xent only" space --op softmax --cols 8 --sm 90 --weight
 expect 2 "kgen: error: unknown target type 'i16'" space --op xent --vocab 8 --sm 90 --target i16
@@ -68,10 +72,10 @@ expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax -
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 165 problems; shards split them by index.
+# --preset llm --list: the 177 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 165 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 165"; fails=$((fails + 1)); }
-for want in "0 xent fused bf16 32000" "44 xent bwd f32 256000" "45 softmax fwd bf16 1024" "164 log_softmax bwd f32 256000"; do
+[ "$(wc -l <"$tmp/all")" = 177 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 177"; fails=$((fails + 1)); }
+for want in "0 xent fused bf16 32000" "44 xent bwd f32 256000" "45 softmax fwd bf16 1024" "176 log_softmax bwd f32 256000"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
 for v in 32000 50257 128256 151936 256000; do
@@ -79,7 +83,7 @@ for v in 32000 50257 128256 151936 256000; do
 		[ "$(grep -c " xent $p .* $v\$" "$tmp/all")" = 3 ] || { echo "FAIL: xent $p $v not in 3 dtypes"; fails=$((fails + 1)); }
 	done
 done
-for c in 1024 2048 4096 8192 16384 32000 50257 128256 151936 256000; do
+for c in 1024 2048 4096 8192 16384 32768 32000 50257 128256 151936 256000; do
 	[ "$(grep -cE " (softmax|log_softmax) (fwd|bwd) .* $c\$" "$tmp/all")" = 12 ] ||
 		{ echo "FAIL: softmax ops at $c are not 12 problems"; fails=$((fails + 1)); }
 done
@@ -90,11 +94,11 @@ for i in 0 1 2 3 4 5 6; do
 		{ echo "FAIL: shard $i/7 lists a problem of another shard"; fails=$((fails + 1)); }
 	cat "$tmp/shard$i" >>"$tmp/union"
 done
-[ "$(wc -l <"$tmp/shard0")" = 24 ] && [ "$(wc -l <"$tmp/shard6")" = 23 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 24 and 23"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/shard0")" = 26 ] && [ "$(wc -l <"$tmp/shard6")" = 25 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 26 and 25"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 33 and all(x["index"] % 5 == 3 for x in o), o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 35 and all(x["index"] % 5 == 3 for x in o), o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.
@@ -134,7 +138,7 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	r=$?
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["status"] == "untimed" and d["time_us"] is None and d["config"] is None and d["counts"]["reused"] == int(sys.argv[2]) and d["counts"]["compiled"] == 0 and d["sm"] == 90 and d["cols"] == 1024 and "timing needs a GPU" in d["error"], d' "$tmp/tune.json" "$n1" && [ $r = 3 ] ||
 		{ echo "FAIL: tune --json without a GPU: exit $r: $(cat "$tmp/tune.json")"; fails=$((fails + 1)); }
-	grep -q "^45 variants: compiled 0, reused 45 from the cache" "$tmp/tune.err" ||
+	grep -q "^$n1 variants: compiled 0, reused $n1 from the cache" "$tmp/tune.err" ||
 		{ echo "FAIL: tune --json: the counts did not go to stderr"; fails=$((fails + 1)); }
 	# a budget spent while compiling: the first variant is compiled, the rest wait
 	nb=$("$kgen" space --op xent --vocab 8192 --sm 90 | wc -l)

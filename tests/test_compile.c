@@ -1,7 +1,8 @@
 /* test_compile.c: every variant of every op compiles with NVRTC to a cubin
- * for sm_80 and sm_90 (no GPU needed): for three row widths (one for each
- * shape of the space: several rows per warp, registers, streaming), each
- * dtype, and cross-entropy without options and with all of them. Skips,
+ * for sm_80 and sm_90 (no GPU needed): for four row widths (one for each
+ * shape of the space: several rows per warp, registers, rows no 16-byte
+ * vector divides (shifted), streaming), each dtype, and cross-entropy
+ * without options and with all of them. Skips,
  * exit 77, without NVRTC. */
 #include <pthread.h>
 #include <stdio.h>
@@ -49,7 +50,7 @@ static void *worker(void *arg)
 
 int main(void)
 {
-	static const long long cols[] = {7, 3000, 262144};
+	static const long long cols[] = {7, 1001, 3000, 262144};
 	static const int sms[] = {80, 90};
 	const unsigned all = KG_XO_I32 | KG_XO_WEIGHT | KG_XO_SMOOTH | KG_XO_ZLOSS | KG_XO_SOFTCAP;
 	int failures = 0, cap = 0, nth;

@@ -22,7 +22,7 @@ static long long define_of(const char *src, const char *name)
 
 static void test_space_and_render(gen *g, int op, const char *opts)
 {
-	static const long long cols[] = {1, 7, 1000, 1024, 3000, 8192, 32768, 65536, 262144};
+	static const long long cols[] = {1, 7, 1000, 1001, 1024, 3000, 8192, 32768, 50257, 65536, 262144};
 	for (int d = 0; d < 3; d++)
 		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
 			gen_problem p = {kg_ops[op].op, kg_ops[op].pass, d, cols[k], 90, opts};
@@ -42,7 +42,20 @@ static void test_space_and_render(gen *g, int op, const char *opts)
 					long long threads = define_of(v.source, "THREADS");
 					CHECK(!strcmp(v.config, cfg[i]), "canonical config %s != %s", v.config, cfg[i]);
 					CHECK(define_of(v.source, "COLS") == cols[k], "COLS in %s", cfg[i]);
-					CHECK(vec >= 1 && cols[k] % vec == 0, "vec %lld must divide cols %lld", vec, cols[k]);
+					const long long shift = define_of(v.source, "SHIFT");
+					CHECK(shift == 0 || shift == 1, "SHIFT %lld", shift);
+					CHECK(vec >= 1 && (cols[k] % vec == 0 || shift), "vec %lld must divide cols %lld (or shift)", vec,
+					      cols[k]);
+					/* shifted: rows no 16-byte vector divides, at the widest vectors */
+					CHECK(!shift == (vec <= 1 || cols[k] % (16 / (d == KGEN_F32 ? 4 : 2)) == 0 ||
+					                 cols[k] % vec == 0),
+					      "%s: shift %lld for cols %lld", cfg[i], shift, cols[k]);
+					if (strstr(cfg[i], "persist="))
+						CHECK(v.persist == (unsigned)define_of(v.source, "PERSIST") && v.persist >= 1 &&
+						          v.persist * threads <= 2048, "%s: persist %u", cfg[i], v.persist);
+					else
+						CHECK(v.persist == 0 && define_of(v.source, "PERSIST") == 0, "%s: persist %u", cfg[i],
+						      v.persist);
 					CHECK(vec * (d == KGEN_F32 ? 4 : 2) <= 16, "vec %lld over 16 bytes", vec);
 					CHECK(threads == v.block && tpr <= threads, "block %u threads %lld tpr %lld", v.block,
 					      threads, tpr);

@@ -118,11 +118,12 @@ static int api_run(kgen_ctx *ctx, op_data *d)
 }
 
 /* Make the data, run it through the API, compare; want_origin (may be
- * NULL) is the prefix kgen_last_kernel must report. */
-static void api_case(kgen_ctx *ctx, op_problem p, const char *want_origin)
+ * NULL) is the prefix kgen_last_kernel must report; used receives what
+ * it reported. */
+static void api_case_used(kgen_ctx *ctx, op_problem p, const char *want_origin, char *used, size_t len)
 {
 	op_data d;
-	char nm[200], used[200], detail[256] = "";
+	char nm[200], detail[256] = "";
 	double err = 0;
 	int rc;
 	name(&p, nm, sizeof nm);
@@ -130,10 +131,11 @@ static void api_case(kgen_ctx *ctx, op_problem p, const char *want_origin)
 		CHECK(0, "%s: data: %s", nm, kgen_last_error());
 		return;
 	}
+	used[0] = 0;
 	op_data_reset(&d, NULL);
 	rc = api_run(ctx, &d);
 	CHECK(rc == 0, "%s: %s: %s", nm, kgen_strerror(rc), kgen_last_error());
-	kgen_last_kernel(ctx, used, sizeof used);
+	kgen_last_kernel(ctx, used, len);
 	if (!rc) {
 		rc = op_data_check(&d, &err, detail, sizeof detail);
 		CHECK(rc == 0 && err <= 1, "%s (%s): error %.3g of the tolerance: %s", nm, used, err, detail);
@@ -152,6 +154,47 @@ static op_problem problem(int op, unsigned opts, int dtype, long long rows, long
 		.seed = (uint64_t)(op * 7919 + opts * 104729 + dtype * 31 + rows * 3 + cols),
 	};
 	return p;
+}
+
+static void api_case(kgen_ctx *ctx, op_problem p, const char *want_origin)
+{
+	char used[200];
+	api_case_used(ctx, p, want_origin, used, sizeof used);
+}
+
+/* G: rows no 16-byte vector divides. Contiguous rows of odd length start
+ * at every offset: a shifted kernel (16-byte accesses cut at each row's own
+ * boundaries) serves them; strides that put the output's rows at another
+ * offset than the input's leave it one element per access. */
+static int used_vec(const char *used)
+{
+	const char *v = strstr(used, "vec=");
+	return v ? atoi(v + 4) : 0;
+}
+
+static void odd_rows(kgen_ctx *ctx)
+{
+	static const long long cols[] = {1001, 50257};
+	char used[200], nm[64];
+	for (int op = 0; op < KG_NOPS; op++)
+		for (int d = 0; d < 3; d++)
+			for (int k = 0; k < 2; k++) {
+				op_problem p = problem(op, 0, d, 67, cols[k]);
+				snprintf(nm, sizeof nm, "%s %s %s cols=%lld", kg_ops[op].op, kg_ops[op].pass, kg_dtype_names[d],
+				         cols[k]);
+				api_case_used(ctx, p, "fallback", used, sizeof used);
+				CHECK(strstr(used, "shift=1") && used_vec(used) == 16 / kg_dtype_size(d),
+				      "%s, contiguous: want a shifted kernel of the widest vector, used '%s'", nm, used);
+				if (op == KG_XENT_FWD)
+					continue; /* one tensor of rows */
+				p.ld_out = cols[k] + 1;
+				api_case_used(ctx, p, NULL, used, sizeof used);
+				CHECK(used_vec(used) == 1, "%s, output rows at another offset: want vec=1, used '%s'", nm, used);
+				p.ld_in = p.ld_out = cols[k] + 8; /* same offsets again */
+				api_case_used(ctx, p, NULL, used, sizeof used);
+				CHECK(strstr(used, "shift=1") && used_vec(used) == 16 / kg_dtype_size(d),
+				      "%s, equal strides: want shifted, used '%s'", nm, used);
+			}
 }
 
 /* B: tune for real, then the API finds the tuned kernel. */
@@ -377,8 +420,8 @@ int main(void)
 		}
 	printf("C: %d failures so far\n", failures);
 
-	/* D: edge values. */
-	for (int fill = 1; fill <= 3; fill++)
+	/* D: edge values (fill 4: the first two thirds of a row -inf). */
+	for (int fill = 1; fill <= 4; fill++)
 		for (int d = 0; d < 3; d++)
 			for (int op = 0; op < KG_NOPS; op++) {
 				if (op == KG_SOFTMAX_BWD || op == KG_LOGSOFTMAX_BWD)
@@ -389,8 +432,16 @@ int main(void)
 				api_case(ctx, p, NULL);
 				p.cols = 7;
 				api_case(ctx, p, NULL);
+				if (fill >= 2) { /* long rows: streamed, shifted */
+					p.cols = 50257;
+					api_case(ctx, p, NULL);
+				}
 			}
 	printf("D: %d failures so far\n", failures);
+
+	/* G */
+	odd_rows(ctx);
+	printf("G: %d failures so far\n", failures);
 
 	/* F */
 	threads(ctx, cuctx);

@@ -10,7 +10,10 @@
 #     global -> shared (UBLKCP.S.G), the mbarrier's transaction arrive and
 #     wait (SYNCS.ARRIVE.TRANS64, SYNCS.PHASECHK), 16-byte shared loads, and
 #     no 16-byte global loads of the row; a cpasync variant: LDGSTS.E.BYPASS.128;
-#     neither spills.
+#     neither spills;
+#   - a shifted variant (a vocabulary of 50257, rows starting anywhere):
+#     16-byte global loads and stores for the aligned body of each row,
+#     2-byte accesses for its ends, no spills.
 # Skips (77) without cuobjdump (scripts/deps.sh installs it from PyPI).
 set -u
 kgen=$1
@@ -70,6 +73,14 @@ sass cpasync --op softmax --pass bwd --cols 8192 --dtype bf16 --config strategy=
 		want cpasync 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies"
 		want cpasync 'LDS\.128' "16-byte shared loads"
 		refuse cpasync '\b(LDL|STL)\b' "local-memory spills"
+	}
+sass shifted --op xent --pass fused --cols 50257 --dtype bf16 --config strategy=loop,tpr=1024,threads=1024,vec=8,shift=1 &&
+	{
+		want shifted 'LDG\.E\.128' "16-byte global loads"
+		want shifted 'STG\.E\.128' "16-byte global stores"
+		want shifted 'LDG\.E\.U16' "2-byte loads at the ends of the row"
+		want shifted 'STG\.E\.U16' "2-byte stores at the ends of the row"
+		refuse shifted '\b(LDL|STL)\b' "local-memory spills"
 	}
 if [ "$fails" -ne 0 ]; then
 	echo "test_sass: $fails failures"

@@ -131,8 +131,8 @@ static const char usage_tune[] =
 	"  --preset NAME    tune every problem of a list instead of --op/--cols: 'llm' is\n"
 	"                   cross-entropy fwd, bwd and fused over the vocabularies 32000,\n"
 	"                   50257, 128256, 151936 and 256000, and softmax and log-softmax\n"
-	"                   fwd and bwd over 1024, 2048, 4096, 8192, 16384 and those\n"
-	"                   vocabularies, each in f32, f16 and bf16 (165 problems)\n"
+	"                   fwd and bwd over 1024, 2048, 4096, 8192, 16384, 32768 and\n"
+	"                   those vocabularies, each in f32, f16 and bf16 (177 problems)\n"
 	"  --list           print the problems (of the shard) and exit\n"
 	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
 	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
@@ -745,8 +745,9 @@ static int cmd_gen(int argc, char **argv)
 		return fail(rc);
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
-		       " grid = ceil(rows / %u) x %u CTAs%s%s */\n",
+		       " grid = ceil(rows / %u) x %u CTAs%s%s%s%s */\n",
 		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta, v.cluster,
+		       v.persist ? ", at most " : "", v.persist ? "persist x the SMs (persistent)" : "",
 		       v.prep ? "; first " : "", v.prep ? v.prep : "");
 	fputs(v.source, stdout);
 	if (a.cubin) {

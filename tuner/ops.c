@@ -111,6 +111,9 @@ static void fill_rows(void *arg, long long r0, long long r1)
 				ref_set(d->h_in0, p->dtype, off + (size_t)c, -INFINITY);
 		} else if (p->fill == 3 && r % 3 == 1) {
 			ref_set(d->h_in0, p->dtype, off + (size_t)(r % p->cols), INFINITY);
+		} else if (p->fill == 4 && r % 3 == 1) {
+			for (long long c = 0; c < p->cols * 2 / 3; c++)
+				ref_set(d->h_in0, p->dtype, off + (size_t)c, -INFINITY);
 		}
 	}
 }

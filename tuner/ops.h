@@ -22,7 +22,8 @@ typedef struct op_problem {
 	double ignore_frac;     /* share of rows whose target is ignore_index */
 	double bad_frac;        /* share of rows whose target is out of range */
 	int inplace;            /* fused: dlogits = logits */
-	int fill;               /* 0 normal(0, 3); 1 large magnitudes; 2 rows of -inf; 3 rows with +inf */
+	int fill;               /* 0 normal(0, 3); 1 large magnitudes; 2 rows of -inf; 3 rows with +inf;
+	                         * 4 rows whose first two thirds are -inf */
 	uint64_t seed;
 	int threads;            /* host threads for the data and the reference; 0: one per online CPU */
 } op_problem;

@@ -12,7 +12,7 @@ const char preset_names[] = "llm";
  * GPT-2 / GPT-J (50257), Llama 3 (128256), Qwen 2 (151936), Gemma (256000). */
 static const long long llm_vocabs[] = {32000, 50257, 128256, 151936, 256000};
 /* Hidden and attention widths for softmax and log-softmax, then the vocabularies. */
-static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384};
+static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384, 32768};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

@@ -364,10 +364,11 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 	utc_date(date, sizeof date);
 	kg_cu.cuDriverGetVersion(&drv);
 	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\nvariant=%s\n"
+	         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\npersist=%u\nvariant=%s\n"
 	         "time_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
 	         "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
-	         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, t->variant,
+	         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, v->persist,
+	         t->variant,
 	         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp, kg_nvrtc_version(), drv,
 	         dev->name, date);
 	if (cache_put_best(c, res->key, rec, &replaced, msg, sizeof msg))
@@ -624,7 +625,8 @@ int tune_run(const tune_opts *o, tune_result *res)
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
 		CUmodule mod;
-		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster}, &data};
+		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster,
+		              KG_MAX_GRID(j->v.persist, dev.sms)}, &data};
 		if (j->skip || !j->started || j->rc)
 			continue;
 		if (stop_asked(o) || res->interrupted) {

@@ -131,27 +131,25 @@ __device__ __forceinline__ float kg_group_sum(float v)
 ]]
 
 local store_f32 = [[
-/* VEC fp32 values, each times scale, to VEC elements at p. */
+/* VEC fp32 values, each times scale, as the raw bits of VEC elements. */
 template <int VEC>
-__device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC], float scale)
+__device__ __forceinline__ typename kg_raw<VEC * sizeof(T)>::type kg_pack_raw(const float (&v)[VEC], float scale)
 {
-    typedef typename kg_raw<VEC * sizeof(T)>::type R;
-    union { R raw; T e[VEC]; } u;
+    union { typename kg_raw<VEC * sizeof(T)>::type raw; T e[VEC]; } u;
 #pragma unroll
     for (int i = 0; i < VEC; ++i)
         u.e[i] = v[i] * scale;
-    *reinterpret_cast<R *>(p) = u.raw;
+    return u.raw;
 }
 ]]
 
 local store_half = [[
-/* VEC fp32 values, each times scale, to VEC elements at p; pairs are
- * converted with one packed instruction. */
+/* VEC fp32 values, each times scale, as the raw bits of VEC elements;
+ * pairs are converted with one packed instruction. */
 template <int VEC>
-__device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC], float scale)
+__device__ __forceinline__ typename kg_raw<VEC * sizeof(T)>::type kg_pack_raw(const float (&v)[VEC], float scale)
 {
-    typedef typename kg_raw<VEC * sizeof(T)>::type R;
-    union { R raw; T e[VEC]; unsigned w[VEC / 2 > 0 ? VEC / 2 : 1]; } u;
+    union { typename kg_raw<VEC * sizeof(T)>::type raw; T e[VEC]; unsigned w[VEC / 2 > 0 ? VEC / 2 : 1]; } u;
     if (VEC == 1) {
         u.e[0] = kg_from_f32(v[0] * scale);
     } else {
@@ -159,8 +157,32 @@ __device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC
         for (int i = 0; i < VEC / 2; ++i)
             u.w[i] = kg_pack2(v[2 * i] * scale, v[2 * i + 1] * scale);
     }
-    *reinterpret_cast<R *>(p) = u.raw;
+    return u.raw;
 }
+]]
+
+local store_common = [[
+/* VEC fp32 values, each times scale, to VEC elements at p (aligned to
+ * VEC * sizeof(T)). */
+template <int VEC>
+__device__ __forceinline__ void kg_store(T *__restrict__ p, const float (&v)[VEC], float scale)
+{
+    *reinterpret_cast<typename kg_raw<VEC * sizeof(T)>::type *>(p) = kg_pack_raw<VEC>(v, scale);
+}
+/* The same as one explicit vector store to global memory: for code where
+ * the compiler cannot see the alignment and would split the access. */
+__device__ __forceinline__ void kg_st_global(void *p, uint4 r)
+{
+    asm volatile("{ .reg .u64 g; cvta.to.global.u64 g, %0; st.global.v4.b32 [g], {%1, %2, %3, %4}; }"
+                 :: "l"(p), "r"(r.x), "r"(r.y), "r"(r.z), "r"(r.w) : "memory");
+}
+__device__ __forceinline__ void kg_st_global(void *p, uint2 r)
+{
+    asm volatile("{ .reg .u64 g; cvta.to.global.u64 g, %0; st.global.v2.b32 [g], {%1, %2}; }"
+                 :: "l"(p), "r"(r.x), "r"(r.y) : "memory");
+}
+__device__ __forceinline__ void kg_st_global(void *p, unsigned r) { *(unsigned *)p = r; }
+__device__ __forceinline__ void kg_st_global(void *p, unsigned short r) { *(unsigned short *)p = r; }
 ]]
 
 -- Thread-block clusters (sm_90): the cluster barrier and a load from
@@ -238,6 +260,7 @@ function M.prelude(dtype)
     convert[dtype],
     common,
     dtype == "f32" and store_f32 or store_half,
+    store_common,
   }, "\n")
 end
 

@@ -26,14 +26,27 @@
 --            CTA's whole part of the row into shared memory, completing on
 --            an mbarrier the threads wait on; no registers hold loads in flight.
 --
+-- Rows whose length or start is not a multiple of the vector width (a
+-- vocabulary of 50257, say) take config key shift=1: each row is cut at
+-- the 16-byte boundaries of its own start, so that every vector but the
+-- first and the last of the row is a full aligned access; those two are
+-- read and written element by element. The runtime gives shifted kernels
+-- only calls whose pointers and strides put every row of every tensor at
+-- the same offset within VEC elements.
+--
+-- persist=N (strategies reg and loop, direct loads): a persistent grid of
+-- at most N CTAs per multiprocessor that walks over the groups of rows,
+-- instead of one CTA per group.
+--
 -- Config keys (the same for every op): strategy, vec, tpr, threads,
--- cluster (CTAs per row; 1 except for the cluster strategy), load.
+-- cluster (CTAs per row; 1 except for the cluster strategy), load, occ,
+-- shift, persist.
 local cuda = require("lib.cuda")
 
 local R = {}
 
 -- Every config key of a row kernel (load is absent from configs that load directly).
-R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load", "occ" }
+R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load", "occ", "shift", "persist" }
 
 -- occ (strategy loop): at most this many CTAs per SM (1 or 2), enforced by
 -- reserving unused dynamic shared memory, so that the rows in flight fit in
@@ -52,11 +65,18 @@ function R.max_vec(p)
   return v
 end
 
+-- Columns a row spans in vectors of VEC: with shift, the row may start up
+-- to VEC - 1 elements into its first vector.
+function R.span(p, cfg)
+  if (cfg.shift or 0) ~= 0 then return cuda.ceil_div(p.cols + cfg.vec - 1, cfg.vec) * cfg.vec end
+  return p.cols
+end
+
 -- Columns of one CTA's slice of the row (a multiple of vec).
 function R.slice(p, cfg)
   local cl = cfg.cluster or 1
-  if cl == 1 then return p.cols end
-  return cuda.ceil_div(cuda.ceil_div(p.cols, cl), cfg.vec) * cfg.vec
+  if cl == 1 then return R.span(p, cfg) end
+  return cuda.ceil_div(cuda.ceil_div(R.span(p, cfg), cl), cfg.vec) * cfg.vec
 end
 
 -- Values per thread held in registers by the reg and cluster strategies (per input).
@@ -90,14 +110,25 @@ function R.check(p, cfg, ninputs)
     if p.sm < 90 then return false, "strategy cluster needs sm_90 or newer" end
     if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 2, 4, 8 or 16" end
     if cfg.tpr ~= cfg.threads then return false, "strategy cluster takes one row per cluster (tpr = threads)" end
-    if (cl - 1) * R.slice(p, cfg) >= p.cols then return false, "cluster too large: a CTA would hold no columns" end
+    if (cl - 1) * R.slice(p, cfg) >= R.span(p, cfg) then return false, "cluster too large: a CTA would hold no columns" end
   elseif cl ~= 1 then
     return false, "cluster must be 1 unless strategy is cluster"
   end
   if not pow2(cfg.vec) or cfg.vec * d.size > 16 then
     return false, "vec must be a power of two of at most 16 bytes"
   end
-  if p.cols % cfg.vec ~= 0 then return false, "vec must divide cols" end
+  local shift = cfg.shift or 0
+  if shift ~= 0 and shift ~= 1 then return false, "shift must be 0 or 1" end
+  if shift == 0 and p.cols % cfg.vec ~= 0 then return false, "vec must divide cols (or take shift=1)" end
+  if shift == 1 and (cfg.load or "direct") ~= "direct" then
+    return false, "shift=1 takes direct loads (the staged copies move whole aligned vectors)"
+  end
+  if cfg.persist ~= nil then
+    if not pow2(cfg.persist) or cfg.persist > 32 then return false, "persist must be a power of two <= 32" end
+    if cfg.strategy == "cluster" then return false, "persist applies to strategies reg and loop" end
+    if (cfg.load or "direct") ~= "direct" then return false, "persist takes direct loads" end
+    if cfg.persist * cfg.threads > 2048 then return false, "persist * threads must be <= 2048 (threads per SM)" end
+  end
   if not pow2(cfg.tpr) or cfg.tpr > 1024 then return false, "tpr must be a power of two <= 1024" end
   if not pow2(cfg.threads) or cfg.threads < 32 or cfg.threads > 1024 then
     return false, "threads must be a power of two in 32..1024"
@@ -132,14 +163,23 @@ end
 function R.space(p, ninputs, reg_ok)
   local out = {}
   local V = R.max_vec(p)
-  local vecs = { V }
-  if V > 1 then vecs[2] = V // 2 end
-  for _, vec in ipairs(vecs) do
-    local nvec = p.cols // vec
+  local vecs = { { V, nil } }
+  if V > 1 then vecs[2] = { V // 2, nil } end
+  -- Rows that no wide vector divides: the two widest vectors, shifted, and
+  -- the widest that divides, unshifted (shift=0 said outright: the default,
+  -- which configs are completed from, is shifted).
+  local W = cuda.dtype(p.dtype).maxvec
+  if V < W and p.cols >= 2 * W then
+    vecs = { { W, 1 }, { W // 2, 1 }, { V, 0 } }
+    if W // 2 <= V then table.remove(vecs, 2) end
+  end
+  for _, vs in ipairs(vecs) do
+    local vec, shift = vs[1], vs[2]
+    local nvec = cuda.ceil_div(p.cols, vec)
     if reg_ok ~= false then
       for _, tpr in ipairs(cuda.pow2s(1, math.min(1024, cuda.next_pow2(nvec)))) do
         for _, threads in ipairs(cuda.pow2s(math.max(64, tpr), 1024)) do
-          local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = threads, cluster = 1 }
+          local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = threads, cluster = 1, shift = shift }
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
@@ -153,14 +193,14 @@ function R.space(p, ninputs, reg_ok)
     for _, tpr in ipairs(loop_tprs) do
       for _, threads in ipairs({ 256, 512, 1024 }) do
         if threads >= tpr and (tpr >= 256 or threads == 256) then
-          out[#out + 1] = { strategy = "loop", vec = vec, tpr = tpr, threads = threads, cluster = 1 }
+          out[#out + 1] = { strategy = "loop", vec = vec, tpr = tpr, threads = threads, cluster = 1, shift = shift }
         end
       end
     end
     if reg_ok ~= false and p.sm >= 90 and p.cols >= 16384 then
       for _, cl in ipairs({ 2, 4, 8, 16 }) do
         for _, threads in ipairs({ 256, 512, 1024 }) do
-          local cfg = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl }
+          local cfg = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift }
           -- keep every thread busy: a slice of at least one vector per thread
           if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
         end
@@ -174,9 +214,24 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.strategy == "loop" and c.threads >= 512 and c.tpr == c.threads then
         for _, occ in ipairs({ 1, 2 }) do
-          local cfg = { strategy = "loop", vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1, occ = occ }
+          local cfg = { strategy = "loop", vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1, occ = occ,
+                        shift = c.shift }
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
+      end
+    end
+  end
+  -- A persistent grid, filling each SM's 2048 threads: for CTAs of 256 or
+  -- 512 threads that hold their rows in registers, and for streamed rows.
+  do
+    local n = #out
+    for i = 1, n do
+      local c = out[i]
+      if c.occ == nil and ((c.strategy == "reg" and (c.threads == 256 or c.threads == 512))
+          or (c.strategy == "loop" and (c.tpr == c.threads or c.threads == 256))) then
+        local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1,
+                      shift = c.shift, persist = 2048 // c.threads }
+        if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
       end
     end
   end
@@ -187,7 +242,7 @@ function R.space(p, ninputs, reg_ok)
     local n = #out
     for i = 1, n do
       local c = out[i]
-      if c.strategy ~= "loop" and c.tpr >= 64 and c.threads >= 256 then
+      if c.strategy ~= "loop" and c.tpr >= 64 and c.threads >= 256 and (c.shift or 0) == 0 and c.persist == nil then
         for _, load in ipairs({ "cpasync", "tma" }) do
           local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = c.cluster,
                         load = load }
@@ -200,16 +255,21 @@ function R.space(p, ninputs, reg_ok)
 end
 
 -- About four vectors per thread: enough loads in flight, few registers.
+-- Rows that no 16-byte vector divides are shifted (16-byte accesses but
+-- for each row's first and last vector).
 function R.default(p, ninputs, reg_ok)
-  local vec = R.max_vec(p)
-  local nvec = p.cols // vec
+  local vec, shift = R.max_vec(p), nil
+  if vec < cuda.dtype(p.dtype).maxvec and p.cols >= 2 * cuda.dtype(p.dtype).maxvec then
+    vec, shift = cuda.dtype(p.dtype).maxvec, 1
+  end
+  local nvec = cuda.ceil_div(p.cols, vec)
   local tpr = math.min(1024, cuda.next_pow2(cuda.ceil_div(nvec, 4)))
-  local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256), cluster = 1 }
+  local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256), cluster = 1, shift = shift }
   if reg_ok ~= false and reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then return cfg end
   -- Too long for one CTA's registers: stream it. (The cluster strategy
   -- reads it once, but measured no faster yet: bench/NOTES.md.)
   return { strategy = "loop", vec = vec, tpr = math.min(1024, tpr), threads = math.max(256, math.min(1024, tpr)),
-           cluster = 1 }
+           cluster = 1, shift = shift }
 end
 
 -- An emitter for one kernel body. inputs: list of {name, ptr, ld, pad}
@@ -220,6 +280,8 @@ function R.emitter(p, cfg, inputs)
   local E = { p = p, cfg = cfg, reg = cfg.strategy ~= "loop", cluster = cl, loaded = {}, inputs = {},
               load = cfg.load or "direct" }
   E.staged = E.load ~= "direct"
+  E.shift = (cfg.shift or 0) ~= 0
+  E.persist = cfg.persist ~= nil
   for _, inp in ipairs(inputs) do E.inputs[inp.name] = inp end
 
   -- Defines, then the kernel's row bookkeeping.
@@ -241,13 +303,44 @@ function R.emitter(p, cfg, inputs)
 #define KG_NAN __int_as_float(0x7fffffff)
 #define NIN $nin             /* row inputs */
 #define PIECE $piece        /* bytes per bulk copy (load tma) */
+#define SHIFT $shift          /* rows start anywhere within a vector: partial first and last vectors */
+#define PERSIST $persist        /* CTAs per SM of a persistent grid (0: one CTA per group of rows) */
+/* Whether element j of the vector at column c is inside the row. */
+#define KG_IN(j) (ok && (!SHIFT || (unsigned)(c + (j)) < (unsigned)COLS))
+/* The VEC elements at columns c.. of the row at p: one aligned access, or
+ * (SHIFT, the row's first and last vectors) element by element, pad
+ * standing for the elements outside the row. */
+__device__ __forceinline__ void kg_load_row(const T *__restrict__ p, int c, float (&v)[VEC], float pad)
+{
+    if (!SHIFT || (c >= 0 && c + VEC <= COLS)) {
+        kg_load<VEC>(p + c, v);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < VEC; ++j)
+        v[j] = (unsigned)(c + j) < (unsigned)COLS ? kg_to_f32(p[c + j]) : pad;
+}
+__device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const float (&v)[VEC], float scale)
+{
+    if (!SHIFT || (c >= 0 && c + VEC <= COLS)) {
+        if (SHIFT)
+            kg_st_global(p + c, kg_pack_raw<VEC>(v, scale)); /* the compiler would split it */
+        else
+            kg_store<VEC>(p + c, v, scale);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < VEC; ++j)
+        if ((unsigned)(c + j) < (unsigned)COLS)
+            p[c + j] = kg_from_f32(v[j] * scale);
+}
 ]], {
-      nin = #inputs, piece = PIECE,
+      nin = #inputs, piece = PIECE, shift = E.shift and 1 or 0, persist = cfg.persist or 0,
       cols = p.cols, vec = cfg.vec, tpr = cfg.tpr, threads = cfg.threads,
       rpc = cfg.threads // cfg.tpr, wpr = math.max(1, cfg.tpr // 32),
       cl = cl, slice = R.slice(p, cfg),
       nchunk = cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec),
-      even = (R.slice(p, cfg) * cl == p.cols and R.slice(p, cfg) % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
+      even = (not E.shift and R.slice(p, cfg) * cl == p.cols and R.slice(p, cfg) % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
     }) .. (cl > 1 and cuda.cluster_helpers or "") .. (E.staged and cuda.stage_helpers or "")
   end
 
@@ -308,14 +401,26 @@ function R.emitter(p, cfg, inputs)
       "    const int first = group * WARPS_PER_ROW; /* this row's first warp */",
       cl > 1 and "    const int rank = blockIdx.x % CLUSTER; /* this CTA's slice of the row */"
         or "    const int rank = 0;",
-      "    const long long row = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA + group;",
-      "    const bool live = row < a.rows;",
-      "    const bool leader = live && lane == 0 && rank == 0; /* writes the row's scalars */",
       "    (void)first;",
-      "    (void)leader;",
     }
-    for _, inp in ipairs(inputs) do
+    if E.persist then
+      -- Closed by E.epilogue; the group index is uniform over the CTA.
+      lines[#lines + 1] = "    for (long long blk = blockIdx.x; blk * ROWS_PER_CTA < a.rows; blk += gridDim.x) {"
+      lines[#lines + 1] = "    const long long row = blk * ROWS_PER_CTA + group;"
+    else
+      lines[#lines + 1] = "    const long long row = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA + group;"
+    end
+    lines[#lines + 1] = "    const bool live = row < a.rows;"
+    lines[#lines + 1] = "    const bool leader = live && lane == 0 && rank == 0; /* writes the row's scalars */"
+    lines[#lines + 1] = "    (void)leader;"
+    for k, inp in ipairs(inputs) do
       lines[#lines + 1] = string.format("    const T *%s_p = (const T *)(%s) + row * (%s);", inp.name, inp.ptr, inp.ld)
+      if k == 1 then
+        -- Every tensor's row starts at the same offset within VEC elements.
+        lines[#lines + 1] = string.format(
+          "    const int off = SHIFT ? (int)((unsigned long long)%s_p / sizeof(T) %% VEC) : 0; /* the row's start within its first vector */",
+          inp.name)
+      end
       if E.reg then
         lines[#lines + 1] = string.format("    float %s_r[NCHUNK][VEC];", inp.name)
       end
@@ -335,7 +440,9 @@ function R.emitter(p, cfg, inputs)
           E.loaded[name] = true
           pre[#pre + 1] = string.format([[
         if (ok) {
-            kg_load<VEC>(]] .. (E.staged and "%s_s + (c - rank * SLICE)" or "%s_p + c") .. [[, %s_r[i]);
+            ]] .. (E.staged and "kg_load<VEC>(%s_s + (c - rank * SLICE), %s_r[i]);"
+                    or "kg_load_row(%s_p, c, %s_r[i], " .. inp.pad .. ");") .. [[
+
         } else {
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
@@ -344,17 +451,19 @@ function R.emitter(p, cfg, inputs)
         end
         pre[#pre + 1] = string.format("        float (&%s)[VEC] = %s_r[i];", name, name)
       else
-        pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load<VEC>(%s_p + c, %s);", name, name, name)
+        pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load_row(%s_p, c, %s, %s);", name, name, name,
+          inp.pad)
       end
     end
     if E.reg then
       return table.concat({
         "#pragma unroll",
         "    for (int i = 0; i < NCHUNK; ++i) {",
-        cl > 1 and "        const int c = rank * SLICE + (i * TPR + lane) * VEC;"
-          or "        const int c = (i * TPR + lane) * VEC;",
-        cl > 1 and "        const bool ok = live && (EVEN || ((i * TPR + lane) * VEC < SLICE && c < COLS));"
-          or "        const bool ok = live && (EVEN || c < COLS);",
+        cl > 1 and "        const int u = rank * SLICE + (i * TPR + lane) * VEC; /* from the row's first vector */"
+          or "        const int u = (i * TPR + lane) * VEC; /* from the row's first vector */",
+        "        const int c = u - off; /* the column */",
+        cl > 1 and "        const bool ok = live && (EVEN || ((i * TPR + lane) * VEC < SLICE && u < COLS + off));"
+          or "        const bool ok = live && (EVEN || u < COLS + off);",
         table.concat(pre, "\n"),
         body,
         "    }",
@@ -362,7 +471,8 @@ function R.emitter(p, cfg, inputs)
     end
     return table.concat({
       "#pragma unroll 4",
-      "    for (int c = lane * VEC; live && c < COLS; c += TPR * VEC) {",
+      "    for (int u = lane * VEC; live && u < COLS + off; u += TPR * VEC) {",
+      "        const int c = u - off; /* the column */",
       "        const bool ok = true;",
       table.concat(pre, "\n"),
       body,
@@ -409,6 +519,10 @@ function R.emitter(p, cfg, inputs)
   -- The end of every kernel: in a cluster, no CTA may exit while another
   -- can still read its shared memory.
   function E.epilogue()
+    if E.persist then
+      -- the next group of rows reuses the shared arrays of the reductions
+      return "    __syncthreads();\n    }\n"
+    end
     return cl > 1 and "    kg_cluster_sync();\n" or ""
   end
 
@@ -432,7 +546,7 @@ function R.online_step(v)
         if (cm != m)
             s *= kg_exp2((m - cm) * LOG2E);
         m = cm;
-        const float mb = m * LOG2E;
+        const float mb = m == KG_NEG_INF ? 0.f : m * LOG2E; /* no -inf - -inf while all so far are -inf */
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
             s += kg_exp2(fmaf(%s[j], LOG2E, -mb));]], v, v)
@@ -442,7 +556,8 @@ end
 function R.geometry(cfg, p, ninputs)
   local smem = (cfg.load or "direct") ~= "direct" and R.stage_bytes(p, cfg, ninputs) or 0
   if cfg.occ then smem = OCC_SMEM[cfg.occ] end
-  return { block = cfg.threads, smem = smem, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1 }
+  return { block = cfg.threads, smem = smem, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1,
+           persist = cfg.persist or 0 }
 end
 
 return R
