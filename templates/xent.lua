@@ -132,7 +132,9 @@ local row_setup = [[
     const long long t = live ? (long long)((const TARGET_T *)a.target)[row] : a.ignore_index;
     const bool valid = t != a.ignore_index;
     const bool bad = valid && (t < 0 || t >= COLS);
-    const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap) : 0.f;
+    /* one division per row: x / c in the loops would call the division's slow path */
+    const float inv_cap = HAS_SOFTCAP ? 1.f / a.softcap : 0.f;
+    const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap, inv_cap) : 0.f;
     const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
     /* the sum of class weights: computed by prep, which runs whenever it is used */
     const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
@@ -205,7 +207,7 @@ local grad_body = [[
                 if (c + j == t)
                     g -= ca;
                 if (HAS_SOFTCAP)
-                    g *= 1.f - (z[j] / a.softcap) * (z[j] / a.softcap);
+                    g *= 1.f - (z[j] * inv_cap) * (z[j] * inv_cap);
                 o[j] = valid ? g : 0.f;
             }
             kg_store_row(dx_p, c, o, 1.0f);
@@ -222,7 +224,7 @@ function T.render(p, cfg)
   local cap_in_place = [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            x[j] = KG_IN(j) ? kg_cap(x[j], a.softcap) : KG_NEG_INF;
+            x[j] = KG_IN(j) ? kg_cap(x[j], a.softcap, inv_cap) : KG_NEG_INF;
         float (&z)[VEC] = x;]]
   local grad = grad_body:gsub("a%.weight_or_one%(c %+ j%)", "(HAS_WEIGHT ? a.weight[c + j] : 1.f)")
 
@@ -286,9 +288,10 @@ function T.render(p, cfg)
     string.format("#define HAS_ZLOSS %d", o.zloss and 1 or 0),
     string.format("#define HAS_SOFTCAP %d", o.softcap and 1 or 0),
     [[
-__device__ __forceinline__ float kg_cap(float x, float c)
+/* c tanh(x / c), with inv_c = 1 / c */
+__device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
 {
-    return HAS_SOFTCAP ? c * tanhf(x / c) : x;
+    return HAS_SOFTCAP ? c * tanhf(x * inv_c) : x;
 }
 ]],
     prep,

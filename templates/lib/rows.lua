@@ -529,7 +529,8 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
   -- After a pass of R.online_step: the row's max m and sum s over its threads.
   function E.online_combine()
     return "    const float tm = m;\n" .. E.reduce("max", "m", 0) ..
-      "    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n" .. E.reduce("sum", "s", 1)
+      "    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n" .. E.reduce("sum", "s", 1) ..
+      "    if (m == KG_NEG_INF)\n        s = KG_NAN; /* a row of -inf: NaN, as torch's softmax (and strategy reg) */\n"
   end
 
   return E

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# gpu_pack_build.sh: tune shards of --preset llm on this GPU (SHARDS="0 1",
+# each stopped after SHARD_SECONDS with the best so far kept, per-problem
+# --budget BUDGET) and export the cache's best records as $OUT/$NAME.kgenpack;
+# with MERGE="a.kgenpack ..." merge those and this one into
+# $OUT/h100-sm90.kgenpack and verify it. Logs in $OUT/$NAME.tgz.
+set -u
+out=${OUT:-/tmp/kgen-pack}
+name=${NAME:-part}
+w=/tmp/kgen-pack-work
+mkdir -p "$out" "$w"
+export KGEN_CACHE_DIR=$w/cache KGEN_PACK_DIR=
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+for s in ${SHARDS:-0 1}; do
+	t0=$(date +%s)
+	timeout --preserve-status -s INT "${SHARD_SECONDS:-270}" build/kgen tune --preset llm --shard "$s/3" \
+		--budget "${BUDGET:-4}" --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
+	echo "shard $s/3: exit $? after $(( $(date +%s) - t0 )) s: $(wc -l <"$w/shard$s.jsonl") problems" | tee -a "$w/summary.txt"
+done
+for p in ${EXTRA:-}; do # op:pass:dtype:cols
+	IFS=: read -r op pass dtype cols <<<"$p"
+	build/kgen tune --op "$op" --pass "$pass" --dtype "$dtype" --cols "$cols" --budget "${BUDGET:-4}" -q >>"$w/extra.log" 2>&1
+	echo "extra $p: exit $?" | tee -a "$w/summary.txt"
+done
+build/kgen pack export --gpu "$gpu" --sm 90 -o "$out/$name.kgenpack" 2>&1 | tee -a "$w/summary.txt"
+if [ -n "${MERGE:-}" ]; then
+	build/kgen pack merge -o "$out/h100-sm90.kgenpack" ${MERGE} "$out/$name.kgenpack" 2>&1 | tee -a "$w/summary.txt"
+	build/kgen pack verify "$out/h100-sm90.kgenpack" >"$w/verify.log" 2>&1
+	echo "verify exit $?: $(tail -1 "$w/verify.log")" | tee -a "$w/summary.txt"
+	build/kgen pack ls "$out/h100-sm90.kgenpack" >"$w/ls.txt" 2>&1
+	echo "records: $(grep -c . "$w/ls.txt") lines in pack ls" | tee -a "$w/summary.txt"
+fi
+tar czf "$out/$name.tgz" -C "$w" --exclude cache .
+for s in ${SHARDS:-0 1}; do grep -E '^\[' "$w/shard$s.log" | tail -3; done
+cat "$w/summary.txt"
