@@ -11,7 +11,8 @@ float32 before it is timed (kgen.bench: CUDA events, L2 flushed, median).
 The device-to-device copy bandwidth and an empty launch are measured in the
 same run. Results are appended, one JSON object per case, to
 bench/results/<gpu>.jsonl (a rerun skips cases already there unless
---fresh); the table bench/results/<gpu>.md and the plot <gpu>.png are
+--fresh); the table bench/results/<gpu>.md and the plots <gpu>.png (bf16),
+<gpu>.f16.png and <gpu>.f32.png are
 rewritten from it after every case group.
 
 Grids: 'anchors' are the shapes and dtypes of ../shared/anchors/h100-peers.md
@@ -144,6 +145,8 @@ def write_report(results, meta, md_path, png_path):
 
 
 def plot(results, meta, png_path):
+    """One figure per dtype of the ladder: png_path for bf16, <gpu>.f16.png
+    and <gpu>.f32.png beside it."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -151,27 +154,31 @@ def plot(results, meta, png_path):
     except ImportError:
         print("bench: note: no matplotlib; the plot is not drawn (run --plot-only where it is)", file=sys.stderr)
         return
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9), sharey=True)
     styles = {"kgen": ("tab:red", "o"), "torch": ("tab:blue", "s"), "compile": ("tab:green", "^")}
-    for ax, (op, pas) in zip(axes.flat, PASSES):
-        pts = [r for r in results if (r["op"], r["pass"]) == (op, pas) and r["dtype"] == "bf16"
-               and (r["rows"] * r["cols"] == 1 << 27 or (r["rows"] == 4096 and r["cols"] in VOCABS))]
-        for b, (color, marker) in styles.items():
-            xy = sorted((r["cols"], r[b]["gbps"]) for r in pts if r.get(b, {}).get("gbps"))
-            if xy:
-                ax.plot([x for x, _ in xy], [y for _, y in xy], marker=marker, color=color, label=b)
-        ax.axhline(meta["copy_gbps"], color="gray", linestyle="--", label="copy")
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{op} {pas} (bf16)")
-        ax.set_xlabel("cols")
-        ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel("GB/s")
-    axes[1][0].set_ylabel("GB/s")
-    axes[0][0].legend()
-    fig.suptitle(f"{meta['gpu']}: bandwidth against row length (rows x cols = 2^27, vocabularies at 4096 rows)")
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
+    for dtype in ("bf16", "f16", "f32"):
+        on_ladder = [r for r in results if r["dtype"] == dtype
+                     and (r["rows"] * r["cols"] == 1 << 27 or (r["rows"] == 4096 and r["cols"] in VOCABS))]
+        if not on_ladder:
+            continue
+        fig, axes = plt.subplots(2, 3, figsize=(16, 9), sharey=True)
+        for ax, (op, pas) in zip(axes.flat, PASSES):
+            pts = [r for r in on_ladder if (r["op"], r["pass"]) == (op, pas)]
+            for b, (color, marker) in styles.items():
+                xy = sorted((r["cols"], r[b]["gbps"]) for r in pts if r.get(b, {}).get("gbps"))
+                if xy:
+                    ax.plot([x for x, _ in xy], [y for _, y in xy], marker=marker, color=color, label=b)
+            ax.axhline(meta["copy_gbps"], color="gray", linestyle="--", label="copy")
+            ax.set_xscale("log", base=2)
+            ax.set_title(f"{op} {pas} ({dtype})")
+            ax.set_xlabel("cols")
+            ax.grid(True, alpha=0.3)
+        axes[0][0].set_ylabel("GB/s")
+        axes[1][0].set_ylabel("GB/s")
+        axes[0][0].legend()
+        fig.suptitle(f"{meta['gpu']}: {dtype} bandwidth against row length (rows x cols = 2^27, vocabularies at 4096 rows)")
+        fig.tight_layout()
+        fig.savefig(png_path if dtype == "bf16" else png_path[:-len(".png")] + f".{dtype}.png", dpi=110)
+        plt.close(fig)
 
 
 def main():
