@@ -26,7 +26,8 @@
 	X(cuEventCreate) X(cuEventRecord) X(cuEventSynchronize)                    \
 	X(cuEventElapsedTime) X(cuEventDestroy) X(cuStreamCreate)                  \
 	X(cuStreamDestroy) X(cuStreamSynchronize) X(cuGetErrorName)                \
-	X(cuGetErrorString) X(cuOccupancyMaxActiveBlocksPerMultiprocessor)
+	X(cuGetErrorString) X(cuOccupancyMaxActiveBlocksPerMultiprocessor)      \
+	X(cuOccupancyMaxActiveClusters)
 
 #define KG_NVRTC_FUNCS(X)                                                      \
 	X(nvrtcVersion) X(nvrtcCreateProgram) X(nvrtcCompileProgram)               \

@@ -101,8 +101,11 @@ typedef struct kg_launch {
 	unsigned block, smem, rows_per_cta, cluster;
 	unsigned max_grid; /* persistent kernels: at most this many CTAs (0: one per group of rows) */
 } kg_launch;
-/* The grid cap of a persistent kernel of persist CTAs per SM on sms SMs. */
-#define KG_MAX_GRID(persist, sms) ((unsigned)(persist) * (unsigned)(sms))
+/* The grid cap of a persistent kernel (fn loaded) of persist CTAs per SM
+ * on sms SMs: no more CTAs than fit on the GPU at once (the rows of a CTA
+ * that waited for a place would finish last), and for clusters no more
+ * than fit as whole clusters. 0 when persist is 0. */
+unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms);
 /* Load a cubin in the current context and fetch its kernel; raise the
  * dynamic shared memory limit when smem needs it, allow clusters of more
  * than 8 CTAs when cluster needs it. */

@@ -210,13 +210,51 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 	return 0;
 }
 
+unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms)
+{
+	int blocks = 0, clusters = 0;
+	unsigned cap;
+	if (!persist)
+		return 0;
+	if (!kg_cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, (int)block, smem) && blocks > 0 &&
+	    (unsigned)blocks < persist)
+		persist = (unsigned)blocks;
+	cap = persist * (unsigned)sms;
+	if (cluster > 1) {
+		CUlaunchConfig cfg;
+		CUlaunchAttribute attr;
+		memset(&cfg, 0, sizeof cfg);
+		cfg.gridDimX = cluster;
+		cfg.gridDimY = cfg.gridDimZ = 1;
+		cfg.blockDimX = block;
+		cfg.blockDimY = cfg.blockDimZ = 1;
+		cfg.sharedMemBytes = smem;
+		attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+		attr.value.clusterDim.x = cluster;
+		attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
+		cfg.attrs = &attr;
+		cfg.numAttrs = 1;
+		if (!kg_cu.cuOccupancyMaxActiveClusters(&clusters, fn, &cfg) && clusters > 0 &&
+		    (unsigned)clusters * cluster < cap)
+			cap = (unsigned)clusters * cluster;
+	}
+	return cap;
+}
+
 int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s)
 {
 	void *args[] = {(void *)a};
 	unsigned grid = (unsigned)((a->rows + l->rows_per_cta - 1) / l->rows_per_cta);
 	CUresult r;
-	if (l->max_grid && grid > l->max_grid)
-		grid = l->max_grid; /* a persistent kernel walks over the rest */
+	if (l->max_grid) {
+		/* a persistent kernel walks over the rest; max_grid counts CTAs,
+		 * grid counts groups of rows (one cluster each) */
+		unsigned cap = l->max_grid / (l->cluster > 1 ? l->cluster : 1);
+		if (cap < 1)
+			cap = 1;
+		if (grid > cap)
+			grid = cap;
+	}
 	/* prep: one CTA of 1024 threads per 16384 rows, at most 128 */
 	unsigned prep_grid = (unsigned)(a->rows / 16384 + 1 < 128 ? a->rows / 16384 + 1 : 128);
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, prep_grid, 1, 1, 1024, 1, 1, 0, s, args, NULL)))

@@ -330,7 +330,6 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 	e->launch.smem = rec_uint(r->rec, "smem");
 	e->launch.rows_per_cta = rec_uint(r->rec, "rows_per_cta");
 	e->launch.cluster = rec_uint(r->rec, "cluster");
-	e->launch.max_grid = KG_MAX_GRID(rec_uint(r->rec, "persist"), dev->sms);
 	if (!e->launch.block || !e->launch.rows_per_cta) {
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
@@ -346,6 +345,8 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
+	e->launch.max_grid = kg_max_grid(e->launch.fn, rec_uint(r->rec, "persist"), e->launch.block, e->launch.smem,
+	                                 e->launch.cluster, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", cfg);
 	return 0;
@@ -433,10 +434,11 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->launch.smem = v.smem;
 	e->launch.rows_per_cta = v.rows_per_cta;
 	e->launch.cluster = v.cluster;
-	e->launch.max_grid = KG_MAX_GRID(v.persist, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
 	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, v.cluster, &e->mod, &e->launch.fn, &e->launch.prep);
+	if (!rc)
+		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.cluster, dev->sms);
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);

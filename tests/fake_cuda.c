@@ -323,6 +323,13 @@ CUresult CUDAAPI cuGetErrorString(CUresult r, const char **s)
 	return CUDA_SUCCESS;
 }
 
+CUresult CUDAAPI cuOccupancyMaxActiveClusters(int *n, CUfunction f, const CUlaunchConfig *config)
+{
+	(void)f, (void)config;
+	*n = 1;
+	return CUDA_SUCCESS;
+}
+
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t smem)
 {
 	(void)f, (void)block, (void)smem;

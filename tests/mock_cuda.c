@@ -176,6 +176,13 @@ CUresult CUDAAPI cuFuncGetAttribute(int *v, CUfunction_attribute a, CUfunction f
 	return CUDA_SUCCESS;
 }
 
+CUresult CUDAAPI cuOccupancyMaxActiveClusters(int *n, CUfunction f, const CUlaunchConfig *config)
+{
+	(void)f;
+	*n = 132 / (int)config->attrs[0].value.clusterDim.x;
+	return CUDA_SUCCESS;
+}
+
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t smem)
 {
 	(void)block;

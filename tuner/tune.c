@@ -625,8 +625,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
 		CUmodule mod;
-		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster,
-		              KG_MAX_GRID(j->v.persist, dev.sms)}, &data};
+		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0}, &data};
 		if (j->skip || !j->started || j->rc)
 			continue;
 		if (stop_asked(o) || res->interrupted) {
@@ -662,6 +661,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 				write_trial(&tx, t);
 			continue;
 		}
+		a.l.max_grid = kg_max_grid(a.l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev.sms);
 		if (prune_loaded(res, t, j, a.l.fn)) {
 			/* pruned: nothing to run */
 		} else if (res->ran++, (rc = check_variant(&a, bench_stream(b), t))) {
