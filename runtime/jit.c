@@ -210,6 +210,24 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 	return 0;
 }
 
+/* A launch of grid CTAs in clusters of `cluster` along x. */
+static void cluster_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned grid, unsigned block, unsigned smem,
+			   unsigned cluster, CUstream s)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->gridDimX = grid;
+	cfg->gridDimY = cfg->gridDimZ = 1;
+	cfg->blockDimX = block;
+	cfg->blockDimY = cfg->blockDimZ = 1;
+	cfg->sharedMemBytes = smem;
+	cfg->hStream = s;
+	attr->id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+	attr->value.clusterDim.x = cluster;
+	attr->value.clusterDim.y = attr->value.clusterDim.z = 1;
+	cfg->attrs = attr;
+	cfg->numAttrs = 1;
+}
+
 unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms)
 {
 	int blocks = 0, clusters = 0;
@@ -223,17 +241,7 @@ unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned s
 	if (cluster > 1) {
 		CUlaunchConfig cfg;
 		CUlaunchAttribute attr;
-		memset(&cfg, 0, sizeof cfg);
-		cfg.gridDimX = cluster;
-		cfg.gridDimY = cfg.gridDimZ = 1;
-		cfg.blockDimX = block;
-		cfg.blockDimY = cfg.blockDimZ = 1;
-		cfg.sharedMemBytes = smem;
-		attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-		attr.value.clusterDim.x = cluster;
-		attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
-		cfg.attrs = &attr;
-		cfg.numAttrs = 1;
+		cluster_config(&cfg, &attr, cluster, block, smem, cluster, NULL);
 		if (!kg_cu.cuOccupancyMaxActiveClusters(&clusters, fn, &cfg) && clusters > 0 &&
 		    (unsigned)clusters * cluster < cap)
 			cap = (unsigned)clusters * cluster;
@@ -263,19 +271,7 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		/* l->cluster CTAs share each group of rows: one cluster per group. */
 		CUlaunchConfig cfg;
 		CUlaunchAttribute attr;
-		grid *= l->cluster;
-		memset(&cfg, 0, sizeof cfg);
-		cfg.gridDimX = grid;
-		cfg.gridDimY = cfg.gridDimZ = 1;
-		cfg.blockDimX = l->block;
-		cfg.blockDimY = cfg.blockDimZ = 1;
-		cfg.sharedMemBytes = l->smem;
-		cfg.hStream = s;
-		attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-		attr.value.clusterDim.x = l->cluster;
-		attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
-		cfg.attrs = &attr;
-		cfg.numAttrs = 1;
+		cluster_config(&cfg, &attr, grid * l->cluster, l->block, l->smem, l->cluster, s);
 		r = kg_cu.cuLaunchKernelEx(&cfg, l->fn, args, NULL);
 	} else {
 		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);
