@@ -51,9 +51,18 @@ local row_max_body = [[
         for (int j = 0; j < VEC; ++j)
             m = fmaxf(m, x[j]);]]
 
+-- This thread's max m of the row's values it holds, then mlb, that max
+-- times log2(e) rounded on its own (0 for a thread that holds only -inf),
+-- for a sum of exp relative to it (strategy reg; kg_ms_fold rescales with
+-- the same rounded product, so the rounding cancels).
+local function thread_max(E)
+  return "    float m = KG_NEG_INF, s = 0.f;\n" .. E.loop({ "x" }, row_max_body) ..
+    "    const float ml = m, mlb = m == KG_NEG_INF ? 0.f : __fmul_rn(m, LOG2E);\n"
+end
+
 bodies.softmax_fwd = function(E)
   local out = {}
-  if E.reg then
+  if E.reg and not E.split_ms then
     out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
     out[#out + 1] = E.loop({ "x" }, row_max_body)
     out[#out + 1] = E.reduce("max", "m", 0)
@@ -66,6 +75,25 @@ bodies.softmax_fwd = function(E)
         }]])
     out[#out + 1] = E.reduce("sum", "s", 1)
     out[#out + 1] = "    const float inv = 1.0f / s;\n"
+    out[#out + 1] = E.loop({ "x" }, [[
+        if (ok)
+            kg_store_row(y_p, c, x, inv);]])
+    return table.concat(out)
+  end
+  if E.reg then
+    -- Each thread sums exp relative to its own max; one exchange of (max,
+    -- sum) pairs then gives the row's, and the thread's values are rescaled
+    -- as they are stored.
+    out[#out + 1] = thread_max(E)
+    out[#out + 1] = E.loop({ "x" }, [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+            x[j] = kg_exp2(fmaf(x[j], LOG2E, -mlb));
+            s += x[j];
+        }]])
+    out[#out + 1] = E.online_combine()
+    -- (a thread of only -inf holds zeros: any finite factor)
+    out[#out + 1] = "    const float inv = (ml == KG_NEG_INF ? 0.f : kg_exp2(mlb - __fmul_rn(m, LOG2E))) * (1.0f / s);\n"
     out[#out + 1] = E.loop({ "x" }, [[
         if (ok)
             kg_store_row(y_p, c, x, inv);]])
@@ -86,8 +114,8 @@ end
 
 bodies.log_softmax_fwd = function(E)
   local out = {}
-  out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
-  if E.reg then
+  if E.reg and not E.split_ms then
+    out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
     out[#out + 1] = E.loop({ "x" }, row_max_body)
     out[#out + 1] = E.reduce("max", "m", 0)
     out[#out + 1] = "    const float mb = m * LOG2E;\n"
@@ -96,7 +124,16 @@ bodies.log_softmax_fwd = function(E)
         for (int j = 0; j < VEC; ++j)
             s += kg_exp2(fmaf(x[j], LOG2E, -mb));]])
     out[#out + 1] = E.reduce("sum", "s", 1)
+  elseif E.reg then
+    out[#out + 1] = thread_max(E)
+    out[#out + 1] = E.loop({ "x" }, [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            s += kg_exp2(fmaf(x[j], LOG2E, -mlb));]])
+    out[#out + 1] = "    (void)ml;\n"
+    out[#out + 1] = E.online_combine()
   else
+    out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
     out[#out + 1] = E.loop({ "x" }, rows.online_step("x"))
     out[#out + 1] = E.online_combine()
   end

@@ -16,7 +16,10 @@
  *   F. host threads on one handle, each on the per-thread default stream.
  *
  * Without a driver or a device it prints why and exits 77 (skip).
- * $KGEN_TEST_QUICK=1 runs a smaller sweep in A.
+ * $KGEN_TEST_QUICK=1 runs a smaller sweep in A: narrow rows, and one long
+ * width (32768 columns, 1000 rows: clusters, staged and persistent
+ * double-buffered loads, several groups of rows per CTA) for softmax
+ * forward, log-softmax backward and fused cross-entropy.
  */
 #include <math.h>
 #include <pthread.h>
@@ -358,6 +361,7 @@ int main(void)
 	static const long long cols4[] = {7, 1000, 8192, 32768};
 	static const long long xcols[] = {7, 1000, 8192, 50257};
 	static const long long rows2[] = {3, 1000};
+	static const long long long_cols[] = {32768}, long_rows[] = {1000};
 	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
 	kgen_ctx *ctx;
 	CUdevice dev;
@@ -385,6 +389,11 @@ int main(void)
 	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++) {
 		sweep(op, 0, xcols, quick ? 2 : 4, rows2, 2);
 		sweep(op, XO_ALL, xcols, quick ? 2 : 3, rows2, 1);
+	}
+	if (quick) {
+		sweep(KG_SOFTMAX_FWD, 0, long_cols, 1, long_rows, 1);
+		sweep(KG_LOGSOFTMAX_BWD, 0, long_cols, 1, long_rows, 1);
+		sweep(KG_XENT_FUSED, 0, long_cols, 1, long_rows, 1);
 	}
 
 	/* B */

@@ -128,6 +128,31 @@ __device__ __forceinline__ float kg_group_sum(float v)
         v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+/* Fold the pair (om, os) into (m, s), where s is a sum of exp2(v log2(e)
+ * - m log2(e)), each product m log2(e) rounded on its own (__fmul_rn, as
+ * the sums were made with): the larger max, each sum rescaled to it by the
+ * difference of those rounded products, so that the rounding of each
+ * thread's own max cancels; two -inf maxima add the sums. */
+__device__ __forceinline__ void kg_ms_fold(float &m, float &s, float om, float os)
+{
+    const float nm = fmaxf(m, om), nb = __fmul_rn(nm, 1.4426950408889634f);
+    if (nm != __int_as_float(0xff800000))
+        s = s * kg_exp2(__fmul_rn(m, 1.4426950408889634f) - nb) + os * kg_exp2(__fmul_rn(om, 1.4426950408889634f) - nb);
+    else
+        s += os;
+    m = nm;
+}
+/* The same over a group of W lanes: the group's max, each lane's sum
+ * rescaled to it, then the sum (fewer live registers than folding pairs). */
+template <int W>
+__device__ __forceinline__ void kg_group_ms(float &m, float &s)
+{
+    const float tm = m;
+    m = kg_group_max<W>(m);
+    if (tm != m)
+        s *= kg_exp2(__fmul_rn(tm, 1.4426950408889634f) - __fmul_rn(m, 1.4426950408889634f));
+    s = kg_group_sum<W>(s);
+}
 ]]
 
 local store_f32 = [[
@@ -240,6 +265,12 @@ __device__ __forceinline__ void kg_bulk_load(void *s, const void *g, unsigned by
 {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
                  :: "r"(kg_smem(s)), "l"(g), "r"(bytes), "r"(kg_smem(bar)) : "memory");
+}
+/* Order this thread's earlier shared-memory accesses (and those the last
+ * barrier made visible to it) before its later bulk copies. */
+__device__ __forceinline__ void kg_fence_proxy_async()
+{
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 __device__ __forceinline__ void kg_mbar_wait(unsigned long long *bar, unsigned parity)
 {
