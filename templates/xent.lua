@@ -132,18 +132,16 @@ local row_setup = [[
     const long long t = live ? (long long)((const TARGET_T *)a.target)[row] : a.ignore_index;
     const bool valid = t != a.ignore_index;
     const bool bad = valid && (t < 0 || t >= COLS);
-    /* one reciprocal per row, without the division slow path (a call, which
-     * makes the kernel keep its live registers on the stack): x / c in the
-     * loops would call it per element */
-    const float inv_cap = HAS_SOFTCAP ? __fdividef(1.f, a.softcap) : 0.f;
+    /* one division per row: x / c in the loops would call the division's slow path */
+    const float inv_cap = HAS_SOFTCAP ? 1.f / a.softcap : 0.f;
     const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap, inv_cap) : 0.f;
     const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
     /* the sum of class weights: computed by prep, which runs whenever it is used */
     const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
     if (a.reduction == 2) {
-        inv_nll = inv_s = __fdividef(1.f, a.scratch[0]);
-        inv_z = __fdividef(1.f, a.scratch[1]);
+        inv_nll = inv_s = 1.f / a.scratch[0];
+        inv_z = 1.f / a.scratch[1];
     } else if (a.reduction == 3) {
         inv_nll = inv_s = inv_z = a.inv_den;
     }
@@ -250,9 +248,10 @@ function T.render(p, cfg)
         for (int j = 0; j < VEC; ++j)
             m = fmaxf(m, z[j]);
 ]] .. smooth_acc))
-      if E.split_ms then
+      if E.cluster > 1 then
         -- this thread's sum relative to its own max, then one exchange of
-        -- (max, sum) pairs
+        -- (max, sum) pairs: a cluster barrier fewer (not for a row in one
+        -- CTA: with the options' code, those variants spill)
         add("    const float mlb = m == KG_NEG_INF ? 0.f : __fmul_rn(m, LOG2E); /* as kg_ms_fold rounds it */\n")
         add(E.loop({ "x" }, [[
 #pragma unroll
