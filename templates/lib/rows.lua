@@ -276,7 +276,15 @@ function R.space(p, ninputs, reg_ok)
       end
     end
   end
-  return out
+  -- Streamed (loop) variants last: they read long rows twice and rarely
+  -- win, and a tuner with a time budget times the space in this order
+  -- (after the template's default).
+  local first, last = {}, {}
+  for _, c in ipairs(out) do
+    if c.strategy == "loop" then last[#last + 1] = c else first[#first + 1] = c end
+  end
+  for _, c in ipairs(last) do first[#first + 1] = c end
+  return first
 end
 
 -- About four vectors per thread: enough loads in flight, few registers.
