@@ -101,6 +101,14 @@ local function stage_total(p, cfg, ninputs)
   return R.stage_bytes(p, cfg, ninputs) * (cfg.persist and 2 or 1)
 end
 
+-- A copy of config c with the keys of t set (or cleared, by false).
+local function with(c, t)
+  local n = {}
+  for k, v in pairs(c) do n[k] = v end
+  for k, v in pairs(t) do n[k] = v or nil end
+  return n
+end
+
 local function reg_fits(threads, ept, ninputs)
   return ept * ninputs <= MAX_EPT and threads * ept * ninputs <= REGS_BUDGET
 end
@@ -224,8 +232,7 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.strategy == "loop" and c.threads >= 512 and c.tpr == c.threads then
         for _, occ in ipairs({ 1, 2 }) do
-          local cfg = { strategy = "loop", vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1, occ = occ,
-                        shift = c.shift }
+          local cfg = with(c, { occ = occ })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
@@ -239,8 +246,7 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.occ == nil and ((c.strategy == "reg" and (c.threads == 256 or c.threads == 512))
           or (c.strategy == "loop" and (c.tpr == c.threads or c.threads == 256))) then
-        local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1,
-                      shift = c.shift, persist = 2048 // c.threads }
+        local cfg = with(c, { persist = 2048 // c.threads })
         if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
       end
     end
@@ -254,8 +260,7 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.strategy ~= "loop" and c.tpr >= 64 and c.threads >= 256 and (c.shift or 0) == 0 and c.persist == nil then
         for _, load in ipairs({ "cpasync", "tma" }) do
-          local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = c.cluster,
-                        load = load }
+          local cfg = with(c, { load = load, shift = false })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
@@ -269,8 +274,7 @@ function R.space(p, ninputs, reg_ok)
         local by_smem = smem_max(p.sm) // (2 * R.stage_bytes(p, c, ninputs) + 1024)
         local per_sm = math.min(by_smem, 2048 // c.threads, 32)
         if per_sm >= 1 then
-          local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = c.cluster,
-                        load = "tma", persist = per_sm }
+          local cfg = with(c, { persist = per_sm })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
