@@ -132,16 +132,16 @@ local row_setup = [[
     const long long t = live ? (long long)((const TARGET_T *)a.target)[row] : a.ignore_index;
     const bool valid = t != a.ignore_index;
     const bool bad = valid && (t < 0 || t >= COLS);
-    /* one division per row: x / c in the loops would call the division's slow path */
-    const float inv_cap = HAS_SOFTCAP ? 1.f / a.softcap : 0.f;
+    /* reciprocals once per row, and no division: its slow path is a call */
+    const float inv_cap = HAS_SOFTCAP ? kg_rcp(a.softcap) : 0.f;
     const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap, inv_cap) : 0.f;
     const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
     /* the sum of class weights: computed by prep, which runs whenever it is used */
     const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
     if (a.reduction == 2) {
-        inv_nll = inv_s = 1.f / a.scratch[0];
-        inv_z = 1.f / a.scratch[1];
+        inv_nll = inv_s = kg_rcp(a.scratch[0]);
+        inv_z = kg_rcp(a.scratch[1]);
     } else if (a.reduction == 3) {
         inv_nll = inv_s = inv_z = a.inv_den;
     }
@@ -152,7 +152,7 @@ local row_setup = [[
 local loss_out = [[
     float loss = wt * (1.f - a.eps) * (lse - zt) * inv_nll;
     if (HAS_SMOOTH)
-        loss += a.eps * (1.0f / COLS) * (lse * wsum - sz) * inv_s;
+        loss += a.eps / COLS * (lse * wsum - sz) * inv_s;
     if (HAS_ZLOSS)
         loss += a.zloss * lse * lse * inv_z;
     if (!valid)
@@ -189,7 +189,7 @@ local grad_setup = [[
     /* d loss / d z_j = p_j (ca + cb wsum + cg) - ca [j == t] - cb w_j */
     const float dl = live && a.dloss ? (a.reduction == 0 ? a.dloss[row] : a.dloss[0]) : 1.f;
     const float ca = valid ? (bad ? KG_NAN : wt * (1.f - a.eps) * inv_nll * dl) : 0.f;
-    const float cb = valid && HAS_SMOOTH ? a.eps * (1.0f / COLS) * inv_s * dl : 0.f;
+    const float cb = valid && HAS_SMOOTH ? a.eps / COLS * inv_s * dl : 0.f;
     const float cg = valid && HAS_ZLOSS ? 2.f * a.zloss * inv_z * dl * lse : 0.f;
     const float kp = ca + cb * wsum + cg;
 ]]

@@ -110,6 +110,18 @@ __device__ __forceinline__ float kg_exp2(float x)
     return y;
 }
 
+/* 1 / x without a call: the approximate reciprocal and one Newton step
+ * (within an ulp of 1 / x for normal x; zero and subnormals give inf, inf
+ * gives zero: there the step's error term is NaN, which fminf drops, and
+ * the step leaves r as it is). IEEE division's slow path is a called
+ * subroutine, and the registers saved around that call can spill. */
+__device__ __forceinline__ float kg_rcp(float x)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return fmaf(fminf(fmaf(-x, r, 1.f), 1e30f), r, r);
+}
+
 /* Reductions over aligned groups of W lanes (W a power of two, <= 32);
  * every lane of the warp takes part. */
 template <int W>
