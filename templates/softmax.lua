@@ -53,7 +53,7 @@ local row_max_body = [[
 
 -- This thread's max m of the row's values it holds, then mlb, that max
 -- times log2(e) rounded on its own (0 for a thread that holds only -inf),
--- for a sum of exp relative to it (strategy reg; kg_ms_fold rescales with
+-- for a sum of exp relative to it (strategy reg; kg_group_ms rescales with
 -- the same rounded product, so the rounding cancels).
 local function thread_max(E)
   return "    float m = KG_NEG_INF, s = 0.f;\n" .. E.loop({ "x" }, row_max_body) ..

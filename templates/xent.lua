@@ -252,7 +252,7 @@ function T.render(p, cfg)
         -- this thread's sum relative to its own max, then one exchange of
         -- (max, sum) pairs: a cluster barrier fewer (not for a row in one
         -- CTA: with the options' code, those variants spill)
-        add("    const float mlb = m == KG_NEG_INF ? 0.f : __fmul_rn(m, LOG2E); /* as kg_ms_fold rounds it */\n")
+        add("    const float mlb = m == KG_NEG_INF ? 0.f : __fmul_rn(m, LOG2E); /* as kg_group_ms rounds it */\n")
         add(E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)

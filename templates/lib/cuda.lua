@@ -140,22 +140,11 @@ __device__ __forceinline__ float kg_group_sum(float v)
         v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
-/* Fold the pair (om, os) into (m, s), where s is a sum of exp2(v log2(e)
- * - m log2(e)), each product m log2(e) rounded on its own (__fmul_rn, as
- * the sums were made with): the larger max, each sum rescaled to it by the
- * difference of those rounded products, so that the rounding of each
- * thread's own max cancels; two -inf maxima add the sums. */
-__device__ __forceinline__ void kg_ms_fold(float &m, float &s, float om, float os)
-{
-    const float nm = fmaxf(m, om), nb = __fmul_rn(nm, 1.4426950408889634f);
-    if (nm != __int_as_float(0xff800000))
-        s = s * kg_exp2(__fmul_rn(m, 1.4426950408889634f) - nb) + os * kg_exp2(__fmul_rn(om, 1.4426950408889634f) - nb);
-    else
-        s += os;
-    m = nm;
-}
-/* The same over a group of W lanes: the group's max, each lane's sum
- * rescaled to it, then the sum (fewer live registers than folding pairs). */
+/* The pair (m, s), a max and a sum of exp2(v log2(e) - m log2(e)), over a
+ * group of W lanes: the group's max, each lane's sum rescaled to it, then
+ * the sum. Each product m log2(e) is rounded on its own (__fmul_rn), as the
+ * lanes' sums were made with, so that the rounding of each lane's own max
+ * cancels; lanes of max -inf add nothing unless the whole group's is -inf. */
 template <int W>
 __device__ __forceinline__ void kg_group_ms(float &m, float &s)
 {

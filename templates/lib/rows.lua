@@ -610,11 +610,10 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
         red[1][threadIdx.x / 32] = $s;
     }
     __syncthreads();
-    $m = red[0][first];
-    $s = red[1][first];
-#pragma unroll
-    for (int w = 1; w < WARPS_PER_ROW; ++w)
-        kg_ms_fold($m, $s, red[0][first + w], red[1][first + w]);
+    /* lane l of every warp takes warp l's pair (l modulo the row's warps) */
+    $m = red[0][first + threadIdx.x % WARPS_PER_ROW];
+    $s = red[1][first + threadIdx.x % WARPS_PER_ROW];
+    kg_group_ms<WARPS_PER_ROW>($m, $s);
 ]], { m = m, s = s })
     if cl == 1 then return code end
     local pm = E.persist and "part[it & 1][0]" or "part[0]"
@@ -625,11 +624,10 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
         $ps = $s;
     }
     kg_cluster_sync();
-    $m = kg_dsmem_load(&$pm, 0);
-    $s = kg_dsmem_load(&$ps, 0);
-#pragma unroll
-    for (unsigned r = 1; r < CLUSTER; ++r)
-        kg_ms_fold($m, $s, kg_dsmem_load(&$pm, r), kg_dsmem_load(&$ps, r));
+    /* lane l of every warp takes CTA l's pair (l modulo CLUSTER) */
+    $m = kg_dsmem_load(&$pm, threadIdx.x % CLUSTER);
+    $s = kg_dsmem_load(&$ps, threadIdx.x % CLUSTER);
+    kg_group_ms<CLUSTER>($m, $s);
 ]], { m = m, s = s, pm = pm, ps = ps })
   end
 
