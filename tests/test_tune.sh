@@ -67,6 +67,15 @@ want_rc fresh 0
 field fresh 'd["time_us"] > 0 and d["gbps"] > 0 and d["copy_gbps"] > 0 and 0 < d["pct_of_copy"]' | grep -q True ||
 	fail "fresh: no time in the JSON"
 
+# 3b. more reps than the first round's 10: every variant is timed once with
+# 10, then the fastest (at most 8, within 10% of the best) again with all;
+# the mock's times are exact, so the best is the same.
+grep -q '^final:' "$tmp/cold.err" && fail "reps 5: a second round of timing"
+run final --fresh --reps 20 --json
+want_rc final 0
+grep -qE '^final: ([1-8])/\1$' "$tmp/final.err" || fail "reps 20: no second round: $(grep -c . "$tmp/final.err") lines"
+[ "$(field final 'd["config"]')" = "$best" ] || fail "reps 20: best $(field final 'd["config"]') (want $best)"
+
 # 4. --budget: the first variant is timed, the rest wait for the next run.
 export KGEN_MOCK_SLEEP_US=4000
 run budget --fresh --budget 0.5 --json

@@ -29,7 +29,8 @@ typedef struct tune_opts {
 	struct cache *cache;    /* an open cache to use instead (threads may share one), or NULL */
 	int jobs;               /* compile threads; 0: one per core */
 	int threads;            /* host threads for the test data and reference; 0: one per core */
-	int reps;               /* timed repetitions per variant; 0: 50 */
+	int reps;               /* timed repetitions of the final round; 0: 50 (every variant
+	                         * is first timed with 10, the fastest 8 within 10% again) */
 	int no_time;            /* check every variant, time none, store nothing */
 	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
 	double budget_s;        /* > 0: start no compilation or timing once this many seconds have
@@ -38,7 +39,7 @@ typedef struct tune_opts {
 	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
 	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */
-	/* Progress: phase "compile" / "data" / "check" / "time", done of total. */
+	/* Progress: phase "compile" / "data" / "check" / "time" / "final", done of total. */
 	void (*progress)(void *arg, const char *phase, int done, int total, const char *config);
 	void *progress_arg;
 } tune_opts;
