@@ -252,19 +252,18 @@ function T.render(p, cfg)
         -- this thread's sum relative to its own max, then one exchange of
         -- (max, sum) pairs: a cluster barrier fewer (not for a row in one
         -- CTA: with the options' code, those variants spill)
-        add("    const float mlb = m == KG_NEG_INF ? 0.f : __fmul_rn(m, LOG2E); /* as kg_group_ms rounds it */\n")
+        add("    const float mz = m == KG_NEG_INF ? 0.f : m; /* no -inf - -inf */\n")
         add(E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(x[j], LOG2E, -mlb));]]))
+            s += kg_exp2((x[j] - mz) * LOG2E);]]))
         add(E.online_combine())
       else
         add(E.reduce("max", "m", 0))
-        add("    const float mb = m * LOG2E;\n")
         add(E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(x[j], LOG2E, -mb));]]))
+            s += kg_exp2((x[j] - m) * LOG2E);]]))
         add(E.reduce("sum", "s", 1))
       end
     else

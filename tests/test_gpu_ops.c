@@ -13,7 +13,8 @@
  *      code (target type, weights, smoothing, z-loss, softcap) with every
  *      reduction, each pass and dtype, ignored rows and out-of-range targets
  *      (NaN loss, counted), and the fused pass in place;
- *   D. edge cases: rows of -inf, +inf, large magnitudes;
+ *   D. edge cases: rows of -inf, +inf, large magnitudes, rows masked with
+ *      the dtype's lowest value (in part, or all of a softmax row);
  *   E. bad arguments get specific codes and messages;
  *   F. host threads on one handle, each on the per-thread default stream.
  *
@@ -444,8 +445,9 @@ int main(void)
 		}
 	printf("C: %d failures so far\n", failures);
 
-	/* D: edge values (fill 4: the first two thirds of a row -inf). */
-	for (int fill = 1; fill <= 4; fill++)
+	/* D: edge values (fill 4: the first two thirds of a row -inf; 5: of the
+	 * dtype's lowest value, or all of a softmax row). */
+	for (int fill = 1; fill <= 5; fill++)
 		for (int d = 0; d < 3; d++)
 			for (int op = 0; op < KG_NOPS; op++) {
 				if (op == KG_SOFTMAX_BWD || op == KG_LOGSOFTMAX_BWD)

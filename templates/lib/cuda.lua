@@ -111,15 +111,17 @@ __device__ __forceinline__ float kg_exp2(float x)
 }
 
 /* 1 / x without a call: the approximate reciprocal and one Newton step
- * (within an ulp of 1 / x for normal x; zero and subnormals give inf, inf
- * gives zero: there the step's error term is NaN, which fminf drops, and
- * the step leaves r as it is). IEEE division's slow path is a called
- * subroutine, and the registers saved around that call can spill. */
+ * (within an ulp of 1 / x for normal x below 2^126; zero and subnormals
+ * give inf, inf and x above 2^126 give zero, NaN gives NaN: where r is
+ * inf or zero the step's error term is not small, and r is kept). IEEE
+ * division's slow path is a called subroutine, and the registers saved
+ * around that call can spill. */
 __device__ __forceinline__ float kg_rcp(float x)
 {
     float r;
     asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-    return fmaf(fminf(fmaf(-x, r, 1.f), 1e30f), r, r);
+    const float e = fmaf(-x, r, 1.f);
+    return fabsf(e) <= 1e30f ? fmaf(e, r, r) : r;
 }
 
 /* Reductions over aligned groups of W lanes (W a power of two, <= 32);
@@ -140,18 +142,19 @@ __device__ __forceinline__ float kg_group_sum(float v)
         v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
-/* The pair (m, s), a max and a sum of exp2(v log2(e) - m log2(e)), over a
- * group of W lanes: the group's max, each lane's sum rescaled to it, then
- * the sum. Each product m log2(e) is rounded on its own (__fmul_rn), as the
- * lanes' sums were made with, so that the rounding of each lane's own max
- * cancels; lanes of max -inf add nothing unless the whole group's is -inf. */
+/* The pair (m, s), a max and a sum of exp(v - m), over a group of W lanes:
+ * the group's max, each lane's sum rescaled to it by exp(its max - the
+ * group's), then the sum; lanes of max -inf add nothing unless the whole
+ * group's is -inf. Differences of maxima, never differences of maxima times
+ * log2(e): the rounding of such a product of a large max (|m| of 1e3 and
+ * more) would scale a lane's whole sum, which no other term cancels. */
 template <int W>
 __device__ __forceinline__ void kg_group_ms(float &m, float &s)
 {
     const float tm = m;
     m = kg_group_max<W>(m);
     if (tm != m)
-        s *= kg_exp2(__fmul_rn(tm, 1.4426950408889634f) - __fmul_rn(m, 1.4426950408889634f));
+        s *= kg_exp2((tm - m) * 1.4426950408889634f);
     s = kg_group_sum<W>(s);
 }
 ]]

@@ -125,6 +125,7 @@ function R.check(p, cfg, ninputs)
     if p.sm < 90 then return false, "strategy cluster needs sm_90 or newer" end
     if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 2, 4, 8 or 16" end
     if cfg.tpr ~= cfg.threads then return false, "strategy cluster takes one row per cluster (tpr = threads)" end
+    if cfg.threads < 64 then return false, "strategy cluster takes at least 64 threads per CTA" end
     if (cl - 1) * R.slice(p, cfg) >= R.span(p, cfg) then return false, "cluster too large: a CTA would hold no columns" end
   elseif cl ~= 1 then
     return false, "cluster must be 1 unless strategy is cluster"
@@ -662,10 +663,10 @@ function R.online_step(v)
         if (cm != m)
             s *= kg_exp2((m - cm) * LOG2E);
         m = cm;
-        const float mb = m == KG_NEG_INF ? 0.f : m * LOG2E; /* no -inf - -inf while all so far are -inf */
+        const float mz = m == KG_NEG_INF ? 0.f : m; /* no -inf - -inf while all so far are -inf */
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(%s[j], LOG2E, -mb));]], v, v)
+            s += kg_exp2((%s[j] - mz) * LOG2E);]], v, v)
 end
 
 -- The launch geometry every row kernel shares.
