@@ -39,8 +39,9 @@ const char *const tune_prune_names[TUNE_NPRUNE] = {"template", "limits", "thread
 /* Timing in two rounds: every variant with SCREEN_REPS runs (after its
  * check), then the fastest FINAL_MAX of those within FINAL_WITHIN of the
  * fastest again with all the reps: the median of 10 runs ranks variants
- * that differ by more than the spread of one kernel's runs (about 2%), at a
- * fifth of the GPU time on long rows. */
+ * that differ by more than the spread of one kernel's runs (about 2%) with
+ * a fifth of the timed runs (the check-and-time phase took about half as
+ * long on an H100: bench/NOTES.md). */
 #define SCREEN_REPS 10
 #define FINAL_MAX 8
 #define FINAL_WITHIN 1.10
@@ -440,8 +441,26 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 	}
 }
 
-/* After loading: prune what spills, cannot launch its block or fits no CTA
- * on a multiprocessor. Returns 1 when pruned. */
+/* Load job j's cubin: a's launch (kernel, prep, geometry, persistent grid cap). */
+static int load_job(const job *j, run_arg *a, const kg_device *dev, CUmodule *mod)
+{
+	int rc;
+	a->l = (kg_launch){0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0};
+	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, mod, &a->l.fn, &a->l.prep);
+	if (!rc)
+		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev->sms);
+	return rc;
+}
+
+/* A timing's median, percentiles and bandwidth into t. */
+static void set_time(tune_trial *t, const bench_stats *st, long long bytes)
+{
+	t->us = st->median_us;
+	t->p10_us = st->p10_us;
+	t->p90_us = st->p90_us;
+	t->gbps = (double)bytes / st->median_us * 1e-3;
+}
+
 static int by_time(const void *pa, const void *pb, void *arg)
 {
 	const tune_trial *t = arg;
@@ -472,19 +491,15 @@ static void final_round(tune_result *res, pool *p, op_data *data, bench *b, cons
 	for (int k = 0; k < m && !stop_asked(o); k++) {
 		tune_trial *t = &res->trials[idx[k]];
 		job *j = &p->jobs[idx[k]];
-		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0}, data};
+		run_arg a = {.d = data};
 		CUmodule mod;
 		bench_stats st;
 		if (o->progress)
 			o->progress(o->progress_arg, "final", k + 1, m, t->config);
-		if (kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, &mod, &a.l.fn, &a.l.prep))
+		if (load_job(j, &a, dev, &mod))
 			continue; /* it loaded a moment ago: keep its first time */
-		a.l.max_grid = kg_max_grid(a.l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev->sms);
 		if (!bench_run(b, run_fn, &a, reps, &st)) {
-			t->us = st.median_us;
-			t->p10_us = st.p10_us;
-			t->p90_us = st.p90_us;
-			t->gbps = (double)res->bytes / st.median_us * 1e-3;
+			set_time(t, &st, res->bytes);
 			write_trial(tx, t);
 		}
 		kg_cu.cuModuleUnload(mod);
@@ -492,6 +507,8 @@ static void final_round(tune_result *res, pool *p, op_data *data, bench *b, cons
 	free(idx);
 }
 
+/* After loading: prune what spills, cannot launch its block or fits no CTA
+ * on a multiprocessor. Returns 1 when pruned. */
 static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunction fn)
 {
 	int max_threads = 0, static_smem = 0, blocks = -1;
@@ -685,7 +702,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
 		CUmodule mod;
-		run_arg a = {{0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0}, &data};
+		run_arg a = {.d = &data};
 		if (j->skip || !j->started || j->rc)
 			continue;
 		if (stop_asked(o) || res->interrupted) {
@@ -712,8 +729,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 			if (rc)
 				goto out;
 		}
-		if ((rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, &mod, &a.l.fn,
-		                         &a.l.prep))) {
+		if ((rc = load_job(j, &a, &dev, &mod))) {
 			set_status(t, "launch", kgen_last_error());
 			res->rejected++;
 			rc = 0;
@@ -721,7 +737,6 @@ int tune_run(const tune_opts *o, tune_result *res)
 				write_trial(&tx, t);
 			continue;
 		}
-		a.l.max_grid = kg_max_grid(a.l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev.sms);
 		if (prune_loaded(res, t, j, a.l.fn)) {
 			/* pruned: nothing to run */
 		} else if (res->ran++, (rc = check_variant(&a, bench_stream(b), t))) {
@@ -737,10 +752,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 				res->rejected++;
 			} else {
 				set_status(t, "ok", NULL);
-				t->us = st.median_us;
-				t->p10_us = st.p10_us;
-				t->p90_us = st.p90_us;
-				t->gbps = (double)res->bytes / st.median_us * 1e-3;
+				set_time(t, &st, res->bytes);
 				done_ok++;
 			}
 		} else {
