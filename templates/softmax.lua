@@ -51,17 +51,25 @@ local row_max_body = [[
         for (int j = 0; j < VEC; ++j)
             m = fmaxf(m, x[j]);]]
 
+-- This thread's max ml of the row's values it holds, and mz, the same but
+-- 0 for a thread that holds only -inf, for a sum of exp(x - mz) relative to
+-- it (strategy reg). Differences x - max, never x log2(e) - max log2(e):
+-- the rounding of a product of a large max would scale every term.
+local function thread_max(E)
+  return "    float m = KG_NEG_INF, s = 0.f;\n" .. E.loop({ "x" }, row_max_body) ..
+    "    const float ml = m, mz = m == KG_NEG_INF ? 0.f : m;\n"
+end
+
 bodies.softmax_fwd = function(E)
   local out = {}
-  if E.reg then
+  if E.reg and not E.split_ms then
     out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
     out[#out + 1] = E.loop({ "x" }, row_max_body)
     out[#out + 1] = E.reduce("max", "m", 0)
-    out[#out + 1] = "    const float mb = m * LOG2E;\n"
     out[#out + 1] = E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
-            x[j] = kg_exp2(fmaf(x[j], LOG2E, -mb));
+            x[j] = kg_exp2((x[j] - m) * LOG2E);
             s += x[j];
         }]])
     out[#out + 1] = E.reduce("sum", "s", 1)
@@ -71,42 +79,71 @@ bodies.softmax_fwd = function(E)
             kg_store_row(y_p, c, x, inv);]])
     return table.concat(out)
   end
+  if E.reg then
+    -- Each thread sums exp relative to its own max; one exchange of (max,
+    -- sum) pairs then gives the row's, and the thread's values are rescaled
+    -- as they are stored.
+    out[#out + 1] = thread_max(E)
+    out[#out + 1] = E.loop({ "x" }, [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+            x[j] = kg_exp2((x[j] - mz) * LOG2E);
+            s += x[j];
+        }]])
+    out[#out + 1] = E.online_combine()
+    -- (a thread of only -inf holds zeros: any finite factor)
+    out[#out + 1] = "    const float inv = (ml == KG_NEG_INF ? 0.f : kg_exp2((ml - m) * LOG2E)) * (1.0f / s);\n"
+    out[#out + 1] = E.loop({ "x" }, [[
+        if (ok)
+            kg_store_row(y_p, c, x, inv);]])
+    return table.concat(out)
+  end
   -- loop: one pass for the running max and sum, one to write.
   out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
   out[#out + 1] = E.loop({ "x" }, rows.online_step("x"))
   out[#out + 1] = E.online_combine()
-  out[#out + 1] = "    const float mb = m * LOG2E, inv = 1.0f / s;\n"
+  out[#out + 1] = "    const float inv = 1.0f / s;\n"
   out[#out + 1] = E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            x[j] = kg_exp2(fmaf(x[j], LOG2E, -mb));
+            x[j] = kg_exp2((x[j] - m) * LOG2E);
         kg_store_row(y_p, c, x, inv);]])
   return table.concat(out)
 end
 
 bodies.log_softmax_fwd = function(E)
   local out = {}
-  out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
-  if E.reg then
+  if E.reg and not E.split_ms then
+    out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
     out[#out + 1] = E.loop({ "x" }, row_max_body)
     out[#out + 1] = E.reduce("max", "m", 0)
-    out[#out + 1] = "    const float mb = m * LOG2E;\n"
     out[#out + 1] = E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(x[j], LOG2E, -mb));]])
+            s += kg_exp2((x[j] - m) * LOG2E);]])
     out[#out + 1] = E.reduce("sum", "s", 1)
+  elseif E.reg then
+    out[#out + 1] = thread_max(E)
+    out[#out + 1] = E.loop({ "x" }, [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            s += kg_exp2((x[j] - mz) * LOG2E);]])
+    out[#out + 1] = "    (void)ml;\n"
+    out[#out + 1] = E.online_combine()
   else
+    out[#out + 1] = "    float m = KG_NEG_INF, s = 0.f;\n"
     out[#out + 1] = E.loop({ "x" }, rows.online_step("x"))
     out[#out + 1] = E.online_combine()
   end
-  out[#out + 1] = "    const float lse = m + logf(s);\n"
+  -- (x - m) - log(s), as torch: m + log(s) would lose log(s) beside a max
+  -- of the largest magnitudes (a row of the dtype's lowest value, masked)
+  out[#out + 1] = "    const float ls = logf(s);\n"
   out[#out + 1] = E.loop({ "x" }, [[
         if (ok) {
             float o[VEC];
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
-                o[j] = x[j] - lse;
+                o[j] = (x[j] - m) - ls;
             kg_store_row(y_p, c, o, 1.0f);
         }]])
   return table.concat(out)

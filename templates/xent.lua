@@ -132,16 +132,16 @@ local row_setup = [[
     const long long t = live ? (long long)((const TARGET_T *)a.target)[row] : a.ignore_index;
     const bool valid = t != a.ignore_index;
     const bool bad = valid && (t < 0 || t >= COLS);
-    /* one division per row: x / c in the loops would call the division's slow path */
-    const float inv_cap = HAS_SOFTCAP ? 1.f / a.softcap : 0.f;
+    /* reciprocals once per row, and no division: its slow path is a call */
+    const float inv_cap = HAS_SOFTCAP ? kg_rcp(a.softcap) : 0.f;
     const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap, inv_cap) : 0.f;
     const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
     /* the sum of class weights: computed by prep, which runs whenever it is used */
     const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
     if (a.reduction == 2) {
-        inv_nll = inv_s = 1.f / a.scratch[0];
-        inv_z = 1.f / a.scratch[1];
+        inv_nll = inv_s = kg_rcp(a.scratch[0]);
+        inv_z = kg_rcp(a.scratch[1]);
     } else if (a.reduction == 3) {
         inv_nll = inv_s = inv_z = a.inv_den;
     }
@@ -248,13 +248,24 @@ function T.render(p, cfg)
         for (int j = 0; j < VEC; ++j)
             m = fmaxf(m, z[j]);
 ]] .. smooth_acc))
-      add(E.reduce("max", "m", 0))
-      add("    const float mb = m * LOG2E;\n")
-      add(E.loop({ "x" }, [[
+      if E.cluster > 1 then
+        -- this thread's sum relative to its own max, then one exchange of
+        -- (max, sum) pairs: a cluster barrier fewer (not for a row in one
+        -- CTA: with the options' code, those variants spill)
+        add("    const float mz = m == KG_NEG_INF ? 0.f : m; /* no -inf - -inf */\n")
+        add(E.loop({ "x" }, [[
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(x[j], LOG2E, -mb));]]))
-      add(E.reduce("sum", "s", 1))
+            s += kg_exp2((x[j] - mz) * LOG2E);]]))
+        add(E.online_combine())
+      else
+        add(E.reduce("max", "m", 0))
+        add(E.loop({ "x" }, [[
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+            s += kg_exp2((x[j] - m) * LOG2E);]]))
+        add(E.reduce("sum", "s", 1))
+      end
     else
       add(E.loop({ "x" }, cap_in_place .. "\n" .. rows.online_step("z") .. "\n" .. smooth_acc))
       add(E.online_combine())

@@ -37,7 +37,8 @@ expect 2 "kgen: error: invalid config .*vec must divide cols \\(or take shift=1\
 expect 0 "cols=1001, sm_90, .*shift=1,.*vec=8 \\*/" gen --op softmax --cols 1001 --dtype bf16 --sm 90
 expect 2 "kgen: error: invalid config .*shift=1 takes direct loads" gen --op softmax --cols 8191 --dtype bf16 --sm 90 --config load=tma
 expect 0 "^#define PERSIST 4 " gen --op softmax --cols 8192 --sm 90 --config persist=4,strategy=loop,threads=512,tpr=512
-expect 2 "kgen: error: invalid config .*persist applies to strategies reg and loop" gen --op softmax --cols 65536 --sm 90 --config strategy=cluster,cluster=4,threads=512,tpr=512,persist=4
+expect 2 "kgen: error: invalid config .*persist with strategy cluster takes load=tma" gen --op softmax --cols 65536 --sm 90 --config strategy=cluster,cluster=4,threads=512,tpr=512,persist=4
+expect 0 "^#define STAGE_BYTES 65536 " gen --op softmax --cols 131072 --sm 90 --config strategy=cluster,cluster=4,threads=512,tpr=512,load=tma,persist=1
 expect 2 "kgen: error: unknown pass 'fused' for op 'softmax' \\(fwd, bwd\\)" tune --op softmax --pass fused --cols 8 --sm 90
 expect 2 "kgen: error: --target, --weight, --smooth, --zloss and --softcap apply to xent only" space --op softmax --cols 8 --sm 90 --weight
 expect 2 "kgen: error: unknown target type 'i16'" space --op xent --vocab 8 --sm 90 --target i16

@@ -11,6 +11,10 @@
 #     wait (SYNCS.ARRIVE.TRANS64, SYNCS.PHASECHK), 16-byte shared loads, and
 #     no 16-byte global loads of the row; a cpasync variant: LDGSTS.E.BYPASS.128;
 #     neither spills;
+#   - a persistent double-buffered tma variant (a cluster walking over rows,
+#     the next row's bulk copies issued before this row's reductions): bulk
+#     copies in two places (the first row, then each next one), the proxy
+#     fence before refilling a buffer, the cluster barrier, no spills;
 #   - a shifted variant (a vocabulary of 50257, rows starting anywhere):
 #     16-byte global loads and stores for the aligned body of each row,
 #     2-byte accesses for its ends, no spills.
@@ -73,6 +77,15 @@ sass cpasync --op softmax --pass bwd --cols 8192 --dtype bf16 --config strategy=
 		want cpasync 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies"
 		want cpasync 'LDS\.128' "16-byte shared loads"
 		refuse cpasync '\b(LDL|STL)\b' "local-memory spills"
+	}
+sass persist --op softmax --cols 131072 --dtype bf16 --config strategy=cluster,cluster=16,tpr=256,threads=256,load=tma,persist=4 &&
+	{
+		[ "$(grep -c 'UBLKCP\.S\.G' "$tmp/persist.sass")" -ge 2 ] ||
+			{ echo "FAIL: persist: bulk copies in fewer than two places"; fails=$((fails + 1)); }
+		want persist 'FENCE\.VIEW\.ASYNC\.S' "proxy fence before a buffer is refilled"
+		want persist 'SYNCS\.PHASECHK' "mbarrier wait"
+		want persist 'UCGABAR_WAIT' "cluster barrier wait"
+		refuse persist '\b(LDL|STL)\b' "local-memory spills"
 	}
 sass shifted --op xent --pass fused --cols 50257 --dtype bf16 --config strategy=loop,tpr=1024,threads=1024,vec=8,shift=1 &&
 	{

@@ -114,6 +114,15 @@ static void fill_rows(void *arg, long long r0, long long r1)
 		} else if (p->fill == 4 && r % 3 == 1) {
 			for (long long c = 0; c < p->cols * 2 / 3; c++)
 				ref_set(d->h_in0, p->dtype, off + (size_t)c, -INFINITY);
+		} else if (p->fill == 5 && r % 3 != 0) {
+			/* masked as attention masks are: the dtype's lowest finite
+			 * value over the first two thirds of a row, or (softmax and
+			 * log-softmax) over all of it */
+			const double lowest = p->dtype == KGEN_F16 ? -65504.0 : p->dtype == KGEN_BF16 ? -3.3895313892515355e38
+			                                                                             : -3.4028234663852886e38;
+			const long long n = r % 3 == 2 && !kg_ops[p->op].xent ? p->cols : p->cols * 2 / 3;
+			for (long long c = 0; c < n; c++)
+				ref_set(d->h_in0, p->dtype, off + (size_t)c, lowest);
 		}
 	}
 }

@@ -23,7 +23,8 @@ typedef struct op_problem {
 	double bad_frac;        /* share of rows whose target is out of range */
 	int inplace;            /* fused: dlogits = logits */
 	int fill;               /* 0 normal(0, 3); 1 large magnitudes; 2 rows of -inf; 3 rows with +inf;
-	                         * 4 rows whose first two thirds are -inf */
+	                         * 4 rows whose first two thirds are -inf; 5 rows masked with the dtype's
+	                         * lowest value (two thirds, or all of a softmax / log-softmax row) */
 	uint64_t seed;
 	int threads;            /* host threads for the data and the reference; 0: one per online CPU */
 } op_problem;

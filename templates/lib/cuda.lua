@@ -110,6 +110,20 @@ __device__ __forceinline__ float kg_exp2(float x)
     return y;
 }
 
+/* 1 / x without a call: the approximate reciprocal and one Newton step
+ * (within an ulp of 1 / x for normal x below 2^126; zero and subnormals
+ * give inf, inf and x above 2^126 give zero, NaN gives NaN: where r is
+ * inf or zero the step's error term is not small, and r is kept). IEEE
+ * division's slow path is a called subroutine, and the registers saved
+ * around that call can spill. */
+__device__ __forceinline__ float kg_rcp(float x)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    const float e = fmaf(-x, r, 1.f);
+    return fabsf(e) <= 1e30f ? fmaf(e, r, r) : r;
+}
+
 /* Reductions over aligned groups of W lanes (W a power of two, <= 32);
  * every lane of the warp takes part. */
 template <int W>
@@ -127,6 +141,21 @@ __device__ __forceinline__ float kg_group_sum(float v)
     for (int o = W / 2; o > 0; o >>= 1)
         v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
+}
+/* The pair (m, s), a max and a sum of exp(v - m), over a group of W lanes:
+ * the group's max, each lane's sum rescaled to it by exp(its max - the
+ * group's), then the sum; lanes of max -inf add nothing unless the whole
+ * group's is -inf. Differences of maxima, never differences of maxima times
+ * log2(e): the rounding of such a product of a large max (|m| of 1e3 and
+ * more) would scale a lane's whole sum, which no other term cancels. */
+template <int W>
+__device__ __forceinline__ void kg_group_ms(float &m, float &s)
+{
+    const float tm = m;
+    m = kg_group_max<W>(m);
+    if (tm != m)
+        s *= kg_exp2((tm - m) * 1.4426950408889634f);
+    s = kg_group_sum<W>(s);
 }
 ]]
 
@@ -240,6 +269,12 @@ __device__ __forceinline__ void kg_bulk_load(void *s, const void *g, unsigned by
 {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
                  :: "r"(kg_smem(s)), "l"(g), "r"(bytes), "r"(kg_smem(bar)) : "memory");
+}
+/* Order this thread's earlier shared-memory accesses (and those the last
+ * barrier made visible to it) before its later bulk copies. */
+__device__ __forceinline__ void kg_fence_proxy_async()
+{
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 __device__ __forceinline__ void kg_mbar_wait(unsigned long long *bar, unsigned parity)
 {

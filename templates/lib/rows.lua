@@ -34,9 +34,12 @@
 -- only calls whose pointers and strides put every row of every tensor at
 -- the same offset within VEC elements.
 --
--- persist=N (strategies reg and loop, direct loads): a persistent grid of
--- at most N CTAs per multiprocessor that walks over the groups of rows,
--- instead of one CTA per group.
+-- persist=N: a persistent grid of at most N CTAs per multiprocessor that
+-- walks over the groups of rows, instead of one CTA per group (strategies
+-- reg and loop with direct loads; reg and cluster with load=tma). With
+-- load=tma it double-buffers: while a CTA reduces and writes one group of
+-- rows, the bulk copies of its next group are already in flight, so that
+-- the memory pipe does not idle at the reductions' barriers.
 --
 -- Config keys (the same for every op): strategy, vec, tpr, threads,
 -- cluster (CTAs per row; 1 except for the cluster strategy), load, occ,
@@ -89,9 +92,21 @@ local SMEM_MAX = { [80] = 163, [86] = 99, [87] = 163, [89] = 99, [90] = 227 }
 local function smem_max(sm) return ((SMEM_MAX[sm] or (sm >= 90 and 227 or 99)) - 1) * 1024 end
 local PIECE = 16384  -- bytes per bulk copy (tma): several copies in flight per row
 
--- Bytes of shared memory the cpasync and tma loads stage a CTA's rows in.
+-- Bytes of shared memory the cpasync and tma loads stage a CTA's rows in
+-- (one buffer; a persistent grid has two).
 function R.stage_bytes(p, cfg, ninputs)
   return (cfg.threads // cfg.tpr) * ninputs * R.slice(p, cfg) * cuda.dtype(p.dtype).size
+end
+local function stage_total(p, cfg, ninputs)
+  return R.stage_bytes(p, cfg, ninputs) * (cfg.persist and 2 or 1)
+end
+
+-- A copy of config c with the keys of t set (or cleared, by false).
+local function with(c, t)
+  local n = {}
+  for k, v in pairs(c) do n[k] = v end
+  for k, v in pairs(t) do n[k] = v or nil end
+  return n
 end
 
 local function reg_fits(threads, ept, ninputs)
@@ -110,6 +125,7 @@ function R.check(p, cfg, ninputs)
     if p.sm < 90 then return false, "strategy cluster needs sm_90 or newer" end
     if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 2, 4, 8 or 16" end
     if cfg.tpr ~= cfg.threads then return false, "strategy cluster takes one row per cluster (tpr = threads)" end
+    if cfg.threads < 64 then return false, "strategy cluster takes at least 64 threads per CTA" end
     if (cl - 1) * R.slice(p, cfg) >= R.span(p, cfg) then return false, "cluster too large: a CTA would hold no columns" end
   elseif cl ~= 1 then
     return false, "cluster must be 1 unless strategy is cluster"
@@ -124,9 +140,12 @@ function R.check(p, cfg, ninputs)
     return false, "shift=1 takes direct loads (the staged copies move whole aligned vectors)"
   end
   if cfg.persist ~= nil then
-    if not pow2(cfg.persist) or cfg.persist > 32 then return false, "persist must be a power of two <= 32" end
-    if cfg.strategy == "cluster" then return false, "persist applies to strategies reg and loop" end
-    if (cfg.load or "direct") ~= "direct" then return false, "persist takes direct loads" end
+    if math.type(cfg.persist) ~= "integer" or cfg.persist < 1 or cfg.persist > 32 then
+      return false, "persist must be an integer in 1..32"
+    end
+    local load = cfg.load or "direct"
+    if load == "cpasync" then return false, "persist takes direct or tma loads" end
+    if cfg.strategy == "cluster" and load ~= "tma" then return false, "persist with strategy cluster takes load=tma" end
     if cfg.persist * cfg.threads > 2048 then return false, "persist * threads must be <= 2048 (threads per SM)" end
   end
   if not pow2(cfg.tpr) or cfg.tpr > 1024 then return false, "tpr must be a power of two <= 1024" end
@@ -145,9 +164,9 @@ function R.check(p, cfg, ninputs)
     if cfg.strategy == "loop" then return false, "load " .. load .. " stages rows for strategy reg or cluster" end
     if load == "tma" and p.sm < 90 then return false, "load tma needs sm_90 or newer" end
     if cfg.vec * d.size ~= 16 then return false, "load " .. load .. " moves 16-byte vectors (vec * element size = 16)" end
-    if R.stage_bytes(p, cfg, ninputs) > smem_max(p.sm) then
+    if stage_total(p, cfg, ninputs) > smem_max(p.sm) then
       return false, string.format("load %s: %d bytes of staged rows exceed the %d bytes of shared memory of sm_%d",
-        load, R.stage_bytes(p, cfg, ninputs), smem_max(p.sm), p.sm)
+        load, stage_total(p, cfg, ninputs), smem_max(p.sm), p.sm)
     end
   end
   if cfg.strategy ~= "loop" and not reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then
@@ -214,8 +233,7 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.strategy == "loop" and c.threads >= 512 and c.tpr == c.threads then
         for _, occ in ipairs({ 1, 2 }) do
-          local cfg = { strategy = "loop", vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1, occ = occ,
-                        shift = c.shift }
+          local cfg = with(c, { occ = occ })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
@@ -229,8 +247,7 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.occ == nil and ((c.strategy == "reg" and (c.threads == 256 or c.threads == 512))
           or (c.strategy == "loop" and (c.tpr == c.threads or c.threads == 256))) then
-        local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = 1,
-                      shift = c.shift, persist = 2048 // c.threads }
+        local cfg = with(c, { persist = 2048 // c.threads })
         if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
       end
     end
@@ -244,14 +261,35 @@ function R.space(p, ninputs, reg_ok)
       local c = out[i]
       if c.strategy ~= "loop" and c.tpr >= 64 and c.threads >= 256 and (c.shift or 0) == 0 and c.persist == nil then
         for _, load in ipairs({ "cpasync", "tma" }) do
-          local cfg = { strategy = c.strategy, vec = c.vec, tpr = c.tpr, threads = c.threads, cluster = c.cluster,
-                        load = load }
+          local cfg = with(c, { load = load, shift = false })
+          if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
+        end
+      end
+    end
+    -- Each tma variant once more on a persistent grid, double-buffered: as
+    -- many CTAs per SM as two buffers each and the SM's threads allow.
+    n = #out
+    for i = 1, n do
+      local c = out[i]
+      if c.load == "tma" and c.threads <= 512 then -- (at 1024 threads, 64 registers: the loop's state spills)
+        local by_smem = smem_max(p.sm) // (2 * R.stage_bytes(p, c, ninputs) + 1024)
+        local per_sm = math.min(by_smem, 2048 // c.threads, 32)
+        if per_sm >= 1 then
+          local cfg = with(c, { persist = per_sm })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
     end
   end
-  return out
+  -- Streamed (loop) variants last: they read long rows twice and rarely
+  -- win, and a tuner with a time budget times the space in this order
+  -- (after the template's default).
+  local first, last = {}, {}
+  for _, c in ipairs(out) do
+    if c.strategy == "loop" then last[#last + 1] = c else first[#first + 1] = c end
+  end
+  for _, c in ipairs(last) do first[#first + 1] = c end
+  return first
 end
 
 -- About four vectors per thread: enough loads in flight, few registers.
@@ -282,6 +320,11 @@ function R.emitter(p, cfg, inputs)
   E.staged = E.load ~= "direct"
   E.shift = (cfg.shift or 0) ~= 0
   E.persist = cfg.persist ~= nil
+  -- Rows held on chip by threads of several warps (reg, cluster): each
+  -- thread sums exp relative to its own max and one exchange of (max, sum)
+  -- pairs (E.reduce_ms) replaces a max then a sum, a barrier (a cluster
+  -- barrier) fewer. Within a warp there is no barrier to save: max first.
+  E.split_ms = E.reg and cfg.tpr > 32
   for _, inp in ipairs(inputs) do E.inputs[inp.name] = inp end
 
   -- Defines, then the kernel's row bookkeeping.
@@ -305,6 +348,7 @@ function R.emitter(p, cfg, inputs)
 #define PIECE $piece        /* bytes per bulk copy (load tma) */
 #define SHIFT $shift          /* rows start anywhere within a vector: partial first and last vectors */
 #define PERSIST $persist        /* CTAs per SM of a persistent grid (0: one CTA per group of rows) */
+#define STAGE_BYTES $stage_bytes /* one buffer of staged rows (load cpasync or tma) */
 /* Whether element j of the vector at column c is inside the row. */
 #define KG_IN(j) (ok && (!SHIFT || (unsigned)(c + (j)) < (unsigned)COLS))
 /* The VEC elements at columns c.. of the row at p: one aligned access, or
@@ -335,7 +379,7 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
             p[c + j] = kg_from_f32(v[j] * scale);
 }
 ]], {
-      nin = #inputs, piece = PIECE, shift = E.shift and 1 or 0, persist = cfg.persist or 0,
+      nin = #inputs, piece = PIECE, stage_bytes = E.staged and R.stage_bytes(p, cfg, #inputs) or 0, shift = E.shift and 1 or 0, persist = cfg.persist or 0,
       cols = p.cols, vec = cfg.vec, tpr = cfg.tpr, threads = cfg.threads,
       rpc = cfg.threads // cfg.tpr, wpr = math.max(1, cfg.tpr // 32),
       cl = cl, slice = R.slice(p, cfg),
@@ -344,11 +388,52 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
     }) .. (cl > 1 and cuda.cluster_helpers or "") .. (E.staged and cuda.stage_helpers or "")
   end
 
-  -- Stage this CTA's part of its rows in shared memory (load cpasync or tma).
+  -- Stage this CTA's part of its rows in shared memory (load cpasync or
+  -- tma). stage_setup runs once per CTA, before any loop over groups of
+  -- rows; stage the per group part.
+  local function stage_setup()
+    if E.load ~= "tma" then return "" end
+    local src = {}
+    for k, inp in ipairs(inputs) do
+      src[#src + 1] = string.format("k == %d ? (const T *)(%s) + (row0 + g) * (%s)", k - 1, inp.ptr, inp.ld)
+    end
+    return cuda.subst([[
+    __shared__ __attribute__((aligned(8))) unsigned long long bar[2];
+    if (threadIdx.x == 0) {
+        kg_mbar_init(&bar[0], 1);
+        kg_mbar_init(&bar[1], 1);
+    }
+    __syncthreads();
+    /* Warp 0: bulk copies of this CTA's part of group blk's rows into buffer buf. */
+    auto stage = [&](long long blk, int buf) {
+        const long long row0 = blk * ROWS_PER_CTA;
+        const int nrows = (int)(a.rows - row0 < ROWS_PER_CTA ? a.rows - row0 : ROWS_PER_CTA);
+        const int cnt = COLS - rank * SLICE < SLICE ? COLS - rank * SLICE : SLICE; /* this CTA's columns */
+        const unsigned bytes = (unsigned)cnt * sizeof(T);
+        const int npiece = (int)((bytes + PIECE - 1) / PIECE);
+        if (threadIdx.x == 0)
+            kg_mbar_expect(&bar[buf], bytes * NIN * nrows);
+        __syncwarp();
+        for (int q = threadIdx.x; q < nrows * NIN * npiece; q += 32) {
+            const int g = q / (NIN * npiece), k = q / npiece % NIN;
+            const unsigned off = (unsigned)(q % npiece) * PIECE;
+            const T *src = ($src : 0) + rank * SLICE;
+            kg_bulk_load(kg_stage + (size_t)buf * STAGE_BYTES + (size_t)(g * NIN + k) * SLICE * sizeof(T) + off,
+                         (const char *)src + off, bytes - off < PIECE ? bytes - off : PIECE, &bar[buf]);
+        }
+    };
+]], { src = table.concat(src, " : ") }) .. (E.persist and [[
+    if (threadIdx.x < 32)
+        stage(blockIdx.x / CLUSTER, 0);
+]] or "")
+  end
+
   local function stage()
     local out = {}
+    local buf = (E.load == "tma" and E.persist) and "buf * STAGE_BYTES + " or ""
     for k, inp in ipairs(inputs) do
-      out[#out + 1] = string.format("    const T *%s_s = (const T *)kg_stage + (group * NIN + %d) * SLICE;", inp.name, k - 1)
+      out[#out + 1] = string.format("    const T *%s_s = (const T *)(kg_stage + %s(size_t)(group * NIN + %d) * SLICE * sizeof(T));",
+        inp.name, buf, k - 1)
     end
     if E.load == "cpasync" then
       out[#out + 1] = "#pragma unroll\n    for (int i = 0; i < NCHUNK; ++i) {"
@@ -361,41 +446,27 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
       out[#out + 1] = "        }\n    }\n    kg_cp_async_wait(); /* each thread reads back only what it copied */"
       return table.concat(out, "\n") .. "\n"
     end
-    local src = {}
-    for k, inp in ipairs(inputs) do
-      src[#src + 1] = string.format("k == %d ? (const T *)(%s) + (row0 + g) * (%s)", k - 1, inp.ptr, inp.ld)
-    end
-    out[#out + 1] = cuda.subst([[
-    __shared__ __attribute__((aligned(8))) unsigned long long bar;
-    if (threadIdx.x == 0)
-        kg_mbar_init(&bar, 1);
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        const long long row0 = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA;
-        const int nrows = (int)(a.rows - row0 < ROWS_PER_CTA ? a.rows - row0 : ROWS_PER_CTA);
-        const int cnt = COLS - rank * SLICE < SLICE ? COLS - rank * SLICE : SLICE; /* this CTA's columns */
-        const unsigned bytes = (unsigned)cnt * sizeof(T);
-        const int npiece = (int)((bytes + PIECE - 1) / PIECE);
-        if (threadIdx.x == 0)
-            kg_mbar_expect(&bar, bytes * NIN * nrows);
-        __syncwarp();
-        for (int q = threadIdx.x; q < nrows * NIN * npiece; q += 32) {
-            const int g = q / (NIN * npiece), k = q / npiece % NIN;
-            const unsigned off = (unsigned)(q % npiece) * PIECE;
-            const T *src = ($src : 0) + rank * SLICE;
-            kg_bulk_load(kg_stage + (size_t)(g * NIN + k) * SLICE * sizeof(T) + off, (const char *)src + off,
-                         bytes - off < PIECE ? bytes - off : PIECE, &bar);
-        }
+    if E.persist then
+      -- Buffer buf holds this group (its copies were issued an iteration
+      -- ago); the other buffer was read in the last iteration, which every
+      -- thread has left (the barrier at the loop's end): refill it.
+      out[#out + 1] = [[
+    if (threadIdx.x < 32 && (blk + gridDim.x / CLUSTER) * ROWS_PER_CTA < a.rows) {
+        kg_fence_proxy_async();
+        stage(blk + gridDim.x / CLUSTER, buf ^ 1);
     }
-    kg_mbar_wait(&bar, 0);
-]], { src = table.concat(src, " : ") })
+    kg_mbar_wait(&bar[buf], (it >> 1) & 1);]]
+    else
+      out[#out + 1] = "    if (threadIdx.x < 32)\n        stage(blockIdx.x / CLUSTER, 0);\n    kg_mbar_wait(&bar[0], 0);"
+    end
     return table.concat(out, "\n") .. "\n"
   end
 
   function E.prologue()
     local lines = {
       cfg.tpr > 32 and "    __shared__ float red[4][THREADS / 32];" or "",
-      cl > 1 and "    __shared__ float part[4]; /* this CTA's partials, read by the cluster */" or "",
+      cl > 1 and (E.persist and "    __shared__ float part[2][4]; /* this CTA's partials, read by the cluster (by group parity) */"
+        or "    __shared__ float part[4]; /* this CTA's partials, read by the cluster */") or "",
       "    const int lane = threadIdx.x % TPR;",
       "    const int group = threadIdx.x / TPR;",
       "    const int first = group * WARPS_PER_ROW; /* this row's first warp */",
@@ -404,10 +475,16 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
       "    (void)first;",
     }
     if E.persist then
-      -- Closed by E.epilogue; the group index is uniform over the CTA.
-      lines[#lines + 1] = "    for (long long blk = blockIdx.x; blk * ROWS_PER_CTA < a.rows; blk += gridDim.x) {"
+      -- Closed by E.epilogue; the group index is uniform over the CTA (and
+      -- the cluster); it counts the groups this CTA has done.
+      if E.staged then lines[#lines + 1] = stage_setup() end
+      lines[#lines + 1] = "    unsigned it = 0;"
+      lines[#lines + 1] = "    for (long long blk = blockIdx.x / CLUSTER; blk * ROWS_PER_CTA < a.rows; blk += gridDim.x / CLUSTER, ++it) {"
+      lines[#lines + 1] = "    const int buf = it & 1;"
+      lines[#lines + 1] = "    (void)buf;"
       lines[#lines + 1] = "    const long long row = blk * ROWS_PER_CTA + group;"
     else
+      if E.staged then lines[#lines + 1] = stage_setup() end
       lines[#lines + 1] = "    const long long row = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA + group;"
     end
     lines[#lines + 1] = "    const bool live = row < a.rows;"
@@ -503,17 +580,56 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
 ]], { var = var, f = f, slot = slot, line = line })
     if cl == 1 then return code end
     -- Across the cluster: each CTA publishes its partial, then reads all.
-    local comb = op == "max" and string.format("%s = fmaxf(%s, kg_dsmem_load(&part[%d], r));", var, var, slot)
-      or string.format("%s += kg_dsmem_load(&part[%d], r);", var, slot)
+    -- A persistent cluster alternates two sets of partials: a CTA may write
+    -- the next group's while another still reads this group's (that read
+    -- happens before the other CTA arrives at the next group's barrier).
+    local pt = E.persist and string.format("part[it & 1][%d]", slot) or string.format("part[%d]", slot)
+    local comb = op == "max" and string.format("%s = fmaxf(%s, kg_dsmem_load(&%s, r));", var, var, pt)
+      or string.format("%s += kg_dsmem_load(&%s, r);", var, pt)
     return code .. cuda.subst([[
     if (threadIdx.x == 0)
-        part[$slot] = $var;
+        $pt = $var;
     kg_cluster_sync();
-    $var = kg_dsmem_load(&part[$slot], 0);
+    $var = kg_dsmem_load(&$pt, 0);
 #pragma unroll
     for (unsigned r = 1; r < CLUSTER; ++r)
         $comb
-]], { var = var, slot = slot, comb = comb })
+]], { var = var, pt = pt, comb = comb })
+  end
+
+  -- Reduce the pair (m, s), a max and a sum of exp(v - m), over the threads
+  -- of the row in one exchange (slots 0 and 1): one barrier (one cluster
+  -- barrier) where a max then a sum would take two.
+  function E.reduce_ms(m, s)
+    if cfg.tpr <= 32 then
+      return string.format("    kg_group_ms<TPR>(%s, %s);\n", m, s)
+    end
+    local code = cuda.subst([[
+    kg_group_ms<32>($m, $s);
+    if (threadIdx.x % 32 == 0) {
+        red[0][threadIdx.x / 32] = $m;
+        red[1][threadIdx.x / 32] = $s;
+    }
+    __syncthreads();
+    /* lane l of every warp takes warp l's pair (l modulo the row's warps) */
+    $m = red[0][first + threadIdx.x % WARPS_PER_ROW];
+    $s = red[1][first + threadIdx.x % WARPS_PER_ROW];
+    kg_group_ms<WARPS_PER_ROW>($m, $s);
+]], { m = m, s = s })
+    if cl == 1 then return code end
+    local pm = E.persist and "part[it & 1][0]" or "part[0]"
+    local ps = E.persist and "part[it & 1][1]" or "part[1]"
+    return code .. cuda.subst([[
+    if (threadIdx.x == 0) {
+        $pm = $m;
+        $ps = $s;
+    }
+    kg_cluster_sync();
+    /* lane l of every warp takes CTA l's pair (l modulo CLUSTER) */
+    $m = kg_dsmem_load(&$pm, threadIdx.x % CLUSTER);
+    $s = kg_dsmem_load(&$ps, threadIdx.x % CLUSTER);
+    kg_group_ms<CLUSTER>($m, $s);
+]], { m = m, s = s, pm = pm, ps = ps })
   end
 
   -- The end of every kernel: in a cluster, no CTA may exit while another
@@ -521,15 +637,15 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
   function E.epilogue()
     if E.persist then
       -- the next group of rows reuses the shared arrays of the reductions
-      return "    __syncthreads();\n    }\n"
+      -- (and, double-buffered, the staging buffer just read)
+      return "    __syncthreads();\n    }\n" .. (cl > 1 and "    kg_cluster_sync();\n" or "")
     end
     return cl > 1 and "    kg_cluster_sync();\n" or ""
   end
 
   -- After a pass of R.online_step: the row's max m and sum s over its threads.
   function E.online_combine()
-    return "    const float tm = m;\n" .. E.reduce("max", "m", 0) ..
-      "    if (tm != m)\n        s *= kg_exp2((tm - m) * LOG2E);\n" .. E.reduce("sum", "s", 1) ..
+    return E.reduce_ms("m", "s") ..
       "    if (m == KG_NEG_INF)\n        s = KG_NAN; /* a row of -inf: NaN, as torch's softmax (and strategy reg) */\n"
   end
 
@@ -547,15 +663,15 @@ function R.online_step(v)
         if (cm != m)
             s *= kg_exp2((m - cm) * LOG2E);
         m = cm;
-        const float mb = m == KG_NEG_INF ? 0.f : m * LOG2E; /* no -inf - -inf while all so far are -inf */
+        const float mz = m == KG_NEG_INF ? 0.f : m; /* no -inf - -inf while all so far are -inf */
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-            s += kg_exp2(fmaf(%s[j], LOG2E, -mb));]], v, v)
+            s += kg_exp2((%s[j] - mz) * LOG2E);]], v, v)
 end
 
 -- The launch geometry every row kernel shares.
 function R.geometry(cfg, p, ninputs)
-  local smem = (cfg.load or "direct") ~= "direct" and R.stage_bytes(p, cfg, ninputs) or 0
+  local smem = (cfg.load or "direct") ~= "direct" and stage_total(p, cfg, ninputs) or 0
   if cfg.occ then smem = OCC_SMEM[cfg.occ] end
   return { block = cfg.threads, smem = smem, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1,
            persist = cfg.persist or 0 }
