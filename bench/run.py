@@ -2,6 +2,7 @@
 
     PYTHONPATH=python KGEN_LIBRARY=build/libkgen.so python3 bench/run.py            # the whole grid
     python3 bench/run.py --grid anchors --dtypes bf16 --ops softmax:fwd             # a part of it
+    python3 bench/run.py --dtypes bf16,f16,f32 --cols 65536,131072 --replace       # these widths again
     python3 bench/run.py --plot-only bench/results/nvidia-h100-80gb-hbm3.jsonl       # redraw
 
 Every op and pass (softmax and log-softmax forward and backward,
@@ -187,6 +188,7 @@ def main():
     p.add_argument("--grid", default="anchors,ladder", help="anchors, ladder, or both (default)")
     p.add_argument("--dtypes", default="bf16", help="dtypes of the ladder grid: bf16,f16,f32 (default bf16)")
     p.add_argument("--ops", default="all", help="op:pass list, e.g. softmax:fwd,cross_entropy:fwdbwd (default all)")
+    p.add_argument("--cols", default="", help="only the grid's shapes of these widths, e.g. 65536,131072 (default all)")
     p.add_argument("--backends", default="kgen,torch,compile")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results of this GPU")
@@ -218,6 +220,14 @@ def main():
         grid += ANCHORS
     if "ladder" in a.grid:
         grid += [g for g in ladder(a.dtypes.split(",")) if g not in grid]
+    if a.cols:
+        try:
+            widths = {int(c) for c in a.cols.split(",")}
+        except ValueError:
+            p.error(f"--cols takes widths separated by commas, not '{a.cols}'")
+        grid = [g for g in grid if g[1] in widths]
+        if not grid:
+            p.error(f"no shape of the grid has cols in {a.cols}")
     backends = a.backends.split(",")
     gpu = torch.cuda.get_device_name()
     os.makedirs(a.out, exist_ok=True)

@@ -73,18 +73,18 @@ expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax -
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 177 problems; shards split them by index.
+# --preset llm --list: the 231 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 177 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 177"; fails=$((fails + 1)); }
-for want in "0 xent fused bf16 32000" "44 xent bwd f32 256000" "45 softmax fwd bf16 1024" "176 log_softmax bwd f32 256000"; do
+[ "$(wc -l <"$tmp/all")" = 231 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 231"; fails=$((fails + 1)); }
+for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
-for v in 32000 50257 128256 151936 256000; do
+for v in 32000 50257 128256 131072 151936 256000 262144; do
 	for p in fwd bwd fused; do
 		[ "$(grep -c " xent $p .* $v\$" "$tmp/all")" = 3 ] || { echo "FAIL: xent $p $v not in 3 dtypes"; fails=$((fails + 1)); }
 	done
 done
-for c in 1024 2048 4096 8192 16384 32768 32000 50257 128256 151936 256000; do
+for c in 1024 2048 4096 8192 16384 32768 65536 32000 50257 128256 131072 151936 256000 262144; do
 	[ "$(grep -cE " (softmax|log_softmax) (fwd|bwd) .* $c\$" "$tmp/all")" = 12 ] ||
 		{ echo "FAIL: softmax ops at $c are not 12 problems"; fails=$((fails + 1)); }
 done
@@ -95,11 +95,11 @@ for i in 0 1 2 3 4 5 6; do
 		{ echo "FAIL: shard $i/7 lists a problem of another shard"; fails=$((fails + 1)); }
 	cat "$tmp/shard$i" >>"$tmp/union"
 done
-[ "$(wc -l <"$tmp/shard0")" = 26 ] && [ "$(wc -l <"$tmp/shard6")" = 25 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 26 and 25"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/shard0")" = 33 ] && [ "$(wc -l <"$tmp/shard6")" = 33 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 33 and 33"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 35 and all(x["index"] % 5 == 3 for x in o), o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 46 and all(x["index"] % 5 == 3 for x in o), o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.
@@ -146,8 +146,8 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	expect 3 "1 of $nb variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 1 --budget 0.001 --cache-dir "$tmp/c2"
 	# a list and --devices without a GPU: every problem compiled, lines name the device, exit 3
 	expect 3 "^\[gpu 1\] \[1/1\] softmax fwd bf16 cols 1024: compiled 0, reused $n1; not timed \(no GPU\)" \
-		tune --preset llm --shard 45/165 --sm 90 --devices 1
-	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 45/165 --sm 90 --devices 0,1
+		tune --preset llm --shard 63/200 --sm 90 --devices 1
+	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/200 --sm 90 --devices 0,1
 	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192
 	nx=$("$kgen" space --op xent --pass fused --vocab 8192 --sm 90 | grep -c 'strategy=')
 	expect 3 "timing needs a GPU of sm_90.*$nx variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 2

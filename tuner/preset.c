@@ -9,10 +9,12 @@
 const char preset_names[] = "llm";
 
 /* The vocabularies of common language models: Llama 2 / Mistral (32000),
- * GPT-2 / GPT-J (50257), Llama 3 (128256), Qwen 2 (151936), Gemma (256000). */
-static const long long llm_vocabs[] = {32000, 50257, 128256, 151936, 256000};
-/* Hidden and attention widths for softmax and log-softmax, then the vocabularies. */
-static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384, 32768};
+ * GPT-2 / GPT-J (50257), Llama 3 (128256), Mistral NeMo (131072), Qwen 2
+ * (151936), Gemma (256000), Gemma 3 (262144). */
+static const long long llm_vocabs[] = {32000, 50257, 128256, 131072, 151936, 256000, 262144};
+/* Hidden and attention widths (attention rows up to a 64K context) for
+ * softmax and log-softmax, then the vocabularies. */
+static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
