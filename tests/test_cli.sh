@@ -73,10 +73,11 @@ expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax -
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 231 problems; shards split them by index.
+# --preset llm --list: the 255 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 231 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 231"; fails=$((fails + 1)); }
-for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144"; do
+[ "$(wc -l <"$tmp/all")" = 255 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 255"; fails=$((fails + 1)); }
+for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144" \
+	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
 for v in 32000 50257 128256 131072 151936 256000 262144; do
@@ -95,11 +96,12 @@ for i in 0 1 2 3 4 5 6; do
 		{ echo "FAIL: shard $i/7 lists a problem of another shard"; fails=$((fails + 1)); }
 	cat "$tmp/shard$i" >>"$tmp/union"
 done
-[ "$(wc -l <"$tmp/shard0")" = 33 ] && [ "$(wc -l <"$tmp/shard6")" = 33 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 33 and 33"; fails=$((fails + 1)); }
+[ "$(grep -c 'rows=65536$' "$tmp/all")" = 24 ] || { echo "FAIL: llm lists $(grep -c 'rows=65536$' "$tmp/all") tall problems, not 24"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/shard0")" = 37 ] && [ "$(wc -l <"$tmp/shard6")" = 36 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 37 and 36"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 46 and all(x["index"] % 5 == 3 for x in o), o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 51 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.

@@ -123,7 +123,7 @@ want_rc arch 3
 grep -q "GPU 0 'Mock GPU' is sm_80, not sm_90" "$tmp/arch.err" || fail "arch: $(cat "$tmp/arch.err")"
 
 # 9. --devices: one worker per GPU; lines and JSON objects name the device.
-"$kgen" tune --preset llm --shard 63/84 --rows 64 --reps 5 --devices 0,1 --fresh --json >"$tmp/dev.out" 2>"$tmp/dev.err"
+"$kgen" tune --preset llm --shard 63/100 --rows 64 --reps 5 --devices 0,1 --fresh --json >"$tmp/dev.out" 2>"$tmp/dev.err"
 rc=$?
 want_rc dev 1 # the mock computes softmax forward only: log_softmax fails its check
 python3 - "$tmp/dev.out" <<'EOF' || fail "devices: $(cat "$tmp/dev.out")"

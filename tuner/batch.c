@@ -68,6 +68,8 @@ static void *worker_main(void *arg)
 		o.opts = p->opts;
 		o.dtype = p->dtype;
 		o.cols = p->cols;
+		if (p->rows)
+			o.rows = p->rows;
 		o.device = w->device;
 		o.cache = s->cache;
 		o.jobs = s->jobs;

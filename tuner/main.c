@@ -133,8 +133,9 @@ static const char usage_tune[] =
 	"                   cross-entropy fwd, bwd and fused over the vocabularies 32000,\n"
 	"                   50257, 128256, 131072, 151936, 256000 and 262144, and softmax\n"
 	"                   and log-softmax fwd and bwd over 1024, 2048, 4096, 8192,\n"
-	"                   16384, 32768, 65536 and those vocabularies, each in f32, f16\n"
-	"                   and bf16 (231 problems)\n"
+	"                   16384, 32768, 65536 and those vocabularies, and 1024 and 2048\n"
+	"                   again at 65536 rows (rows=N in --list), each in f32, f16 and\n"
+	"                   bf16 (255 problems)\n"
 	"  --list           print the problems (of the shard) and exit\n"
 	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
 	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
@@ -478,7 +479,7 @@ static void cli_done(void *arg, int device, int i, int rc, const char *error, co
 	tune_cli *t = arg;
 	const args *a = t->a;
 	report_item *it = &t->items[i];
-	report_item_set(it, &it->p, a->rows, a->ndevices ? device : -1, rc, error, res);
+	report_item_set(it, &it->p, it->p.rows ? it->p.rows : a->rows, a->ndevices ? device : -1, rc, error, res);
 	t->finished++;
 	if (a->json)
 		report_json(stdout, it);
@@ -542,17 +543,22 @@ static int cmd_tune(int argc, char **argv)
 		if (a.shards)
 			preset_shard(problems, &n, a.shard, a.shards, orig);
 	} else {
-		one = (tune_problem){a.op_id, a.opts, a.dtype, a.cols};
+		one = (tune_problem){a.op_id, a.opts, a.dtype, a.cols, 0};
 		problems = &one;
 	}
 	if (a.list) {
 		for (int i = 0; i < n; i++) {
 			const kg_opinfo *info = &kg_ops[problems[i].op];
 			kg_opts_string(problems[i].op, problems[i].opts, optstr, sizeof optstr);
+			long long rows = problems[i].rows ? problems[i].rows : a.rows;
 			if (a.json)
 				printf("{\"index\":%d,\"op\":\"%s\",\"pass\":\"%s\",\"dtype\":\"%s\",\"cols\":%lld,"
-				       "\"options\":\"%s\"}\n",
-				       orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype], problems[i].cols, optstr);
+				       "\"rows\":%lld,\"options\":\"%s\"}\n",
+				       orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype], problems[i].cols, rows,
+				       optstr);
+			else if (problems[i].rows) /* rows of its own: after the cols, as rows=N */
+				printf("%d %s %s %s %lld rows=%lld\n", orig[i], info->op, info->pass,
+				       kg_dtype_names[problems[i].dtype], problems[i].cols, rows);
 			else
 				printf("%d %s %s %s %lld\n", orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype],
 				       problems[i].cols);
@@ -624,7 +630,11 @@ static int cmd_tune(int argc, char **argv)
 			fprintf(stderr, "tuning %d problems of preset '%s'", n, a.preset);
 			if (a.shards)
 				fprintf(stderr, " (shard %d/%d)", a.shard, a.shards);
-			fprintf(stderr, ", rows=%lld%s%.0d\n", a.rows, a.sm ? " sm_" : "", a.sm);
+			int own = 0;
+			for (int i = 0; i < n; i++)
+				own += problems[i].rows != 0;
+			fprintf(stderr, ", rows=%lld%s%s%.0d\n", a.rows, own ? " (or the problem's own)" : "",
+			        a.sm ? " sm_" : "", a.sm);
 		}
 	}
 	batch_opts b = {

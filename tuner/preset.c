@@ -15,11 +15,19 @@ static const long long llm_vocabs[] = {32000, 50257, 128256, 131072, 151936, 256
 /* Hidden and attention widths (attention rows up to a 64K context) for
  * softmax and log-softmax, then the vocabularies. */
 static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
+/* Attention rows are many and short (batch x heads x queries rows of the
+ * keys' length): these widths are tuned at TALL_ROWS rows as well, where a
+ * config timed at 4096 rows (a problem of a few microseconds) is not
+ * always the fastest. The runtime takes the record of the nearest rows. */
+static const long long llm_tall_widths[] = {1024, 2048};
+#define TALL_ROWS 65536
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* llm: cross-entropy fwd, bwd and fused over the vocabularies; softmax and
- * log-softmax fwd and bwd over the widths and the vocabularies; every dtype;
+ * log-softmax fwd and bwd over the widths and the vocabularies, then over
+ * the tall widths at TALL_ROWS rows (last, so that the indices of the
+ * others stay); every dtype;
  * cross-entropy with its default options (i64 targets, no weight, smoothing,
  * z-loss or softcap). The dtype varies fastest, so that a shard by
  * i % N gets a share of every width. */
@@ -33,7 +41,7 @@ static int preset_llm(tune_problem *out)
 		for (int v = 0; v < COUNT(llm_vocabs); v++)
 			for (int d = 0; d < COUNT(dtypes); d++) {
 				if (out)
-					out[n] = (tune_problem){xent_ops[o], 0, dtypes[d], llm_vocabs[v]};
+					out[n] = (tune_problem){xent_ops[o], 0, dtypes[d], llm_vocabs[v], 0};
 				n++;
 			}
 	for (int o = 0; o < COUNT(row_ops); o++)
@@ -41,7 +49,14 @@ static int preset_llm(tune_problem *out)
 			for (int d = 0; d < COUNT(dtypes); d++) {
 				long long cols = w < COUNT(llm_widths) ? llm_widths[w] : llm_vocabs[w - COUNT(llm_widths)];
 				if (out)
-					out[n] = (tune_problem){row_ops[o], 0, dtypes[d], cols};
+					out[n] = (tune_problem){row_ops[o], 0, dtypes[d], cols, 0};
+				n++;
+			}
+	for (int o = 0; o < COUNT(row_ops); o++)
+		for (int w = 0; w < COUNT(llm_tall_widths); w++)
+			for (int d = 0; d < COUNT(dtypes); d++) {
+				if (out)
+					out[n] = (tune_problem){row_ops[o], 0, dtypes[d], llm_tall_widths[w], TALL_ROWS};
 				n++;
 			}
 	return n;
@@ -96,6 +111,8 @@ void problem_name(const tune_problem *p, char *buf, size_t len)
 	if (p->opts && n > 0 && (size_t)n < len) {
 		char o[96];
 		kg_opts_string(p->op, p->opts, o, sizeof o);
-		snprintf(buf + n, len - (size_t)n, " %s", o);
+		n += snprintf(buf + n, len - (size_t)n, " %s", o);
 	}
+	if (p->rows && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " rows %lld", p->rows);
 }

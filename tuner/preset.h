@@ -11,6 +11,7 @@ typedef struct tune_problem {
 	unsigned opts;   /* KG_XO_* (cross-entropy) */
 	int dtype;       /* kgen_dtype */
 	long long cols;
+	long long rows;  /* the rows it is timed at; 0: the run's --rows */
 } tune_problem;
 
 /* The preset names, space-separated ("llm"). */
