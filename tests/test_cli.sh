@@ -150,6 +150,10 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	expect 3 "^\[gpu 1\] \[1/1\] softmax fwd bf16 cols 1024: compiled 0, reused $n1; not timed \(no GPU\)" \
 		tune --preset llm --shard 63/200 --sm 90 --devices 1
 	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/200 --sm 90 --devices 0,1
+	# a tall problem of the preset is tuned at its own rows, whatever --rows says
+	"$kgen" tune --preset llm --shard 231/240 --sm 90 --rows 64 --json -q >"$tmp/tall.json" 2>/dev/null
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["rows"] == 65536 and d["key"].endswith("|r65536") and d["cols"] == 1024, d' "$tmp/tall.json" ||
+		{ echo "FAIL: tall problem: $(head -c 300 "$tmp/tall.json")"; fails=$((fails + 1)); }
 	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192
 	nx=$("$kgen" space --op xent --pass fused --vocab 8192 --sm 90 | grep -c 'strategy=')
 	expect 3 "timing needs a GPU of sm_90.*$nx variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 2
