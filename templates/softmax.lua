@@ -15,6 +15,7 @@ local host = require("lib.host")
 
 local T = {}
 T.keys = rows.keys
+T.complete = rows.complete
 
 local function ninputs(p) return p.pass == "bwd" and 2 or 1 end
 

@@ -31,6 +31,7 @@ local host = require("lib.host")
 
 local T = {}
 T.keys = rows.keys
+T.complete = rows.complete
 
 local function opts(p)
   local o = p.opts or {}

@@ -54,7 +54,7 @@ for op in "softmax fwd" "softmax bwd" "log_softmax fwd" "log_softmax bwd" "xent 
 	want "$name" 'LDG\.E\.128' "16-byte global loads"
 	refuse "$name" '\b(LDL|STL)\b' "local-memory spills"
 done
-sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,cluster=8,tpr=1024,threads=1024 &&
+sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,cluster=8,tpr=1024,threads=1024,xchg=barrier &&
 	{
 		want cluster 'UCGABAR_ARV' "cluster barrier arrive"
 		want cluster 'UCGABAR_WAIT' "cluster barrier wait"
@@ -62,7 +62,19 @@ sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,c
 		want cluster 'LDG\.E\.128' "16-byte global loads"
 		refuse cluster '\b(LDL|STL)\b' "local-memory spills"
 	}
-sass tma --op xent --pass fused --cols 128256 --dtype bf16 --config strategy=cluster,cluster=4,tpr=512,threads=512,load=tma &&
+sass push --op xent --pass fused --cols 128256 --dtype bf16 --smooth --config strategy=cluster,cluster=16,tpr=256,threads=256 &&
+	{
+		want push 'STAS\.64' "st.async pushes of the partials to the cluster's CTAs"
+		want push 'SYNCS\.ARRIVE\.TRANS64' "mbarrier arrive with a transaction count"
+		want push 'SYNCS\.PHASECHK' "mbarrier wait"
+		want push 'UCGABAR_ARV' "the split cluster barrier's arrive"
+		[ "$(grep -c 'UCGABAR_WAIT' "$tmp/push.sass")" = 1 ] ||
+			{ echo "FAIL: push: not exactly one cluster barrier wait (the mbarriers' initialisation)"; fails=$((fails + 1)); }
+		refuse push '\bLD\.E\b' "distributed shared memory loads (the partials are pushed, not read)"
+		want push 'LDG\.E\.128' "16-byte global loads"
+		refuse push '\b(LDL|STL)\b' "local-memory spills"
+	}
+sass tma --op xent --pass fused --cols 128256 --dtype bf16 --config strategy=cluster,cluster=4,tpr=512,threads=512,load=tma,xchg=barrier &&
 	{
 		want tma 'UBLKCP\.S\.G' "bulk copies global -> shared"
 		want tma 'SYNCS\.ARRIVE\.TRANS64' "mbarrier arrive with a transaction count"

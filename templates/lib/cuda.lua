@@ -233,27 +233,16 @@ __device__ __forceinline__ float kg_dsmem_load(const float *p, unsigned rank)
 }
 ]]
 
--- Staging a row in shared memory before it is read into registers
--- (load paths cpasync, sm_80, and tma, sm_90): kg_stage is the dynamic
--- shared memory; cp.async moves 16 bytes per thread and instruction; a TMA
--- bulk copy moves a whole piece of the row for one instruction and signals
--- an mbarrier with the bytes that landed.
-M.stage_helpers = [[
-extern __shared__ __attribute__((aligned(128))) unsigned char kg_stage[];
+-- The shared-memory address of a generic pointer, and mbarriers: an
+-- mbarrier's phase completes when its expected arrivals have arrived and
+-- the bytes announced to it (expect_tx) have landed (bulk copies, st.async).
+M.mbar_helpers = [[
 /* The shared-memory address of a generic pointer into shared memory. */
 __device__ __forceinline__ unsigned kg_smem(const void *p)
 {
     unsigned r;
     asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
     return r;
-}
-__device__ __forceinline__ void kg_cp_async16(void *s, const void *g)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(kg_smem(s)), "l"(g) : "memory");
-}
-__device__ __forceinline__ void kg_cp_async_wait()
-{
-    asm volatile("cp.async.wait_all;" ::: "memory");
 }
 __device__ __forceinline__ void kg_mbar_init(unsigned long long *bar, unsigned count)
 {
@@ -264,6 +253,31 @@ __device__ __forceinline__ void kg_mbar_init(unsigned long long *bar, unsigned c
 __device__ __forceinline__ void kg_mbar_expect(unsigned long long *bar, unsigned bytes)
 {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(kg_smem(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void kg_mbar_wait(unsigned long long *bar, unsigned parity)
+{
+    unsigned done;
+    do {
+        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+                     "selp.u32 %0, 1, 0, p;\n\t}" : "=r"(done) : "r"(kg_smem(bar)), "r"(parity) : "memory");
+    } while (!done);
+}
+]]
+
+-- Staging a row in shared memory before it is read into registers
+-- (load paths cpasync, sm_80, and tma, sm_90): kg_stage is the dynamic
+-- shared memory; cp.async moves 16 bytes per thread and instruction; a TMA
+-- bulk copy moves a whole piece of the row for one instruction and signals
+-- an mbarrier with the bytes that landed. Needs mbar_helpers.
+M.stage_helpers = [[
+extern __shared__ __attribute__((aligned(128))) unsigned char kg_stage[];
+__device__ __forceinline__ void kg_cp_async16(void *s, const void *g)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(kg_smem(s)), "l"(g) : "memory");
+}
+__device__ __forceinline__ void kg_cp_async_wait()
+{
+    asm volatile("cp.async.wait_all;" ::: "memory");
 }
 __device__ __forceinline__ void kg_bulk_load(void *s, const void *g, unsigned bytes, unsigned long long *bar)
 {
@@ -276,11 +290,40 @@ __device__ __forceinline__ void kg_fence_proxy_async()
 {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
-__device__ __forceinline__ void kg_mbar_wait(unsigned long long *bar, unsigned parity)
+]]
+
+-- Partials pushed to the other CTAs of a cluster (sm_90, exchange push):
+-- each CTA stores its partial into a slot of every CTA's shared memory
+-- with st.async, which completes on that CTA's mbarrier; a CTA waits on
+-- its own mbarrier alone, so a row needs no cluster barrier (but the one
+-- that orders the mbarriers' initialisation before the first push, split
+-- in an arrive early and a wait late). Needs mbar_helpers.
+M.push_helpers = [[
+__device__ __forceinline__ void kg_cluster_arrive()
+{
+    asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void kg_cluster_wait()
+{
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+/* The pair (a, b) into the 8 bytes at slot (this CTA's shared memory
+ * address) of CTA rank, completing on that CTA's mbarrier at bar. */
+__device__ __forceinline__ void kg_push2(unsigned slot, unsigned bar, unsigned rank, float a, float b)
+{
+    unsigned rs, rb;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(rs) : "r"(slot), "r"(rank));
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(rb) : "r"(bar), "r"(rank));
+    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.f32 [%0], {%1, %2}, [%3];"
+                 :: "r"(rs), "f"(a), "f"(b), "r"(rb) : "memory");
+}
+/* Wait for the phase of parity of the mbarrier at bar that the pushes of
+ * the cluster complete; their stores are then visible to this thread. */
+__device__ __forceinline__ void kg_mbar_wait_cluster(unsigned long long *bar, unsigned parity)
 {
     unsigned done;
     do {
-        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n\t"
                      "selp.u32 %0, 1, 0, p;\n\t}" : "=r"(done) : "r"(kg_smem(bar)), "r"(parity) : "memory");
     } while (!done);
 }

@@ -5,6 +5,9 @@
 --   space(p)        -> list of config tables, every valid variant for p
 --   default(p)      -> one config table, chosen analytically
 --   check(p, cfg)   -> true, or false and a message (invalid value)
+--   complete(p, cfg, given) -> (optional) the default with the keys given
+--                      set, adjusted where a key of the default's strategy
+--                      does not apply to the one given
 --   render(p, cfg)  -> {source, kernel, block, smem, rows_per_cta, cluster}
 -- p is {op, pass, dtype = "f32"|"f16"|"bf16", cols, sm, opts}; opts holds
 -- the problem's options that change the code (a table parsed from the
@@ -74,6 +77,7 @@ function host.render(family, p, cfgstr)
     end
     cfg[k] = v
   end
+  if T.complete then cfg = T.complete(p, cfg, host.parse(cfgstr)) end
   local ok, why = T.check(p, cfg)
   if not ok then
     host.user_error(string.format("invalid config '%s' for %s: %s", host.format(cfg), family, why))

@@ -8,7 +8,10 @@
 --   reg   the inputs of the row are loaded once into registers (the first
 --         loop that names an input loads it) and later loops reuse them:
 --         one DRAM read per element;
---   loop  every loop streams its inputs from memory again (any cols).
+--   loop  every loop streams its inputs from memory again (any cols);
+--         with cluster > 1 (sm_90) the row is split across the CTAs of
+--         a cluster and each streams its slice (rows too long for the
+--         cluster's registers, and a few long rows: decode);
 --   cluster  (sm_90) a row is split across the CLUSTER CTAs of a thread
 --         block cluster, each holding its slice in registers; the row's
 --         max / sum partials are exchanged through distributed shared
@@ -34,6 +37,17 @@
 -- only calls whose pointers and strides put every row of every tensor at
 -- the same offset within VEC elements.
 --
+-- xchg (strategy cluster): how the CTAs of a cluster exchange their
+-- partials. push (absent means push, but for persistent grids): each CTA
+-- pushes its partial into every CTA's shared memory with st.async,
+-- completing on that CTA's mbarrier. barrier: each CTA writes its partial
+-- for the others to read between two cluster barriers. With push a CTA
+-- waits only for the partials it needs, and leaves as soon as its part of
+-- the row is written: no cluster barrier per row, and none before exit (no
+-- CTA reads another's shared memory). The one cluster barrier left orders
+-- the mbarriers' initialisation before the first push; it is split, its
+-- arrive before the loads and its wait after them.
+--
 -- persist=N: a persistent grid of at most N CTAs per multiprocessor that
 -- walks over the groups of rows, instead of one CTA per group (strategies
 -- reg and loop with direct loads; reg and cluster with load=tma). With
@@ -43,13 +57,13 @@
 --
 -- Config keys (the same for every op): strategy, vec, tpr, threads,
 -- cluster (CTAs per row; 1 except for the cluster strategy), load, occ,
--- shift, persist.
+-- shift, persist, xchg.
 local cuda = require("lib.cuda")
 
 local R = {}
 
 -- Every config key of a row kernel (load is absent from configs that load directly).
-R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load", "occ", "shift", "persist" }
+R.keys = { "strategy", "vec", "tpr", "threads", "cluster", "load", "occ", "shift", "persist", "xchg" }
 
 -- occ (strategy loop): at most this many CTAs per SM (1 or 2), enforced by
 -- reserving unused dynamic shared memory, so that the rows in flight fit in
@@ -121,14 +135,25 @@ function R.check(p, cfg, ninputs)
     return false, "strategy must be reg, loop or cluster"
   end
   local cl = cfg.cluster or 1
-  if cfg.strategy == "cluster" then
-    if p.sm < 90 then return false, "strategy cluster needs sm_90 or newer" end
-    if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 2, 4, 8 or 16" end
-    if cfg.tpr ~= cfg.threads then return false, "strategy cluster takes one row per cluster (tpr = threads)" end
-    if cfg.threads < 64 then return false, "strategy cluster takes at least 64 threads per CTA" end
+  if cfg.strategy == "cluster" or (cfg.strategy == "loop" and cl ~= 1) then
+    local what = "strategy " .. cfg.strategy .. (cfg.strategy == "loop" and " with cluster > 1" or "")
+    if p.sm < 90 then return false, what .. " needs sm_90 or newer" end
+    if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 1, 2, 4, 8 or 16" end
+    if cfg.tpr ~= cfg.threads then return false, what .. " takes one row per cluster (tpr = threads)" end
+    if cfg.threads < 64 then return false, what .. " takes at least 64 threads per CTA" end
     if (cl - 1) * R.slice(p, cfg) >= R.span(p, cfg) then return false, "cluster too large: a CTA would hold no columns" end
+    if cfg.strategy == "loop" and (cfg.persist ~= nil or cfg.occ ~= nil) then
+      return false, what .. " takes neither persist nor occ"
+    end
   elseif cl ~= 1 then
-    return false, "cluster must be 1 unless strategy is cluster"
+    return false, "cluster must be 1 for strategy reg"
+  end
+  if cfg.xchg ~= nil then
+    if cfg.xchg ~= "push" and cfg.xchg ~= "barrier" then return false, "xchg must be push or barrier" end
+    if cl == 1 then return false, "xchg applies to rows split across a cluster (cluster > 1)" end
+    if cfg.persist ~= nil and cfg.xchg == "push" then
+      return false, "xchg=push takes a grid of one cluster per row (persistent clusters exchange by barrier)"
+    end
   end
   if not pow2(cfg.vec) or cfg.vec * d.size > 16 then
     return false, "vec must be a power of two of at most 16 bytes"
@@ -161,7 +186,9 @@ function R.check(p, cfg, ninputs)
   local load = cfg.load or "direct"
   if load ~= "direct" then
     if load ~= "cpasync" and load ~= "tma" then return false, "load must be direct, cpasync or tma" end
-    if cfg.strategy == "loop" then return false, "load " .. load .. " stages rows for strategy reg or cluster" end
+    if cfg.strategy == "loop" and (cfg.persist ~= nil or cfg.occ ~= nil) then
+      return false, "load " .. load .. " with strategy loop takes neither persist nor occ"
+    end
     if load == "tma" and p.sm < 90 then return false, "load tma needs sm_90 or newer" end
     if cfg.vec * d.size ~= 16 then return false, "load " .. load .. " moves 16-byte vectors (vec * element size = 16)" end
     if stage_total(p, cfg, ninputs) > smem_max(p.sm) then
@@ -218,11 +245,39 @@ function R.space(p, ninputs, reg_ok)
     end
     if reg_ok ~= false and p.sm >= 90 and p.cols >= 16384 then
       for _, cl in ipairs({ 2, 4, 8, 16 }) do
-        for _, threads in ipairs({ 256, 512, 1024 }) do
+        for _, threads in ipairs({ 128, 256, 512, 1024 }) do
           local cfg = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift }
           -- keep every thread busy: a slice of at least one vector per thread
-          if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
+          if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then
+            out[#out + 1] = cfg -- (xchg push)
+            -- barrier exchanges for CTAs of 256 threads and more
+            if threads >= 256 then out[#out + 1] = with(cfg, { xchg = "barrier" }) end
+          end
         end
+      end
+    end
+  end
+  -- Streamed rows split across a cluster (sm_90): each CTA streams its
+  -- slice; for rows too long to hold on chip (1M columns) and for a few
+  -- long rows (decode), whose slices are read again from L2.
+  if p.sm >= 90 and p.cols >= 65536 then
+    local vec, shift = vecs[1][1], vecs[1][2]
+    for _, cl in ipairs({ 4, 8, 16 }) do
+      for _, threads in ipairs({ 256, 512 }) do
+        local cfg = { strategy = "loop", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift }
+        if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
+      end
+    end
+  end
+  -- Rows held in shared memory (sm_90, 16-byte vectors that divide the
+  -- row): every vector of a CTA's slice copied at once with cp.async, each
+  -- pass reading the slice from shared memory (strategy loop, load
+  -- cpasync): few registers, so small CTAs of several rows resident per SM.
+  if p.sm >= 90 and p.cols >= 16384 and V * cuda.dtype(p.dtype).size == 16 then
+    for _, cl in ipairs({ 1, 2, 4, 8, 16 }) do
+      for _, threads in ipairs({ 128, 256, 512 }) do
+        local cfg = { strategy = "loop", vec = V, tpr = threads, threads = threads, cluster = cl, load = "cpasync" }
+        if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * V then out[#out + 1] = cfg end
       end
     end
   end
@@ -231,7 +286,7 @@ function R.space(p, ninputs, reg_ok)
     local n = #out
     for i = 1, n do
       local c = out[i]
-      if c.strategy == "loop" and c.threads >= 512 and c.tpr == c.threads then
+      if c.strategy == "loop" and c.threads >= 512 and c.tpr == c.threads and c.cluster == 1 then
         for _, occ in ipairs({ 1, 2 }) do
           local cfg = with(c, { occ = occ })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
@@ -246,7 +301,7 @@ function R.space(p, ninputs, reg_ok)
     for i = 1, n do
       local c = out[i]
       if c.occ == nil and ((c.strategy == "reg" and (c.threads == 256 or c.threads == 512))
-          or (c.strategy == "loop" and (c.tpr == c.threads or c.threads == 256))) then
+          or (c.strategy == "loop" and c.cluster == 1 and (c.tpr == c.threads or c.threads == 256))) then
         local cfg = with(c, { persist = 2048 // c.threads })
         if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
       end
@@ -259,7 +314,8 @@ function R.space(p, ninputs, reg_ok)
     local n = #out
     for i = 1, n do
       local c = out[i]
-      if c.strategy ~= "loop" and c.tpr >= 64 and c.threads >= 256 and (c.shift or 0) == 0 and c.persist == nil then
+      if c.strategy ~= "loop" and c.tpr >= 64 and (c.threads >= 256 or c.strategy == "cluster") and (c.shift or 0) == 0
+          and c.persist == nil then
         for _, load in ipairs({ "cpasync", "tma" }) do
           local cfg = with(c, { load = load, shift = false })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
@@ -271,25 +327,31 @@ function R.space(p, ninputs, reg_ok)
     n = #out
     for i = 1, n do
       local c = out[i]
-      if c.load == "tma" and c.threads <= 512 then -- (at 1024 threads, 64 registers: the loop's state spills)
+      if c.load == "tma" and c.threads <= 512 and (c.strategy ~= "cluster" or c.xchg == "barrier") then
+        -- (at 1024 threads, 64 registers: the loop's state spills)
         local by_smem = smem_max(p.sm) // (2 * R.stage_bytes(p, c, ninputs) + 1024)
         local per_sm = math.min(by_smem, 2048 // c.threads, 32)
         if per_sm >= 1 then
-          local cfg = with(c, { persist = per_sm })
+          local cfg = with(c, { persist = per_sm, xchg = false })
           if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
         end
       end
     end
   end
-  -- Streamed (loop) variants last: they read long rows twice and rarely
-  -- win, and a tuner with a time budget times the space in this order
-  -- (after the template's default).
-  local first, last = {}, {}
+  -- The order a tuner with a time budget times the space in (after the
+  -- template's default): clusters that push their partials first (the
+  -- long rows' likely winners), streamed (loop) variants last: they read
+  -- long rows twice and rarely win.
+  local push, first, last = {}, {}, {}
   for _, c in ipairs(out) do
-    if c.strategy == "loop" then last[#last + 1] = c else first[#first + 1] = c end
+    if (c.cluster > 1 and c.xchg == nil and c.persist == nil and c.strategy == "cluster") or c.load == "cpasync" and c.strategy == "loop" then
+      push[#push + 1] = c
+    elseif c.strategy == "loop" then last[#last + 1] = c
+    else first[#first + 1] = c end
   end
-  for _, c in ipairs(last) do first[#first + 1] = c end
-  return first
+  for _, c in ipairs(first) do push[#push + 1] = c end
+  for _, c in ipairs(last) do push[#push + 1] = c end
+  return push
 end
 
 -- About four vectors per thread: enough loads in flight, few registers.
@@ -303,11 +365,40 @@ function R.default(p, ninputs, reg_ok)
   local nvec = cuda.ceil_div(p.cols, vec)
   local tpr = math.min(1024, cuda.next_pow2(cuda.ceil_div(nvec, 4)))
   local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256), cluster = 1, shift = shift }
+  -- Long rows on sm_90: the row split over a cluster of CTAs of 256
+  -- threads, about four vectors per thread (several rows' CTAs resident
+  -- per SM), partials pushed (xchg push); more threads only where the
+  -- largest cluster's slice would not fit in registers.
+  if reg_ok ~= false and p.sm >= 90 and p.cols >= 16384 then
+    local cl = math.min(16, math.max(2, cuda.next_pow2(cuda.ceil_div(R.span(p, cfg), 256 * vec * 4))))
+    local fits
+    for _, threads in ipairs({ 256, 512, 1024 }) do
+      local c = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift }
+      if R.check(p, c, ninputs) then
+        if R.ept(p, c) * ninputs <= 32 then return c end -- (about 64 registers: 4 CTAs per SM)
+        fits = fits or c
+      end
+    end
+    if fits then return fits end
+    -- (a row too long for the largest cluster's registers: each CTA of
+    -- the cluster streams its slice)
+    local c = { strategy = "loop", vec = vec, tpr = 512, threads = 512, cluster = 16, shift = shift }
+    if R.check(p, c, ninputs) then return c end
+  end
   if reg_ok ~= false and reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then return cfg end
-  -- Too long for one CTA's registers: stream it. (The cluster strategy
-  -- reads it once, but measured no faster yet: bench/NOTES.md.)
+  -- Too long for one CTA's registers (and no clusters): stream it.
   return { strategy = "loop", vec = vec, tpr = math.min(1024, tpr), threads = math.max(256, math.min(1024, tpr)),
            cluster = 1, shift = shift }
+end
+
+-- A config given in part (kgen gen --config, a record) is completed from
+-- the default; keys that belong to the default's strategy alone do not
+-- carry over to another strategy: given is the table of keys set.
+function R.complete(p, cfg, given)
+  if cfg.strategy == "reg" and given.cluster == nil then cfg.cluster = 1 end
+  if given.strategy ~= nil and given.cluster == nil and given.strategy ~= "cluster" then cfg.cluster = 1 end
+  if (cfg.cluster or 1) == 1 and given.xchg == nil then cfg.xchg = nil end
+  return cfg
 end
 
 -- An emitter for one kernel body. inputs: list of {name, ptr, ld, pad}
@@ -320,6 +411,8 @@ function R.emitter(p, cfg, inputs)
   E.staged = E.load ~= "direct"
   E.shift = (cfg.shift or 0) ~= 0
   E.persist = cfg.persist ~= nil
+  E.push = cl > 1 and cfg.xchg ~= "barrier" and not E.persist
+  E.nxchg = 0 -- exchanges emitted so far (push): each has its own mbarrier
   -- Rows held on chip by threads of several warps (reg, cluster): each
   -- thread sums exp relative to its own max and one exchange of (max, sum)
   -- pairs (E.reduce_ms) replaces a max then a sum, a barrier (a cluster
@@ -385,7 +478,8 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
       cl = cl, slice = R.slice(p, cfg),
       nchunk = cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec),
       even = (not E.shift and R.slice(p, cfg) * cl == p.cols and R.slice(p, cfg) % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
-    }) .. (cl > 1 and cuda.cluster_helpers or "") .. (E.staged and cuda.stage_helpers or "")
+    }) .. (cl > 1 and cuda.cluster_helpers or "") .. ((E.staged or E.push) and cuda.mbar_helpers or "")
+       .. (E.staged and cuda.stage_helpers or "") .. (E.push and cuda.push_helpers or "")
   end
 
   -- Stage this CTA's part of its rows in shared memory (load cpasync or
@@ -462,10 +556,44 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
     return table.concat(out, "\n") .. "\n"
   end
 
+  -- xchg=push: the slots the cluster's CTAs push their partials into (one
+  -- set per exchange of the row: at most XCHG_MAX), and their mbarriers,
+  -- each expecting one 8-byte push from every CTA. Initialised, then the
+  -- cluster barrier's arrive; its wait comes before the first push.
+  local XCHG_MAX = 3
+  local function push_setup()
+    return cuda.subst([[
+    __shared__ __attribute__((aligned(16))) float xch[$nx][CLUSTER][2]; /* [exchange][from CTA] */
+    __shared__ __attribute__((aligned(8))) unsigned long long xbar[$nx];
+    if (threadIdx.x == 0) {
+#pragma unroll
+        for (int k = 0; k < $nx; ++k) {
+            kg_mbar_init(&xbar[k], 1);
+            kg_mbar_expect(&xbar[k], CLUSTER * 8);
+        }
+    }
+    kg_cluster_arrive(); /* the mbarriers are ready for the cluster's pushes */
+]], { nx = XCHG_MAX })
+  end
+
+  -- One exchange (push): every CTA's pair (a, b) into slot rank of every
+  -- CTA; then this CTA waits for the cluster's pairs. Returns the code and
+  -- the exchange's index.
+  local function push_exchange(a, b)
+    local k = E.nxchg
+    if k >= XCHG_MAX then error("rows.lua: more than " .. XCHG_MAX .. " cluster exchanges in one kernel") end
+    E.nxchg = k + 1
+    return cuda.subst([[
+$wait    if (threadIdx.x < CLUSTER)
+        kg_push2(kg_smem(&xch[$k][rank][0]), kg_smem(&xbar[$k]), threadIdx.x, $a, $b);
+    kg_mbar_wait_cluster(&xbar[$k], 0);
+]], { k = k, a = a, b = b, wait = k == 0 and "    kg_cluster_wait(); /* every CTA's mbarriers are initialised */\n" or "" }), k
+  end
+
   function E.prologue()
     local lines = {
       cfg.tpr > 32 and "    __shared__ float red[4][THREADS / 32];" or "",
-      cl > 1 and (E.persist and "    __shared__ float part[2][4]; /* this CTA's partials, read by the cluster (by group parity) */"
+      (cl > 1 and not E.push) and (E.persist and "    __shared__ float part[2][4]; /* this CTA's partials, read by the cluster (by group parity) */"
         or "    __shared__ float part[4]; /* this CTA's partials, read by the cluster */") or "",
       "    const int lane = threadIdx.x % TPR;",
       "    const int group = threadIdx.x / TPR;",
@@ -484,6 +612,7 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
       lines[#lines + 1] = "    (void)buf;"
       lines[#lines + 1] = "    const long long row = blk * ROWS_PER_CTA + group;"
     else
+      if E.push then lines[#lines + 1] = push_setup() end
       if E.staged then lines[#lines + 1] = stage_setup() end
       lines[#lines + 1] = "    const long long row = (long long)(blockIdx.x / CLUSTER) * ROWS_PER_CTA + group;"
     end
@@ -527,6 +656,10 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
         }]], name, name, name, inp.pad)
         end
         pre[#pre + 1] = string.format("        float (&%s)[VEC] = %s_r[i];", name, name)
+      elseif E.staged then
+        -- (the vectors this thread copied: u runs over them)
+        pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load<VEC>(%s_s + (u - rank * SLICE), %s);",
+          name, name, name)
       else
         pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load_row(%s_p, c, %s, %s);", name, name, name,
           inp.pad)
@@ -543,6 +676,21 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
           or "        const bool ok = live && (EVEN || u < COLS + off);",
         table.concat(pre, "\n"),
         body,
+        "    }",
+      }, "\n") .. "\n"
+    end
+    if cl > 1 then
+      -- this CTA's slice of the row
+      return table.concat({
+        "    {",
+        "    const int ue = min((rank + 1) * SLICE, COLS + off); /* the slice's end, from the row's first vector */",
+        "#pragma unroll 4",
+        "    for (int u = rank * SLICE + lane * VEC; live && u < ue; u += TPR * VEC) {",
+        "        const int c = u - off; /* the column */",
+        "        const bool ok = true;",
+        table.concat(pre, "\n"),
+        body,
+        "    }",
         "    }",
       }, "\n") .. "\n"
     end
@@ -579,6 +727,18 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
         $line
 ]], { var = var, f = f, slot = slot, line = line })
     if cl == 1 then return code end
+    if E.push then
+      -- every CTA combines the cluster's partials in the same order
+      local x, k = push_exchange(var, "0.f")
+      local comb = op == "max" and string.format("%s = fmaxf(%s, xch[%d][r][0]);", var, var, k)
+        or string.format("%s += xch[%d][r][0];", var, k)
+      return code .. x .. cuda.subst([[
+    $var = xch[$k][0][0];
+#pragma unroll
+    for (int r = 1; r < CLUSTER; ++r)
+        $comb
+]], { var = var, k = k, comb = comb })
+    end
     -- Across the cluster: each CTA publishes its partial, then reads all.
     -- A persistent cluster alternates two sets of partials: a CTA may write
     -- the next group's while another still reads this group's (that read
@@ -617,6 +777,15 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
     kg_group_ms<WARPS_PER_ROW>($m, $s);
 ]], { m = m, s = s })
     if cl == 1 then return code end
+    if E.push then
+      local x, k = push_exchange(m, s)
+      return code .. x .. cuda.subst([[
+    /* lane l of every warp takes CTA l's pair (l modulo CLUSTER) */
+    $m = xch[$k][threadIdx.x % CLUSTER][0];
+    $s = xch[$k][threadIdx.x % CLUSTER][1];
+    kg_group_ms<CLUSTER>($m, $s);
+]], { m = m, s = s, k = k })
+    end
     local pm = E.persist and "part[it & 1][0]" or "part[0]"
     local ps = E.persist and "part[it & 1][1]" or "part[1]"
     return code .. cuda.subst([[
@@ -640,6 +809,11 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
       -- (and, double-buffered, the staging buffer just read)
       return "    __syncthreads();\n    }\n" .. (cl > 1 and "    kg_cluster_sync();\n" or "")
     end
+    -- (push: no CTA reads another's shared memory, and every push into
+    -- this CTA has landed before it passed its mbarriers; a kernel with no
+    -- exchange, a streamed row split across a cluster, completes the
+    -- cluster barrier it arrived at)
+    if E.push then return E.nxchg == 0 and "    kg_cluster_wait();\n" or "" end
     return cl > 1 and "    kg_cluster_sync();\n" or ""
   end
 
