@@ -203,9 +203,9 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	unsigned char m[2][META_END], tr[PACK_TRAILER];
 	uint64_t size, data, need = 0, best_txn = 0;
 	uint32_t psize[2], format;
-	const char *why;
+	const char *why = NULL;
 	char got[65], want[65];
-	int fd, rc = KGEN_ECACHE;
+	int fd, rc = KGEN_ECACHE, notrailer = 0;
 
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
 		return fail(msg, msglen, errno == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
@@ -220,20 +220,12 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	}
 	size = (uint64_t)st->st_size;
 	data = size;
-	if (pack) {
-		if (size < PACK_TRAILER || read_at(fd, tr, PACK_TRAILER, (off_t)(size - PACK_TRAILER)) ||
-		    memcmp(tr, PACK_MAGIC, 8) || memcmp(tr + 56, PACK_END, 8)) {
-			/* an LMDB file without the trailer: a pack of format 1 */
-			if (size >= META_END && !read_at(fd, m[0], META_END, 0) &&
-			    !meta_check(m[0], &psize[0]))
-				fail(msg, msglen, rc, "cannot open %s '%s': pack format 1, this build "
-				    "reads %d: rebuild or re-export it", noun, path, CACHE_PACK_FORMAT);
-			else
-				fail(msg, msglen, rc, "cannot open %s '%s': not a kgen pack, or truncated "
-				    "(no pack trailer at its end; %llu bytes)", noun, path,
-				    (unsigned long long)size);
-			goto out;
-		}
+	if (pack && (size < PACK_TRAILER || read_at(fd, tr, PACK_TRAILER, (off_t)(size - PACK_TRAILER)) ||
+	    memcmp(tr, PACK_MAGIC, 8) || memcmp(tr + 56, PACK_END, 8))) {
+		/* no trailer: a pack of format 1 (a whole LMDB file), or a pack
+		 * cut short (the header below tells), or no pack at all */
+		notrailer = 1;
+	} else if (pack) {
 		format = (uint32_t)tr[8] | (uint32_t)tr[9] << 8 | (uint32_t)tr[10] << 16 |
 		    (uint32_t)tr[11] << 24;
 		if (format != CACHE_PACK_FORMAT) {
@@ -251,13 +243,16 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	}
 	/* both meta pages, as LMDB reads them: the first at 0, the second one
 	 * page (the first's page size) further */
-	if (data < META_END || read_at(fd, m[0], META_END, 0)) {
-		fail(msg, msglen, rc, "cannot open %s '%s': truncated (%llu bytes, no LMDB header)",
-		    noun, path, (unsigned long long)data);
-		goto out;
-	}
-	if ((why = meta_check(m[0], &psize[0]))) {
-		fail(msg, msglen, rc, "cannot open %s '%s': %s", noun, path, why);
+	if (data < META_END || read_at(fd, m[0], META_END, 0) || (why = meta_check(m[0], &psize[0]))) {
+		if (notrailer)
+			fail(msg, msglen, rc, "cannot open %s '%s': not a kgen pack, or truncated (no pack "
+			    "trailer at its end, no LMDB header; %llu bytes)", noun, path,
+			    (unsigned long long)size);
+		else if (data < META_END)
+			fail(msg, msglen, rc, "cannot open %s '%s': truncated (%llu bytes, no LMDB header)",
+			    noun, path, (unsigned long long)data);
+		else
+			fail(msg, msglen, rc, "cannot open %s '%s': %s", noun, path, why);
 		goto out;
 	}
 	if (data < (uint64_t)psize[0] + META_END || read_at(fd, m[1], META_END, psize[0])) {
@@ -303,6 +298,15 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 			best_txn = txn;
 			need = n;
 		}
+	}
+	if (notrailer) {
+		if (need == data)
+			fail(msg, msglen, rc, "cannot open %s '%s': pack format 1, this build reads %d: "
+			    "rebuild or re-export it", noun, path, CACHE_PACK_FORMAT);
+		else
+			fail(msg, msglen, rc, "cannot open %s '%s': not a kgen pack, or truncated (no pack "
+			    "trailer at its end; %llu bytes)", noun, path, (unsigned long long)size);
+		goto out;
 	}
 	if (pack && need != data) {
 		fail(msg, msglen, rc, "cannot open %s '%s': %llu bytes of data, its header says %llu",
