@@ -5,7 +5,8 @@
  * cannot be used (absent, stale, NVRTC newer than the driver, too wide a
  * vector for the pointers, a bad checksum, a cubin the driver refuses)
  * falls back, and without NVRTC that is KGEN_ENONVRTC saying what is
- * missing. */
+ * missing; packs cut short, FIFOs and packs with a changed record are
+ * skipped for the next source. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,59 @@ int main(int argc, char **argv)
 		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
 		CHECK(!rc && !strncmp(used, "pack ", 5), "installed directory: rc %d, '%s': %s", rc, used,
 		      kgen_last_error());
+		kgen_close(ctx);
+	}
+
+	/* damaged packs ahead of a good one on the path: each skipped, the
+	 * good one serves; alone, the message names the first and its reason */
+	{
+		char trunc[600], fifo[600], rec[600], all[2048];
+		const spec other[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0},
+		};
+		FILE *in, *out;
+		unsigned char *buf, *at;
+		long size = 0;
+		setenv("KGEN_PACK_DIR", "", 1);
+		snprintf(trunc, sizeof trunc, "%s/trunc.kgenpack", base);
+		snprintf(fifo, sizeof fifo, "%s/fifo.kgenpack", base);
+		snprintf(rec, sizeof rec, "%s/rec.kgenpack", base);
+		CHECK(!mkfifo(fifo, 0644), "mkfifo");
+		CHECK(!make_pack(rec, other, 1), "make rec pack");
+		CHECK((in = fopen(rec, "rb")) && !fseek(in, 0, SEEK_END) && (size = ftell(in)) > 0, "size");
+		buf = malloc((size_t)size);
+		rewind(in);
+		CHECK(fread(buf, 1, (size_t)size, in) == (size_t)size, "read");
+		fclose(in);
+		out = fopen(trunc, "wb");
+		fwrite(buf, 1, (size_t)size / 2, out); /* cut short */
+		fclose(out);
+		at = memmem(buf, (size_t)size, "rows_per_cta=1", 14);
+		CHECK(at != NULL, "no record");
+		if (at)
+			at[13] = '9'; /* one byte of the launch geometry */
+		out = fopen(rec, "wb");
+		fwrite(buf, 1, (size_t)size, out);
+		fclose(out);
+		free(buf);
+		CHECK(!cache_pack_seal(rec, msg, sizeof msg), "reseal: %s", msg); /* the digest made anew */
+		snprintf(all, sizeof all, "%s:%s:%s:%s", trunc, fifo, rec, good);
+		setenv("KGEN_PACK_PATH", all, 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "pack strategy=reg,threads=128,tpr=128,vec=8"),
+		      "damaged packs skipped: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		snprintf(all, sizeof all, "%s:%s:%s", trunc, fifo, rec);
+		setenv("KGEN_PACK_PATH", all, 1);
+		if (!(ctx = open_ctx("cache4")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		err = kgen_last_error();
+		CHECK(rc == KGEN_ENONVRTC && !used[0] && strstr(err, "2 unreadable, first: cannot open pack '") &&
+		          strstr(err, trunc) && strstr(err, "truncated ("),
+		      "only damaged packs: rc %d, '%s': %s", rc, used, err);
 		kgen_close(ctx);
 	}
 
