@@ -229,6 +229,47 @@ static long long parse_int(const char *opt, const char *s, long long lo, long lo
 	return v;
 }
 
+/* --sm must be an SM this NVRTC can target (nvrtcGetSupportedArchs):
+ * another is refused up front, in NVRTC's own words (its log for an empty
+ * program compiled for that SM). Without NVRTC nothing is checked here:
+ * the command says later that NVRTC is missing. */
+static void check_sm(int sm)
+{
+	char list[1024] = "", arch[48], why[512] = "";
+	const char *opts[1] = {arch};
+	int n = 0, *archs, ok = 0;
+	nvrtcProgram prog;
+	size_t len = 0;
+	if (kg_nvrtc_load() || kg_nvrtc.nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n < 1 ||
+	    !(archs = calloc((size_t)n, sizeof *archs)))
+		return;
+	if (kg_nvrtc.nvrtcGetSupportedArchs(archs) != NVRTC_SUCCESS) {
+		free(archs);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(list);
+		ok |= archs[i] == sm;
+		snprintf(list + l, sizeof list - l, "%ssm_%d", i ? " " : "", archs[i]);
+	}
+	free(archs);
+	if (ok)
+		return;
+	snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d", sm);
+	if (kg_nvrtc.nvrtcCreateProgram(&prog, "", "sm_check.cu", 0, NULL, NULL) == NVRTC_SUCCESS) {
+		nvrtcResult r = kg_nvrtc.nvrtcCompileProgram(prog, 1, opts);
+		if (r != NVRTC_SUCCESS && kg_nvrtc.nvrtcGetProgramLogSize(prog, &len) == NVRTC_SUCCESS && len > 1 &&
+		    len < sizeof why && kg_nvrtc.nvrtcGetProgramLog(prog, why) == NVRTC_SUCCESS) {
+			why[strcspn(why, "\n")] = 0; /* its first line */
+		} else {
+			snprintf(why, sizeof why, "%s", kg_nvrtc.nvrtcGetErrorString(r != NVRTC_SUCCESS ? r : NVRTC_ERROR_INVALID_OPTION));
+		}
+		kg_nvrtc.nvrtcDestroyProgram(&prog);
+	}
+	die_usage("--sm %d: NVRTC %s cannot target sm_%d: %s (it targets %s)", sm, kg_nvrtc_version(), sm,
+	          why[0] ? why : "not among its architectures", list);
+}
+
 /* Whether name is one of the space-separated words of list. */
 static int word_in(const char *list, const char *name)
 {
@@ -301,7 +342,10 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			if (a->cols < 1)
 				die_usage("--cols must be >= 1 (got %lld)", a->cols);
 			break;
-		case OPT_SM: a->sm = (int)parse_int("--sm", optarg, 50, 200); break;
+		case OPT_SM:
+			a->sm = (int)parse_int("--sm", optarg, 50, 200);
+			check_sm(a->sm);
+			break;
 		case OPT_ROWS: a->rows = parse_int("--rows", optarg, 1, INT32_MAX); break;
 		case OPT_DEVICE:
 			a->device = (int)parse_int("--device", optarg, 0, 1023);
