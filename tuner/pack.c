@@ -97,10 +97,12 @@ static const char usage_ls[] =
 static const char usage_verify[] =
 	"usage: kgen pack verify FILE\n"
 	"\n"
-	"Recomputes the checksum of every record's cubin and compares each record's\n"
-	"stamp with this build's (another template or kgen version: the runtime would\n"
-	"skip it); where a GPU of the record's SM is present, loads the cubin and looks\n"
-	"up its kernels. Prints one line per record and a summary.\n"
+	"Checks the file (a regular file, its size against its LMDB header, the\n"
+	"SHA-256 of its trailer), then the checksum of every record and cubin, and\n"
+	"compares each record's stamp with this build's (another template or kgen\n"
+	"version: the runtime would skip it); where a GPU of the record's SM is\n"
+	"present, loads the cubin and looks up its kernels. Prints one line per\n"
+	"record and a summary.\n"
 	"\n"
 	"exit status: 0 all verified and loaded, 1 a record failed, 2 usage error,\n"
 	"3 checksums and stamps verified but no GPU of the SM present to load them\n";
