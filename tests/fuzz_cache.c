@@ -27,7 +27,7 @@
 #include "cache.h"
 #include "internal.h"
 
-static char dir[64], file[96], lockf[96];
+static char dir[64], file[96], lock_file[96];
 static const char *const dbs[3] = {"best", "cubin", "trial"};
 
 typedef struct field {
@@ -50,7 +50,7 @@ static int visit(const void *key, size_t klen, const void *val, size_t vlen, voi
 static void reset(void)
 {
 	unlink(file);
-	unlink(lockf);
+	unlink(lock_file);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!mkdtemp(dir))
 			abort();
 		snprintf(file, sizeof file, "%s/data.mdb", dir);
-		snprintf(lockf, sizeof lockf, "%s/lock.mdb", dir);
+		snprintf(lock_file, sizeof lock_file, "%s/lock.mdb", dir);
 		once = 1;
 	}
 	reset();

@@ -759,8 +759,12 @@ static int cmd_space(int argc, char **argv)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
-	if ((rc = gen_open(&g)) || (rc = gen_space(g, &p, &configs, &n)))
+	if ((rc = gen_open(&g)))
 		return fail(rc);
+	if ((rc = gen_space(g, &p, &configs, &n))) {
+		gen_close(g);
+		return fail(rc);
+	}
 	if (a.json) {
 		char *dflt = NULL;
 		gen_default(g, &p, &dflt);
@@ -797,8 +801,12 @@ static int cmd_gen(int argc, char **argv)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
-	if ((rc = gen_open(&g)) || (rc = gen_render(g, &p, a.config, &v)))
+	if ((rc = gen_open(&g)))
 		return fail(rc);
+	if ((rc = gen_render(g, &p, a.config, &v))) {
+		gen_close(g); /* every path out frees what it made */
+		return fail(rc);
+	}
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
 		       " grid = ceil(rows / %u) x %u CTAs%s%s%s%s */\n",
@@ -815,18 +823,22 @@ static int cmd_gen(int argc, char **argv)
 			if (log)
 				fputs(log, stderr);
 			free(log);
-			return fail(rc);
+			rc = fail(rc);
+			goto out;
 		}
-		if (!(f = fopen(a.cubin, "wb")) || fwrite(cubin, 1, size, f) != size || fclose(f)) {
+		if (!(f = fopen(a.cubin, "wb")) || ((fwrite(cubin, 1, size, f) != size) | (fclose(f) != 0))) {
 			fprintf(stderr, "%s: error: cannot write '%s'\n", progname, a.cubin);
 			free(cubin);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		free(cubin);
 	}
+	rc = 0;
+out:
 	gen_variant_free(&v);
 	gen_close(g);
-	return 0;
+	return rc;
 }
 
 static int cmd_version(int argc, char **argv)
