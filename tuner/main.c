@@ -826,7 +826,12 @@ static int cmd_gen(int argc, char **argv)
 			rc = fail(rc);
 			goto out;
 		}
-		if (!(f = fopen(a.cubin, "wb")) || ((fwrite(cubin, 1, size, f) != size) | (fclose(f) != 0))) {
+		int bad = !(f = fopen(a.cubin, "wb"));
+		if (f) {
+			bad = fwrite(cubin, 1, size, f) != size;
+			bad = (fclose(f) != 0) || bad; /* closed either way */
+		}
+		if (bad) {
 			fprintf(stderr, "%s: error: cannot write '%s'\n", progname, a.cubin);
 			free(cubin);
 			rc = 1;
