@@ -117,7 +117,7 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 /* Packs (packs.c, docs/packs.md): read-only LMDB files of best records
  * and their cubins, for one GPU model, opened with cache_open_flags(). */
 #define KG_PACK_EXT ".kgenpack"
-#define KG_PACK_FORMAT "1"
+#define KG_PACK_FORMAT "2" /* = CACHE_PACK_FORMAT (cache.h) */
 typedef struct cache cache;
 typedef struct kg_packs kg_packs;
 

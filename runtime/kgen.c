@@ -334,6 +334,12 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
 	}
+	if (e->launch.block > 1024 || e->launch.cluster > 16 || e->launch.rows_per_cta > 65536 ||
+	    e->launch.smem > (256u << 10)) {
+		snprintf(why, len, "its launch geometry is out of range (block %u, cluster %u, rows_per_cta %u, smem %u)",
+		         e->launch.block, e->launch.cluster, e->launch.rows_per_cta, e->launch.smem);
+		return KGEN_ENOTFOUND;
+	}
 	if (kg_record_cubin(r, &cubin, &size)) {
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
@@ -594,12 +600,22 @@ static int check_common(kgen_ctx *ctx, int dtype, int64_t rows, int64_t cols, co
 	return 0;
 }
 
-static int check_tensor(const void *p, const char *name, int64_t ld, const char *ldname, int64_t cols, int esize)
+/* The largest span of a tensor in bytes, rows * ld * esize: 2^56, beyond
+ * any GPU's address space, so that no offset computed from rows, ld and
+ * the element size (here or in a kernel) can overflow. */
+#define KG_MAX_SPAN ((int64_t)1 << 56)
+
+static int check_tensor(const void *p, const char *name, int64_t ld, const char *ldname, int64_t cols, int esize,
+                        int64_t rows)
 {
 	if (!p)
 		return kg_err(KGEN_EINVAL, "%s must not be NULL", name);
 	if (ld < cols)
 		return kg_err(KGEN_EINVAL, "%s must be >= %lld (got %lld)", ldname, (long long)cols, (long long)ld);
+	/* rows >= 1 (check_common), so neither product overflows */
+	if (ld > KG_MAX_SPAN / esize / rows)
+		return kg_err(KGEN_EINVAL, "%s is too large: %lld rows of %lld elements of %d bytes span more than 2^56 bytes",
+		              ldname, (long long)rows, (long long)ld, esize);
 	if ((uintptr_t)p % (uintptr_t)esize)
 		return kg_err(KGEN_EALIGN, "%s is not aligned to its element size (%d bytes)", name, esize);
 	return 0;
@@ -614,7 +630,7 @@ static int softmax_fwd_like(int op, kgen_ctx *ctx, void *y, const void *x, int64
 	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
 		return rc;
 	es = kg_dtype_size(dtype);
-	if ((rc = check_tensor(x, "x", ld_x, "ld_x", cols, es)) || (rc = check_tensor(y, "y", ld_y, "ld_y", cols, es)))
+	if ((rc = check_tensor(x, "x", ld_x, "ld_x", cols, es, rows)) || (rc = check_tensor(y, "y", ld_y, "ld_y", cols, es, rows)))
 		return rc;
 	memset(&a, 0, sizeof a);
 	a.out = y;
@@ -635,8 +651,8 @@ static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, cons
 	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
 		return rc;
 	es = kg_dtype_size(dtype);
-	if ((rc = check_tensor(y, "y", ld_y, "ld_y", cols, es)) || (rc = check_tensor(dy, "dy", ld_dy, "ld_dy", cols, es)) ||
-	    (rc = check_tensor(dx, "dx", ld_dx, "ld_dx", cols, es)))
+	if ((rc = check_tensor(y, "y", ld_y, "ld_y", cols, es, rows)) || (rc = check_tensor(dy, "dy", ld_dy, "ld_dy", cols, es, rows)) ||
+	    (rc = check_tensor(dx, "dx", ld_dx, "ld_dx", cols, es, rows)))
 		return rc;
 	memset(&a, 0, sizeof a);
 	a.out = dx;
@@ -700,9 +716,9 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 	if ((rc = check_common(ctx, (int)dtype, rows, vocab, "vocab")))
 		return rc;
 	es = kg_dtype_size(dtype);
-	if ((rc = check_tensor(logits, "logits", ld, "ld", vocab, es)))
+	if ((rc = check_tensor(logits, "logits", ld, "ld", vocab, es, rows)))
 		return rc;
-	if (op != KG_XENT_FWD && (rc = check_tensor(dlogits, "dlogits", ld_d, "ld_dlogits", vocab, es)))
+	if (op != KG_XENT_FWD && (rc = check_tensor(dlogits, "dlogits", ld_d, "ld_dlogits", vocab, es, rows)))
 		return rc;
 	if (op != KG_XENT_FWD && dlogits == logits && ld_d != ld)
 		return kg_err(KGEN_EINVAL, "in place (dlogits == logits) needs ld_dlogits == ld (%lld != %lld)",
@@ -725,11 +741,14 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 		return kg_err(KGEN_EINVAL, "label_smoothing must be in [0, 1] (got %g)", (double)opt->label_smoothing);
 	if (!(opt->z_loss >= 0.0f) || opt->z_loss > 1e30f)
 		return kg_err(KGEN_EINVAL, "z_loss must be >= 0 and finite (got %g)", (double)opt->z_loss);
-	if (!(opt->softcap >= 0.0f) || opt->softcap > 1e30f)
-		return kg_err(KGEN_EINVAL, "softcap must be >= 0 and finite, 0 for none (got %g)", (double)opt->softcap);
-	if (opt->reduction == KGEN_REDUCTION_SUM_OVER && !(opt->denominator > 0.0f && opt->denominator < 1e38f))
-		return kg_err(KGEN_EINVAL, "denominator must be > 0 and finite for reduction sum_over (got %g)",
+	/* tiny values would overflow x / softcap and 1 / denominator (kgen.h) */
+	if (!(opt->softcap == 0.0f || (opt->softcap >= 1e-3f && opt->softcap <= 1e30f)))
+		return kg_err(KGEN_EINVAL, "softcap must be 0 (none) or in [1e-3, 1e30] (got %g)", (double)opt->softcap);
+	if (opt->reduction == KGEN_REDUCTION_SUM_OVER && !(opt->denominator >= 1e-6f && opt->denominator < 1e38f))
+		return kg_err(KGEN_EINVAL, "denominator must be in [1e-6, 1e38) for reduction sum_over (got %g)",
 		              (double)opt->denominator);
+	if ((uintptr_t)opt->bad_targets % 8u)
+		return kg_err(KGEN_EALIGN, "bad_targets must be 8-byte aligned (a 64-bit atomic counter)");
 	if (opt->weight && op != KG_XENT_FWD && (const void *)opt->weight == dlogits)
 		return kg_err(KGEN_EINVAL, "weight must not alias dlogits");
 	bits |= itype == KGEN_INT32 ? KG_XO_I32 : 0;

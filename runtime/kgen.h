@@ -88,13 +88,18 @@ typedef enum kgen_reduction {
 typedef struct kgen_xent_options {
 	int64_t ignore_index;        /**< rows with this target get loss 0 and gradient 0 (default -100) */
 	kgen_reduction reduction;    /**< default #KGEN_REDUCTION_MEAN */
-	float denominator;           /**< for #KGEN_REDUCTION_SUM_OVER, e.g. a byte count; > 0 */
+	float denominator;           /**< for #KGEN_REDUCTION_SUM_OVER, e.g. a byte count; in [1e-6, 1e38)
+	                                  (smaller ones are #KGEN_EINVAL: 1/denominator must stay far from
+	                                  float overflow) */
 	float label_smoothing;       /**< epsilon in [0, 1] (default 0) */
 	float z_loss;                /**< lambda >= 0: lambda * lse^2 is added to each kept row's loss (default 0) */
-	float softcap;               /**< c > 0: logits become c * tanh(x / c) first; 0 = off (default) */
+	float softcap;               /**< c > 0: logits become c * tanh(x / c) first; 0 = off (default);
+	                                  otherwise in [1e-3, 1e30] (#KGEN_EINVAL outside: x / c would
+	                                  overflow) */
 	const float *weight;         /**< device pointer to [vocab] class weights (fp32), or NULL */
 	unsigned long long *bad_targets; /**< device counter, incremented per row whose target is outside
-	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL */
+	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL;
+	                                      8-byte aligned (a 64-bit atomic; #KGEN_EALIGN otherwise) */
 } kgen_xent_options;
 
 /** An opaque runtime handle: loaded modules, the cache, the lookup table.

@@ -79,11 +79,11 @@ int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen)
 	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK, msg, msglen)))
 		return rc;
 	if (kg_pack_meta(*c, "format", format, sizeof format)) {
-		snprintf(msg, msglen, "'%s' is not a kgen pack (its meta has no format)", file);
+		snprintf(msg, msglen, "cannot open pack '%s': not a kgen pack (its meta has no format)", file);
 		rc = KGEN_ECACHE;
 	} else if (strcmp(format, KG_PACK_FORMAT)) {
-		snprintf(msg, msglen, "'%s' is a pack of format %s; this kgen reads format %s", file, format,
-		         KG_PACK_FORMAT);
+		snprintf(msg, msglen, "cannot open pack '%s': pack format %s, this build reads %s: rebuild or re-export it",
+		         file, format, KG_PACK_FORMAT);
 		rc = KGEN_ECACHE;
 	}
 	if (rc) {
@@ -301,14 +301,18 @@ int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, 
 
 int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 {
-	char hex[32], want[32], got[17];
+	char hex[32], want[32], got[17], msg[512];
 	void *sum;
 	size_t n;
+	int rc;
 	*cubin = NULL;
 	if (!r || !r->rec || rec_get(r->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
 		return kg_err(KGEN_ENOTFOUND, "the record names no cubin");
-	if (cache_get(r->src, "cubin", hex, 16, cubin, size, NULL, 0))
+	/* a cubin that fails its entry checksum is never handed out */
+	if ((rc = cache_get(r->src, "cubin", hex, 16, cubin, size, msg, sizeof msg)) == KGEN_ENOTFOUND)
 		return kg_err(KGEN_ENOTFOUND, "no cubin %s in %s '%s'", hex, r->origin, r->where);
+	if (rc)
+		return kg_err(rc, "cubin %s: %s", hex, msg);
 	if (!r->pack)
 		return 0;
 	/* a pack's cubin is checked before the driver sees it */

@@ -54,4 +54,9 @@ if command -v python3 >/dev/null && ! python3 -c 'import pytest' 2>/dev/null; th
 	python3 -m pip install -q pytest 2>/dev/null ||
 		echo "deps: note: pytest not installed; tests/test_python.sh will be skipped"
 fi
+# libmd (SHA-256 for pack digests and entry checksums; linked statically),
+# and clang with its libFuzzer and sanitizer runtimes, for the fuzzing and
+# sanitizer steps of .ci/run.
+apt-get install -y -qq libmd-dev clang libclang-rt-14-dev >/dev/null ||
+	apt-get install -y -qq libmd-dev clang >/dev/null
 echo "deps: ok (Lua and LMDB sources in third_party/)"

@@ -124,6 +124,21 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	expect 1 "no GPU to take the SM from" tune --op softmax --cols 8192
 	expect 1 "no GPU to take the SM from .*: give --sm" tune --preset llm --shard 0/165
 
+	# an SM that NVRTC cannot target: refused up front, in NVRTC's own words
+	for sm in 91 200 55; do
+		expect 2 "^kgen: error: --sm $sm: NVRTC [0-9.]+ cannot target sm_$sm: .*invalid value.* \(it targets sm_.*sm_90" \
+			tune --op softmax --cols 1024 --sm $sm
+	done
+	# a cache that cannot take the cubins (a file-size limit stands for a
+	# full disk): an error and exit 1, not "compiled into the cache"
+	out=$(trap '' XFSZ; ulimit -f 100; "$kgen" tune --op softmax --cols 1024 --sm 90 --budget 1 --cache "$tmp/full" 2>&1)
+	rc=$?
+	if [ "$rc" != 1 ] || ! grep -qE "^kgen: error: [0-9]+ compiled variants? could not be stored in the cache: cannot write cubin of cache '$tmp/full'" <<<"$out"; then
+		echo "FAIL: a failed cache write: exit $rc (want 1), output:"
+		echo "$out" | head -5
+		fails=$((fails + 1))
+	fi
+
 	# compiled cubins are kept by variant hash: a second run compiles nothing
 	"$kgen" tune --op softmax --cols 1024 --sm 90 --jobs 2 >"$tmp/first" 2>&1
 	r1=$?

@@ -5,7 +5,8 @@
  * cannot be used (absent, stale, NVRTC newer than the driver, too wide a
  * vector for the pointers, a bad checksum, a cubin the driver refuses)
  * falls back, and without NVRTC that is KGEN_ENONVRTC saying what is
- * missing. */
+ * missing; packs cut short, FIFOs and packs with a changed record are
+ * skipped for the next source. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ typedef struct spec {
 	long long cols, bucket;
 	const char *config, *cubin; /* cubin: its first line, "FAKECUBIN <kernels>" */
 	int stale, bad_sum;
+	int cluster; /* 0: 1 */
 } spec;
 
 static int put(cache *c, const spec *s, int pack)
@@ -39,9 +41,9 @@ static int put(cache *c, const spec *s, int pack)
 	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, GPU, s->bucket);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=1\nvariant=%s\n"
+	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
 	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=" GPU "\n",
-	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", hex,
+	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", s->cluster ? s->cluster : 1, hex,
 	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp);
 	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||
 	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg))
@@ -132,15 +134,15 @@ int main(int argc, char **argv)
 	unsetenv("FAKE_CUDA_DRIVER");
 
 	const spec good_recs[] = {
-		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0},
+		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0},
 		{KG_XENT_FUSED, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
-		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0},
-		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0},
+		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0, 0},
+		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0, 0},
 		{KG_LOGSOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_log_softmax_bwd",
-		 1, 0},
+		 1, 0, 0},
 	};
 	const spec bad_recs[] = {
-		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1},
+		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1, 0},
 	};
 	snprintf(good, sizeof good, "%s/good.kgenpack", base);
 	snprintf(bad, sizeof bad, "%s/bad.kgenpack", base);
@@ -218,7 +220,7 @@ int main(int argc, char **argv)
 	{
 		char dir[600];
 		const spec mine = {KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8",
-		                   "FAKECUBIN kgen_softmax_fwd", 0, 0};
+		                   "FAKECUBIN kgen_softmax_fwd", 0, 0, 0};
 		snprintf(dir, sizeof dir, "%s/cache2", base);
 		CHECK(!cache_open(&c, dir, 0, msg, sizeof msg) && !put(c, &mine, 0), "cache2: %s", msg);
 		cache_close(c);
@@ -254,6 +256,106 @@ int main(int argc, char **argv)
 		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
 		CHECK(!rc && !strncmp(used, "pack ", 5), "installed directory: rc %d, '%s': %s", rc, used,
 		      kgen_last_error());
+		kgen_close(ctx);
+	}
+
+	/* damaged packs ahead of a good one on the path: each skipped, the
+	 * good one serves; alone, the message names the first and its reason */
+	{
+		char trunc[600], fifo[600], rec[600], all[2048];
+		const spec other[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0},
+		};
+		FILE *in, *out;
+		unsigned char *buf, *at;
+		long size = 0;
+		setenv("KGEN_PACK_DIR", "", 1);
+		snprintf(trunc, sizeof trunc, "%s/trunc.kgenpack", base);
+		snprintf(fifo, sizeof fifo, "%s/fifo.kgenpack", base);
+		snprintf(rec, sizeof rec, "%s/rec.kgenpack", base);
+		CHECK(!mkfifo(fifo, 0644), "mkfifo");
+		CHECK(!make_pack(rec, other, 1), "make rec pack");
+		CHECK((in = fopen(rec, "rb")) && !fseek(in, 0, SEEK_END) && (size = ftell(in)) > 0, "size");
+		buf = malloc((size_t)size);
+		rewind(in);
+		CHECK(fread(buf, 1, (size_t)size, in) == (size_t)size, "read");
+		fclose(in);
+		out = fopen(trunc, "wb");
+		fwrite(buf, 1, (size_t)size / 2, out); /* cut short */
+		fclose(out);
+		at = memmem(buf, (size_t)size, "rows_per_cta=1", 14);
+		CHECK(at != NULL, "no record");
+		if (at)
+			at[13] = '9'; /* one byte of the launch geometry */
+		out = fopen(rec, "wb");
+		fwrite(buf, 1, (size_t)size, out);
+		fclose(out);
+		free(buf);
+		CHECK(!cache_pack_seal(rec, msg, sizeof msg), "reseal: %s", msg); /* the digest made anew */
+		snprintf(all, sizeof all, "%s:%s:%s:%s", trunc, fifo, rec, good);
+		setenv("KGEN_PACK_PATH", all, 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "pack strategy=reg,threads=128,tpr=128,vec=8"),
+		      "damaged packs skipped: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		snprintf(all, sizeof all, "%s:%s:%s", trunc, fifo, rec);
+		setenv("KGEN_PACK_PATH", all, 1);
+		if (!(ctx = open_ctx("cache4")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		err = kgen_last_error();
+		CHECK(rc == KGEN_ENONVRTC && !used[0] && strstr(err, "2 unreadable, first: cannot open pack '") &&
+		          strstr(err, trunc) && strstr(err, "truncated ("),
+		      "only damaged packs: rc %d, '%s': %s", rc, used, err);
+		kgen_close(ctx);
+	}
+
+	/* bad arguments: a specific code and message, nothing launched */
+	{
+		const spec wide[] = {
+			{KG_SOFTMAX_FWD, 4096, 1 << 28, "strategy=cluster,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd",
+			 0, 0, 16},
+		};
+		char wpack[600];
+		kgen_xent_options o;
+		snprintf(wpack, sizeof wpack, "%s/wide.kgenpack", base);
+		CHECK(!make_pack(wpack, wide, 1), "make wide pack");
+		setenv("KGEN_PACK_PATH", wpack, 1);
+		if (!(ctx = open_ctx("cache5")))
+			return 1;
+		stats(&loads0, &launches0);
+		/* 2^28 rows in clusters of 16 CTAs: 2^32 CTAs, more than a grid holds */
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf, 1 << 28, 4096, 4096, 4096, KGEN_BF16, NULL);
+		stats(&loads, &launches);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "more than a grid holds") && launches == launches0,
+		      "grid * cluster: rc %d, %d launches: %s", rc, launches - launches0, kgen_last_error());
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf, 1 << 20, 1024, (int64_t)1 << 40, 1024, KGEN_BF16, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "ld_x is too large"), "ld: rc %d: %s", rc,
+		      kgen_last_error());
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf, 2, 1024, INT64_MAX / 2, 1024, KGEN_BF16, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "ld_x is too large"), "ld overflow: rc %d: %s", rc,
+		      kgen_last_error());
+		kgen_xent_options_init(&o);
+		o.bad_targets = (unsigned long long *)(ybuf + 4); /* 4-byte aligned only */
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+		                     KGEN_INT64, &o, NULL);
+		CHECK(rc == KGEN_EALIGN && strstr(kgen_last_error(), "bad_targets must be 8-byte aligned"), "bad_targets: rc %d: %s",
+		      rc, kgen_last_error());
+		kgen_xent_options_init(&o);
+		o.softcap = 1e-40f;
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+		                     KGEN_INT64, &o, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "softcap must be 0 (none) or in [1e-3, 1e30]"),
+		      "softcap: rc %d: %s", rc, kgen_last_error());
+		kgen_xent_options_init(&o);
+		o.reduction = KGEN_REDUCTION_SUM_OVER;
+		o.denominator = 1e-40f;
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+		                     KGEN_INT64, &o, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "denominator must be in [1e-6, 1e38)"),
+		      "denominator: rc %d: %s", rc, kgen_last_error());
 		kgen_close(ctx);
 	}
 

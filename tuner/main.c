@@ -229,6 +229,47 @@ static long long parse_int(const char *opt, const char *s, long long lo, long lo
 	return v;
 }
 
+/* --sm must be an SM this NVRTC can target (nvrtcGetSupportedArchs):
+ * another is refused up front, in NVRTC's own words (its log for an empty
+ * program compiled for that SM). Without NVRTC nothing is checked here:
+ * the command says later that NVRTC is missing. */
+static void check_sm(int sm)
+{
+	char list[1024] = "", arch[48], why[512] = "";
+	const char *opts[1] = {arch};
+	int n = 0, *archs, ok = 0;
+	nvrtcProgram prog;
+	size_t len = 0;
+	if (kg_nvrtc_load() || kg_nvrtc.nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n < 1 ||
+	    !(archs = calloc((size_t)n, sizeof *archs)))
+		return;
+	if (kg_nvrtc.nvrtcGetSupportedArchs(archs) != NVRTC_SUCCESS) {
+		free(archs);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(list);
+		ok |= archs[i] == sm;
+		snprintf(list + l, sizeof list - l, "%ssm_%d", i ? " " : "", archs[i]);
+	}
+	free(archs);
+	if (ok)
+		return;
+	snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d", sm);
+	if (kg_nvrtc.nvrtcCreateProgram(&prog, "", "sm_check.cu", 0, NULL, NULL) == NVRTC_SUCCESS) {
+		nvrtcResult r = kg_nvrtc.nvrtcCompileProgram(prog, 1, opts);
+		if (r != NVRTC_SUCCESS && kg_nvrtc.nvrtcGetProgramLogSize(prog, &len) == NVRTC_SUCCESS && len > 1 &&
+		    len < sizeof why && kg_nvrtc.nvrtcGetProgramLog(prog, why) == NVRTC_SUCCESS) {
+			why[strcspn(why, "\n")] = 0; /* its first line */
+		} else {
+			snprintf(why, sizeof why, "%s", kg_nvrtc.nvrtcGetErrorString(r != NVRTC_SUCCESS ? r : NVRTC_ERROR_INVALID_OPTION));
+		}
+		kg_nvrtc.nvrtcDestroyProgram(&prog);
+	}
+	die_usage("--sm %d: NVRTC %s cannot target sm_%d: %s (it targets %s)", sm, kg_nvrtc_version(), sm,
+	          why[0] ? why : "not among its architectures", list);
+}
+
 /* Whether name is one of the space-separated words of list. */
 static int word_in(const char *list, const char *name)
 {
@@ -301,7 +342,10 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			if (a->cols < 1)
 				die_usage("--cols must be >= 1 (got %lld)", a->cols);
 			break;
-		case OPT_SM: a->sm = (int)parse_int("--sm", optarg, 50, 200); break;
+		case OPT_SM:
+			a->sm = (int)parse_int("--sm", optarg, 50, 200);
+			check_sm(a->sm);
+			break;
 		case OPT_ROWS: a->rows = parse_int("--rows", optarg, 1, INT32_MAX); break;
 		case OPT_DEVICE:
 			a->device = (int)parse_int("--device", optarg, 0, 1023);
@@ -715,8 +759,12 @@ static int cmd_space(int argc, char **argv)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
-	if ((rc = gen_open(&g)) || (rc = gen_space(g, &p, &configs, &n)))
+	if ((rc = gen_open(&g)))
 		return fail(rc);
+	if ((rc = gen_space(g, &p, &configs, &n))) {
+		gen_close(g);
+		return fail(rc);
+	}
 	if (a.json) {
 		char *dflt = NULL;
 		gen_default(g, &p, &dflt);
@@ -753,8 +801,12 @@ static int cmd_gen(int argc, char **argv)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
-	if ((rc = gen_open(&g)) || (rc = gen_render(g, &p, a.config, &v)))
+	if ((rc = gen_open(&g)))
 		return fail(rc);
+	if ((rc = gen_render(g, &p, a.config, &v))) {
+		gen_close(g); /* every path out frees what it made */
+		return fail(rc);
+	}
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
 		       " grid = ceil(rows / %u) x %u CTAs%s%s%s%s */\n",
@@ -771,18 +823,27 @@ static int cmd_gen(int argc, char **argv)
 			if (log)
 				fputs(log, stderr);
 			free(log);
-			return fail(rc);
+			rc = fail(rc);
+			goto out;
 		}
-		if (!(f = fopen(a.cubin, "wb")) || fwrite(cubin, 1, size, f) != size || fclose(f)) {
+		int bad = !(f = fopen(a.cubin, "wb"));
+		if (f) {
+			bad = fwrite(cubin, 1, size, f) != size;
+			bad = (fclose(f) != 0) || bad; /* closed either way */
+		}
+		if (bad) {
 			fprintf(stderr, "%s: error: cannot write '%s'\n", progname, a.cubin);
 			free(cubin);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		free(cubin);
 	}
+	rc = 0;
+out:
 	gen_variant_free(&v);
 	gen_close(g);
-	return 0;
+	return rc;
 }
 
 static int cmd_version(int argc, char **argv)

@@ -68,6 +68,8 @@ typedef struct pool {
 	const tune_opts *o;
 	double deadline;  /* 0: no budget */
 	int stopped, spent;
+	int write_failed;      /* cubins the cache did not take (a full disk) */
+	char write_error[512]; /* the first such failure */
 	pthread_mutex_t lock;
 } pool;
 
@@ -114,7 +116,13 @@ static void *compile_worker(void *arg)
 		if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
 			j->reused = 1;
 		} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
-			cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, NULL, 0);
+			char m[512];
+			if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, m, sizeof m)) {
+				pthread_mutex_lock(&p->lock);
+				if (!p->write_failed++)
+					snprintf(p->write_error, sizeof p->write_error, "%s", m);
+				pthread_mutex_unlock(&p->lock);
+			}
 		} else if (!j->log) {
 			/* keep the reason: kgen_last_error is per thread */
 			const char *m = kgen_last_error();
@@ -649,6 +657,11 @@ int tune_run(const tune_opts *o, tune_result *res)
 	res->interrupted = p.stopped;
 	res->budget_spent = p.spent;
 	res->compile_s = now_s() - t0;
+	if (p.write_failed) {
+		rc = kg_err(KGEN_ECACHE, "%d compiled variant%s could not be stored in the cache: %s", p.write_failed,
+		            p.write_failed == 1 ? "" : "s", p.write_error);
+		goto out;
+	}
 	if (gpu_rc) {
 		int done = res->compiled - res->rejected + res->reused, want = n - res->pruned;
 		if (done == want)
