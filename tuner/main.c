@@ -123,6 +123,15 @@ static const char usage_tune[] =
 	"                   variant is always timed; the best so far is kept and the next\n"
 	"                   run goes on from there\n"
 	"  --fresh          time every variant again, ignoring earlier runs' outcomes\n"
+	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
+	"                   copy of the same bytes (default 1), time no more variants; for\n"
+	"                   ops that write what they read (not xent fwd) where the copy\n"
+	"                   takes 50 us or more\n"
+	"  --full           time the whole space: no early stop (above, and: once the\n"
+	"                   first 8 of a finished ranking of the problem in a dtype of the\n"
+	"                   same size, bf16 <-> f16, have a time, time no more); the\n"
+	"                   variants are still ordered by the rankings of finished related\n"
+	"                   problems in the cache (other dtypes, widths within 2x)\n"
 	"  --json           one JSON object per problem on stdout (one line each); the\n"
 	"                   tables and progress go to stderr\n"
 	"  --seed N         seed of the random test data (default: from the clock)\n"
@@ -167,7 +176,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY
 };
 
 static const struct option long_opts[] = {
@@ -200,6 +209,8 @@ static const struct option long_opts[] = {
 	{"list", no_argument, NULL, OPT_LIST},
 	{"shard", required_argument, NULL, OPT_SHARD},
 	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"full", no_argument, NULL, OPT_FULL},
+	{"near-copy", required_argument, NULL, OPT_NEAR_COPY},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -214,7 +225,8 @@ typedef struct args {
 	int devices[MAX_DEVICES], ndevices;
 	unsigned opts;
 	long long cols, rows;
-	double budget;
+	double budget, near_copy;
+	int full;
 	unsigned long long seed;
 } args;
 
@@ -336,6 +348,14 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			break;
 		}
 		case OPT_FRESH: a->fresh = 1; break;
+		case OPT_FULL: a->full = 1; break;
+		case OPT_NEAR_COPY: {
+			char *end;
+			a->near_copy = strtod(optarg, &end);
+			if (!*optarg || *end || !isfinite(a->near_copy) || a->near_copy <= 0 || a->near_copy > 100)
+				die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
+			break;
+		}
 		case OPT_JSON: a->json = 1; break;
 		case OPT_PRESET: a->preset = optarg; break;
 		case OPT_LIST: a->list = 1; break;
@@ -530,7 +550,7 @@ static int cmd_tune(int argc, char **argv)
 	char optstr[96];
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
-	           "target weight smooth zloss softcap budget fresh json preset list shard devices",
+	           "target weight smooth zloss softcap budget fresh json preset list shard devices full near-copy",
 	           &a);
 	if (a.preset) {
 		preset_get(a.preset, &problems, &n);
@@ -601,6 +621,8 @@ static int cmd_tune(int argc, char **argv)
 	o.no_time = a.check_only;
 	o.fresh = a.fresh;
 	o.budget_s = a.budget;
+	o.full = a.full;
+	o.near_copy_pct = a.near_copy;
 	o.seed = a.seed;
 	o.stop = &stop_signal;
 
