@@ -203,6 +203,21 @@ KGEN_MOCK_DTYPE=f16 run twin_full --dtype f16 --full --json
 want_rc twin_full 0
 [ "$(field twin_full 'd["early_stop"], d["counts"]["skipped"], d["counts"]["resumed"] > 0, d["counts"]["timed"] > 8')" = \
 	"None 0 True True" ] || fail "twin --full: $(field twin_full 'd["early_stop"], d["counts"]')"
+# a ranking that the budget ended counts as finished; one that an early stop ended does not
+export KGEN_MOCK_SLEEP_US=4000
+run twin_budget --fresh --full --budget 1 --json # --full: no early stop (f16 is finished)
+want_rc twin_budget 0
+[ "$(field twin_budget 'd["budget_spent"], d["counts"]["timed"] >= 8')" = "True True" ] ||
+	fail "twin budget: $(field twin_budget 'd["counts"], d["budget_spent"]')"
+unset KGEN_MOCK_SLEEP_US
+KGEN_MOCK_DTYPE=f16 run twin_after_budget --dtype f16 --fresh --json
+[ "$(field twin_after_budget 'd["early_stop"], d["counts"]["timed"]')" = "the top 8 of bf16's ranking timed 8" ] ||
+	fail "twin after a budget: $(field twin_after_budget 'd["early_stop"], d["counts"]')"
+KGEN_MOCK_COPY_US=60 run twin_copy --fresh --json
+[ "$(field twin_copy 'd["early_stop"]')" = "within 1% of the copy" ] || fail "twin copy: $(field twin_copy 'd["early_stop"]')"
+KGEN_MOCK_DTYPE=f16 run twin_after_copy --dtype f16 --fresh --json
+[ "$(field twin_after_copy 'd["early_stop"], d["order"]')" = "None the rankings of bf16 cols 1024" ] ||
+	fail "twin after a copy stop: $(field twin_after_copy 'd["early_stop"], d["order"], d["counts"]')"
 echo "softmax f16 1024: $(field twin 'd["counts"]["timed"]') variants timed after bf16's ranking, $(field twin 'd["counts"]["timed"]') + $(field twin_full 'd["counts"]["timed"]') with --full"
 
 if [ "$fails" -ne 0 ]; then

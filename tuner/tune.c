@@ -370,14 +370,16 @@ static void resume(const trial_ctx *x, pool *p, tune_result *res)
 	free(f.rec);
 }
 
-/* The end of a run that timed the whole space marks the problem's epoch
- * record "complete": its ranking may then stand in for a twin's (below). */
-static void mark_complete(const trial_ctx *x)
+/* The end of a run that timed the whole space (complete=1), or as much of
+ * it as its budget allowed, likely winners first (complete=2), marks the
+ * problem's epoch record: its ranking may then stand in for a twin's
+ * (below). A run stopped otherwise leaves no mark. */
+static void mark_complete(const trial_ctx *x, int how)
 {
 	char k[KG_KEY_MAX + 8], rec[160], date[32];
 	int n = snprintf(k, sizeof k, "%s\x1f", x->key);
 	utc_date(date, sizeof date);
-	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=1\ndate=%s\n", x->epoch, date);
+	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=%d\ndate=%s\n", x->epoch, how, date);
 	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
 }
 
@@ -388,7 +390,7 @@ typedef struct ranking {
 	long long cols;
 	int relation;   /* REL_*: how near the problem is to the one at hand */
 	long epoch;
-	int complete;   /* its whole space was timed */
+	int complete;   /* its whole space was timed (1), or what its budget allowed (2) */
 	char key[KG_KEY_MAX];
 	char **cfg;     /* configs, mapped to the dtype at hand (vec scaled) */
 	double *us;
@@ -1106,8 +1108,9 @@ int tune_run(const tune_opts *o, tune_result *res)
 	}
 	if (!o->no_time && screen < reps)
 		final_round(res, &p, &data, b, &tx, &dev, reps, o);
-	if (!o->no_time && !res->untimed && !res->skipped && !res->interrupted && !res->budget_spent)
-		mark_complete(&tx);
+	if (!o->no_time && !res->skipped && !res->interrupted && done_ok > 0)
+		if (!res->untimed || res->budget_spent)
+			mark_complete(&tx, res->untimed ? 2 : 1);
 	res->time_s = now_s() - t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)n, sizeof *res->trials, trial_cmp);

@@ -47,9 +47,10 @@ typedef struct tune_opts {
 	double near_copy_pct;   /* stop once a variant is within this many percent of the copy's time
 	                         * (ops that write what they read, copies of TUNE_NEAR_COPY_MIN_US or
 	                         * more); 0: TUNE_NEAR_COPY_PCT */
-	int ranked_top;         /* with a finished ranking of the same problem in a dtype of the same
-	                         * size (bf16 <-> f16) in the cache, stop once this many of its
-	                         * leaders have a time; 0: TUNE_RANKED_TOP */
+	int ranked_top;         /* with a finished ranking (the whole space, or what a budget allowed)
+	                         * of the same problem in a dtype of the same size (bf16 <-> f16) in
+	                         * the cache, stop once this many of its leaders have a time; 0:
+	                         * TUNE_RANKED_TOP */
 	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
 	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */
