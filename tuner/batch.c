@@ -11,11 +11,13 @@
 
 #define MAX_WORKERS 64
 
-/* The compiler runs ahead: while a worker's GPU times problem i, a thread
- * of lowered priority (AHEAD_NICE) compiles the next problem no worker has
- * taken into the cache, so that NVRTC (seconds per problem at long rows)
- * overlaps the timing; a worker that takes a problem being compiled ahead
- * waits for it. */
+/* The compiler runs ahead: while a worker's GPU times problem i, threads
+ * of lowered priority (AHEAD_NICE; one core fewer than the worker's share,
+ * so that the thread that enqueues the timed launches is not held up)
+ * compile the next problem no worker has taken into the cache, so that
+ * NVRTC (seconds per problem at long rows) overlaps the timing; a worker
+ * that takes a problem being compiled ahead waits for it. One problem
+ * alone compiles, then times. */
 #define AHEAD_NICE 10
 
 typedef struct shared {
@@ -59,7 +61,7 @@ static void *ahead_main(void *arg)
 	set_problem(&o, &s->b->problems[w->ahead_i]);
 	o.sm = w->sm;
 	o.cache = s->cache;
-	o.jobs = s->jobs;
+	o.jobs = s->jobs > 1 ? s->jobs - 1 : 1; /* a core left to the thread that times */
 	o.progress = NULL;
 	o.nice = AHEAD_NICE;
 	tune_compile_ahead(&o); /* a failure shows again when the problem runs */
