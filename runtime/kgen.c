@@ -35,6 +35,7 @@ typedef struct kg_entry {
 	kg_launch launch;
 	char origin[12];
 	char config[128];
+	char lender[128]; /* borrowed: the GPU model the record was tuned on */
 } kg_entry;
 
 typedef struct kg_ctxinfo {
@@ -177,6 +178,9 @@ int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len)
 		return kg_err(KGEN_EINVAL, "ctx and buf must not be NULL");
 	if (!kg_last_entry || kg_last_ctx != ctx)
 		buf[0] = 0;
+	else if (kg_last_entry->lender[0])
+		snprintf(buf, len, "%s %s from '%s'", kg_last_hit ? "table" : kg_last_entry->origin, kg_last_entry->config,
+		         kg_last_entry->lender);
 	else
 		snprintf(buf, len, "%s %s", kg_last_hit ? "table" : kg_last_entry->origin, kg_last_entry->config);
 	return 0;
@@ -355,6 +359,7 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 	                                 e->launch.cluster, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", cfg);
+	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
 	return 0;
 }
 
@@ -402,7 +407,19 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
 	kg_cu.cuDriverGetVersion(&driver);
 	kg_record_find(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, &r);
-	if (r.rec && !from_record(&r, w, dev, e, why, sizeof why)) {
+	/* no record for this GPU model: one of another model of the SM */
+	if (!r.rec && kg_borrow_enabled()) {
+		kg_record b;
+		if (!kg_record_borrow(ctx->packs, prefix, w->bucket, stamp, driver, dev, &b)) {
+			b.skipped_stale += r.skipped_stale;
+			b.skipped_nvrtc += r.skipped_nvrtc;
+			r = b;
+		}
+	}
+	/* tuned for far more rows: the default, if NVRTC can compile it */
+	if (r.rec && r.far && kg_nvrtc_load() == 0) {
+		kg_record_free(&r);
+	} else if (r.rec && !from_record(&r, w, dev, e, why, sizeof why)) {
 		kg_record_free(&r);
 		return 0;
 	}

@@ -220,10 +220,13 @@ int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const
                     const kgen_xent_options *opt, void *stream);
 
 /** @brief Where the last kernel launched by this thread through @p ctx came
- *  from: "table" (loaded by an earlier call), "cache", "pack" or "fallback",
- *  and its configuration; "" when the thread's last call failed or went
- *  through another handle.
+ *  from: "table" (loaded by an earlier call), "cache", "pack", "borrowed" (a
+ *  pack's record of another GPU model of the same SM, for a GPU with none of
+ *  its own; $KGEN_NO_BORROW=1 turns that off) or "fallback", and its
+ *  configuration, then for a borrowed record " from '<GPU model>'"; "" when
+ *  the thread's last call failed or went through another handle.
  *  @param[out] buf receives e.g. "cache strategy=reg,threads=256,tpr=256,vec=8"
+ *  or "borrowed strategy=reg,... from 'NVIDIA H100 80GB HBM3'"
  *  @return #KGEN_SUCCESS or #KGEN_EINVAL */
 int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len);
 

@@ -1,8 +1,9 @@
 /* fake_cuda.c: a stand-in for libcuda, for testing the runtime's lookup
  * and loading without a GPU (KGEN_CUDA_LIBRARY=libkgen_fake_cuda.so).
  *
- * One device, "kgen fake GPU", sm_90, driver 13.0 ($FAKE_CUDA_DRIVER
- * overrides the version). Memory is host memory; launches only count.
+ * One device, "kgen fake GPU" ($FAKE_CUDA_NAME overrides it; "NVIDIA H200"
+ * also has an H200's memory bus and clock), sm_90, driver 13.0
+ * ($FAKE_CUDA_DRIVER overrides the version). Memory is host memory; launches only count.
  * A "cubin" is text: "FAKECUBIN <kernel names>\n" then anything;
  * cuModuleLoadData refuses any other image, cuModuleGetFunction finds the
  * names of the first line. fake_cuda_stats() tells the test what happened.
@@ -53,6 +54,18 @@ CUresult CUDAAPI cuDeviceGet(CUdevice *d, int ordinal)
 	return CUDA_SUCCESS;
 }
 
+/* $FAKE_CUDA_NAME: the device's name instead of FAKE_NAME. */
+static const char *fake_name(void)
+{
+	const char *e = getenv("FAKE_CUDA_NAME");
+	return e && *e ? e : FAKE_NAME;
+}
+
+static int h200(void)
+{
+	return !strcmp(fake_name(), "NVIDIA H200");
+}
+
 CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
 	(void)dev;
@@ -61,6 +74,9 @@ CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 	case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *pi = 0; break;
 	case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *pi = 132; break;
 	case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *pi = 50 << 20; break;
+	/* an H100 80GB HBM3's memory (3352 GB/s), an H200's (4917) under that name */
+	case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH: *pi = h200() ? 6144 : 5120; break;
+	case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE: *pi = h200() ? 3201000 : 2619000; break;
 	default: *pi = 0;
 	}
 	return CUDA_SUCCESS;
@@ -69,7 +85,7 @@ CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 {
 	(void)dev;
-	strncpy(name, FAKE_NAME, (size_t)len);
+	strncpy(name, fake_name(), (size_t)len);
 	name[len - 1] = 0;
 	return CUDA_SUCCESS;
 }

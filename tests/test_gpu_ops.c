@@ -244,8 +244,11 @@ static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
 	p.ld_in = p.ld_out = cols + 16; /* padded strides keep 16-byte rows */
 	api_case(ctx, p, "cache");
 	api_case(ctx, p, "table");
-	p.rows = 3; /* another rows bucket: the nearest tuned one */
+	p.rows = 1000; /* another rows bucket: the nearest tuned one (4096, 4x above) */
 	api_case(ctx, p, "cache");
+	p.rows = 3; /* a bucket more than 8x below the record's: the default (KG_BUCKET_FAR) */
+	api_case(ctx, p, "fallback");
+	p.rows = 4096;
 	if (cols % 2 == 0) {
 		p.ld_in = p.ld_out = cols + 1; /* odd strides: only 1-element accesses are legal */
 		api_case(ctx, p, "fallback");

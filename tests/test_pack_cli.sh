@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# test_pack_cli.sh KGEN PACK_FIXTURE: kgen pack export, ls, merge, import and
-# verify on caches of synthetic records (pack_fixture), without a GPU.
+# test_pack_cli.sh KGEN PACK_FIXTURE FAKE_LIBCUDA: kgen pack export, ls, merge,
+# import and verify on caches of synthetic records (pack_fixture), without a
+# GPU; ls on a stand-in driver (fake_cuda.c) naming another model of the SM.
 set -u
 kgen=$1
 fixture=$2
+fake=${3:-}
 src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -70,6 +72,18 @@ expect 1 "kgen: error: no current record for 'Test GPU A' sm 80" pack export --g
 	-o "$tmp/n.kgenpack"
 [ ! -e "$tmp/n.kgenpack" ] || fail "a failed export wrote a pack"
 expect 0 "^wrote '$tmp/b.kgenpack': 2 records" pack export --gpu "$gpu" --sm 90 --cache "$tmp/B" -o "$tmp/b.kgenpack"
+
+# ls on a GPU of the pack's SM but another model: it says that it borrows
+if [ -n "$fake" ]; then
+	out=$(KGEN_CUDA_LIBRARY=$fake FAKE_CUDA_NAME='NVIDIA H200' "$kgen" pack ls "$tmp/b.kgenpack" 2>&1)
+	grep -q "^GPU 0 'NVIDIA H200' (sm_90) borrows these records where it has none of its own" <<<"$out" ||
+		fail "ls: no borrowing line: $out"
+	out=$(KGEN_CUDA_LIBRARY=$fake FAKE_CUDA_NAME='NVIDIA H200' KGEN_NO_BORROW=1 "$kgen" pack ls "$tmp/b.kgenpack" 2>&1)
+	grep -q "^GPU 0 'NVIDIA H200' (sm_90) would borrow these records, but KGEN_NO_BORROW is set" <<<"$out" ||
+		fail "ls: KGEN_NO_BORROW: $out"
+	out=$(KGEN_CUDA_LIBRARY=$fake FAKE_CUDA_NAME="$gpu" "$kgen" pack ls "$tmp/b.kgenpack" 2>&1)
+	! grep -q "borrow" <<<"$out" || fail "ls: the pack's own model borrows: $out"
+fi
 
 # ls: meta header, one line per record
 expect 0 "^pack '$tmp/a.kgenpack': format 2, kgen [0-9.]+, created [0-9T:-]+Z$" pack ls "$tmp/a.kgenpack"

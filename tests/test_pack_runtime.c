@@ -30,6 +30,7 @@ typedef struct spec {
 	const char *config, *cubin; /* cubin: its first line, "FAKECUBIN <kernels>" */
 	int stale, bad_sum;
 	int cluster; /* 0: 1 */
+	const char *gpu;            /* NULL: GPU */
 } spec;
 
 static int put(cache *c, const spec *s, int pack)
@@ -38,13 +39,14 @@ static int put(cache *c, const spec *s, int pack)
 	char cubin[512];
 	size_t n = (size_t)snprintf(cubin, sizeof cubin, "%s\n%s %lld %lld", s->cubin, s->config, s->cols, s->bucket);
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[s->op].op)));
-	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, GPU, s->bucket);
+	const char *gpu = s->gpu ? s->gpu : GPU;
+	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
 	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
-	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=" GPU "\n",
+	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
 	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", s->cluster ? s->cluster : 1, hex,
-	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp);
+	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp, gpu);
 	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||
 	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg))
 		return -1;
@@ -357,6 +359,84 @@ int main(int argc, char **argv)
 		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "denominator must be in [1e-6, 1e38)"),
 		      "denominator: rc %d: %s", rc, kgen_last_error());
 		kgen_close(ctx);
+	/* The rows bucket rule: a record tuned at more than KG_BUCKET_FAR times
+	 * the call's rows is far (the runtime then compiles the default when
+	 * NVRTC loads, and takes the record only without it, as above for 100
+	 * rows); towards more rows the nearest record is never far. */
+	{
+		kg_packs *ps;
+		kg_record r;
+		char prefix[KG_KEY_MAX], stamp[96];
+		const long long want[] = {1, 8, 64, 256, 512, 4096, 65536, 1 << 20};
+		const int far[] = {1, 1, 1, 1, 0, 0, 0, 0};
+		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family("softmax")));
+		kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, 1024, 90, GPU);
+		CHECK(!kg_packs_new(&ps, good, NULL), "packs");
+		for (int i = 0; i < 8; i++) {
+			rc = kg_record_find(NULL, ps, prefix, want[i], stamp, 13000, &r);
+			CHECK(!rc && r.bucket == 4096 && r.far == far[i], "bucket %lld: rc %d, record of %lld, far %d", want[i],
+			      rc, r.bucket, r.far);
+			kg_record_free(&r);
+		}
+		kg_packs_free(ps);
+	}
+
+	/* A GPU with no pack of its own borrows the record of the same problem
+	 * from the pack of the nearest model of its SM: an H200 (132 SMs, 4917
+	 * GB/s from its bus and clock) takes an H100 SXM's (132, 3352) before
+	 * an H100 PCIe's (114, 2039), whatever the order of the packs. */
+	{
+		char sxm[600], pcie[600];
+		const spec sxm_recs[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, "NVIDIA H100 80GB HBM3"},
+			{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_bwd", 1, 0,
+			 0, "NVIDIA H100 80GB HBM3"},
+		};
+		const spec pcie_recs[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=256,tpr=256,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, "NVIDIA H100 PCIe"},
+			{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 0,
+			 0, "NVIDIA H100 PCIe"},
+		};
+		snprintf(sxm, sizeof sxm, "%s/h100-sm90.kgenpack", base);
+		snprintf(pcie, sizeof pcie, "%s/h100pcie-sm90.kgenpack", base);
+		CHECK(!make_pack(sxm, sxm_recs, 2) && !make_pack(pcie, pcie_recs, 2), "make the H100 packs");
+		snprintf(path, sizeof path, "%s:%s", pcie, sxm);
+		setenv("KGEN_PACK_PATH", path, 1);
+		setenv("KGEN_PACK_DIR", "", 1);
+		setenv("FAKE_CUDA_NAME", "NVIDIA H200", 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "borrowed strategy=reg,threads=128,tpr=128,vec=8 from 'NVIDIA H100 80GB HBM3'"),
+		      "borrowed: rc %d, '%s': %s", rc, used, kgen_last_error());
+		rc = call(ctx, KG_SOFTMAX_FWD, 4000, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "table strategy=reg,threads=128,tpr=128,vec=8 from 'NVIDIA H100 80GB HBM3'"),
+		      "borrowed, second call: rc %d, '%s'", rc, used);
+		/* the nearest model's record is stale: the next model's */
+		rc = call(ctx, KG_SOFTMAX_BWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "borrowed strategy=reg,threads=64,tpr=64,vec=8 from 'NVIDIA H100 PCIe'"),
+		      "borrowed past a stale record: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		/* $KGEN_NO_BORROW: the template's default (no NVRTC here: the error says so) */
+		setenv("KGEN_NO_BORROW", "1", 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(rc == KGEN_ENONVRTC && !used[0] && strstr(kgen_last_error(), "on 'NVIDIA H200' (sm_90)"),
+		      "no borrowing: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		unsetenv("KGEN_NO_BORROW");
+		/* the H100 itself takes its own record */
+		setenv("FAKE_CUDA_NAME", "NVIDIA H100 PCIe", 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "pack strategy=reg,threads=256,tpr=256,vec=8"), "own pack: rc %d, '%s'", rc,
+		      used);
+		kgen_close(ctx);
+		unsetenv("FAKE_CUDA_NAME");
 	}
 
 	printf("test_pack_runtime: %d checks, %d failures\n", checks, failures);

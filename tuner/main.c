@@ -119,10 +119,21 @@ static const char usage_tune[] =
 	"  --check-only     check every variant against the reference; time none and keep\n"
 	"                   no result (the compiled cubins still go into the cache)\n"
 	"  --budget SECONDS per problem: compile and time no new variant once this many\n"
-	"                   seconds have passed (compiling counts); the template's default\n"
-	"                   variant is always timed; the best so far is kept and the next\n"
-	"                   run goes on from there\n"
+	"                   seconds have passed (compiling counts; a list compiles the next\n"
+	"                   problem while the GPU times one, and that does not count); the\n"
+	"                   template's default variant is always timed; the best so far is\n"
+	"                   kept and the next run goes on from there\n"
 	"  --fresh          time every variant again, ignoring earlier runs' outcomes\n"
+	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
+	"                   copy of the same bytes (default 1), time no more variants; for\n"
+	"                   ops that write what they read (not xent fwd) where the copy\n"
+	"                   takes 50 us or more\n"
+	"  --full           time the whole space: no early stop (above, and: once the\n"
+	"                   first 8 of a finished ranking of the problem in a dtype of the\n"
+	"                   same size, bf16 <-> f16 (its whole space timed, or what its\n"
+	"                   --budget allowed), have a time, time no more); either way the\n"
+	"                   default goes first, then the variants that ranked best in the\n"
+	"                   related problems in the cache (other dtypes, widths within 2x)\n"
 	"  --json           one JSON object per problem on stdout (one line each); the\n"
 	"                   tables and progress go to stderr\n"
 	"  --seed N         seed of the random test data (default: from the clock)\n"
@@ -134,8 +145,9 @@ static const char usage_tune[] =
 	"                   50257, 128256, 131072, 151936, 256000 and 262144, and softmax\n"
 	"                   and log-softmax fwd and bwd over 1024, 2048, 4096, 8192,\n"
 	"                   16384, 32768, 65536 and those vocabularies, and 1024 and 2048\n"
-	"                   again at 65536 rows (rows=N in --list), each in f32, f16 and\n"
-	"                   bf16 (255 problems)\n"
+	"                   again at 65536 rows (rows=N in --list), and softmax, log-softmax\n"
+	"                   and xent fwd over the vocabularies again at 64, 8 and 1 rows\n"
+	"                   (decode), each in f32, f16 and bf16 (444 problems)\n"
 	"  --list           print the problems (of the shard) and exit\n"
 	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
 	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
@@ -167,7 +179,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY
 };
 
 static const struct option long_opts[] = {
@@ -200,6 +212,8 @@ static const struct option long_opts[] = {
 	{"list", no_argument, NULL, OPT_LIST},
 	{"shard", required_argument, NULL, OPT_SHARD},
 	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"full", no_argument, NULL, OPT_FULL},
+	{"near-copy", required_argument, NULL, OPT_NEAR_COPY},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -214,7 +228,8 @@ typedef struct args {
 	int devices[MAX_DEVICES], ndevices;
 	unsigned opts;
 	long long cols, rows;
-	double budget;
+	double budget, near_copy;
+	int full;
 	unsigned long long seed;
 } args;
 
@@ -380,6 +395,14 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			break;
 		}
 		case OPT_FRESH: a->fresh = 1; break;
+		case OPT_FULL: a->full = 1; break;
+		case OPT_NEAR_COPY: {
+			char *end;
+			a->near_copy = strtod(optarg, &end);
+			if (!*optarg || *end || !isfinite(a->near_copy) || a->near_copy <= 0 || a->near_copy > 100)
+				die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
+			break;
+		}
 		case OPT_JSON: a->json = 1; break;
 		case OPT_PRESET: a->preset = optarg; break;
 		case OPT_LIST: a->list = 1; break;
@@ -574,7 +597,7 @@ static int cmd_tune(int argc, char **argv)
 	char optstr[96];
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
-	           "target weight smooth zloss softcap budget fresh json preset list shard devices",
+	           "target weight smooth zloss softcap budget fresh json preset list shard devices full near-copy",
 	           &a);
 	if (a.preset) {
 		preset_get(a.preset, &problems, &n);
@@ -645,6 +668,8 @@ static int cmd_tune(int argc, char **argv)
 	o.no_time = a.check_only;
 	o.fresh = a.fresh;
 	o.budget_s = a.budget;
+	o.full = a.full;
+	o.near_copy_pct = a.near_copy;
 	o.seed = a.seed;
 	o.stop = &stop_signal;
 

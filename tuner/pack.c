@@ -90,7 +90,9 @@ static const char usage_ls[] =
 	"usage: kgen pack ls FILE [--json]\n"
 	"\n"
 	"Prints the pack's meta data, then one line per record: op, pass, dtype, cols,\n"
-	"options, rows bucket, SM, GPU, configuration, time (us) and bandwidth (GB/s).\n"
+	"options, rows bucket, SM, GPU, configuration, time (us) and bandwidth (GB/s);\n"
+	"then, for each GPU here of the pack's SM but another model, that it borrows\n"
+	"these records where it has none of its own (docs/packs.md).\n"
 	"\n"
 	"  --json           one JSON object: {\"file\", \"meta\", \"records\": [...]}\n";
 
@@ -523,6 +525,8 @@ static int print_meta_json(const void *key, size_t klen, const void *val, size_t
 	return 0;
 }
 
+static void ls_borrowers(const char *gpu, const char *sm);
+
 static int cmd_ls(int argc, char **argv)
 {
 	pargs a;
@@ -596,6 +600,8 @@ static int cmd_ls(int argc, char **argv)
 	}
 	if (a.json)
 		printf("%s]}\n", l.n ? "\n" : "");
+	else
+		ls_borrowers(m[3], m[4]);
 	pack_entries_free(&l);
 	a.nfiles = report_damaged(p, "pack"); /* the records listed are sound */
 	cache_close(p);
@@ -642,6 +648,25 @@ static int gpus_pick(const gpus *g, int sm, const char *name)
 				any = i;
 		}
 	return any;
+}
+
+/* After ls: the GPUs here of the pack's SM but another model, which borrow
+ * its records where they have none of their own (docs/packs.md). */
+static void ls_borrowers(const char *gpu, const char *sm)
+{
+	gpus g;
+	gpus_find(&g);
+	for (int i = 0; i < g.n; i++) {
+		if (g.dev[i].sm != atoi(sm) || !strcmp(g.dev[i].name, gpu))
+			continue;
+		if (kg_borrow_enabled())
+			printf("GPU %d '%s' (sm_%d) borrows these records where it has none of its own and this pack's model "
+			       "is the nearest of its SM in its packs (KGEN_NO_BORROW=1 turns that off)\n",
+			       i, g.dev[i].name, g.dev[i].sm);
+		else
+			printf("GPU %d '%s' (sm_%d) would borrow these records, but KGEN_NO_BORROW is set\n", i,
+			       g.dev[i].name, g.dev[i].sm);
+	}
 }
 
 /* Load cubin on GPU i and look up its kernels; 0, or 1 with why filled. */
