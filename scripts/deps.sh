@@ -54,4 +54,9 @@ if command -v python3 >/dev/null && ! python3 -c 'import pytest' 2>/dev/null; th
 	python3 -m pip install -q pytest 2>/dev/null ||
 		echo "deps: note: pytest not installed; tests/test_python.sh will be skipped"
 fi
+# PyYAML, for the check of the Kubernetes manifests (tests/test_job_array.sh).
+if command -v python3 >/dev/null && ! python3 -c 'import yaml' 2>/dev/null; then
+	python3 -m pip install -q pyyaml 2>/dev/null ||
+		echo "deps: note: PyYAML not installed; tests/test_job_array.sh will not check tools/k8s/"
+fi
 echo "deps: ok (Lua and LMDB sources in third_party/)"
