@@ -59,4 +59,10 @@ fi
 # sanitizer steps of .ci/run.
 apt-get install -y -qq libmd-dev clang libclang-rt-14-dev >/dev/null ||
 	apt-get install -y -qq libmd-dev clang >/dev/null
+
+# PyYAML, for the check of the Kubernetes manifests (tests/test_job_array.sh).
+if command -v python3 >/dev/null && ! python3 -c 'import yaml' 2>/dev/null; then
+	python3 -m pip install -q pyyaml 2>/dev/null ||
+		echo "deps: note: PyYAML not installed; tests/test_job_array.sh will not check tools/k8s/"
+fi
 echo "deps: ok (Lua and LMDB sources in third_party/)"
