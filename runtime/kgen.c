@@ -12,6 +12,8 @@
  * configuration, or the tuned one with a narrower vector width) compiled
  * with NVRTC once and kept in the cache's cubin database.
  */
+#include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +86,37 @@ static _Thread_local const kgen_ctx *kg_last_ctx;
 static _Thread_local int kg_last_hit;
 
 
+#ifndef KGEN_PACK_DIR
+#define KGEN_PACK_DIR NULL
+#endif
+#ifndef KGEN_PACK_RELDIR
+#define KGEN_PACK_RELDIR "../share/kgen/packs"
+#endif
+
+/* The installed packs directory: KGEN_PACK_RELDIR (the install's datadir
+ * relative to its libdir) from the file that holds this code, libkgen.so
+ * or a program linked with libkgen.a, where that directory exists, so an
+ * install moved to another prefix (or unpacked from a wheel) finds its
+ * packs; else the directory fixed at configure time. */
+static const char *installed_packs(char *buf, size_t len)
+{
+	Dl_info info;
+	char dir[PATH_MAX + 64], *slash;
+	if (dladdr((void *)&kgen_open, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
+	    strlen(info.dli_fname) < PATH_MAX) {
+		snprintf(dir, sizeof dir, "%s", info.dli_fname);
+		slash = strrchr(dir, '/');
+		snprintf(slash + 1, sizeof dir - (size_t)(slash + 1 - dir), "%s", KGEN_PACK_RELDIR);
+		if (len >= PATH_MAX && realpath(dir, buf))
+			return buf;
+	}
+	return KGEN_PACK_DIR;
+}
+
 int kgen_open(kgen_ctx **out, const char *cache_dir)
 {
 	kgen_ctx *ctx;
-	char msg[512];
+	char msg[512], packdir[PATH_MAX];
 	int rc;
 	if (!out)
 		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
@@ -107,12 +136,9 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 		}
 		ctx->cache = NULL;
 	}
-#ifndef KGEN_PACK_DIR
-#define KGEN_PACK_DIR NULL
-#endif
 	/* $KGEN_PACK_DIR moves the installed directory (empty: none) */
 	if ((rc = kg_packs_new(&ctx->packs, getenv("KGEN_PACK_PATH"),
-	                       getenv("KGEN_PACK_DIR") ? getenv("KGEN_PACK_DIR") : KGEN_PACK_DIR))) {
+	                       getenv("KGEN_PACK_DIR") ? getenv("KGEN_PACK_DIR") : installed_packs(packdir, sizeof packdir)))) {
 		kgen_close(ctx);
 		return rc;
 	}

@@ -18,7 +18,8 @@
  * the packs: the files and the "*.kgenpack" files of the directories of
  * $KGEN_PACK_PATH (colon-separated, read at kgen_open()), then the
  * "*.kgenpack" files of the installed packs directory
- * (<prefix>/share/kgen/packs, or $KGEN_PACK_DIR; empty: none). The record of the rows bucket nearest the
+ * (share/kgen/packs of the install, found relative to libkgen itself, e.g.
+ * <prefix>/lib/../share/kgen/packs; or $KGEN_PACK_DIR; empty: none). The record of the rows bucket nearest the
  * call's wins; between two as near, the earlier source. Only records made
  * by this kgen version from these templates (their stamp), and compiled by
  * an NVRTC the driver can load, are used; a pack's cubin is checked against
