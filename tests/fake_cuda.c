@@ -2,7 +2,7 @@
  * and loading without a GPU (KGEN_CUDA_LIBRARY=libkgen_fake_cuda.so).
  *
  * One device, "kgen fake GPU", sm_90, driver 13.0 ($FAKE_CUDA_DRIVER
- * overrides the version). Memory is host memory; launches only count.
+ * overrides the version, $FAKE_CUDA_NAME the name). Memory is host memory; launches only count.
  * A "cubin" is text: "FAKECUBIN <kernel names>\n" then anything;
  * cuModuleLoadData refuses any other image, cuModuleGetFunction finds the
  * names of the first line. fake_cuda_stats() tells the test what happened;
@@ -83,7 +83,8 @@ CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 {
 	(void)dev;
-	strncpy(name, FAKE_NAME, (size_t)len);
+	const char *e = getenv("FAKE_CUDA_NAME"); /* to look up a real GPU's pack records */
+	strncpy(name, e && *e ? e : FAKE_NAME, (size_t)len);
 	name[len - 1] = 0;
 	return CUDA_SUCCESS;
 }
