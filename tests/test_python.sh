@@ -21,4 +21,5 @@ if [ -n "$why" ]; then
 	echo "SKIP: python/tests/test_torch.py, test_compile.py: $why"
 	exit 77
 fi
-"$py" -m pytest -q -p no:cacheprovider "$src/python/tests/test_torch.py" "$src/python/tests/test_compile.py"
+"$py" -m pytest -q -p no:cacheprovider "$src/python/tests/test_torch.py" "$src/python/tests/test_compile.py" \
+	"$src/python/tests/test_docs.py"
