@@ -100,8 +100,10 @@ class _CrossEntropyOnePass(torch.autograd.Function):
         if dloss.numel() == 1:
             # loss.backward() passes 1: the gradient is already scaled. Eager
             # asks the device (one small read) rather than rescale the whole
-            # gradient; a compiled graph cannot branch on it and scales.
-            if torch.compiler.is_compiling() or bool(dloss.reshape(()) != 1):
+            # gradient; a compiled graph or a CUDA graph capture cannot
+            # branch on it, and scales.
+            if (torch.compiler.is_compiling() or torch.cuda.is_current_stream_capturing() or
+                    bool(dloss.reshape(()) != 1)):
                 grad = grad * dloss.reshape(()).to(grad.dtype)
         else:
             grad = grad * dloss.reshape(-1, 1).to(grad.dtype)
@@ -169,8 +171,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     red = {"none": 0, "sum": 1, "mean": 2}.get(reduction)
     if red is None:
         raise ValueError(f"kgen: reduction must be one of none, sum, mean (got {reduction!r})")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"kgen: label_smoothing must be in [0, 1] (got {label_smoothing})")
     if logits.size(0) == 0:  # no rows: torch's empty results
         return torch.nn.functional.cross_entropy(input.float(), target.long(), reduction=reduction).to(input.dtype)
     args = (tgt, w, int(ignore_index), red, float(label_smoothing), float(z_loss), float(softcap or 0.0))

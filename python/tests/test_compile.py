@@ -127,7 +127,6 @@ def test_one_pass_matches_torch(reduction, inplace):
     base = torch.randn(257, 32000, device=DEV, dtype=torch.bfloat16)
     t = torch.randint(0, 32000, (257,), device=DEV)
     t[3] = -100
-    w = torch.randn(257, 32000, device=DEV, dtype=torch.bfloat16)
     scale = torch.rand(257 if reduction == "none" else (), device=DEV) + 0.5
 
     def run(fn):
@@ -141,7 +140,6 @@ def test_one_pass_matches_torch(reduction, inplace):
     want = run(lambda z: F.cross_entropy(z.float(), t, reduction=reduction))
     torch.testing.assert_close(got[0], want[0], rtol=2e-2, atol=2e-3)
     torch.testing.assert_close(got[1], want[1], rtol=2e-2, atol=2e-3)
-    assert base.grad is None and w.grad is None
 
 
 def test_one_pass_runs_the_fused_kernel_once():
