@@ -6,7 +6,9 @@
  * ($FAKE_CUDA_DRIVER overrides the version). Memory is host memory; launches only count.
  * A "cubin" is text: "FAKECUBIN <kernel names>\n" then anything;
  * cuModuleLoadData refuses any other image, cuModuleGetFunction finds the
- * names of the first line. fake_cuda_stats() tells the test what happened.
+ * names of the first line. fake_cuda_stats() tells the test what happened;
+ * fake_cuda_count() how often a driver function that a launch path must
+ * not call (allocation, synchronous calls, events) was called.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,18 @@ void fake_cuda_stats(int *nloads, int *nlaunches)
 {
 	*nloads = loads;
 	*nlaunches = launches;
+}
+
+/* Calls of the functions a captured launch path must not make (and of
+ * cuMemsetD8Async, which it may). */
+static int n_alloc, n_memset, n_memset_async, n_record, n_wait, n_event_create, n_sync;
+
+int fake_cuda_count(const char *fn)
+{
+	return !strcmp(fn, "cuMemAlloc") ? n_alloc : !strcmp(fn, "cuMemsetD8") ? n_memset
+	     : !strcmp(fn, "cuMemsetD8Async") ? n_memset_async : !strcmp(fn, "cuEventRecord") ? n_record
+	     : !strcmp(fn, "cuStreamWaitEvent") ? n_wait : !strcmp(fn, "cuEventCreate") ? n_event_create
+	     : !strcmp(fn, "synchronize") ? n_sync : -1;
 }
 
 CUresult CUDAAPI cuInit(unsigned int flags)
@@ -150,12 +164,14 @@ CUresult CUDAAPI cuCtxPopCurrent(CUcontext *ctx)
 
 CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags)
 {
+	n_wait++;
 	(void)s, (void)e, (void)flags;
 	return CUDA_SUCCESS;
 }
 
 CUresult CUDAAPI cuCtxSynchronize(void)
 {
+	n_sync++;
 	return CUDA_SUCCESS;
 }
 
@@ -227,6 +243,7 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 
 CUresult CUDAAPI cuMemAlloc(CUdeviceptr *p, size_t n)
 {
+	n_alloc++;
 	void *m = calloc(1, n ? n : 1);
 	if (!m)
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -261,6 +278,7 @@ CUresult CUDAAPI cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, C
 
 CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUstream s)
 {
+	n_memset_async++;
 	(void)s;
 	memset((void *)(size_t)dst, v, n);
 	return CUDA_SUCCESS;
@@ -268,6 +286,7 @@ CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUs
 
 CUresult CUDAAPI cuMemsetD8(CUdeviceptr dst, unsigned char v, size_t n)
 {
+	n_memset++;
 	memset((void *)(size_t)dst, v, n);
 	return CUDA_SUCCESS;
 }
@@ -276,6 +295,7 @@ static int events_and_streams; /* their handles point here */
 
 CUresult CUDAAPI cuEventCreate(CUevent *e, unsigned int flags)
 {
+	n_event_create++;
 	(void)flags;
 	*e = (CUevent)&events_and_streams;
 	return CUDA_SUCCESS;
@@ -283,12 +303,14 @@ CUresult CUDAAPI cuEventCreate(CUevent *e, unsigned int flags)
 
 CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s)
 {
+	n_record++;
 	(void)e, (void)s;
 	return CUDA_SUCCESS;
 }
 
 CUresult CUDAAPI cuEventSynchronize(CUevent e)
 {
+	n_sync++;
 	(void)e;
 	return CUDA_SUCCESS;
 }
@@ -321,6 +343,7 @@ CUresult CUDAAPI cuStreamDestroy(CUstream s)
 
 CUresult CUDAAPI cuStreamSynchronize(CUstream s)
 {
+	n_sync++;
 	(void)s;
 	return CUDA_SUCCESS;
 }

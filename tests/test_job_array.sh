@@ -15,6 +15,9 @@
 # keeps its fp64 work small. The stand-in computes one (cols, dtype) per process:
 # a wrapper of kgen sets it from the shard's --list.
 set -u
+# the tools of scripts/deps.sh are in .venv (PyYAML); else the system python3
+py=python3
+[ -x "$3/.venv/bin/python" ] && py=$3/.venv/bin/python
 kgen=$1 mock=$2 src=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -65,7 +68,7 @@ pack=$tmp/work/preset.kgenpack
 # script under test): the same problems, each once, at the rows bucket 64.
 for i in $tasks; do "$kgen" tune --preset llm --shard "$i/255" --list --json --rows 64; done >"$tmp/want.jsonl"
 "$kgen" pack ls "$pack" --json >"$tmp/ls.json" || fail "pack ls"
-python3 - "$tmp/want.jsonl" "$tmp/ls.json" <<'EOF' || fail "the merged pack's records are not the shards' problems"
+"$py" - "$tmp/want.jsonl" "$tmp/ls.json" <<'EOF' || fail "the merged pack's records are not the shards' problems"
 import json, sys
 want = sorted((p["op"], p["pass"], p["dtype"], p["cols"], p["options"], 64) for p in map(json.loads, open(sys.argv[1])))
 assert len(want) == 3 and {w[3] for w in want} == {1024, 2048} and {w[2] for w in want} == {"bf16", "f16", "f32"}, want
@@ -89,8 +92,8 @@ KGEN_PRESET_WORK=$tmp/work bash "$src/tools/kgen-preset.sh" task 3 8 >"$tmp/othe
 # 3. the Kubernetes manifests: they parse, the indexed Job's shard count is
 # one number, the volumes are those mounted; its command, run here with
 # the index set, tunes shard 63 to the record the Slurm task found.
-if python3 -c 'import yaml' 2>/dev/null; then
-	python3 - "$src/tools/k8s" "$tmp/k8s.sh" <<'EOF' || fail "the Kubernetes manifests"
+if "$py" -c 'import yaml' 2>/dev/null; then
+	"$py" - "$src/tools/k8s" "$tmp/k8s.sh" <<'EOF' || fail "the Kubernetes manifests"
 import glob, os, shlex, sys, yaml
 docs = {}
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.yaml"))):
@@ -128,11 +131,11 @@ EOF
 		bash "$tmp/k8s.sh" >"$tmp/k8s.out" 2>&1
 	rc=$?
 	[ $rc = 0 ] || fail "the indexed Job's command: exit $rc: $(cat "$tmp/k8s.out")"
-	best() { "$kgen" pack ls "$1" --json | python3 -c 'import json,sys; print([(r["dtype"], r["cols"], r["config"]) for r in json.load(sys.stdin)["records"]])'; }
+	best() { "$kgen" pack ls "$1" --json | "$py" -c 'import json,sys; print([(r["dtype"], r["cols"], r["config"]) for r in json.load(sys.stdin)["records"]])'; }
 	[ "$(best "$tmp/k8s/shard-63.kgenpack")" = "$(best "$tmp/work/shard-63.kgenpack")" ] ||
 		fail "the indexed Job's shard 63: $(best "$tmp/k8s/shard-63.kgenpack") (Slurm: $(best "$tmp/work/shard-63.kgenpack"))"
 else
-	echo "note: python3 has no yaml module (apt-get install python3-yaml): the manifests were not checked"
+	echo "note: no yaml module (scripts/deps.sh installs PyYAML into .venv): the manifests were not checked"
 fi
 
 # 4. no driver: the shard is compiled only (exit 3), nothing exported

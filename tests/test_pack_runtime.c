@@ -8,6 +8,7 @@
  * missing; packs cut short, FIFOs and packs with a changed record are
  * skipped for the next source. */
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,16 @@
 
 static char base[] = "/tmp/kgen_test_pack_runtime_XXXXXX";
 static void (*stats)(int *loads, int *launches);
+static int (*count)(const char *fn);
+
+/* The driver calls that stream capture forbids on a launch path, summed:
+ * allocation, synchronous memset, synchronization, events. */
+static int forbidden(void)
+{
+	return count("cuMemAlloc") + count("cuMemsetD8") + count("synchronize") + count("cuEventRecord") +
+	       count("cuStreamWaitEvent") + count("cuEventCreate");
+}
+
 
 typedef struct spec {
 	int op;
@@ -80,6 +91,14 @@ static int make_pack(const char *file, const spec *s, int n)
 }
 
 static char xbuf[1 << 16] __attribute__((aligned(256))), ybuf[1 << 16] __attribute__((aligned(256)));
+static char wsbuf[KGEN_XENT_WORKSPACE_BYTES] __attribute__((aligned(256)));
+
+/* Cross-entropy fused over the fake buffers with the options given, on stream s. */
+static int xent_on(kgen_ctx *ctx, const kgen_xent_options *opt, void *s)
+{
+	return kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+	                       KGEN_INT64, opt, s);
+}
 
 /* softmax-like op over fake device buffers: 0 or the code; used gets
  * kgen_last_kernel. offset misaligns x. */
@@ -126,7 +145,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!mkdtemp(base) || !(fake = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) ||
-	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats"))) {
+	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats")) || !(*(void **)&count = dlsym(fake, "fake_cuda_count"))) {
 		fprintf(stderr, "test_pack_runtime: cannot set up: %s\n", dlerror());
 		return 1;
 	}
@@ -176,6 +195,63 @@ int main(int argc, char **argv)
 	stats(&loads, &launches);
 	CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 2,
 	      "xent: rc %d, '%s', %d launches: %s", rc, used, launches - launches0, kgen_last_error());
+
+	/* Capture-safe launch paths: once a problem's kernel is loaded, a call
+	 * only launches (and clears a caller's workspace asynchronously): no
+	 * allocation, synchronous call or event, on the stream used before, on
+	 * a stream kgen_prepare() set up, or with a workspace on any stream. */
+	{
+		void *s1 = (void *)(uintptr_t)0x1000, *s2 = (void *)(uintptr_t)0x2000, *s3 = (void *)(uintptr_t)0x3000;
+		kgen_xent_options o;
+		int f0, m0, l0, n0;
+		kgen_xent_options_init(&o);
+		CHECK(kgen_xent_workspace_size() == KGEN_XENT_WORKSPACE_BYTES && KGEN_XENT_WORKSPACE_BYTES >= 48,
+		      "workspace size %zu", kgen_xent_workspace_size());
+		rc = xent_on(ctx, &o, s1); /* the first call on s1 makes its scratch */
+		CHECK(!rc, "xent on s1: %s", kgen_last_error());
+		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		stats(&l0, &n0);
+		for (int i = 0; i < 3; i++)
+			rc |= xent_on(ctx, &o, s1);
+		stats(&loads, &launches);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && launches == n0 + 6 && loads == l0,
+		      "loaded xent on s1: %d forbidden driver calls, %d memsets, %d launches, %d loads", forbidden() - f0,
+		      count("cuMemsetD8Async") - m0, launches - n0, loads - l0);
+		/* a stream set up ahead, and a new problem loaded ahead */
+		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s2);
+		CHECK(!rc, "kgen_prepare s2: %s", kgen_last_error());
+		rc = kgen_prepare(ctx, KGEN_OP_SOFTMAX_FWD, KGEN_BF16, 3000, 1024, 1024, KGEN_INT64, NULL, s2);
+		CHECK(!rc, "kgen_prepare softmax: %s", kgen_last_error());
+		f0 = forbidden();
+		stats(&l0, &n0);
+		rc = xent_on(ctx, &o, s2) | kgen_softmax_fwd(ctx, ybuf, xbuf, 2500, 1024, 1024, 1024, KGEN_BF16, s2);
+		kgen_last_kernel(ctx, used, sizeof used);
+		stats(&loads, &launches);
+		CHECK(!rc && forbidden() == f0 && loads == l0 && launches == n0 + 3 && !strncmp(used, "table ", 6),
+		      "prepared s2: rc %d, %d forbidden driver calls, %d loads, '%s'", rc, forbidden() - f0, loads - l0,
+		      used);
+		/* the caller's workspace: any stream, cleared on it, nothing else */
+		o.workspace = wsbuf;
+		memset(wsbuf, 0x5a, sizeof wsbuf);
+		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		rc = xent_on(ctx, &o, s3);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 + 1 && !wsbuf[0] && !wsbuf[47],
+		      "workspace on s3: rc %d, %d forbidden driver calls, %d memsets", rc, forbidden() - f0,
+		      count("cuMemsetD8Async") - m0);
+		o.workspace = wsbuf + 4;
+		rc = xent_on(ctx, &o, s3);
+		CHECK(rc == KGEN_EALIGN && strstr(kgen_last_error(), "workspace must be 8-byte aligned"),
+		      "misaligned workspace: rc %d: %s", rc, kgen_last_error());
+		/* reduction none needs no scratch at all */
+		o.workspace = NULL;
+		o.reduction = KGEN_REDUCTION_NONE;
+		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s3) || xent_on(ctx, &o, s3);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0, "reduction none: rc %d, %d forbidden", rc,
+		      forbidden() - f0);
+		rc = kgen_prepare(ctx, (kgen_op)9, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, NULL, NULL);
+		CHECK(rc == KGEN_EINVAL && !strcmp(kgen_last_error(), "unknown op 9"), "prepare op 9: %d", rc);
+	}
 
 	/* no record anywhere, and no NVRTC */
 	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 2048, 0, used, sizeof used);
