@@ -155,15 +155,15 @@ int main(int argc, char **argv)
 	unsetenv("FAKE_CUDA_DRIVER");
 
 	const spec good_recs[] = {
-		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0},
+		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL},
 		{KG_XENT_FUSED, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
-		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0, 0},
-		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0, 0},
+		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0, 0, NULL},
+		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0, 0, NULL},
 		{KG_LOGSOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_log_softmax_bwd",
-		 1, 0, 0},
+		 1, 0, 0, NULL},
 	};
 	const spec bad_recs[] = {
-		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1, 0},
+		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1, 0, NULL},
 	};
 	snprintf(good, sizeof good, "%s/good.kgenpack", base);
 	snprintf(bad, sizeof bad, "%s/bad.kgenpack", base);
@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 	{
 		char dir[600];
 		const spec mine = {KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8",
-		                   "FAKECUBIN kgen_softmax_fwd", 0, 0, 0};
+		                   "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL};
 		snprintf(dir, sizeof dir, "%s/cache2", base);
 		CHECK(!cache_open(&c, dir, 0, msg, sizeof msg) && !put(c, &mine, 0), "cache2: %s", msg);
 		cache_close(c);
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
 	{
 		char trunc[600], fifo[600], rec[600], all[2048];
 		const spec other[] = {
-			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0},
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL},
 		};
 		FILE *in, *out;
 		unsigned char *buf, *at;
@@ -394,7 +394,7 @@ int main(int argc, char **argv)
 	{
 		const spec wide[] = {
 			{KG_SOFTMAX_FWD, 4096, 1 << 28, "strategy=cluster,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd",
-			 0, 0, 16},
+			 0, 0, 16, NULL},
 		};
 		char wpack[600];
 		kgen_xent_options o;
@@ -435,6 +435,8 @@ int main(int argc, char **argv)
 		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "denominator must be in [1e-6, 1e38)"),
 		      "denominator: rc %d: %s", rc, kgen_last_error());
 		kgen_close(ctx);
+	}
+
 	/* The rows bucket rule: a record tuned at more than KG_BUCKET_FAR times
 	 * the call's rows is far (the runtime then compiles the default when
 	 * NVRTC loads, and takes the record only without it, as above for 100
