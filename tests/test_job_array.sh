@@ -9,7 +9,7 @@
 # the same record as the Slurm task. Without a driver a shard is compiled
 # only (exit 3) and the merge finds no pack.
 #
-# The subset: 255 shards of the preset's 255 problems, so that shard i is
+# The subset: as many shards as the preset has problems, so that shard i is
 # problem i, and the shards 63, 65 and 67 (softmax forward: bf16 and f32 at
 # 1024 columns, f16 at 2048), problems the stand-in computes; --rows 64
 # keeps its fp64 work small. The stand-in computes one (cols, dtype) per process:
@@ -29,6 +29,8 @@ fail() {
 export KGEN_CUDA_LIBRARY=$mock KGEN_PACK_DIR= KGEN_PACK_PATH=
 export KGEN_TUNE_ARGS="--rows 64 --reps 5"
 tasks="63 65 67"
+# one shard per problem of the preset: shard i is problem i of --list
+n=$("$kgen" tune --preset llm --list | wc -l)
 
 cat >"$tmp/kgen" <<EOF
 #!/usr/bin/env bash
@@ -48,25 +50,25 @@ for f in "$src"/tools/kgen-preset.sh "$src"/tools/local-array.sh "$src"/tools/sl
 done
 
 # 1. the shards as local processes (two at a time), then the merge
-bash "$src/tools/local-array.sh" -p 2 -w "$tmp/work" 255 $tasks >"$tmp/array.out" 2>&1
+bash "$src/tools/local-array.sh" -p 2 -w "$tmp/work" $n $tasks >"$tmp/array.out" 2>&1
 rc=$?
 cat "$tmp/array.out"
 [ $rc = 0 ] || fail "local-array: exit $rc"
 for i in $tasks; do
-	grep -q "^shard $i/255: exit 0 after [0-9]* s: 1 problems; 1 problems: 1 tuned, 0 failed" "$tmp/array.out" ||
+	grep -q "^shard $i/$n: exit 0 after [0-9]* s: 1 problems; 1 problems: 1 tuned, 0 failed" "$tmp/array.out" ||
 		fail "shard $i: $(grep "^shard $i/" "$tmp/array.out")"
-	grep -q "kgen-preset: task $i of 255 on " "$tmp/work/slurm-$i.out" || fail "shard $i: the sbatch script did not run the task"
+	grep -q "kgen-preset: task $i of $n on " "$tmp/work/slurm-$i.out" || fail "shard $i: the sbatch script did not run the task"
 done
 grep -q "^3 records: 3 verified and loaded, 0 failed" "$tmp/array.out" || fail "merge: verify"
 grep -q "^kgen-preset: 3 problems in the shards, 3 records in the pack, 0 differences" "$tmp/array.out" ||
 	fail "merge: the check of the problems"
 pack=$tmp/work/preset.kgenpack
 [ -f "$pack" ] || fail "no merged pack"
-[ "$(cat "$tmp/work/shards")" = 255 ] || fail "the shard count kept: $(cat "$tmp/work/shards")"
+[ "$(cat "$tmp/work/shards")" = "$n" ] || fail "the shard count kept: $(cat "$tmp/work/shards")"
 
 # The pack against the preset's list, checked here as well (not only by the
 # script under test): the same problems, each once, at the rows bucket 64.
-for i in $tasks; do "$kgen" tune --preset llm --shard "$i/255" --list --json --rows 64; done >"$tmp/want.jsonl"
+for i in $tasks; do "$kgen" tune --preset llm --shard "$i/$n" --list --json --rows 64; done >"$tmp/want.jsonl"
 "$kgen" pack ls "$pack" --json >"$tmp/ls.json" || fail "pack ls"
 "$py" - "$tmp/want.jsonl" "$tmp/ls.json" <<'EOF' || fail "the merged pack's records are not the shards' problems"
 import json, sys
@@ -87,7 +89,7 @@ rc=$?
 grep -q "task 69 left no pack" "$tmp/merge69.out" || fail "merge 69: no note of the task"
 grep -q "missing: softmax fwd bf16 cols 4096 - rows 64" "$tmp/merge69.out" || fail "merge 69: $(cat "$tmp/merge69.out")"
 KGEN_PRESET_WORK=$tmp/work bash "$src/tools/kgen-preset.sh" task 3 8 >"$tmp/other.out" 2>&1
-[ $? = 1 ] && grep -q "belongs to a job of 255 shards, not 8" "$tmp/other.out" || fail "a task of another job: $(cat "$tmp/other.out")"
+[ $? = 1 ] && grep -q "belongs to a job of $n shards, not 8" "$tmp/other.out" || fail "a task of another job: $(cat "$tmp/other.out")"
 
 # 3. the Kubernetes manifests: they parse, the indexed Job's shard count is
 # one number, the volumes are those mounted; its command, run here with
@@ -127,7 +129,7 @@ with open(sys.argv[2], "w") as f:
 EOF
 	sed -i "s|/opt/kgen-tools|$src/tools|" "$tmp/k8s.sh"
 	# the manifest's environment but the shard count, folders made local
-	JOB_COMPLETION_INDEX=63 KGEN_SHARDS=255 KGEN_PRESET=llm KGEN_PRESET_WORK=$tmp/k8s KGEN_PRESET_CACHE=$tmp/k8s-cache \
+	JOB_COMPLETION_INDEX=63 KGEN_SHARDS=$n KGEN_PRESET=llm KGEN_PRESET_WORK=$tmp/k8s KGEN_PRESET_CACHE=$tmp/k8s-cache \
 		bash "$tmp/k8s.sh" >"$tmp/k8s.out" 2>&1
 	rc=$?
 	[ $rc = 0 ] || fail "the indexed Job's command: exit $rc: $(cat "$tmp/k8s.out")"
@@ -140,7 +142,7 @@ fi
 
 # 4. no driver: the shard is compiled only (exit 3), nothing exported
 KGEN_CUDA_LIBRARY=/nonexistent/libcuda.so KGEN_TUNE_ARGS="--rows 64 --sm 90" KGEN_PRESET_WORK=$tmp/nogpu \
-	KGEN_PRESET_CACHE=$tmp/cache63 bash "$src/tools/kgen-preset.sh" task 63 255 >"$tmp/nogpu.out" 2>&1
+	KGEN_PRESET_CACHE=$tmp/cache63 bash "$src/tools/kgen-preset.sh" task 63 $n >"$tmp/nogpu.out" 2>&1
 rc=$?
 [ $rc = 3 ] || fail "no driver: exit $rc (want 3)"
 grep -q "task 63: no problem timed (kgen tune exit 3): nothing to export" "$tmp/nogpu.out" ||
@@ -154,7 +156,7 @@ grep -q "task 63: no problem timed (kgen tune exit 3): nothing to export" "$tmp/
 # a background job of a script)
 export KGEN_MOCK_SLEEP_US=20000
 set -m
-SLURM_ARRAY_TASK_ID=63 SLURM_ARRAY_TASK_COUNT=255 SLURM_SUBMIT_DIR=$src KGEN_TOOLS=$src/tools \
+SLURM_ARRAY_TASK_ID=63 SLURM_ARRAY_TASK_COUNT=$n SLURM_SUBMIT_DIR=$src KGEN_TOOLS=$src/tools \
 	KGEN_PRESET_WORK=$tmp/stop KGEN_PRESET_CACHE=$tmp/cache63 bash "$src/tools/slurm/kgen-preset.sbatch" \
 	>"$tmp/stop.out" 2>&1 &
 pid=$!
