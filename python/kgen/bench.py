@@ -4,7 +4,11 @@
 
 Backends: kgen (the bare libkgen kernel, through kgen.ops), kgen.torch (the
 autograd functions of kgen.torch, as a training script calls them), torch
-(eager), compile (torch.compile, default mode, compiled for this shape).
+(eager), compile (torch.compile, default mode, compiled for this shape),
+and where importable the peers quack (quack-kernels: softmax forward and
+backward, cross-entropy forward and forward with the gradient in one pass;
+rows a 16-byte vector divides) and liger (Liger-Kernel: softmax, and
+cross-entropy whose forward writes the gradient over its input).
 Every backend's result is checked against torch in float32 before it is
 timed. Timing: CUDA events around each call, a 256 MB buffer zeroed before
 each call so that the L2 cache is cold, warm-up first, the median of the
@@ -28,7 +32,7 @@ OPS = {  # op -> passes
     "log_softmax": ("fwd", "bwd"),
     "cross_entropy": ("fwd", "fwdbwd"),
 }
-BACKENDS = ("kgen", "kgen.torch", "torch", "compile")
+BACKENDS = ("kgen", "kgen.torch", "torch", "compile", "quack", "liger")
 DTYPES = {"float32": torch.float32, "f32": torch.float32, "float16": torch.float16, "f16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 TOL = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}  # of max |reference|
@@ -170,7 +174,67 @@ class Case:
             f = lambda y, dy: prim(dy, y, -1, y.dtype)  # noqa: E731
             f = torch.compile(f) if backend == "compile" else f
             return lambda: (f(self.y, self.dy),)
+        if backend in ("quack", "liger"):
+            return self._peer(backend)
         raise ValueError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+
+    def _peer(self, backend):
+        """A peer library's run of this case. Its result is brought to
+        torch's form (the mean over kept rows) for the check; the function
+        timed (attribute `timed`) is the library's call alone. None where
+        the peer has no such operation."""
+        op, pas, x = self.op, self.pas, self.x
+        if op == "log_softmax":
+            return None
+        if backend == "quack":
+            import importlib
+            # (the package's own names cross_entropy and softmax are functions)
+            qce = importlib.import_module("quack.cross_entropy")
+            qsm = importlib.import_module("quack.softmax")
+            if op == "softmax":
+                call = (lambda: qsm.softmax_fwd(x)) if pas == "fwd" else (lambda: qsm.softmax_bwd(self.dy, self.y))
+                fn = lambda: (call(),)  # noqa: E731
+                fn.timed = call
+                return fn
+            kept = (self.t != -100).sum().float()
+            if pas == "fwd":
+                call = lambda: qce.cross_entropy_fwd(x, self.t)  # noqa: E731
+                fn = lambda: (call().sum() / kept,)  # noqa: E731
+            else:
+                call = lambda: qce.cross_entropy_fwd(x, self.t, return_dx=True)  # noqa: E731
+
+                def fn():
+                    loss, dx = call()
+                    return loss.sum() / kept, dx.float() / kept
+            fn.timed = call
+            return fn
+        from liger_kernel.ops import cross_entropy as lce
+        from liger_kernel.ops import softmax as lsm
+        if op == "softmax":
+            if pas == "fwd":
+                call = lambda: lsm._softmax_forward(x)[0]  # noqa: E731
+            else:
+                block, warps = lsm.calculate_settings(self.cols)
+                call = lambda: lsm._softmax_backward(self.dy, self.y, block, warps, self.cols > block)  # noqa: E731
+            fn = lambda: (call(),)  # noqa: E731
+            fn.timed = call
+            return fn
+        # The forward writes the gradient over its input when that requires
+        # grad: the check runs on a fresh copy of the logits; the timed calls
+        # run on whatever the last call left there (the same bytes move)
+        xr = x.detach().clone().requires_grad_(pas == "fwdbwd")
+
+        def call():
+            out = lce.cross_entropy_forward(xr, self.t, None, -100, 0.0, 0.0, "mean", None, False)
+            return out[0], out[-1]
+
+        def fn():
+            with torch.no_grad():
+                xr.copy_(x)
+            loss, dx = call()
+            return (loss,) if pas == "fwd" else (loss, dx)
+        fn.timed = call
+        return fn
 
 
 def make_case(op, pas, rows, cols, dtype, device="cuda"):
@@ -225,7 +289,7 @@ def measure(case, backends, copy, log=None):
             if not row["ok"]:
                 row["note"] = f"wrong result (error {row['err']:.3g})"
             else:
-                ms = bench_ms(fn)
+                ms = bench_ms(getattr(fn, "timed", fn))
                 row.update(ms=ms, gbps=case.bytes / ms / 1e6)
                 row["pct_copy"] = 100.0 * row["gbps"] / copy
         except Exception as e:  # a backend that fails is reported, not fatal
