@@ -37,7 +37,17 @@ int cache_default_dir(char *buf, size_t len);
  * MDB_RDONLY and never creates. */
 int cache_open(cache **c, const char *dir, int readonly, char *msg, size_t msglen);
 
-/* Flags of cache_open_flags(). */
+/* The pack format this build writes and reads (the pack trailer's and
+ * the "format" of the meta database: KG_PACK_FORMAT in internal.h). */
+#define CACHE_PACK_FORMAT	2
+#define PACK_TRAILER	64	/* bytes after a pack's LMDB data */
+
+/* Flags of cache_open_flags(). Before LMDB sees a file, the file is
+ * checked: it must be a regular file (opened without blocking: a FIFO is
+ * refused, not waited on) and its size must hold every page its LMDB header
+ * claims; a pack must also end with the pack trailer of this format, and
+ * the SHA-256 of its data must match the trailer's. A failed check is
+ * KGEN_ECACHE with msg naming the file and the reason. */
 #define CACHE_RDONLY	1u	/* as readonly != 0 above */
 #define CACHE_PACK	2u	/* the databases of a pack; with CACHE_RDONLY,
 				 * path is a pack file (MDB_NOSUBDIR | MDB_NOLOCK:
@@ -49,11 +59,24 @@ void cache_close(cache *c);
 const char *cache_dir(const cache *c);
 
 /* Write a compacted copy of the environment to the single file path
- * (a temporary file beside it, renamed over path when complete).
+ * (a temporary file beside it, renamed over path when complete); for the
+ * databases of a pack (CACHE_PACK), followed by the pack trailer: the
+ * format, the length of the LMDB data and its SHA-256 (docs/packs.md).
  * Returns 0, KGEN_ENOMEM or KGEN_ECACHE. */
 int cache_copy(cache *c, const char *path, char *msg, size_t msglen);
 
-/* Generic get/put in one named database ("best", "cubin", "trial"; in a
+/* Write the trailer of the pack file path anew over the LMDB data it holds
+ * (replacing the trailer there is): for tests that damage an entry inside a
+ * pack. 0 or KGEN_ECACHE. */
+int cache_pack_seal(const char *path, char *msg, size_t msglen);
+
+/* Every value is stored with a checksum (a trailing "sha256=<hex>\n" over
+ * the database, the key and the value, docs/cache.md): cache_put and
+ * cache_put_best add it, cache_get and cache_scan check and strip it. An
+ * entry that fails is never handed out: cache_get returns KGEN_ECACHE,
+ * cache_scan skips it; both count it for cache_damaged().
+ *
+ * Generic get/put in one named database ("best", "cubin", "trial"; in a
  * pack "best", "cubin", "sum", "meta"; another is KGEN_EINVAL).
  * cache_get returns a malloc'd copy in *val (NUL-terminated one byte past
  * *len, for text) or KGEN_ENOTFOUND. */
@@ -77,6 +100,10 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
  * is always replaced. *replaced (may be NULL) says whether rec was stored. */
 int cache_put_best(cache *c, const char *key, const char *rec, int *replaced,
                    char *msg, size_t msglen);
+
+/* The number of entries this handle has found damaged (or without a
+ * checksum) so far; the first is named in first ("best 'key'"). */
+int cache_damaged(cache *c, char *first, size_t len);
 
 /* Records: "k=v\n" text. rec_get copies the value of key k into out
  * (at most len bytes, NUL-terminated); returns 0 or KGEN_ENOTFOUND. */

@@ -33,7 +33,8 @@
 	X(nvrtcVersion) X(nvrtcCreateProgram) X(nvrtcCompileProgram)               \
 	X(nvrtcGetCUBINSize) X(nvrtcGetCUBIN) X(nvrtcGetProgramLogSize)            \
 	X(nvrtcGetProgramLog) X(nvrtcDestroyProgram) X(nvrtcGetErrorString)        \
-	X(nvrtcGetPTXSize) X(nvrtcGetPTX)
+	X(nvrtcGetPTXSize) X(nvrtcGetPTX) X(nvrtcGetNumSupportedArchs)            \
+	X(nvrtcGetSupportedArchs)
 
 #define KG_DL_MEMBER(f) __typeof__(&f) f;
 struct kg_cu_api { KG_CU_FUNCS(KG_DL_MEMBER) };

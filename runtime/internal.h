@@ -117,7 +117,7 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 /* Packs (packs.c, docs/packs.md): read-only LMDB files of best records
  * and their cubins, for one GPU model, opened with cache_open_flags(). */
 #define KG_PACK_EXT ".kgenpack"
-#define KG_PACK_FORMAT "1"
+#define KG_PACK_FORMAT "2" /* = CACHE_PACK_FORMAT (cache.h) */
 typedef struct cache cache;
 typedef struct kg_packs kg_packs;
 
@@ -154,7 +154,18 @@ typedef struct kg_record {
 	int skipped_stale;  /* records of the problem made by another template
 	                       or kgen version (or with no stamp) */
 	int skipped_nvrtc;  /* records compiled by an NVRTC newer than the driver */
+	int far;            /* its bucket is more than KG_BUCKET_FAR times the one asked for:
+	                       the template's default is the better guess (when NVRTC loads) */
+	char lender[128];   /* borrowed: the GPU model it was tuned on; "" for this GPU's */
 } kg_record;
+
+/* A record tuned at a rows bucket more than this many times the call's
+ * (a grid shaped for thousands of rows serving a handful) yields to the
+ * template's default: on an H200 a one-row cross-entropy over a 150K
+ * vocabulary ran 2x slower through the 4096-row record than with the
+ * default. Towards more rows the nearest record is kept: a config's rows
+ * per CTA carry over, and a persistent grid is capped by the SM count. */
+#define KG_BUCKET_FAR 8
 
 /* Find the record for the problem key prefix (kg_problem_prefix(): op,
  * options, dtype, cols, SM, GPU model) nearest to rows bucket: the cache c
@@ -166,6 +177,24 @@ typedef struct kg_record {
  * counts are set either way. */
 int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
                    kg_record *out);
+/* For a GPU with no record of the problem: the record of the same problem
+ * (prefix as above, with this GPU's model) from a pack of another GPU
+ * model of the same SM. The nearest model wins, by the distance
+ * |ln(bandwidth ratio)| + |ln(SM count ratio)|: dev's from the driver
+ * (memory bus width and clock, multiprocessors), the other model's from a
+ * table of known models (kg_model_figures; an unknown model comes last);
+ * then the nearest rows bucket, then the earlier pack. out->lender names
+ * the model, out->origin is "borrowed". 0 or KGEN_ENOTFOUND. */
+int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
+                     const kg_device *dev, kg_record *out);
+/* Borrowing is on unless $KGEN_NO_BORROW is set to something other than
+ * "" or "0". */
+int kg_borrow_enabled(void);
+/* A known model's SM count and memory bandwidth (GB/s): 0, or
+ * KGEN_ENOTFOUND. */
+int kg_model_figures(const char *model, int *sms, double *gbps);
+/* This device's memory bandwidth from the driver (GB/s; 0 if unknown). */
+double kg_device_gbps(const kg_device *dev);
 /* The cubin of a found record (malloc'd), from its own source; a pack's is
  * checked against its checksum. 0, KGEN_ENOTFOUND or KGEN_ECACHE. */
 int kg_record_cubin(const kg_record *r, void **cubin, size_t *size);

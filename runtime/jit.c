@@ -252,16 +252,23 @@ unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned s
 int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s)
 {
 	void *args[] = {(void *)a};
-	unsigned grid = (unsigned)((a->rows + l->rows_per_cta - 1) / l->rows_per_cta);
+	const unsigned long long groups = l->rows_per_cta ? ((unsigned long long)a->rows + l->rows_per_cta - 1) / l->rows_per_cta : 0;
+	const unsigned per = l->cluster > 1 ? l->cluster : 1;
+	unsigned grid;
 	CUresult r;
+	/* a grid holds at most 2^31 - 1 CTAs; grid * cluster must not wrap */
+	if (!groups || (!l->max_grid && groups > 0x7fffffffull / per))
+		return kg_err(KGEN_EINVAL, "%lld rows need %llu CTAs (%u rows each, %u per group): more than a grid holds "
+		              "(2147483647); split the call", (long long)a->rows, groups * per, l->rows_per_cta, per);
 	if (l->max_grid) {
 		/* a persistent kernel walks over the rest; max_grid counts CTAs,
 		 * grid counts groups of rows (one cluster each) */
 		unsigned cap = l->max_grid / (l->cluster > 1 ? l->cluster : 1);
 		if (cap < 1)
 			cap = 1;
-		if (grid > cap)
-			grid = cap;
+		grid = groups > cap ? cap : (unsigned)groups;
+	} else {
+		grid = (unsigned)groups;
 	}
 	/* prep: one CTA of 1024 threads per 16384 rows, at most 128 */
 	unsigned prep_grid = (unsigned)(a->rows / 16384 + 1 < 128 ? a->rows / 16384 + 1 : 128);

@@ -12,6 +12,8 @@
  * configuration, or the tuned one with a narrower vector width) compiled
  * with NVRTC once and kept in the cache's cubin database.
  */
+#include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@ typedef struct kg_entry {
 	kg_launch launch;
 	char origin[12];
 	char config[128];
+	char lender[128]; /* borrowed: the GPU model the record was tuned on */
 } kg_entry;
 
 typedef struct kg_ctxinfo {
@@ -43,11 +46,16 @@ typedef struct kg_ctxinfo {
 } kg_ctxinfo;
 
 /* Device scratch of one stream (cross-entropy's denominators), per
- * (context, stream, and thread for the per-thread default stream). A call
- * enqueues its prep and row kernels under the scratch's lock, after waiting
- * for the event recorded by the previous call on it: two host threads on
- * one stream, or a new stream that reuses a destroyed one's handle, never
- * see each other's denominators. */
+ * (context, stream, and thread for the per-thread default stream), for
+ * calls that pass no workspace (kgen_xent_options::workspace). It is made
+ * by kgen_prepare() or by the first such call on the stream (cuMemAlloc,
+ * cleared with cuMemsetD8Async on that stream); after that a call only
+ * enqueues its prep and row kernels, under the scratch's lock so that two
+ * host threads on one stream do not interleave theirs. Stream order does
+ * the rest: nothing is allocated, synchronized or recorded on the launch
+ * path, so it can be captured in a CUDA graph. (A stream handle is not
+ * handed out again while the destroyed stream's work is pending: the
+ * driver keeps the stream until its work completes.) */
 typedef struct kg_scratch {
 	struct kg_scratch *next;
 	CUcontext cuctx;
@@ -55,8 +63,6 @@ typedef struct kg_scratch {
 	CUstream stream;
 	pthread_t thread;
 	CUdeviceptr ptr;
-	CUevent done;
-	int used;
 	pthread_mutex_t lock;
 } kg_scratch;
 
@@ -81,10 +87,37 @@ static _Thread_local const kgen_ctx *kg_last_ctx;
 static _Thread_local int kg_last_hit;
 
 
+#ifndef KGEN_PACK_DIR
+#define KGEN_PACK_DIR NULL
+#endif
+#ifndef KGEN_PACK_RELDIR
+#define KGEN_PACK_RELDIR "../share/kgen/packs"
+#endif
+
+/* The installed packs directory: KGEN_PACK_RELDIR (the install's datadir
+ * relative to its libdir) from the file that holds this code, libkgen.so
+ * or a program linked with libkgen.a, where that directory exists, so an
+ * install moved to another prefix (or unpacked from a wheel) finds its
+ * packs; else the directory fixed at configure time. */
+static const char *installed_packs(char *buf, size_t len)
+{
+	Dl_info info;
+	char dir[PATH_MAX + 64], *slash;
+	if (dladdr((void *)&kgen_open, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
+	    strlen(info.dli_fname) < PATH_MAX) {
+		snprintf(dir, sizeof dir, "%s", info.dli_fname);
+		slash = strrchr(dir, '/');
+		snprintf(slash + 1, sizeof dir - (size_t)(slash + 1 - dir), "%s", KGEN_PACK_RELDIR);
+		if (len >= PATH_MAX && realpath(dir, buf))
+			return buf;
+	}
+	return KGEN_PACK_DIR;
+}
+
 int kgen_open(kgen_ctx **out, const char *cache_dir)
 {
 	kgen_ctx *ctx;
-	char msg[512];
+	char msg[512], packdir[PATH_MAX];
 	int rc;
 	if (!out)
 		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
@@ -104,12 +137,9 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 		}
 		ctx->cache = NULL;
 	}
-#ifndef KGEN_PACK_DIR
-#define KGEN_PACK_DIR NULL
-#endif
 	/* $KGEN_PACK_DIR moves the installed directory (empty: none) */
 	if ((rc = kg_packs_new(&ctx->packs, getenv("KGEN_PACK_PATH"),
-	                       getenv("KGEN_PACK_DIR") ? getenv("KGEN_PACK_DIR") : KGEN_PACK_DIR))) {
+	                       getenv("KGEN_PACK_DIR") ? getenv("KGEN_PACK_DIR") : installed_packs(packdir, sizeof packdir)))) {
 		kgen_close(ctx);
 		return rc;
 	}
@@ -155,7 +185,6 @@ void kgen_close(kgen_ctx *ctx)
 		next = sc->next;
 		if (push_if_alive(sc->cuctx, sc->ctxid)) {
 			kg_cu.cuMemFree(sc->ptr);
-			kg_cu.cuEventDestroy(sc->done);
 			kg_cu.cuCtxPopCurrent(&popped);
 		}
 		pthread_mutex_destroy(&sc->lock);
@@ -177,6 +206,9 @@ int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len)
 		return kg_err(KGEN_EINVAL, "ctx and buf must not be NULL");
 	if (!kg_last_entry || kg_last_ctx != ctx)
 		buf[0] = 0;
+	else if (kg_last_entry->lender[0])
+		snprintf(buf, len, "%s %s from '%s'", kg_last_hit ? "table" : kg_last_entry->origin, kg_last_entry->config,
+		         kg_last_entry->lender);
 	else
 		snprintf(buf, len, "%s %s", kg_last_hit ? "table" : kg_last_entry->origin, kg_last_entry->config);
 	return 0;
@@ -334,6 +366,12 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
 	}
+	if (e->launch.block > 1024 || e->launch.cluster > 16 || e->launch.rows_per_cta > 65536 ||
+	    e->launch.smem > (256u << 10)) {
+		snprintf(why, len, "its launch geometry is out of range (block %u, cluster %u, rows_per_cta %u, smem %u)",
+		         e->launch.block, e->launch.cluster, e->launch.rows_per_cta, e->launch.smem);
+		return KGEN_ENOTFOUND;
+	}
 	if (kg_record_cubin(r, &cubin, &size)) {
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
@@ -349,6 +387,7 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 	                                 e->launch.cluster, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", cfg);
+	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
 	return 0;
 }
 
@@ -396,7 +435,19 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
 	kg_cu.cuDriverGetVersion(&driver);
 	kg_record_find(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, &r);
-	if (r.rec && !from_record(&r, w, dev, e, why, sizeof why)) {
+	/* no record for this GPU model: one of another model of the SM */
+	if (!r.rec && kg_borrow_enabled()) {
+		kg_record b;
+		if (!kg_record_borrow(ctx->packs, prefix, w->bucket, stamp, driver, dev, &b)) {
+			b.skipped_stale += r.skipped_stale;
+			b.skipped_nvrtc += r.skipped_nvrtc;
+			r = b;
+		}
+	}
+	/* tuned for far more rows: the default, if NVRTC can compile it */
+	if (r.rec && r.far && kg_nvrtc_load() == 0) {
+		kg_record_free(&r);
+	} else if (r.rec && !from_record(&r, w, dev, e, why, sizeof why)) {
 		kg_record_free(&r);
 		return 0;
 	}
@@ -448,7 +499,8 @@ out:
 	return rc;
 }
 
-/* The scratch of the current context and stream; caller holds ctx->lock. */
+/* The scratch of the current context and stream, made on first use;
+ * caller holds ctx->lock. */
 static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scratch **out)
 {
 	/* The per-thread default stream is one handle but a stream per thread. */
@@ -462,14 +514,15 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 		}
 	if (!(sc = calloc(1, sizeof *sc)))
 		return kg_err(KGEN_ENOMEM, "out of memory");
-	if ((r = kg_cu.cuMemAlloc(&sc->ptr, 256))) {
+	if ((r = kg_cu.cuMemAlloc(&sc->ptr, KGEN_XENT_WORKSPACE_BYTES))) {
 		free(sc);
 		return kg_cu_fail("cuMemAlloc (scratch)", r);
 	}
-	if ((r = kg_cu.cuMemsetD8(sc->ptr, 0, 256)) || (r = kg_cu.cuEventCreate(&sc->done, CU_EVENT_DISABLE_TIMING))) {
+	/* cleared in stream order: the stream's first prep kernel comes after */
+	if ((r = kg_cu.cuMemsetD8Async(sc->ptr, 0, KGEN_XENT_WORKSPACE_BYTES, stream))) {
 		kg_cu.cuMemFree(sc->ptr);
 		free(sc);
-		return kg_cu_fail("cuEventCreate (scratch)", r);
+		return kg_cu_fail("cuMemsetD8Async (scratch)", r);
 	}
 	pthread_mutex_init(&sc->lock, NULL);
 	sc->cuctx = w->cuctx;
@@ -482,42 +535,44 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 	return 0;
 }
 
-/* Enqueue prep and row kernel on a scratch: after the previous user of the
- * scratch, and atomically with respect to other kgen calls on it. */
+/* Enqueue prep and row kernel on the handle's scratch of the stream,
+ * atomically with respect to other kgen calls on that stream. */
 static int launch_with_scratch(kg_scratch *sc, const kg_launch *l, kg_args *a, int with_prep, CUstream stream)
 {
-	CUresult r;
 	int rc;
 	a->scratch = (float *)(uintptr_t)sc->ptr;
 	pthread_mutex_lock(&sc->lock);
-	if (sc->used && (r = kg_cu.cuStreamWaitEvent(stream, sc->done, 0))) {
-		pthread_mutex_unlock(&sc->lock);
-		return kg_cu_fail("cuStreamWaitEvent", r);
-	}
-	if (!(rc = kg_launch_rows(l, a, with_prep, stream))) {
-		if ((r = kg_cu.cuEventRecord(sc->done, stream)))
-			rc = kg_cu_fail("cuEventRecord", r);
-		else
-			sc->used = 1;
-	}
+	rc = kg_launch_rows(l, a, with_prep, stream);
 	pthread_mutex_unlock(&sc->lock);
 	return rc;
 }
 
-/* Find (or build) the kernel of op for these arguments and launch it. */
-static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, const int align[2], kg_args *a,
-               int with_prep, CUstream stream)
+/* Enqueue prep and row kernel on the caller's workspace: cleared on the
+ * stream first (the caller's memory may hold anything). */
+static int launch_with_workspace(void *ws, const kg_launch *l, kg_args *a, int with_prep, CUstream stream)
+{
+	CUresult r;
+	a->scratch = (float *)ws;
+	if (with_prep && (r = kg_cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)ws, 0, KGEN_XENT_WORKSPACE_BYTES, stream)))
+		return kg_cu_fail("cuMemsetD8Async (workspace)", r);
+	return kg_launch_rows(l, a, with_prep, stream);
+}
+
+/* Find the kernel of op for a call (loading it on a table miss) and, for
+ * a call that needs the handle's scratch (sc not NULL), the scratch of the
+ * stream (made on first use). */
+static int find_kernel(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, const int align[2],
+                       long long rows, CUstream stream, kg_scratch **sc, kg_entry **out)
 {
 	const kg_device *dev = NULL;
-	kg_want w = {NULL, 0, op, dtype, align[0], align[1], opts, cols, kg_rows_bucket(a->rows)};
-	kg_scratch *sc = NULL;
+	kg_want w = {NULL, 0, op, dtype, align[0], align[1], opts, cols, kg_rows_bucket(rows)};
 	kg_entry *e, *fresh;
 	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
 	rc = current_device(ctx, &w.cuctx, &w.ctxid, &dev);
-	if (!rc && kg_ops[op].xent)
-		rc = scratch_for(ctx, &w, stream, &sc);
+	if (!rc && sc)
+		rc = scratch_for(ctx, &w, stream, sc);
 	e = rc ? NULL : table_find(ctx, &w);
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc)
@@ -553,8 +608,27 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 	} else {
 		kg_last_hit = 1;
 	}
+	*out = e;
+	return 0;
+}
+
+/* Find (or build) the kernel of op for these arguments and launch it; ws:
+ * the caller's workspace, or NULL for the handle's scratch of the stream
+ * (used only when with_prep: the row kernels read the scratch only after a
+ * prep kernel wrote it). */
+static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, const int align[2], kg_args *a,
+               int with_prep, void *ws, CUstream stream)
+{
+	kg_scratch *sc = NULL;
+	kg_entry *e;
+	int rc;
+	if ((rc = find_kernel(ctx, op, opts, dtype, cols, align, a->rows, stream,
+	                      kg_ops[op].xent && with_prep && !ws ? &sc : NULL, &e)))
+		return rc;
 	kg_last_entry = e;
 	kg_last_ctx = ctx;
+	if (ws && with_prep)
+		return launch_with_workspace(ws, &e->launch, a, with_prep, stream);
 	if (sc)
 		return launch_with_scratch(sc, &e->launch, a, with_prep, stream);
 	return kg_launch_rows(&e->launch, a, with_prep, stream);
@@ -594,12 +668,22 @@ static int check_common(kgen_ctx *ctx, int dtype, int64_t rows, int64_t cols, co
 	return 0;
 }
 
-static int check_tensor(const void *p, const char *name, int64_t ld, const char *ldname, int64_t cols, int esize)
+/* The largest span of a tensor in bytes, rows * ld * esize: 2^56, beyond
+ * any GPU's address space, so that no offset computed from rows, ld and
+ * the element size (here or in a kernel) can overflow. */
+#define KG_MAX_SPAN ((int64_t)1 << 56)
+
+static int check_tensor(const void *p, const char *name, int64_t ld, const char *ldname, int64_t cols, int esize,
+                        int64_t rows)
 {
 	if (!p)
 		return kg_err(KGEN_EINVAL, "%s must not be NULL", name);
 	if (ld < cols)
 		return kg_err(KGEN_EINVAL, "%s must be >= %lld (got %lld)", ldname, (long long)cols, (long long)ld);
+	/* rows >= 1 (check_common), so neither product overflows */
+	if (ld > KG_MAX_SPAN / esize / rows)
+		return kg_err(KGEN_EINVAL, "%s is too large: %lld rows of %lld elements of %d bytes span more than 2^56 bytes",
+		              ldname, (long long)rows, (long long)ld, esize);
 	if ((uintptr_t)p % (uintptr_t)esize)
 		return kg_err(KGEN_EALIGN, "%s is not aligned to its element size (%d bytes)", name, esize);
 	return 0;
@@ -614,7 +698,7 @@ static int softmax_fwd_like(int op, kgen_ctx *ctx, void *y, const void *x, int64
 	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
 		return rc;
 	es = kg_dtype_size(dtype);
-	if ((rc = check_tensor(x, "x", ld_x, "ld_x", cols, es)) || (rc = check_tensor(y, "y", ld_y, "ld_y", cols, es)))
+	if ((rc = check_tensor(x, "x", ld_x, "ld_x", cols, es, rows)) || (rc = check_tensor(y, "y", ld_y, "ld_y", cols, es, rows)))
 		return rc;
 	memset(&a, 0, sizeof a);
 	a.out = y;
@@ -622,7 +706,7 @@ static int softmax_fwd_like(int op, kgen_ctx *ctx, void *y, const void *x, int64
 	a.rows = rows;
 	a.ld_out = ld_y;
 	a.ld_in0 = ld_x;
-	return run(ctx, op, 0, dtype, cols, row_alignment(y, ld_y, x, ld_x, x, ld_x, es, align), &a, 0, (CUstream)stream);
+	return run(ctx, op, 0, dtype, cols, row_alignment(y, ld_y, x, ld_x, x, ld_x, es, align), &a, 0, NULL, (CUstream)stream);
 }
 
 static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, const void *dy, int64_t rows,
@@ -635,8 +719,8 @@ static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, cons
 	if ((rc = check_common(ctx, (int)dtype, rows, cols, "cols")))
 		return rc;
 	es = kg_dtype_size(dtype);
-	if ((rc = check_tensor(y, "y", ld_y, "ld_y", cols, es)) || (rc = check_tensor(dy, "dy", ld_dy, "ld_dy", cols, es)) ||
-	    (rc = check_tensor(dx, "dx", ld_dx, "ld_dx", cols, es)))
+	if ((rc = check_tensor(y, "y", ld_y, "ld_y", cols, es, rows)) || (rc = check_tensor(dy, "dy", ld_dy, "ld_dy", cols, es, rows)) ||
+	    (rc = check_tensor(dx, "dx", ld_dx, "ld_dx", cols, es, rows)))
 		return rc;
 	memset(&a, 0, sizeof a);
 	a.out = dx;
@@ -646,7 +730,7 @@ static int softmax_bwd_like(int op, kgen_ctx *ctx, void *dx, const void *y, cons
 	a.ld_out = ld_dx;
 	a.ld_in0 = ld_y;
 	a.ld_in1 = ld_dy;
-	return run(ctx, op, 0, dtype, cols, row_alignment(dx, ld_dx, y, ld_y, dy, ld_dy, es, align), &a, 0, (CUstream)stream);
+	return run(ctx, op, 0, dtype, cols, row_alignment(dx, ld_dx, y, ld_y, dy, ld_dy, es, align), &a, 0, NULL, (CUstream)stream);
 }
 
 int kgen_softmax_fwd(kgen_ctx *ctx, void *y, const void *x, int64_t rows, int64_t cols, int64_t ld_x,
@@ -683,6 +767,27 @@ void kgen_xent_options_init(kgen_xent_options *o)
 	o->denominator = 1.0f;
 }
 
+size_t kgen_xent_workspace_size(void)
+{
+	return KGEN_XENT_WORKSPACE_BYTES;
+}
+
+/* The problem bits of a cross-entropy call, and whether it runs the prep
+ * kernel: denominators for mean, the sum of class weights for weighted
+ * smoothing, and zeroing the loss accumulator (it then needs a scratch). */
+static unsigned xent_bits(int op, kgen_itype itype, const kgen_xent_options *opt, int *with_prep)
+{
+	unsigned bits = 0;
+	bits |= itype == KGEN_INT32 ? KG_XO_I32 : 0;
+	bits |= opt->weight ? KG_XO_WEIGHT : 0;
+	bits |= opt->label_smoothing > 0.0f ? KG_XO_SMOOTH : 0;
+	bits |= opt->z_loss > 0.0f ? KG_XO_ZLOSS : 0;
+	bits |= opt->softcap > 0.0f ? KG_XO_SOFTCAP : 0;
+	*with_prep = opt->reduction == KGEN_REDUCTION_MEAN || ((bits & KG_XO_WEIGHT) && (bits & KG_XO_SMOOTH)) ||
+	             (op != KG_XENT_BWD && opt->reduction != KGEN_REDUCTION_NONE);
+	return bits;
+}
+
 /* Cross-entropy: validate, fill the arguments, launch. dlogits NULL for fwd. */
 static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const void *logits,
                 const void *target, const float *dloss, int64_t rows, int64_t vocab, int64_t ld, int64_t ld_d,
@@ -700,9 +805,9 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 	if ((rc = check_common(ctx, (int)dtype, rows, vocab, "vocab")))
 		return rc;
 	es = kg_dtype_size(dtype);
-	if ((rc = check_tensor(logits, "logits", ld, "ld", vocab, es)))
+	if ((rc = check_tensor(logits, "logits", ld, "ld", vocab, es, rows)))
 		return rc;
-	if (op != KG_XENT_FWD && (rc = check_tensor(dlogits, "dlogits", ld_d, "ld_dlogits", vocab, es)))
+	if (op != KG_XENT_FWD && (rc = check_tensor(dlogits, "dlogits", ld_d, "ld_dlogits", vocab, es, rows)))
 		return rc;
 	if (op != KG_XENT_FWD && dlogits == logits && ld_d != ld)
 		return kg_err(KGEN_EINVAL, "in place (dlogits == logits) needs ld_dlogits == ld (%lld != %lld)",
@@ -725,18 +830,19 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 		return kg_err(KGEN_EINVAL, "label_smoothing must be in [0, 1] (got %g)", (double)opt->label_smoothing);
 	if (!(opt->z_loss >= 0.0f) || opt->z_loss > 1e30f)
 		return kg_err(KGEN_EINVAL, "z_loss must be >= 0 and finite (got %g)", (double)opt->z_loss);
-	if (!(opt->softcap >= 0.0f) || opt->softcap > 1e30f)
-		return kg_err(KGEN_EINVAL, "softcap must be >= 0 and finite, 0 for none (got %g)", (double)opt->softcap);
-	if (opt->reduction == KGEN_REDUCTION_SUM_OVER && !(opt->denominator > 0.0f && opt->denominator < 1e38f))
-		return kg_err(KGEN_EINVAL, "denominator must be > 0 and finite for reduction sum_over (got %g)",
+	/* tiny values would overflow x / softcap and 1 / denominator (kgen.h) */
+	if (!(opt->softcap == 0.0f || (opt->softcap >= 1e-3f && opt->softcap <= 1e30f)))
+		return kg_err(KGEN_EINVAL, "softcap must be 0 (none) or in [1e-3, 1e30] (got %g)", (double)opt->softcap);
+	if (opt->reduction == KGEN_REDUCTION_SUM_OVER && !(opt->denominator >= 1e-6f && opt->denominator < 1e38f))
+		return kg_err(KGEN_EINVAL, "denominator must be in [1e-6, 1e38) for reduction sum_over (got %g)",
 		              (double)opt->denominator);
+	if ((uintptr_t)opt->bad_targets % 8u)
+		return kg_err(KGEN_EALIGN, "bad_targets must be 8-byte aligned (a 64-bit atomic counter)");
 	if (opt->weight && op != KG_XENT_FWD && (const void *)opt->weight == dlogits)
 		return kg_err(KGEN_EINVAL, "weight must not alias dlogits");
-	bits |= itype == KGEN_INT32 ? KG_XO_I32 : 0;
-	bits |= opt->weight ? KG_XO_WEIGHT : 0;
-	bits |= opt->label_smoothing > 0.0f ? KG_XO_SMOOTH : 0;
-	bits |= opt->z_loss > 0.0f ? KG_XO_ZLOSS : 0;
-	bits |= opt->softcap > 0.0f ? KG_XO_SOFTCAP : 0;
+	if ((uintptr_t)opt->workspace % 8u)
+		return kg_err(KGEN_EALIGN, "workspace must be 8-byte aligned");
+	bits = xent_bits(op, itype, opt, &with_prep);
 	memset(&a, 0, sizeof a);
 	a.out = dlogits;
 	a.in0 = logits;
@@ -755,14 +861,10 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 	a.softcap = opt->softcap;
 	a.inv_den = opt->reduction == KGEN_REDUCTION_SUM_OVER ? 1.0f / opt->denominator : 1.0f;
 	a.reduction = (int)opt->reduction;
-	/* The prep kernel: denominators for mean, the sum of class weights for
-	 * weighted smoothing, and zeroing the loss accumulator. */
-	with_prep = opt->reduction == KGEN_REDUCTION_MEAN || ((bits & KG_XO_WEIGHT) && (bits & KG_XO_SMOOTH)) ||
-	            (op != KG_XENT_BWD && opt->reduction != KGEN_REDUCTION_NONE);
 	return run(ctx, op, bits, dtype, vocab,
 	           row_alignment(logits, ld, op == KG_XENT_FWD ? logits : dlogits, op == KG_XENT_FWD ? ld : ld_d, logits, ld, es,
 	                         align),
-	           &a, with_prep, (CUstream)stream);
+	           &a, with_prep, opt->workspace, (CUstream)stream);
 }
 
 int kgen_xent_fwd(kgen_ctx *ctx, float *loss, float *lse, const void *logits, const void *target, int64_t rows,
@@ -787,4 +889,38 @@ int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const
 {
 	return xent(KG_XENT_FUSED, ctx, loss, lse, dlogits, logits, target, dloss, rows, vocab, ld, ld_dlogits, dtype,
 	            itype, opt, stream);
+}
+
+int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int64_t cols, int64_t ld,
+                 kgen_itype itype, const kgen_xent_options *opt, void *stream)
+{
+	kgen_xent_options dflt;
+	kg_scratch *sc = NULL;
+	kg_entry *e;
+	unsigned bits = 0;
+	int rc, es, with_prep = 0, align[2];
+	/* row starts as a caching allocator gives them (256-byte blocks), rows ld apart */
+	const void *base = (const void *)(uintptr_t)256;
+	kg_last_entry = NULL;
+	if ((int)op < KGEN_OP_SOFTMAX_FWD || (int)op > KGEN_OP_XENT_FUSED)
+		return kg_err(KGEN_EINVAL, "unknown op %d", (int)op);
+	if ((rc = check_common(ctx, (int)dtype, rows, cols, kg_ops[op].xent ? "vocab" : "cols")))
+		return rc;
+	if (ld < cols)
+		return kg_err(KGEN_EINVAL, "ld must be >= %lld (got %lld)", (long long)cols, (long long)ld);
+	if (kg_ops[op].xent) {
+		if (!opt) {
+			kgen_xent_options_init(&dflt);
+			opt = &dflt;
+		}
+		if ((int)itype != KGEN_INT32 && (int)itype != KGEN_INT64)
+			return kg_err(KGEN_EINVAL, "unknown target type %d", (int)itype);
+		if ((int)opt->reduction < KGEN_REDUCTION_NONE || (int)opt->reduction > KGEN_REDUCTION_SUM_OVER)
+			return kg_err(KGEN_EINVAL, "unknown reduction %d", (int)opt->reduction);
+		bits = xent_bits((int)op, itype, opt, &with_prep);
+	}
+	es = kg_dtype_size(dtype);
+	row_alignment(base, ld, base, ld, base, ld, es, align);
+	return find_kernel(ctx, (int)op, bits, (int)dtype, cols, align, rows, (CUstream)stream,
+	                   with_prep && !opt->workspace ? &sc : NULL, &e);
 }

@@ -18,7 +18,8 @@
  * the packs: the files and the "*.kgenpack" files of the directories of
  * $KGEN_PACK_PATH (colon-separated, read at kgen_open()), then the
  * "*.kgenpack" files of the installed packs directory
- * (<prefix>/share/kgen/packs, or $KGEN_PACK_DIR; empty: none). The record of the rows bucket nearest the
+ * (share/kgen/packs of the install, found relative to libkgen itself, e.g.
+ * <prefix>/lib/../share/kgen/packs; or $KGEN_PACK_DIR; empty: none). The record of the rows bucket nearest the
  * call's wins; between two as near, the earlier source. Only records made
  * by this kgen version from these templates (their stamp), and compiled by
  * an NVRTC the driver can load, are used; a pack's cubin is checked against
@@ -88,14 +89,39 @@ typedef enum kgen_reduction {
 typedef struct kgen_xent_options {
 	int64_t ignore_index;        /**< rows with this target get loss 0 and gradient 0 (default -100) */
 	kgen_reduction reduction;    /**< default #KGEN_REDUCTION_MEAN */
-	float denominator;           /**< for #KGEN_REDUCTION_SUM_OVER, e.g. a byte count; > 0 */
+	float denominator;           /**< for #KGEN_REDUCTION_SUM_OVER, e.g. a byte count; in [1e-6, 1e38)
+	                                  (smaller ones are #KGEN_EINVAL: 1/denominator must stay far from
+	                                  float overflow) */
 	float label_smoothing;       /**< epsilon in [0, 1] (default 0) */
 	float z_loss;                /**< lambda >= 0: lambda * lse^2 is added to each kept row's loss (default 0) */
-	float softcap;               /**< c > 0: logits become c * tanh(x / c) first; 0 = off (default) */
+	float softcap;               /**< c > 0: logits become c * tanh(x / c) first; 0 = off (default);
+	                                  otherwise in [1e-3, 1e30] (#KGEN_EINVAL outside: x / c would
+	                                  overflow) */
 	const float *weight;         /**< device pointer to [vocab] class weights (fp32), or NULL */
 	unsigned long long *bad_targets; /**< device counter, incremented per row whose target is outside
-	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL */
+	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL;
+	                                      8-byte aligned (a 64-bit atomic; #KGEN_EALIGN otherwise) */
+	void *workspace;             /**< device memory of kgen_xent_workspace_size() bytes, 8-byte aligned,
+	                                  for the reductions' denominators: cleared on the call's stream
+	                                  (cuMemsetD8Async) and used by that call only, so it must not be in
+	                                  use by a call on another stream at the same time. NULL (default):
+	                                  the handle's scratch of the stream, made by kgen_prepare() or by
+	                                  the stream's first call (see kgen_prepare() for CUDA graphs) */
 } kgen_xent_options;
+
+/** Bytes of a cross-entropy workspace (kgen_xent_options::workspace). */
+#define KGEN_XENT_WORKSPACE_BYTES 64
+
+/** The operations, for kgen_prepare(). */
+typedef enum kgen_op {
+	KGEN_OP_SOFTMAX_FWD = 0,
+	KGEN_OP_SOFTMAX_BWD = 1,
+	KGEN_OP_LOG_SOFTMAX_FWD = 2,
+	KGEN_OP_LOG_SOFTMAX_BWD = 3,
+	KGEN_OP_XENT_FWD = 4,
+	KGEN_OP_XENT_BWD = 5,
+	KGEN_OP_XENT_FUSED = 6
+} kgen_op;
 
 /** An opaque runtime handle: loaded modules, the cache, the lookup table.
  *  One handle may be used from many threads. */
@@ -214,11 +240,51 @@ int kgen_xent_fused(kgen_ctx *ctx, float *loss, float *lse, void *dlogits, const
                     int64_t ld, int64_t ld_dlogits, kgen_dtype dtype, kgen_itype itype,
                     const kgen_xent_options *opt, void *stream);
 
+/** @brief The size of a cross-entropy workspace in bytes
+ *  (#KGEN_XENT_WORKSPACE_BYTES; kgen_xent_options::workspace). */
+size_t kgen_xent_workspace_size(void);
+
+/** @brief Load the kernel of a problem ahead of its calls, e.g. before
+ *  CUDA graph capture.
+ *
+ * Once the kernel a call needs is loaded, the call only enqueues work on
+ * its stream: no allocation, no synchronous call, no event; it can be
+ * captured in a CUDA graph (cuStreamBeginCapture, torch.cuda.graph). The
+ * first call of a problem loads its kernel (and may compile it), which
+ * capture does not allow: call kgen_prepare() for each problem first, or
+ * make one call of each outside the capture (a warm-up).
+ *
+ * A problem is what selects the kernel: the op, @p dtype, @p cols (the
+ * vocabulary for cross-entropy), the power-of-two bucket of @p rows, the
+ * alignment of the rows (here: tensors from a caching allocator, rows
+ * @p ld elements apart; a call with less aligned pointers loads another
+ * kernel), and for cross-entropy @p itype and which options are on
+ * (weight, smoothing, z-loss, softcap; their values do not matter).
+ *
+ * Cross-entropy calls with reduction mean or sum (and weighted smoothing)
+ * need a few bytes of device scratch: the caller's
+ * kgen_xent_options::workspace, else the handle's scratch of the stream.
+ * With @p opt->workspace NULL, kgen_prepare() also makes the handle's
+ * scratch of @p stream (its first call would make it otherwise, and a
+ * capture does not allow the allocation): capture on that stream, or pass
+ * a workspace.
+ *
+ * @param[in] op the operation
+ * @param[in] rows, cols, ld the shape of the calls and their row stride (elements)
+ * @param[in] itype, opt for cross-entropy: the target type and options (NULL: defaults); ignored otherwise
+ * @param[in] stream the stream of the calls (for the scratch), or NULL
+ * @return #KGEN_SUCCESS, #KGEN_EINVAL, and the codes of kgen_softmax_fwd() */
+int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int64_t cols, int64_t ld,
+                 kgen_itype itype, const kgen_xent_options *opt, void *stream);
+
 /** @brief Where the last kernel launched by this thread through @p ctx came
- *  from: "table" (loaded by an earlier call), "cache", "pack" or "fallback",
- *  and its configuration; "" when the thread's last call failed or went
- *  through another handle.
+ *  from: "table" (loaded by an earlier call), "cache", "pack", "borrowed" (a
+ *  pack's record of another GPU model of the same SM, for a GPU with none of
+ *  its own; $KGEN_NO_BORROW=1 turns that off) or "fallback", and its
+ *  configuration, then for a borrowed record " from '<GPU model>'"; "" when
+ *  the thread's last call failed or went through another handle.
  *  @param[out] buf receives e.g. "cache strategy=reg,threads=256,tpr=256,vec=8"
+ *  or "borrowed strategy=reg,... from 'NVIDIA H100 80GB HBM3'"
  *  @return #KGEN_SUCCESS or #KGEN_EINVAL */
 int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len);
 

@@ -8,6 +8,7 @@
  * are thread-safe themselves.
  */
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,11 +80,11 @@ int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen)
 	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK, msg, msglen)))
 		return rc;
 	if (kg_pack_meta(*c, "format", format, sizeof format)) {
-		snprintf(msg, msglen, "'%s' is not a kgen pack (its meta has no format)", file);
+		snprintf(msg, msglen, "cannot open pack '%s': not a kgen pack (its meta has no format)", file);
 		rc = KGEN_ECACHE;
 	} else if (strcmp(format, KG_PACK_FORMAT)) {
-		snprintf(msg, msglen, "'%s' is a pack of format %s; this kgen reads format %s", file, format,
-		         KG_PACK_FORMAT);
+		snprintf(msg, msglen, "cannot open pack '%s': pack format %s, this build reads %s: rebuild or re-export it",
+		         file, format, KG_PACK_FORMAT);
 		rc = KGEN_ECACHE;
 	}
 	if (rc) {
@@ -296,19 +297,187 @@ int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, 
 	out->origin = out->pack ? "pack" : "cache";
 	out->where = cache_dir(src);
 	out->bucket = n.best_bucket;
+	out->far = n.best_bucket > KG_BUCKET_FAR * bucket;
+	return 0;
+}
+
+/* GPU models whose records another model of the same SM may borrow: SM
+ * count and memory bandwidth (GB/s), the vendors' figures. */
+static const struct {
+	const char *name;
+	int sms;
+	double gbps;
+} kg_models[] = {
+	{"NVIDIA H100 80GB HBM3", 132, 3352},
+	{"NVIDIA H100 PCIe", 114, 2039},
+	{"NVIDIA H100 NVL", 132, 3938},
+	{"NVIDIA H800", 132, 3352},
+	{"NVIDIA H200", 132, 4800},
+	{"NVIDIA H200 NVL", 132, 4800},
+	{"NVIDIA GH200 480GB", 132, 4000},
+	{"NVIDIA H20", 78, 4000},
+	{"NVIDIA A100-SXM4-80GB", 108, 2039},
+	{"NVIDIA A100-SXM4-40GB", 108, 1555},
+	{"NVIDIA A100 80GB PCIe", 108, 1935},
+	{"NVIDIA A100-PCIE-40GB", 108, 1555},
+};
+
+int kg_model_figures(const char *model, int *sms, double *gbps)
+{
+	for (size_t i = 0; i < sizeof kg_models / sizeof kg_models[0]; i++)
+		if (!strcmp(kg_models[i].name, model)) {
+			*sms = kg_models[i].sms;
+			*gbps = kg_models[i].gbps;
+			return 0;
+		}
+	return KGEN_ENOTFOUND;
+}
+
+double kg_device_gbps(const kg_device *dev)
+{
+	int bus = 0, khz = 0;
+	/* double data rate: 2 transfers per clock of bus / 8 bytes */
+	if (kg_cu.cuDeviceGetAttribute(&bus, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, dev->dev) ||
+	    kg_cu.cuDeviceGetAttribute(&khz, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, dev->dev) || bus <= 0 || khz <= 0)
+		return 0;
+	return (double)khz * (double)bus / 4e6;
+}
+
+int kg_borrow_enabled(void)
+{
+	const char *e = getenv("KGEN_NO_BORROW");
+	return !e || !*e || !strcmp(e, "0");
+}
+
+typedef struct borrow {
+	nearest n;            /* stamp, driver, skip counts; the rows bucket wanted */
+	const char *self;     /* this GPU's model: not borrowed from */
+	int sms;
+	double gbps;          /* this GPU's figures (0: unknown) */
+	double best_model;    /* the distance of the best record's model */
+	char lender[128];
+} borrow;
+
+/* The distance of model from this GPU (see kg_record_borrow). */
+static double model_distance(const borrow *b, const char *model)
+{
+	int sms;
+	double gbps, d = 0;
+	if (kg_model_figures(model, &sms, &gbps))
+		return 1e9; /* unknown: after every known one */
+	if (b->gbps > 0)
+		d += fabs(log(b->gbps / gbps));
+	if (b->sms > 0)
+		d += fabs(log((double)b->sms / sms));
+	return d;
+}
+
+/* cache_scan visitor over "GPU|rBUCKET" after the prefix: keep the usable
+ * record of another model nearest by (model, rows bucket, source). */
+static int borrow_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	borrow *b = arg;
+	nearest *n = &b->n;
+	char rest[256], stamp[128], *r, *copy, *end;
+	long long bk, d;
+	double md;
+	int need;
+	if (klen <= n->plen || klen - n->plen >= sizeof rest)
+		return 0;
+	memcpy(rest, (const char *)key + n->plen, klen - n->plen);
+	rest[klen - n->plen] = 0;
+	if (!(r = strstr(rest, "|r")) || strstr(r + 2, "|r"))
+		return 0;
+	*r = 0;
+	bk = strtoll(r + 2, &end, 10);
+	if (*end || bk < 1 || !strcmp(rest, b->self))
+		return 0;
+	md = model_distance(b, rest);
+	d = bk > n->want ? bk / n->want : n->want / bk;
+	if (n->rec && (md > b->best_model ||
+	               (md == b->best_model && (d > n->best_dist || (d == n->best_dist && n->src != n->best_src)))))
+		return 0;
+	if (!(copy = malloc(vlen + 1)))
+		return 0;
+	memcpy(copy, val, vlen);
+	copy[vlen] = 0;
+	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
+		n->stale++;
+		free(copy);
+		return 0;
+	}
+	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
+		n->too_new++;
+		free(copy);
+		return 0;
+	}
+	free(n->rec);
+	n->rec = copy;
+	n->best_bucket = bk;
+	n->best_dist = d;
+	n->best_src = n->src;
+	b->best_model = md;
+	snprintf(b->lender, sizeof b->lender, "%s", rest);
+	return 0;
+}
+
+int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
+                     const kg_device *dev, kg_record *out)
+{
+	borrow b;
+	char base[KG_KEY_MAX];
+	size_t len = strlen(prefix), self = strlen(dev->name);
+	memset(out, 0, sizeof *out);
+	memset(&b, 0, sizeof b);
+	/* prefix ends "|<this GPU>|r": the problem up to its SM is the base */
+	if (bucket < 1 || len < self + 3 || len >= sizeof base || strncmp(prefix + len - self - 2, dev->name, self) ||
+	    prefix[len - self - 3] != '|' || strcmp(prefix + len - 2, "|r"))
+		return kg_err(KGEN_EINVAL, "kg_record_borrow: the prefix does not end with the GPU '%s'", dev->name);
+	memcpy(base, prefix, len - self - 2); /* up to "|smN|" */
+	base[len - self - 2] = 0;
+	b.n = (nearest){stamp, strlen(base), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
+	b.self = dev->name;
+	b.sms = dev->sms;
+	b.gbps = kg_device_gbps(dev);
+	if (b.gbps <= 0) { /* no figure from the driver: the table's, if it knows this model */
+		int sms;
+		double gbps;
+		if (!kg_model_figures(dev->name, &sms, &gbps))
+			b.gbps = gbps;
+	}
+	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
+		b.n.src = i + 1;
+		cache_scan(p->v[i].c, "best", base, b.n.plen, borrow_visit, &b, NULL, 0);
+	}
+	out->skipped_stale = b.n.stale;
+	out->skipped_nvrtc = b.n.too_new;
+	if (!b.n.rec)
+		return KGEN_ENOTFOUND;
+	out->rec = b.n.rec;
+	out->src = p->v[b.n.best_src - 1].c;
+	out->pack = 1;
+	out->origin = "borrowed";
+	out->where = cache_dir(out->src);
+	out->bucket = b.n.best_bucket;
+	out->far = b.n.best_bucket > KG_BUCKET_FAR * bucket;
+	snprintf(out->lender, sizeof out->lender, "%s", b.lender);
 	return 0;
 }
 
 int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 {
-	char hex[32], want[32], got[17];
+	char hex[32], want[32], got[17], msg[512];
 	void *sum;
 	size_t n;
+	int rc;
 	*cubin = NULL;
 	if (!r || !r->rec || rec_get(r->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
 		return kg_err(KGEN_ENOTFOUND, "the record names no cubin");
-	if (cache_get(r->src, "cubin", hex, 16, cubin, size, NULL, 0))
+	/* a cubin that fails its entry checksum is never handed out */
+	if ((rc = cache_get(r->src, "cubin", hex, 16, cubin, size, msg, sizeof msg)) == KGEN_ENOTFOUND)
 		return kg_err(KGEN_ENOTFOUND, "no cubin %s in %s '%s'", hex, r->origin, r->where);
+	if (rc)
+		return kg_err(rc, "cubin %s: %s", hex, msg);
 	if (!r->pack)
 		return 0;
 	/* a pack's cubin is checked before the driver sees it */

@@ -4,12 +4,13 @@
 # OWN_ROWS=1 only those timed at rows of their own, `rows=N` in --list) with
 # --budget $BUDGET each, stop starting new ones after $SECONDS_MAX, export
 # them as $OUT/$NAME.kgenpack, merge it with $BASE (the shipped pack) into
-# $OUT/h100-sm90.kgenpack and verify that. Logs in $OUT/$NAME.tgz.
+# $OUT/h100-sm90.kgenpack and verify that. Logs in $OUT/$NAME.tgz; work
+# files (the cache) in $WORK (default /tmp/kgen-pack-add).
 set -u
 out=${OUT:-/tmp/kgen-pack}
 name=${NAME:-added}
 base=${BASE:-packs/h100-sm90.kgenpack}
-w=/tmp/kgen-pack-add
+w=${WORK:-/tmp/kgen-pack-add}
 mkdir -p "$out" "$w"
 export KGEN_CACHE_DIR=$w/cache KGEN_PACK_DIR= KGEN_PACK_PATH=
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)

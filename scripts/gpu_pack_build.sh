@@ -3,11 +3,12 @@
 # each stopped after SHARD_SECONDS with the best so far kept, per-problem
 # --budget BUDGET) and export the cache's best records as $OUT/$NAME.kgenpack;
 # with MERGE="a.kgenpack ..." merge those and this one into
-# $OUT/h100-sm90.kgenpack and verify it. Logs in $OUT/$NAME.tgz.
+# $OUT/h100-sm90.kgenpack and verify it. Logs in $OUT/$NAME.tgz; work files
+# (the cache) in $WORK (default /tmp/kgen-pack-work).
 set -u
 out=${OUT:-/tmp/kgen-pack}
 name=${NAME:-part}
-w=/tmp/kgen-pack-work
+w=${WORK:-/tmp/kgen-pack-work}
 mkdir -p "$out" "$w"
 export KGEN_CACHE_DIR=$w/cache KGEN_PACK_DIR=
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# gpu_session.sh [BUILD]: one GPU session's checks and measurements.
-#   1. every variant (the staged cpasync / tma loads, shifted rows and
-#      persistent grids included) checked against the fp64 reference at
-#      widths that exercise each strategy;
-#   2. timed tunes of the shapes bench/NOTES.md follows;
-#   3. the Python package's tests (pytest, against torch);
-#   4. bench/run.py over the grid for at most $BENCH_MINUTES (default 4);
-#   5. with GPU_TESTS=1 first, the GPU tests (ctest -L gpu; KGEN_TEST_QUICK=1
-#      for the short variant); with NCU="op:pass:rows:cols ..." last, Nsight
-#      Compute's throughput, memory and occupancy sections of kgen's kernel
-#      for each shape (through python -m kgen.bench).
-# TUNES="op pass cols;..." replaces the default tunes.
+# gpu_session.sh [BUILD]: a maintainer's GPU session: checks, then the
+# measurements that bench/NOTES.md follows.
+#   1. the GPU tests (ctest -L gpu: every variant checked against the fp64
+#      reference at widths of each strategy, the tuner's paths, packs end
+#      to end, the ops against the reference and against torch, the Python
+#      package); KGEN_TEST_QUICK=1 for their short forms, SKIP_CHECK=1 to
+#      leave them out;
+#   2. timed tunes of the shapes bench/NOTES.md follows (TUNES="op pass
+#      cols;..." replaces them; SKIP_TUNE=1 leaves them out);
+#   3. bench/run.py over the grid for at most $BENCH_MINUTES (default 4; 0
+#      leaves it out; BENCH_ARGS are passed on);
+#   4. with NCU="op:pass:rows:cols ..." last, Nsight Compute's throughput,
+#      memory and occupancy sections of kgen's kernel for each shape
+#      (through python -m kgen.bench).
 # Logs go to $OUT (or /tmp/kgen-session); a summary is printed last.
 set -u
 build=${1:-build}
@@ -24,31 +26,10 @@ t0=$(date +%s)
 stamp() { echo "$(( $(date +%s) - t0 ))s"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 
-check() { # op pass cols rows dtype [options...]
-	local op=$1 pass=$2 cols=$3 rows=$4 dtype=$5 line
-	shift 5
-	line=$("$kgen" tune --op "$op" --pass "$pass" --cols "$cols" --rows "$rows" --dtype "$dtype" --check-only -q \
-		--top 1 "$@" 2>&1 | tee -a "$out/check.log" | grep -E 'variants:|error' | tail -1)
-	summary+=("check $op $pass $dtype ${cols}x$rows $*: $line")
-}
-if [ "${GPU_TESTS:-0}" = 1 ]; then
-	ctest --test-dir "$build" -L gpu --output-on-failure >"$out/ctest_gpu.log" 2>&1
-	summary+=("ctest -L gpu (quick=${KGEN_TEST_QUICK:-0}): $(grep -E 'tests passed|tests failed' "$out/ctest_gpu.log" | tail -1); $(grep -E 'checks,' "$out/ctest_gpu.log" | tail -1) at $(stamp)")
-fi
 if [ "${SKIP_CHECK:-0}" != 1 ]; then
-	check softmax fwd 8192 67 bf16
-	check softmax fwd 2048 1000 f16
-	check softmax bwd 4096 67 f32
-	check log_softmax bwd 32768 3 f16
-	check log_softmax fwd 262144 3 bf16
-	check xent fused 128256 67 bf16 --smooth
-	check xent fwd 262144 3 f32 --weight --softcap
-	check xent bwd 50257 67 bf16 --zloss --target i32
-	check softmax fwd 1001 1000 bf16
-	check log_softmax bwd 50257 67 f16
-	check xent fused 50257 1000 f32 --smooth --weight --softcap
-	check xent fwd 32001 67 bf16 --smooth
-	summary+=("checks done at $(stamp)")
+	OUT=$out ctest --test-dir "$build" -L gpu -V >"$out/ctest_gpu.log" 2>&1
+	summary+=("ctest -L gpu (quick=${KGEN_TEST_QUICK:-0}): $(grep -E 'tests passed|tests failed' "$out/ctest_gpu.log" | tail -1) at $(stamp)")
+	summary+=("$(grep -E '^[0-9]+: (test_gpu_[a-z]+: [0-9]+ checks|FAIL )' "$out/ctest_gpu.log")")
 fi
 if [ "${SKIP_TUNE:-0}" != 1 ]; then
 	IFS=';' read -r -a tunes <<<"${TUNES:-softmax fwd 131072;xent fused 128256;softmax fwd 8192;xent fused 8192}"
@@ -58,10 +39,6 @@ if [ "${SKIP_TUNE:-0}" != 1 ]; then
 		summary+=("tune $t bf16 x4096: rc $?")
 	done
 	summary+=("tunes done at $(stamp)")
-fi
-if [ "${SKIP_PYTEST:-0}" != 1 ]; then
-	python3 -m pytest -q -p no:cacheprovider python/tests >"$out/pytest.log" 2>&1
-	summary+=("pytest: $(tail -1 "$out/pytest.log") at $(stamp)")
 fi
 if [ "${BENCH_MINUTES:-4}" != 0 ]; then
 	mkdir -p bench/results
@@ -78,5 +55,4 @@ for n in ${NCU:-}; do
 	summary+=("ncu $n: $(grep -E 'DRAM Throughput|Memory Throughput|Achieved Occupancy|Duration' "$out/ncu_${op}_${pass}_$cols.log" | tr -s ' ' | tr '\n' ';')")
 done
 for f in "$out"/tune_*.log; do [ -f "$f" ] && { echo "== $f"; sed -n '1,14p' "$f"; }; done
-grep -E "FAIL|Error|error" "$out/pytest.log" 2>/dev/null | head -20
 printf '%s\n' "${summary[@]}"

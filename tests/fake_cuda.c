@@ -1,11 +1,14 @@
 /* fake_cuda.c: a stand-in for libcuda, for testing the runtime's lookup
  * and loading without a GPU (KGEN_CUDA_LIBRARY=libkgen_fake_cuda.so).
  *
- * One device, "kgen fake GPU", sm_90, driver 13.0 ($FAKE_CUDA_DRIVER
- * overrides the version). Memory is host memory; launches only count.
+ * One device, "kgen fake GPU" ($FAKE_CUDA_NAME overrides it; "NVIDIA H200"
+ * also has an H200's memory bus and clock), sm_90, driver 13.0
+ * ($FAKE_CUDA_DRIVER overrides the version). Memory is host memory; launches only count.
  * A "cubin" is text: "FAKECUBIN <kernel names>\n" then anything;
  * cuModuleLoadData refuses any other image, cuModuleGetFunction finds the
- * names of the first line. fake_cuda_stats() tells the test what happened.
+ * names of the first line. fake_cuda_stats() tells the test what happened;
+ * fake_cuda_count() how often a driver function that a launch path must
+ * not call (allocation, synchronous calls, events) was called.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,18 @@ void fake_cuda_stats(int *nloads, int *nlaunches)
 {
 	*nloads = loads;
 	*nlaunches = launches;
+}
+
+/* Calls of the functions a captured launch path must not make (and of
+ * cuMemsetD8Async, which it may). */
+static int n_alloc, n_memset, n_memset_async, n_record, n_wait, n_event_create, n_sync;
+
+int fake_cuda_count(const char *fn)
+{
+	return !strcmp(fn, "cuMemAlloc") ? n_alloc : !strcmp(fn, "cuMemsetD8") ? n_memset
+	     : !strcmp(fn, "cuMemsetD8Async") ? n_memset_async : !strcmp(fn, "cuEventRecord") ? n_record
+	     : !strcmp(fn, "cuStreamWaitEvent") ? n_wait : !strcmp(fn, "cuEventCreate") ? n_event_create
+	     : !strcmp(fn, "synchronize") ? n_sync : -1;
 }
 
 CUresult CUDAAPI cuInit(unsigned int flags)
@@ -53,6 +68,18 @@ CUresult CUDAAPI cuDeviceGet(CUdevice *d, int ordinal)
 	return CUDA_SUCCESS;
 }
 
+/* $FAKE_CUDA_NAME: the device's name instead of FAKE_NAME. */
+static const char *fake_name(void)
+{
+	const char *e = getenv("FAKE_CUDA_NAME");
+	return e && *e ? e : FAKE_NAME;
+}
+
+static int h200(void)
+{
+	return !strcmp(fake_name(), "NVIDIA H200");
+}
+
 CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
 	(void)dev;
@@ -61,6 +88,9 @@ CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 	case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *pi = 0; break;
 	case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *pi = 132; break;
 	case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *pi = 50 << 20; break;
+	/* an H100 80GB HBM3's memory (3352 GB/s), an H200's (4917) under that name */
+	case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH: *pi = h200() ? 6144 : 5120; break;
+	case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE: *pi = h200() ? 3201000 : 2619000; break;
 	default: *pi = 0;
 	}
 	return CUDA_SUCCESS;
@@ -69,7 +99,7 @@ CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 {
 	(void)dev;
-	strncpy(name, FAKE_NAME, (size_t)len);
+	strncpy(name, fake_name(), (size_t)len);
 	name[len - 1] = 0;
 	return CUDA_SUCCESS;
 }
@@ -134,12 +164,14 @@ CUresult CUDAAPI cuCtxPopCurrent(CUcontext *ctx)
 
 CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags)
 {
+	n_wait++;
 	(void)s, (void)e, (void)flags;
 	return CUDA_SUCCESS;
 }
 
 CUresult CUDAAPI cuCtxSynchronize(void)
 {
+	n_sync++;
 	return CUDA_SUCCESS;
 }
 
@@ -211,6 +243,7 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 
 CUresult CUDAAPI cuMemAlloc(CUdeviceptr *p, size_t n)
 {
+	n_alloc++;
 	void *m = calloc(1, n ? n : 1);
 	if (!m)
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -245,6 +278,7 @@ CUresult CUDAAPI cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, C
 
 CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUstream s)
 {
+	n_memset_async++;
 	(void)s;
 	memset((void *)(size_t)dst, v, n);
 	return CUDA_SUCCESS;
@@ -252,6 +286,7 @@ CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUs
 
 CUresult CUDAAPI cuMemsetD8(CUdeviceptr dst, unsigned char v, size_t n)
 {
+	n_memset++;
 	memset((void *)(size_t)dst, v, n);
 	return CUDA_SUCCESS;
 }
@@ -260,6 +295,7 @@ static int events_and_streams; /* their handles point here */
 
 CUresult CUDAAPI cuEventCreate(CUevent *e, unsigned int flags)
 {
+	n_event_create++;
 	(void)flags;
 	*e = (CUevent)&events_and_streams;
 	return CUDA_SUCCESS;
@@ -267,12 +303,14 @@ CUresult CUDAAPI cuEventCreate(CUevent *e, unsigned int flags)
 
 CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s)
 {
+	n_record++;
 	(void)e, (void)s;
 	return CUDA_SUCCESS;
 }
 
 CUresult CUDAAPI cuEventSynchronize(CUevent e)
 {
+	n_sync++;
 	(void)e;
 	return CUDA_SUCCESS;
 }
@@ -305,6 +343,7 @@ CUresult CUDAAPI cuStreamDestroy(CUstream s)
 
 CUresult CUDAAPI cuStreamSynchronize(CUstream s)
 {
+	n_sync++;
 	(void)s;
 	return CUDA_SUCCESS;
 }

@@ -9,6 +9,11 @@
  *   softmax bwd bf16 cols 1024   a stale stamp (another template version)
  * each with its own cubin: "KGENFIXTURE" TAG, the key, then filler bytes.
  * --no-kernel leaves the kernel field out of the softmax fwd record.
+ *
+ *   pack_fixture --reseal PACK
+ *
+ * writes the trailer of PACK anew (its digest over the data as it is now),
+ * so that an entry damaged inside it reaches the per-entry checks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,9 +55,16 @@ int main(int argc, char **argv)
 	char msg[512], sstamp[96], xstamp[96];
 	cache *c;
 	int sm, rc;
-	if (argc != 7 && !(argc == 8 && !strcmp(argv[7], "--no-kernel"))) {
+	if (argc != 7 && !(argc == 3 && !strcmp(argv[1], "--reseal")) && !(argc == 8 && !strcmp(argv[7], "--no-kernel"))) {
 		fprintf(stderr, "usage: pack_fixture CACHE_DIR GPU SM SOFTMAX_US XENT_US TAG [--no-kernel]\n");
 		return 2;
+	}
+	if (argc == 3 && !strcmp(argv[1], "--reseal")) {
+		if (cache_pack_seal(argv[2], msg, sizeof msg)) {
+			fprintf(stderr, "pack_fixture: %s\n", msg);
+			return 1;
+		}
+		return 0;
 	}
 	no_kernel = argc == 8;
 	sm = atoi(argv[3]);

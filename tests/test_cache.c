@@ -551,6 +551,94 @@ static int test_pack_env(const char *base)
 	return 0;
 }
 
+/* Integrity: entries carry a checksum, a damaged one is never handed out;
+ * a data.mdb cut short or not a regular file is refused before LMDB maps it. */
+static int test_integrity(const char *base)
+{
+	char dir[1024], file[1100], first[256];
+	const char *rec = "config=threads=128\nkernel=k\nrows_per_cta=1\ntime_us=5\n";
+	cache *c;
+	void *v = NULL;
+	size_t len, n;
+	int replaced;
+	struct visit sv;
+	FILE *f;
+	unsigned char *buf, *at;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, val;
+
+	snprintf(dir, sizeof(dir), "%s/integrity", base);
+	OK(cache_open(&c, dir, 0, msg, sizeof(msg)));
+	OK(cache_put_best(c, "p|k", rec, &replaced, msg, sizeof(msg)));
+	OK(cache_put(c, "cubin", "0123456789abcdef", 16, "CUBIN", 5, msg, sizeof(msg)));
+	OK(cache_get(c, "best", "p|k", 3, &v, &len, msg, sizeof(msg)));
+	CHECK(len == strlen(rec) && !memcmp(v, rec, len));	/* the trailer stripped */
+	free(v);
+	cache_close(c);
+
+	/* change rows_per_cta=1 to 9 in the file */
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	CHECK((f = fopen(file, "r+b")) != NULL);
+	fseek(f, 0, SEEK_END);
+	n = (size_t)ftell(f);
+	rewind(f);
+	CHECK((buf = malloc(n)) != NULL && fread(buf, 1, n, f) == n);
+	CHECK((at = memmem(buf, n, "rows_per_cta=1", 14)) != NULL);
+	fseek(f, (long)(at - buf) + 13, SEEK_SET);
+	fputc('9', f);
+	fclose(f);
+	free(buf);
+	OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
+	CHECK(cache_get(c, "best", "p|k", 3, &v, &len, msg, sizeof(msg)) == KGEN_ECACHE && !v);
+	CHECK(strstr(msg, "does not match its checksum") && strstr(msg, dir));
+	memset(&sv, 0, sizeof(sv));
+	OK(cache_scan(c, "best", NULL, 0, visit, &sv, msg, sizeof(msg)));
+	CHECK(sv.n == 0);	/* skipped */
+	CHECK(cache_damaged(c, first, sizeof(first)) == 2 && !strcmp(first, "best 'p|k'"));
+	OK(cache_get(c, "cubin", "0123456789abcdef", 16, &v, &len, msg, sizeof(msg)));
+	CHECK(len == 5 && !memcmp(v, "CUBIN", 5));
+	free(v);
+	cache_close(c);
+	/* a damaged record is replaced by the next, whatever it says */
+	OK(cache_open(&c, dir, 0, msg, sizeof(msg)));
+	OK(cache_put_best(c, "p|k", "time_us=50\n", &replaced, msg, sizeof(msg)));
+	CHECK(replaced);
+	cache_close(c);
+
+	/* an entry without a checksum (an older kgen, or another program) */
+	OK(mdb_env_create(&env));
+	OK(mdb_env_set_maxdbs(env, 8));
+	OK(mdb_env_open(env, dir, 0, 0644));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_dbi_open(txn, "best", 0, &dbi));
+	k.mv_data = "p|old";
+	k.mv_size = 5;
+	val.mv_data = "time_us=1\n";
+	val.mv_size = 10;
+	OK(mdb_put(txn, dbi, &k, &val, 0));
+	OK(mdb_txn_commit(txn));
+	mdb_env_close(env);
+	OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
+	CHECK(cache_get(c, "best", "p|old", 5, &v, &len, msg, sizeof(msg)) == KGEN_ECACHE);
+	CHECK(strstr(msg, "has no checksum"));
+	cache_close(c);
+
+	/* data.mdb cut short: refused before LMDB maps it (it would fault) */
+	CHECK(truncate(file, 8192 + 100) == 0);
+	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE && !c);
+	CHECK(strstr(msg, "truncated (") && strstr(msg, "its header says") && strstr(msg, "data.mdb"));
+	CHECK(cache_open(&c, dir, 0, msg, sizeof(msg)) == KGEN_ECACHE && !c);
+	CHECK(truncate(file, 100) == 0);
+	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE && strstr(msg, "no LMDB header"));
+	/* data.mdb a FIFO: refused at once, not waited on */
+	CHECK(unlink(file) == 0 && mkfifo(file, 0644) == 0);
+	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE && strstr(msg, "not a regular file"));
+	printf("ok 8 - integrity: entry checksums, a damaged entry skipped, data.mdb truncated or a FIFO refused\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/test_cache.XXXXXX", cmd[1200];
@@ -573,6 +661,7 @@ int main(int argc, char **argv)
 	test_misc(base);
 	test_threads(base);
 	test_pack_env(base);
+	test_integrity(base);
 	if (failures) {
 		fprintf(stderr, "FAIL: %d test(s) failed; files kept in %s\n", failures, base);
 		return 1;

@@ -73,11 +73,13 @@ expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax -
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 255 problems; shards split them by index.
+# --preset llm --list: the 444 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 255 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 255"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/all")" = 444 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 444"; fails=$((fails + 1)); }
 for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144" \
-	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536"; do
+	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536" \
+	"255 softmax fwd bf16 32000 rows=64" "257 softmax fwd f32 32000 rows=64" "263 softmax fwd f32 32000 rows=1" \
+	"318 log_softmax fwd bf16 32000 rows=64" "443 xent fwd f32 262144 rows=1"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
 for v in 32000 50257 128256 131072 151936 256000 262144; do
@@ -97,11 +99,15 @@ for i in 0 1 2 3 4 5 6; do
 	cat "$tmp/shard$i" >>"$tmp/union"
 done
 [ "$(grep -c 'rows=65536$' "$tmp/all")" = 24 ] || { echo "FAIL: llm lists $(grep -c 'rows=65536$' "$tmp/all") tall problems, not 24"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/shard0")" = 37 ] && [ "$(wc -l <"$tmp/shard6")" = 36 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 37 and 36"; fails=$((fails + 1)); }
+for r in 1 8 64; do # decode: the forward ops over the 7 vocabularies in 3 dtypes
+	[ "$(grep -cE " (softmax|log_softmax|xent) fwd .* rows=$r\$" "$tmp/all")" = 63 ] ||
+		{ echo "FAIL: llm lists $(grep -c "rows=$r\$" "$tmp/all") problems at $r rows, not 63"; fails=$((fails + 1)); }
+done
+[ "$(wc -l <"$tmp/shard0")" = 64 ] && [ "$(wc -l <"$tmp/shard6")" = 63 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 64 and 63"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 51 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 89 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.
@@ -123,6 +129,21 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	[ -f "$tmp/cache/data.mdb" ] || { echo "FAIL: no cache written"; fails=$((fails + 1)); }
 	expect 1 "no GPU to take the SM from" tune --op softmax --cols 8192
 	expect 1 "no GPU to take the SM from .*: give --sm" tune --preset llm --shard 0/165
+
+	# an SM that NVRTC cannot target: refused up front, in NVRTC's own words
+	for sm in 91 200 55; do
+		expect 2 "^kgen: error: --sm $sm: NVRTC [0-9.]+ cannot target sm_$sm: .*invalid value.* \(it targets sm_.*sm_90" \
+			tune --op softmax --cols 1024 --sm $sm
+	done
+	# a cache that cannot take the cubins (a file-size limit stands for a
+	# full disk): an error and exit 1, not "compiled into the cache"
+	out=$(trap '' XFSZ; ulimit -f 100; "$kgen" tune --op softmax --cols 1024 --sm 90 --budget 1 --cache "$tmp/full" 2>&1)
+	rc=$?
+	if [ "$rc" != 1 ] || ! grep -qE "^kgen: error: [0-9]+ compiled variants? could not be stored in the cache: cannot write cubin of cache '$tmp/full'" <<<"$out"; then
+		echo "FAIL: a failed cache write: exit $rc (want 1), output:"
+		echo "$out" | head -5
+		fails=$((fails + 1))
+	fi
 
 	# compiled cubins are kept by variant hash: a second run compiles nothing
 	"$kgen" tune --op softmax --cols 1024 --sm 90 --jobs 2 >"$tmp/first" 2>&1
@@ -148,8 +169,8 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	expect 3 "1 of $nb variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 1 --budget 0.001 --cache-dir "$tmp/c2"
 	# a list and --devices without a GPU: every problem compiled, lines name the device, exit 3
 	expect 3 "^\[gpu 1\] \[1/1\] softmax fwd bf16 cols 1024: compiled 0, reused $n1; not timed \(no GPU\)" \
-		tune --preset llm --shard 63/200 --sm 90 --devices 1
-	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/200 --sm 90 --devices 0,1
+		tune --preset llm --shard 63/400 --sm 90 --devices 1
+	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/400 --sm 90 --devices 0,1
 	# a tall problem of the preset is tuned at its own rows, whatever --rows says
 	"$kgen" tune --preset llm --shard 231/240 --sm 90 --rows 64 --json -q >"$tmp/tall.json" 2>/dev/null
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["rows"] == 65536 and d["key"].endswith("|r65536") and d["cols"] == 1024, d' "$tmp/tall.json" ||

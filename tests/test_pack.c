@@ -1,12 +1,15 @@
 /* test_pack.c: tests of runtime/packs.c, the runtime's search for a record
  * through the cache and the packs (kg_record_find), without a GPU: the pack
  * set of a search path, format and checksum checks, stamps, NVRTC versions,
- * nearest rows bucket and source order, lazy and concurrent opening. */
+ * nearest rows bucket and source order, lazy and concurrent opening; packs
+ * damaged in every way the file checks know (truncated, changed, resealed
+ * over a change, another format, a FIFO), each refused with its reason. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -127,6 +130,13 @@ static void *find_in_thread(void *arg)
 	return NULL;
 }
 
+static int count_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	(void)key, (void)klen, (void)val, (void)vlen;
+	++*(int *)arg;
+	return 0;
+}
+
 int main(void)
 {
 	char p1[512], d2[512], d3[512], f[600], path[2048], msg[512], desc[4096];
@@ -183,16 +193,17 @@ int main(void)
 	snprintf(f, sizeof f, "%s/y.kgenpack", d3);
 	CHECK(!make_pack(f, pack3, 2, KG_PACK_FORMAT, 0), "make_pack 3");
 	snprintf(f, sizeof f, "%s/z.kgenpack", d3);
-	CHECK(!make_pack(f, pack3, 1, "2", 0), "make_pack format 2");
+	CHECK(!make_pack(f, pack3, 1, "1", 0), "make_pack format 1");
 
 	/* kg_pack_open: format, and what is not a pack */
 	CHECK(!kg_pack_open(&pk, p1, msg, sizeof msg), "open pack 1: %s", msg);
 	cache_close(pk);
-	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "is a pack of format 2") && !pk,
-	      "format 2: %s", msg);
+	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE &&
+	          strstr(msg, "pack format 1, this build reads 2: rebuild or re-export it") && strstr(msg, f) && !pk,
+	      "format 1: %s", msg);
 	snprintf(f, sizeof f, "%s/cache/data.mdb", base);
-	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "is not a kgen pack"), "cache as pack: %s",
-	      msg);
+	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "pack format 1, this build reads 2"),
+	      "cache as pack (an LMDB file without the trailer): %s", msg);
 	snprintf(f, sizeof f, "%s/none.kgenpack", base);
 	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "cannot open pack '"), "missing: %s",
 	      msg);
@@ -288,6 +299,129 @@ int main(void)
 		      "bad checksum: rc %d: %s", rc, kgen_last_error());
 		kg_record_free(&r);
 		kg_packs_free(q);
+	}
+
+	/* the file is checked before LMDB reads it: every damaged copy of
+	 * pack 1 is refused with its name and the reason, never a crash */
+	{
+		static const struct {
+			long cut;           /* bytes kept (-1: all), or from the end when < -1 */
+			long flip;          /* offset of a changed byte, or -1 */
+			int reseal;         /* the trailer written anew over the change */
+			const char *why;
+		} bad[] = {
+			{0, -1, 0, "no pack trailer"},
+			{100, -1, 0, "no pack trailer"},
+			{4096, -1, 0, "truncated (4096 bytes"},
+			{12288, -1, 0, "truncated (12288 bytes, its header says"},
+			{-65, -1, 0, "pack format 1, this build reads 2"}, /* the LMDB data whole, no trailer */
+			{-2, -1, 0, "no pack trailer"},
+			{-1, 5000, 0, "damaged (sha256 "},
+			{-1, 20, 0, "damaged LMDB header"},
+			{-1, 16, 1, "not an LMDB file"},
+			{-1, 4096 + 136, 1, "truncated ("},        /* the second meta's last page */
+			{12288, -1, 1, "its header says"},            /* whole pages gone, trailer made anew */
+			{-1, 40, 1, "damaged LMDB header (page size)"},
+		};
+		char g[600], want[64];
+		FILE *in = fopen(p1, "rb"), *out;
+		long size = 0;
+		unsigned char *buf;
+		CHECK(in && !fseek(in, 0, SEEK_END) && (size = ftell(in)) > 16384, "pack 1's size");
+		buf = malloc((size_t)size);
+		rewind(in);
+		CHECK(fread(buf, 1, (size_t)size, in) == (size_t)size, "read pack 1");
+		fclose(in);
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			long n = bad[i].cut == -1 ? size : bad[i].cut < -1 ? size + bad[i].cut + 1 : bad[i].cut;
+			unsigned char *copy = malloc((size_t)size);
+			memcpy(copy, buf, (size_t)size);
+			if (bad[i].flip >= 0)
+				copy[bad[i].flip] ^= bad[i].flip == 40 ? 0x01 : bad[i].flip == 4096 + 136 ? 0x40 : 0x55;
+			snprintf(g, sizeof g, "%s/bad%zu.kgenpack", base, i);
+			out = fopen(g, "wb");
+			fwrite(copy, 1, (size_t)n, out);
+			fclose(out);
+			free(copy);
+			if (bad[i].reseal)
+				CHECK(!cache_pack_seal(g, msg, sizeof msg), "reseal %zu: %s", i, msg);
+			pk = (cache *)1;
+			msg[0] = 0;
+			rc = kg_pack_open(&pk, g, msg, sizeof msg);
+			CHECK(rc == KGEN_ECACHE && !pk && strstr(msg, g) && strstr(msg, bad[i].why), "damaged %zu (%ld bytes): %s",
+			      i, n, msg);
+		}
+		free(buf);
+		/* another format in the trailer */
+		snprintf(g, sizeof g, "%s/bad1.kgenpack", base);
+		out = fopen(g, "wb");
+		memset(want, 0, sizeof want);
+		memcpy(want, "KGENPACK\x03", 9);
+		memcpy(want + 56, "KGENEND\n", 8);
+		fwrite(want, 1, 64, out);
+		fclose(out);
+		CHECK(kg_pack_open(&pk, g, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "pack format 3, this build reads 2"),
+		      "format 3: %s", msg);
+		/* not a regular file: a FIFO is refused at once (never waited on),
+		 * and so is a directory */
+		snprintf(g, sizeof g, "%s/fifo.kgenpack", base);
+		CHECK(!mkfifo(g, 0644), "mkfifo");
+		CHECK(kg_pack_open(&pk, g, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "not a regular file") &&
+		          strstr(msg, g),
+		      "fifo: %s", msg);
+		CHECK(kg_pack_open(&pk, base, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "not a regular file"), "dir: %s",
+		      msg);
+		/* in the runtime's set: skipped, the next source used */
+		snprintf(path, sizeof path, "%s:%s/bad5.kgenpack:%s", g, base, p1);
+		CHECK(!kg_packs_new(&p, path, NULL), "kg_packs_new");
+		CHECK(!find(NULL, p, KG_SOFTMAX_FWD, GPU, 90, 4096, 0, &r) && r.pack && !strcmp(r.where, p1),
+		      "the next pack serves: %s", r.where ? r.where : "none");
+		kg_record_free(&r);
+		kg_packs_describe(p, desc, sizeof desc);
+		CHECK(strstr(desc, "2 unreadable") && strstr(desc, "fifo.kgenpack") && strstr(desc, "not a regular file"),
+		      "describe: %s", desc);
+		kg_packs_free(p);
+	}
+	/* a record changed inside (rows_per_cta=1 -> 9) and the digest made
+	 * anew: the record's own checksum keeps it out of every lookup */
+	{
+		char g[600];
+		FILE *fp;
+		long size, at = -1;
+		unsigned char *buf;
+		void *m;
+		snprintf(g, sizeof g, "%s/rec.kgenpack", base);
+		CHECK(!make_pack(g, pack1, 1, KG_PACK_FORMAT, 0), "make_pack rec");
+		fp = fopen(g, "r+b");
+		fseek(fp, 0, SEEK_END);
+		size = ftell(fp);
+		buf = malloc((size_t)size);
+		rewind(fp);
+		CHECK(fread(buf, 1, (size_t)size, fp) == (size_t)size, "read");
+		m = memmem(buf, (size_t)size, "rows_per_cta=1", 14);
+		if (m)
+			at = (long)((unsigned char *)m - buf) + 13;
+		CHECK(at > 0, "no record in the pack");
+		fseek(fp, at, SEEK_SET);
+		fputc('9', fp);
+		fclose(fp);
+		free(buf);
+		CHECK(kg_pack_open(&pk, g, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "damaged (sha256"), "flip: %s", msg);
+		CHECK(!cache_pack_seal(g, msg, sizeof msg), "reseal: %s", msg);
+		CHECK(!kg_packs_new(&p, g, NULL), "kg_packs_new");
+		CHECK(find(NULL, p, KG_SOFTMAX_FWD, GPU, 90, 4096, 0, &r) == KGEN_ENOTFOUND && !r.rec,
+		      "a damaged record was found: %s", r.rec ? r.rec : "");
+		kg_record_free(&r);
+		CHECK(kg_packs_count(p) == 1, "the resealed pack opens");
+		kg_packs_free(p);
+		CHECK(!kg_pack_open(&pk, g, msg, sizeof msg), "open resealed: %s", msg);
+		{
+			int seen = 0;
+			cache_scan(pk, "best", NULL, 0, count_visit, &seen, NULL, 0);
+			CHECK(seen == 0 && cache_damaged(pk, msg, sizeof msg) == 1 && strstr(msg, "best 'softmax|fwd"),
+			      "scan: %d seen, damaged: %s", seen, msg);
+		}
+		cache_close(pk);
 	}
 
 	/* first use from many threads at once: opened once, every lookup finds */

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# test_pack_cli.sh KGEN PACK_FIXTURE: kgen pack export, ls, merge, import and
-# verify on caches of synthetic records (pack_fixture), without a GPU.
+# test_pack_cli.sh KGEN PACK_FIXTURE FAKE_LIBCUDA: kgen pack export, ls, merge,
+# import and verify on caches of synthetic records (pack_fixture), without a
+# GPU; ls on a stand-in driver (fake_cuda.c) naming another model of the SM.
 set -u
 kgen=$1
 fixture=$2
+fake=${3:-}
 src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -71,8 +73,20 @@ expect 1 "kgen: error: no current record for 'Test GPU A' sm 80" pack export --g
 [ ! -e "$tmp/n.kgenpack" ] || fail "a failed export wrote a pack"
 expect 0 "^wrote '$tmp/b.kgenpack': 2 records" pack export --gpu "$gpu" --sm 90 --cache "$tmp/B" -o "$tmp/b.kgenpack"
 
+# ls on a GPU of the pack's SM but another model: it says that it borrows
+if [ -n "$fake" ]; then
+	out=$(KGEN_CUDA_LIBRARY=$fake FAKE_CUDA_NAME='NVIDIA H200' "$kgen" pack ls "$tmp/b.kgenpack" 2>&1)
+	grep -q "^GPU 0 'NVIDIA H200' (sm_90) borrows these records where it has none of its own" <<<"$out" ||
+		fail "ls: no borrowing line: $out"
+	out=$(KGEN_CUDA_LIBRARY=$fake FAKE_CUDA_NAME='NVIDIA H200' KGEN_NO_BORROW=1 "$kgen" pack ls "$tmp/b.kgenpack" 2>&1)
+	grep -q "^GPU 0 'NVIDIA H200' (sm_90) would borrow these records, but KGEN_NO_BORROW is set" <<<"$out" ||
+		fail "ls: KGEN_NO_BORROW: $out"
+	out=$(KGEN_CUDA_LIBRARY=$fake FAKE_CUDA_NAME="$gpu" "$kgen" pack ls "$tmp/b.kgenpack" 2>&1)
+	! grep -q "borrow" <<<"$out" || fail "ls: the pack's own model borrows: $out"
+fi
+
 # ls: meta header, one line per record
-expect 0 "^pack '$tmp/a.kgenpack': format 1, kgen [0-9.]+, created [0-9T:-]+Z$" pack ls "$tmp/a.kgenpack"
+expect 0 "^pack '$tmp/a.kgenpack': format 2, kgen [0-9.]+, created [0-9T:-]+Z$" pack ls "$tmp/a.kgenpack"
 grep -q "^gpu 'Test GPU A', sm 90, 2 records$" <<<"$out" || fail "ls header: $out"
 grep -qE "^softmax +fwd +bf16 +1024 +- +4096 +90 +'Test GPU A' +strategy=reg,threads=128,tpr=32,vec=8 +10.000 " \
 	<<<"$out" || fail "ls softmax line: $out"
@@ -85,7 +99,7 @@ if command -v python3 >/dev/null; then
 import json, sys
 d = json.load(sys.stdin)
 r = {x["op"] + " " + x["pass"]: x for x in d["records"]}
-assert d["meta"]["format"] == "1" and d["meta"]["records"] == "2" and d["meta"]["gpu"] == "Test GPU A", d["meta"]
+assert d["meta"]["format"] == "2" and d["meta"]["records"] == "2" and d["meta"]["gpu"] == "Test GPU A", d["meta"]
 assert sorted(r) == ["softmax fwd", "xent fused"], r
 assert r["softmax fwd"]["time_us"] == 10.0 and r["softmax fwd"]["cols"] == 1024 and r["softmax fwd"]["sm"] == 90
 assert r["xent fused"]["rows_bucket"] == 4096 and len(r["xent fused"]["variant"]) == 16
@@ -95,7 +109,8 @@ else
 fi
 echo "not a pack" >"$tmp/text.kgenpack"
 expect 1 "kgen: error: cannot open pack '$tmp/text.kgenpack'" pack ls "$tmp/text.kgenpack"
-expect 1 "kgen: error: '$tmp/A/data.mdb' is not a kgen pack" pack ls "$tmp/A/data.mdb"
+expect 1 "^kgen: error: cannot open pack '$tmp/A/data.mdb': pack format 1, this build reads 2: rebuild or re-export it$" \
+	pack ls "$tmp/A/data.mdb"
 expect 1 "kgen: error: cannot open pack '$tmp/none.kgenpack': No such file" pack verify "$tmp/none.kgenpack"
 
 # merge: on the same problem the faster record wins, whatever the order
@@ -148,21 +163,47 @@ fi
 "$kgen" pack export --gpu "$gpu" --cache "$tmp/G" -o "$tmp/g.kgenpack" >/dev/null || fail "export G"
 expect 1 "^FAIL +softmax fwd .*: the record has no 'kernel': the runtime cannot use it" pack verify "$tmp/g.kgenpack"
 
-# a corrupted cubin: verify, import and merge fail
+# a changed byte anywhere: the pack's digest refuses the whole file, before
+# LMDB reads it (ls, verify, import and merge alike)
 cp "$tmp/ab.kgenpack" "$tmp/bad.kgenpack"
 off=$(grep -obUaF 'KGENFIXTURE64|softmax' "$tmp/bad.kgenpack" | head -1 | cut -d: -f1)
-if [ -z "$off" ]; then
-	fail "no fixture cubin found in the pack"
+roff=$(grep -obUaF 'rows_per_cta=8' "$tmp/ab.kgenpack" | head -1 | cut -d: -f1)
+if [ -z "$off" ] || [ -z "$roff" ]; then
+	fail "no fixture cubin or record found in the pack"
 else
 	printf 'X' | dd of="$tmp/bad.kgenpack" bs=1 seek=$((off + 300)) conv=notrunc status=none
 	cmp -s "$tmp/ab.kgenpack" "$tmp/bad.kgenpack" && fail "the pack was not changed"
-	expect 1 "^FAIL +softmax fwd .*does not match its checksum \\(fnv1a64 [0-9a-f]{16}, stored [0-9a-f]{16}\\)" \
+	damaged="^kgen: error: cannot open pack '$tmp/bad.kgenpack': damaged \\(sha256 [0-9a-f]{16}\\.\\.\\., its trailer says [0-9a-f]{16}\\.\\.\\.\\)$"
+	expect 1 "$damaged" pack ls "$tmp/bad.kgenpack"
+	expect 1 "$damaged" pack verify "$tmp/bad.kgenpack"
+	expect 1 "$damaged" pack import "$tmp/bad.kgenpack" --cache "$tmp/F"
+	expect 1 "$damaged" pack merge "$tmp/a.kgenpack" "$tmp/bad.kgenpack" -o "$tmp/m.kgenpack"
+	[ ! -e "$tmp/m.kgenpack" ] || fail "a failed merge wrote a pack"
+
+	# the same change with the digest made anew (as a pack written from a
+	# damaged cache would be): the cubin's own checksum catches it
+	"$fixture" --reseal "$tmp/bad.kgenpack" || fail "reseal"
+	expect 1 "^FAIL +softmax fwd .*cubin [0-9a-f]{16}: entry of cubin in pack '$tmp/bad.kgenpack' does not match its checksum \\(damaged\\)" \
 		pack verify "$tmp/bad.kgenpack"
 	grep -q "failed verification (1 of 2 records)" <<<"$out" || fail "verify of a corrupt pack: $out"
 	expect 1 "does not match its checksum" pack import "$tmp/bad.kgenpack" --cache "$tmp/F"
 	grep -q "^imported 1 record into" <<<"$out" || fail "import of a corrupt pack: the good record: $out"
 	expect 1 "does not match its checksum .*; nothing written" pack merge "$tmp/a.kgenpack" "$tmp/bad.kgenpack" \
 		-o "$tmp/m.kgenpack"
+	[ ! -e "$tmp/m.kgenpack" ] || fail "a failed merge wrote a pack"
+
+	# one byte of a record's launch geometry (rows_per_cta=8 -> 9), digest
+	# made anew: the record's checksum catches it; it is never listed or used
+	cp "$tmp/ab.kgenpack" "$tmp/rec.kgenpack"
+	printf '9' | dd of="$tmp/rec.kgenpack" bs=1 seek=$((roff + 13)) conv=notrunc status=none
+	expect 1 "^kgen: error: cannot open pack '$tmp/rec.kgenpack': damaged" pack verify "$tmp/rec.kgenpack"
+	"$fixture" --reseal "$tmp/rec.kgenpack" || fail "reseal"
+	expect 1 "^FAIL +1 damaged entry \\(first: best '[^']*'\\): checksum mismatch$" pack verify "$tmp/rec.kgenpack"
+	grep -q "^1 records: .* 1 failed" <<<"$out" || fail "verify of a damaged record: $out"
+	expect 1 "^kgen: error: 1 damaged entry in pack '$tmp/rec.kgenpack' \\(first: best '.*'\\): ignored$" \
+		pack ls "$tmp/rec.kgenpack"
+	expect 1 "damaged entry in pack" pack import "$tmp/rec.kgenpack" --cache "$tmp/F2"
+	expect 1 "damaged entry in pack .*|nothing written" pack merge "$tmp/a.kgenpack" "$tmp/rec.kgenpack" -o "$tmp/m.kgenpack"
 	[ ! -e "$tmp/m.kgenpack" ] || fail "a failed merge wrote a pack"
 fi
 

@@ -5,8 +5,10 @@
  * cannot be used (absent, stale, NVRTC newer than the driver, too wide a
  * vector for the pointers, a bad checksum, a cubin the driver refuses)
  * falls back, and without NVRTC that is KGEN_ENONVRTC saying what is
- * missing. */
+ * missing; packs cut short, FIFOs and packs with a changed record are
+ * skipped for the next source. */
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +24,24 @@
 
 static char base[] = "/tmp/kgen_test_pack_runtime_XXXXXX";
 static void (*stats)(int *loads, int *launches);
+static int (*count)(const char *fn);
+
+/* The driver calls that stream capture forbids on a launch path, summed:
+ * allocation, synchronous memset, synchronization, events. */
+static int forbidden(void)
+{
+	return count("cuMemAlloc") + count("cuMemsetD8") + count("synchronize") + count("cuEventRecord") +
+	       count("cuStreamWaitEvent") + count("cuEventCreate");
+}
+
 
 typedef struct spec {
 	int op;
 	long long cols, bucket;
 	const char *config, *cubin; /* cubin: its first line, "FAKECUBIN <kernels>" */
 	int stale, bad_sum;
+	int cluster; /* 0: 1 */
+	const char *gpu;            /* NULL: GPU */
 } spec;
 
 static int put(cache *c, const spec *s, int pack)
@@ -36,13 +50,14 @@ static int put(cache *c, const spec *s, int pack)
 	char cubin[512];
 	size_t n = (size_t)snprintf(cubin, sizeof cubin, "%s\n%s %lld %lld", s->cubin, s->config, s->cols, s->bucket);
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[s->op].op)));
-	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, GPU, s->bucket);
+	const char *gpu = s->gpu ? s->gpu : GPU;
+	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=1\nvariant=%s\n"
-	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=" GPU "\n",
-	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", hex,
-	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp);
+	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
+	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
+	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", s->cluster ? s->cluster : 1, hex,
+	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp, gpu);
 	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||
 	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg))
 		return -1;
@@ -76,6 +91,14 @@ static int make_pack(const char *file, const spec *s, int n)
 }
 
 static char xbuf[1 << 16] __attribute__((aligned(256))), ybuf[1 << 16] __attribute__((aligned(256)));
+static char wsbuf[KGEN_XENT_WORKSPACE_BYTES] __attribute__((aligned(256)));
+
+/* Cross-entropy fused over the fake buffers with the options given, on stream s. */
+static int xent_on(kgen_ctx *ctx, const kgen_xent_options *opt, void *s)
+{
+	return kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+	                       KGEN_INT64, opt, s);
+}
 
 /* softmax-like op over fake device buffers: 0 or the code; used gets
  * kgen_last_kernel. offset misaligns x. */
@@ -122,7 +145,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!mkdtemp(base) || !(fake = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) ||
-	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats"))) {
+	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats")) || !(*(void **)&count = dlsym(fake, "fake_cuda_count"))) {
 		fprintf(stderr, "test_pack_runtime: cannot set up: %s\n", dlerror());
 		return 1;
 	}
@@ -132,15 +155,15 @@ int main(int argc, char **argv)
 	unsetenv("FAKE_CUDA_DRIVER");
 
 	const spec good_recs[] = {
-		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0},
+		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL},
 		{KG_XENT_FUSED, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
-		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0},
-		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0},
+		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0, 0, NULL},
+		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0, 0, NULL},
 		{KG_LOGSOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_log_softmax_bwd",
-		 1, 0},
+		 1, 0, 0, NULL},
 	};
 	const spec bad_recs[] = {
-		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1},
+		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1, 0, NULL},
 	};
 	snprintf(good, sizeof good, "%s/good.kgenpack", base);
 	snprintf(bad, sizeof bad, "%s/bad.kgenpack", base);
@@ -172,6 +195,63 @@ int main(int argc, char **argv)
 	stats(&loads, &launches);
 	CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 2,
 	      "xent: rc %d, '%s', %d launches: %s", rc, used, launches - launches0, kgen_last_error());
+
+	/* Capture-safe launch paths: once a problem's kernel is loaded, a call
+	 * only launches (and clears a caller's workspace asynchronously): no
+	 * allocation, synchronous call or event, on the stream used before, on
+	 * a stream kgen_prepare() set up, or with a workspace on any stream. */
+	{
+		void *s1 = (void *)(uintptr_t)0x1000, *s2 = (void *)(uintptr_t)0x2000, *s3 = (void *)(uintptr_t)0x3000;
+		kgen_xent_options o;
+		int f0, m0, l0, n0;
+		kgen_xent_options_init(&o);
+		CHECK(kgen_xent_workspace_size() == KGEN_XENT_WORKSPACE_BYTES && KGEN_XENT_WORKSPACE_BYTES >= 48,
+		      "workspace size %zu", kgen_xent_workspace_size());
+		rc = xent_on(ctx, &o, s1); /* the first call on s1 makes its scratch */
+		CHECK(!rc, "xent on s1: %s", kgen_last_error());
+		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		stats(&l0, &n0);
+		for (int i = 0; i < 3; i++)
+			rc |= xent_on(ctx, &o, s1);
+		stats(&loads, &launches);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && launches == n0 + 6 && loads == l0,
+		      "loaded xent on s1: %d forbidden driver calls, %d memsets, %d launches, %d loads", forbidden() - f0,
+		      count("cuMemsetD8Async") - m0, launches - n0, loads - l0);
+		/* a stream set up ahead, and a new problem loaded ahead */
+		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s2);
+		CHECK(!rc, "kgen_prepare s2: %s", kgen_last_error());
+		rc = kgen_prepare(ctx, KGEN_OP_SOFTMAX_FWD, KGEN_BF16, 3000, 1024, 1024, KGEN_INT64, NULL, s2);
+		CHECK(!rc, "kgen_prepare softmax: %s", kgen_last_error());
+		f0 = forbidden();
+		stats(&l0, &n0);
+		rc = xent_on(ctx, &o, s2) | kgen_softmax_fwd(ctx, ybuf, xbuf, 2500, 1024, 1024, 1024, KGEN_BF16, s2);
+		kgen_last_kernel(ctx, used, sizeof used);
+		stats(&loads, &launches);
+		CHECK(!rc && forbidden() == f0 && loads == l0 && launches == n0 + 3 && !strncmp(used, "table ", 6),
+		      "prepared s2: rc %d, %d forbidden driver calls, %d loads, '%s'", rc, forbidden() - f0, loads - l0,
+		      used);
+		/* the caller's workspace: any stream, cleared on it, nothing else */
+		o.workspace = wsbuf;
+		memset(wsbuf, 0x5a, sizeof wsbuf);
+		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		rc = xent_on(ctx, &o, s3);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 + 1 && !wsbuf[0] && !wsbuf[47],
+		      "workspace on s3: rc %d, %d forbidden driver calls, %d memsets", rc, forbidden() - f0,
+		      count("cuMemsetD8Async") - m0);
+		o.workspace = wsbuf + 4;
+		rc = xent_on(ctx, &o, s3);
+		CHECK(rc == KGEN_EALIGN && strstr(kgen_last_error(), "workspace must be 8-byte aligned"),
+		      "misaligned workspace: rc %d: %s", rc, kgen_last_error());
+		/* reduction none needs no scratch at all */
+		o.workspace = NULL;
+		o.reduction = KGEN_REDUCTION_NONE;
+		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s3) || xent_on(ctx, &o, s3);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0, "reduction none: rc %d, %d forbidden", rc,
+		      forbidden() - f0);
+		rc = kgen_prepare(ctx, (kgen_op)9, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, NULL, NULL);
+		CHECK(rc == KGEN_EINVAL && !strcmp(kgen_last_error(), "unknown op 9"), "prepare op 9: %d", rc);
+	}
 
 	/* no record anywhere, and no NVRTC */
 	rc = call(ctx, KG_SOFTMAX_FWD, 4096, 2048, 0, used, sizeof used);
@@ -218,7 +298,7 @@ int main(int argc, char **argv)
 	{
 		char dir[600];
 		const spec mine = {KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8",
-		                   "FAKECUBIN kgen_softmax_fwd", 0, 0};
+		                   "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL};
 		snprintf(dir, sizeof dir, "%s/cache2", base);
 		CHECK(!cache_open(&c, dir, 0, msg, sizeof msg) && !put(c, &mine, 0), "cache2: %s", msg);
 		cache_close(c);
@@ -255,6 +335,186 @@ int main(int argc, char **argv)
 		CHECK(!rc && !strncmp(used, "pack ", 5), "installed directory: rc %d, '%s': %s", rc, used,
 		      kgen_last_error());
 		kgen_close(ctx);
+	}
+
+	/* damaged packs ahead of a good one on the path: each skipped, the
+	 * good one serves; alone, the message names the first and its reason */
+	{
+		char trunc[600], fifo[600], rec[600], all[2048];
+		const spec other[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL},
+		};
+		FILE *in, *out;
+		unsigned char *buf, *at;
+		long size = 0;
+		setenv("KGEN_PACK_DIR", "", 1);
+		snprintf(trunc, sizeof trunc, "%s/trunc.kgenpack", base);
+		snprintf(fifo, sizeof fifo, "%s/fifo.kgenpack", base);
+		snprintf(rec, sizeof rec, "%s/rec.kgenpack", base);
+		CHECK(!mkfifo(fifo, 0644), "mkfifo");
+		CHECK(!make_pack(rec, other, 1), "make rec pack");
+		CHECK((in = fopen(rec, "rb")) && !fseek(in, 0, SEEK_END) && (size = ftell(in)) > 0, "size");
+		buf = malloc((size_t)size);
+		rewind(in);
+		CHECK(fread(buf, 1, (size_t)size, in) == (size_t)size, "read");
+		fclose(in);
+		out = fopen(trunc, "wb");
+		fwrite(buf, 1, (size_t)size / 2, out); /* cut short */
+		fclose(out);
+		at = memmem(buf, (size_t)size, "rows_per_cta=1", 14);
+		CHECK(at != NULL, "no record");
+		if (at)
+			at[13] = '9'; /* one byte of the launch geometry */
+		out = fopen(rec, "wb");
+		fwrite(buf, 1, (size_t)size, out);
+		fclose(out);
+		free(buf);
+		CHECK(!cache_pack_seal(rec, msg, sizeof msg), "reseal: %s", msg); /* the digest made anew */
+		snprintf(all, sizeof all, "%s:%s:%s:%s", trunc, fifo, rec, good);
+		setenv("KGEN_PACK_PATH", all, 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "pack strategy=reg,threads=128,tpr=128,vec=8"),
+		      "damaged packs skipped: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		snprintf(all, sizeof all, "%s:%s:%s", trunc, fifo, rec);
+		setenv("KGEN_PACK_PATH", all, 1);
+		if (!(ctx = open_ctx("cache4")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		err = kgen_last_error();
+		CHECK(rc == KGEN_ENONVRTC && !used[0] && strstr(err, "2 unreadable, first: cannot open pack '") &&
+		          strstr(err, trunc) && strstr(err, "truncated ("),
+		      "only damaged packs: rc %d, '%s': %s", rc, used, err);
+		kgen_close(ctx);
+	}
+
+	/* bad arguments: a specific code and message, nothing launched */
+	{
+		const spec wide[] = {
+			{KG_SOFTMAX_FWD, 4096, 1 << 28, "strategy=cluster,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd",
+			 0, 0, 16, NULL},
+		};
+		char wpack[600];
+		kgen_xent_options o;
+		snprintf(wpack, sizeof wpack, "%s/wide.kgenpack", base);
+		CHECK(!make_pack(wpack, wide, 1), "make wide pack");
+		setenv("KGEN_PACK_PATH", wpack, 1);
+		if (!(ctx = open_ctx("cache5")))
+			return 1;
+		stats(&loads0, &launches0);
+		/* 2^28 rows in clusters of 16 CTAs: 2^32 CTAs, more than a grid holds */
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf, 1 << 28, 4096, 4096, 4096, KGEN_BF16, NULL);
+		stats(&loads, &launches);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "more than a grid holds") && launches == launches0,
+		      "grid * cluster: rc %d, %d launches: %s", rc, launches - launches0, kgen_last_error());
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf, 1 << 20, 1024, (int64_t)1 << 40, 1024, KGEN_BF16, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "ld_x is too large"), "ld: rc %d: %s", rc,
+		      kgen_last_error());
+		rc = kgen_softmax_fwd(ctx, ybuf, xbuf, 2, 1024, INT64_MAX / 2, 1024, KGEN_BF16, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "ld_x is too large"), "ld overflow: rc %d: %s", rc,
+		      kgen_last_error());
+		kgen_xent_options_init(&o);
+		o.bad_targets = (unsigned long long *)(ybuf + 4); /* 4-byte aligned only */
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+		                     KGEN_INT64, &o, NULL);
+		CHECK(rc == KGEN_EALIGN && strstr(kgen_last_error(), "bad_targets must be 8-byte aligned"), "bad_targets: rc %d: %s",
+		      rc, kgen_last_error());
+		kgen_xent_options_init(&o);
+		o.softcap = 1e-40f;
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+		                     KGEN_INT64, &o, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "softcap must be 0 (none) or in [1e-3, 1e30]"),
+		      "softcap: rc %d: %s", rc, kgen_last_error());
+		kgen_xent_options_init(&o);
+		o.reduction = KGEN_REDUCTION_SUM_OVER;
+		o.denominator = 1e-40f;
+		rc = kgen_xent_fused(ctx, (float *)ybuf, NULL, xbuf, xbuf, ybuf + 1024, NULL, 64, 8192, 8192, 8192, KGEN_BF16,
+		                     KGEN_INT64, &o, NULL);
+		CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "denominator must be in [1e-6, 1e38)"),
+		      "denominator: rc %d: %s", rc, kgen_last_error());
+		kgen_close(ctx);
+	}
+
+	/* The rows bucket rule: a record tuned at more than KG_BUCKET_FAR times
+	 * the call's rows is far (the runtime then compiles the default when
+	 * NVRTC loads, and takes the record only without it, as above for 100
+	 * rows); towards more rows the nearest record is never far. */
+	{
+		kg_packs *ps;
+		kg_record r;
+		char prefix[KG_KEY_MAX], stamp[96];
+		const long long want[] = {1, 8, 64, 256, 512, 4096, 65536, 1 << 20};
+		const int far[] = {1, 1, 1, 1, 0, 0, 0, 0};
+		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family("softmax")));
+		kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, 1024, 90, GPU);
+		CHECK(!kg_packs_new(&ps, good, NULL), "packs");
+		for (int i = 0; i < 8; i++) {
+			rc = kg_record_find(NULL, ps, prefix, want[i], stamp, 13000, &r);
+			CHECK(!rc && r.bucket == 4096 && r.far == far[i], "bucket %lld: rc %d, record of %lld, far %d", want[i],
+			      rc, r.bucket, r.far);
+			kg_record_free(&r);
+		}
+		kg_packs_free(ps);
+	}
+
+	/* A GPU with no pack of its own borrows the record of the same problem
+	 * from the pack of the nearest model of its SM: an H200 (132 SMs, 4917
+	 * GB/s from its bus and clock) takes an H100 SXM's (132, 3352) before
+	 * an H100 PCIe's (114, 2039), whatever the order of the packs. */
+	{
+		char sxm[600], pcie[600];
+		const spec sxm_recs[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, "NVIDIA H100 80GB HBM3"},
+			{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8", "FAKECUBIN kgen_softmax_bwd", 1, 0,
+			 0, "NVIDIA H100 80GB HBM3"},
+		};
+		const spec pcie_recs[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=256,tpr=256,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, "NVIDIA H100 PCIe"},
+			{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 0,
+			 0, "NVIDIA H100 PCIe"},
+		};
+		snprintf(sxm, sizeof sxm, "%s/h100-sm90.kgenpack", base);
+		snprintf(pcie, sizeof pcie, "%s/h100pcie-sm90.kgenpack", base);
+		CHECK(!make_pack(sxm, sxm_recs, 2) && !make_pack(pcie, pcie_recs, 2), "make the H100 packs");
+		snprintf(path, sizeof path, "%s:%s", pcie, sxm);
+		setenv("KGEN_PACK_PATH", path, 1);
+		setenv("KGEN_PACK_DIR", "", 1);
+		setenv("FAKE_CUDA_NAME", "NVIDIA H200", 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "borrowed strategy=reg,threads=128,tpr=128,vec=8 from 'NVIDIA H100 80GB HBM3'"),
+		      "borrowed: rc %d, '%s': %s", rc, used, kgen_last_error());
+		rc = call(ctx, KG_SOFTMAX_FWD, 4000, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "table strategy=reg,threads=128,tpr=128,vec=8 from 'NVIDIA H100 80GB HBM3'"),
+		      "borrowed, second call: rc %d, '%s'", rc, used);
+		/* the nearest model's record is stale: the next model's */
+		rc = call(ctx, KG_SOFTMAX_BWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "borrowed strategy=reg,threads=64,tpr=64,vec=8 from 'NVIDIA H100 PCIe'"),
+		      "borrowed past a stale record: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		/* $KGEN_NO_BORROW: the template's default (no NVRTC here: the error says so) */
+		setenv("KGEN_NO_BORROW", "1", 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(rc == KGEN_ENONVRTC && !used[0] && strstr(kgen_last_error(), "on 'NVIDIA H200' (sm_90)"),
+		      "no borrowing: rc %d, '%s': %s", rc, used, kgen_last_error());
+		kgen_close(ctx);
+		unsetenv("KGEN_NO_BORROW");
+		/* the H100 itself takes its own record */
+		setenv("FAKE_CUDA_NAME", "NVIDIA H100 PCIe", 1);
+		if (!(ctx = open_ctx("cache3")))
+			return 1;
+		rc = call(ctx, KG_SOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
+		CHECK(!rc && !strcmp(used, "pack strategy=reg,threads=256,tpr=256,vec=8"), "own pack: rc %d, '%s'", rc,
+		      used);
+		kgen_close(ctx);
+		unsetenv("FAKE_CUDA_NAME");
 	}
 
 	printf("test_pack_runtime: %d checks, %d failures\n", checks, failures);

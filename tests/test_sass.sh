@@ -23,7 +23,10 @@ set -u
 kgen=$1
 cuobjdump=$(command -v cuobjdump || true)
 if [ -z "$cuobjdump" ]; then
-	bin=$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "bin"))' 2>/dev/null)
+	# from PyPI, in the source tree's .venv (scripts/deps.sh) or python3's packages
+	py=$(dirname "$0")/../.venv/bin/python
+	[ -x "$py" ] || py=python3
+	bin=$("$py" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "bin"))' 2>/dev/null)
 	[ -n "$bin" ] && [ -x "$bin/cuobjdump" ] && cuobjdump=$bin/cuobjdump && export PATH="$bin:$PATH"
 fi
 if [ -z "$cuobjdump" ]; then

@@ -138,17 +138,22 @@ KGEN_MOCK_SM=80 run arch --sm 90
 want_rc arch 3
 grep -q "GPU 0 'Mock GPU' is sm_80, not sm_90" "$tmp/arch.err" || fail "arch: $(cat "$tmp/arch.err")"
 
-# 9. --devices: one worker per GPU; lines and JSON objects name the device.
-"$kgen" tune --preset llm --shard 63/100 --rows 64 --reps 5 --devices 0,1 --fresh --json >"$tmp/dev.out" 2>"$tmp/dev.err"
+# 9. --devices: one worker per GPU; lines and JSON objects name the device;
+# the compiler runs ahead of the timing (the second problem's cubins are all
+# in the cache when its run starts).
+"$kgen" tune --preset llm --shard 63/200 --rows 64 --reps 5 --devices 0,1 --fresh --json >"$tmp/dev.out" 2>"$tmp/dev.err"
 rc=$?
-want_rc dev 1 # the mock computes softmax forward only: log_softmax fails its check
+want_rc dev 1 # the mock computes softmax forward of 1024 columns only: 32000 fails its check
 python3 - "$tmp/dev.out" <<'EOF' || fail "devices: $(cat "$tmp/dev.out")"
 import json, sys
 objs = [json.loads(l) for l in open(sys.argv[1])]
 assert len(objs) == 2, objs
-by = {o["op"]: o for o in objs}
-assert by["softmax"]["status"] == "tuned" and by["log_softmax"]["status"] == "failed", objs
+by = {o["cols"]: o for o in objs}
+assert by[1024]["status"] == "tuned" and by[32000]["status"] == "failed" and by[32000]["rows"] == 1, objs
 assert sorted(o["device"] for o in objs) == [0, 1], [o["device"] for o in objs]
+# the second problem was compiled ahead while the first was timed
+c, pb = by[32000]["counts"], by[32000]["pruned_by"]
+assert c["compiled"] == 0 and c["reused"] + pb["template"] + pb["limits"] == c["variants"], c
 EOF
 [ "$(grep -cE '^\[gpu [01]\] \[[12]/2\] ' "$tmp/dev.err")" = 2 ] || fail "devices: progress lines: $(cat "$tmp/dev.err")"
 grep -q '^softmax fwd bf16 cols 1024 .* tuned$' "$tmp/dev.out" "$tmp/dev.err" || fail "devices: no summary row"
@@ -156,6 +161,64 @@ grep -q '^softmax fwd bf16 cols 1024 .* tuned$' "$tmp/dev.out" "$tmp/dev.err" ||
 rc=$?
 want_rc dev5 1
 grep -q "kgen: error: no CUDA device 5 (this machine has 2)" "$tmp/dev5.out" || fail "devices: $(cat "$tmp/dev5.out")"
+
+# 10. the early stop at the copy: once a variant is within 1% of the copy's
+# time, no more are timed; --full times the whole space. The mock's copy
+# takes KGEN_MOCK_COPY_US (its kernels 20-120 us).
+export KGEN_MOCK_COPY_US=60
+run near --fresh --json
+want_rc near 0
+[ "$(field near 'd["early_stop"], d["counts"]["skipped"] > 0, d["time_us"] <= 60.6, d["counts"]["untimed"]')" = \
+	"within 1% of the copy True True 0" ] || fail "near copy: $(field near 'd["early_stop"], d["counts"], d["time_us"]')"
+grep -qE "^early stop: within 1% of the copy; [1-9][0-9]* variants not timed \(--full times them\)" "$tmp/near.err" ||
+	fail "near copy: no early stop line"
+run near_full --fresh --full --top 100 --json
+want_rc near_full 0
+[ "$(field near_full 'd["early_stop"], d["counts"]["skipped"], d["counts"]["timed"] + d["counts"]["pruned"]')" = \
+	"None 0 $n" ] || fail "near copy --full: $(field near_full 'd["early_stop"], d["counts"]')"
+echo "softmax bf16 1024: $(field near 'd["counts"]["timed"]') variants timed with the early stop at the copy, $(field near_full 'd["counts"]["timed"]') with --full"
+unset KGEN_MOCK_COPY_US
+
+# 11. the ranking of the twin dtype: bf16's whole space was timed (near_full),
+# so f16 times the default and bf16's leaders first and stops once 8 of them
+# have a time; --full times the rest. (The mock computes softmax in
+# KGEN_MOCK_DTYPE.)
+KGEN_MOCK_DTYPE=f16 run twin --dtype f16 --top 100 --json
+want_rc twin 0
+[ "$(field twin 'd["early_stop"], d["order"], d["counts"]["timed"]')" = \
+	"the top 8 of bf16's ranking timed the ranking of bf16 cols 1024 (finished) 8" ] ||
+	fail "twin: $(field twin 'd["early_stop"], d["order"], d["counts"]')"
+grep -q "^order: the default, then by the ranking of bf16 cols 1024 (finished)" "$tmp/twin.err" || fail "twin: no order line"
+# what f16 timed is bf16's leaders (the default among them or first)
+python3 - "$tmp/near_full.err" "$tmp/twin.err" "$("$kgen" space --op softmax --cols 1024 --sm 90 --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["default"])')" <<'PYEND' || fail "twin: f16 timed variants outside bf16's leaders"
+import re, sys
+def ranked(path):
+    return [l.split()[1] for l in open(path) if re.match(r"^ +\d+  \S+ +[0-9.]+ ", l)]
+bf16, f16, default = ranked(sys.argv[1]), ranked(sys.argv[2]), sys.argv[3]
+assert len(f16) == 8, f16
+assert all(c in bf16[:16] or c == default for c in f16), (f16, bf16[:16])
+PYEND
+KGEN_MOCK_DTYPE=f16 run twin_full --dtype f16 --full --json
+want_rc twin_full 0
+[ "$(field twin_full 'd["early_stop"], d["counts"]["skipped"], d["counts"]["resumed"] > 0, d["counts"]["timed"] > 8')" = \
+	"None 0 True True" ] || fail "twin --full: $(field twin_full 'd["early_stop"], d["counts"]')"
+# a ranking that the budget ended counts as finished; one that an early stop ended does not
+export KGEN_MOCK_SLEEP_US=4000
+run twin_budget --fresh --full --budget 1 --json # --full: no early stop (f16 is finished)
+want_rc twin_budget 0
+[ "$(field twin_budget 'd["budget_spent"], d["counts"]["timed"] >= 8')" = "True True" ] ||
+	fail "twin budget: $(field twin_budget 'd["counts"], d["budget_spent"]')"
+unset KGEN_MOCK_SLEEP_US
+KGEN_MOCK_DTYPE=f16 run twin_after_budget --dtype f16 --fresh --json
+[ "$(field twin_after_budget 'd["early_stop"], d["counts"]["timed"]')" = "the top 8 of bf16's ranking timed 8" ] ||
+	fail "twin after a budget: $(field twin_after_budget 'd["early_stop"], d["counts"]')"
+KGEN_MOCK_COPY_US=60 run twin_copy --fresh --json
+[ "$(field twin_copy 'd["early_stop"]')" = "within 1% of the copy" ] || fail "twin copy: $(field twin_copy 'd["early_stop"]')"
+KGEN_MOCK_DTYPE=f16 run twin_after_copy --dtype f16 --fresh --json
+[ "$(field twin_after_copy 'd["early_stop"], d["order"]')" = "None the rankings of bf16 cols 1024" ] ||
+	fail "twin after a copy stop: $(field twin_after_copy 'd["early_stop"], d["order"], d["counts"]')"
+echo "softmax f16 1024: $(field twin 'd["counts"]["timed"]') variants timed after bf16's ranking, $(field twin 'd["counts"]["timed"]') + $(field twin_full 'd["counts"]["timed"]') with --full"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"

@@ -119,10 +119,21 @@ static const char usage_tune[] =
 	"  --check-only     check every variant against the reference; time none and keep\n"
 	"                   no result (the compiled cubins still go into the cache)\n"
 	"  --budget SECONDS per problem: compile and time no new variant once this many\n"
-	"                   seconds have passed (compiling counts); the template's default\n"
-	"                   variant is always timed; the best so far is kept and the next\n"
-	"                   run goes on from there\n"
+	"                   seconds have passed (compiling counts; a list compiles the next\n"
+	"                   problem while the GPU times one, and that does not count); the\n"
+	"                   template's default variant is always timed; the best so far is\n"
+	"                   kept and the next run goes on from there\n"
 	"  --fresh          time every variant again, ignoring earlier runs' outcomes\n"
+	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
+	"                   copy of the same bytes (default 1), time no more variants; for\n"
+	"                   ops that write what they read (not xent fwd) where the copy\n"
+	"                   takes 50 us or more\n"
+	"  --full           time the whole space: no early stop (above, and: once the\n"
+	"                   first 8 of a finished ranking of the problem in a dtype of the\n"
+	"                   same size, bf16 <-> f16 (its whole space timed, or what its\n"
+	"                   --budget allowed), have a time, time no more); either way the\n"
+	"                   default goes first, then the variants that ranked best in the\n"
+	"                   related problems in the cache (other dtypes, widths within 2x)\n"
 	"  --json           one JSON object per problem on stdout (one line each); the\n"
 	"                   tables and progress go to stderr\n"
 	"  --seed N         seed of the random test data (default: from the clock)\n"
@@ -134,8 +145,9 @@ static const char usage_tune[] =
 	"                   50257, 128256, 131072, 151936, 256000 and 262144, and softmax\n"
 	"                   and log-softmax fwd and bwd over 1024, 2048, 4096, 8192,\n"
 	"                   16384, 32768, 65536 and those vocabularies, and 1024 and 2048\n"
-	"                   again at 65536 rows (rows=N in --list), each in f32, f16 and\n"
-	"                   bf16 (255 problems)\n"
+	"                   again at 65536 rows (rows=N in --list), and softmax, log-softmax\n"
+	"                   and xent fwd over the vocabularies again at 64, 8 and 1 rows\n"
+	"                   (decode), each in f32, f16 and bf16 (444 problems)\n"
 	"  --list           print the problems (of the shard) and exit\n"
 	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
 	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
@@ -167,7 +179,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY
 };
 
 static const struct option long_opts[] = {
@@ -200,6 +212,8 @@ static const struct option long_opts[] = {
 	{"list", no_argument, NULL, OPT_LIST},
 	{"shard", required_argument, NULL, OPT_SHARD},
 	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"full", no_argument, NULL, OPT_FULL},
+	{"near-copy", required_argument, NULL, OPT_NEAR_COPY},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -214,7 +228,8 @@ typedef struct args {
 	int devices[MAX_DEVICES], ndevices;
 	unsigned opts;
 	long long cols, rows;
-	double budget;
+	double budget, near_copy;
+	int full;
 	unsigned long long seed;
 } args;
 
@@ -227,6 +242,47 @@ static long long parse_int(const char *opt, const char *s, long long lo, long lo
 	if (v < lo || v > hi)
 		die_usage("%s must be in %lld..%lld (got %lld)", opt, lo, hi, v);
 	return v;
+}
+
+/* --sm must be an SM this NVRTC can target (nvrtcGetSupportedArchs):
+ * another is refused up front, in NVRTC's own words (its log for an empty
+ * program compiled for that SM). Without NVRTC nothing is checked here:
+ * the command says later that NVRTC is missing. */
+static void check_sm(int sm)
+{
+	char list[1024] = "", arch[48], why[512] = "";
+	const char *opts[1] = {arch};
+	int n = 0, *archs, ok = 0;
+	nvrtcProgram prog;
+	size_t len = 0;
+	if (kg_nvrtc_load() || kg_nvrtc.nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n < 1 ||
+	    !(archs = calloc((size_t)n, sizeof *archs)))
+		return;
+	if (kg_nvrtc.nvrtcGetSupportedArchs(archs) != NVRTC_SUCCESS) {
+		free(archs);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(list);
+		ok |= archs[i] == sm;
+		snprintf(list + l, sizeof list - l, "%ssm_%d", i ? " " : "", archs[i]);
+	}
+	free(archs);
+	if (ok)
+		return;
+	snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d", sm);
+	if (kg_nvrtc.nvrtcCreateProgram(&prog, "", "sm_check.cu", 0, NULL, NULL) == NVRTC_SUCCESS) {
+		nvrtcResult r = kg_nvrtc.nvrtcCompileProgram(prog, 1, opts);
+		if (r != NVRTC_SUCCESS && kg_nvrtc.nvrtcGetProgramLogSize(prog, &len) == NVRTC_SUCCESS && len > 1 &&
+		    len < sizeof why && kg_nvrtc.nvrtcGetProgramLog(prog, why) == NVRTC_SUCCESS) {
+			why[strcspn(why, "\n")] = 0; /* its first line */
+		} else {
+			snprintf(why, sizeof why, "%s", kg_nvrtc.nvrtcGetErrorString(r != NVRTC_SUCCESS ? r : NVRTC_ERROR_INVALID_OPTION));
+		}
+		kg_nvrtc.nvrtcDestroyProgram(&prog);
+	}
+	die_usage("--sm %d: NVRTC %s cannot target sm_%d: %s (it targets %s)", sm, kg_nvrtc_version(), sm,
+	          why[0] ? why : "not among its architectures", list);
 }
 
 /* Whether name is one of the space-separated words of list. */
@@ -301,7 +357,10 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			if (a->cols < 1)
 				die_usage("--cols must be >= 1 (got %lld)", a->cols);
 			break;
-		case OPT_SM: a->sm = (int)parse_int("--sm", optarg, 50, 200); break;
+		case OPT_SM:
+			a->sm = (int)parse_int("--sm", optarg, 50, 200);
+			check_sm(a->sm);
+			break;
 		case OPT_ROWS: a->rows = parse_int("--rows", optarg, 1, INT32_MAX); break;
 		case OPT_DEVICE:
 			a->device = (int)parse_int("--device", optarg, 0, 1023);
@@ -336,6 +395,14 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			break;
 		}
 		case OPT_FRESH: a->fresh = 1; break;
+		case OPT_FULL: a->full = 1; break;
+		case OPT_NEAR_COPY: {
+			char *end;
+			a->near_copy = strtod(optarg, &end);
+			if (!*optarg || *end || !isfinite(a->near_copy) || a->near_copy <= 0 || a->near_copy > 100)
+				die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
+			break;
+		}
 		case OPT_JSON: a->json = 1; break;
 		case OPT_PRESET: a->preset = optarg; break;
 		case OPT_LIST: a->list = 1; break;
@@ -530,7 +597,7 @@ static int cmd_tune(int argc, char **argv)
 	char optstr[96];
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
-	           "target weight smooth zloss softcap budget fresh json preset list shard devices",
+	           "target weight smooth zloss softcap budget fresh json preset list shard devices full near-copy",
 	           &a);
 	if (a.preset) {
 		preset_get(a.preset, &problems, &n);
@@ -601,6 +668,8 @@ static int cmd_tune(int argc, char **argv)
 	o.no_time = a.check_only;
 	o.fresh = a.fresh;
 	o.budget_s = a.budget;
+	o.full = a.full;
+	o.near_copy_pct = a.near_copy;
 	o.seed = a.seed;
 	o.stop = &stop_signal;
 
@@ -715,8 +784,12 @@ static int cmd_space(int argc, char **argv)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
-	if ((rc = gen_open(&g)) || (rc = gen_space(g, &p, &configs, &n)))
+	if ((rc = gen_open(&g)))
 		return fail(rc);
+	if ((rc = gen_space(g, &p, &configs, &n))) {
+		gen_close(g);
+		return fail(rc);
+	}
 	if (a.json) {
 		char *dflt = NULL;
 		gen_default(g, &p, &dflt);
@@ -753,8 +826,12 @@ static int cmd_gen(int argc, char **argv)
 		die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
-	if ((rc = gen_open(&g)) || (rc = gen_render(g, &p, a.config, &v)))
+	if ((rc = gen_open(&g)))
 		return fail(rc);
+	if ((rc = gen_render(g, &p, a.config, &v))) {
+		gen_close(g); /* every path out frees what it made */
+		return fail(rc);
+	}
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
 		       " grid = ceil(rows / %u) x %u CTAs%s%s%s%s */\n",
@@ -771,18 +848,27 @@ static int cmd_gen(int argc, char **argv)
 			if (log)
 				fputs(log, stderr);
 			free(log);
-			return fail(rc);
+			rc = fail(rc);
+			goto out;
 		}
-		if (!(f = fopen(a.cubin, "wb")) || fwrite(cubin, 1, size, f) != size || fclose(f)) {
+		int bad = !(f = fopen(a.cubin, "wb"));
+		if (f) {
+			bad = fwrite(cubin, 1, size, f) != size;
+			bad = (fclose(f) != 0) || bad; /* closed either way */
+		}
+		if (bad) {
 			fprintf(stderr, "%s: error: cannot write '%s'\n", progname, a.cubin);
 			free(cubin);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		free(cubin);
 	}
+	rc = 0;
+out:
 	gen_variant_free(&v);
 	gen_close(g);
-	return 0;
+	return rc;
 }
 
 static int cmd_version(int argc, char **argv)

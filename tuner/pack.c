@@ -90,17 +90,21 @@ static const char usage_ls[] =
 	"usage: kgen pack ls FILE [--json]\n"
 	"\n"
 	"Prints the pack's meta data, then one line per record: op, pass, dtype, cols,\n"
-	"options, rows bucket, SM, GPU, configuration, time (us) and bandwidth (GB/s).\n"
+	"options, rows bucket, SM, GPU, configuration, time (us) and bandwidth (GB/s);\n"
+	"then, for each GPU here of the pack's SM but another model, that it borrows\n"
+	"these records where it has none of its own (docs/packs.md).\n"
 	"\n"
 	"  --json           one JSON object: {\"file\", \"meta\", \"records\": [...]}\n";
 
 static const char usage_verify[] =
 	"usage: kgen pack verify FILE\n"
 	"\n"
-	"Recomputes the checksum of every record's cubin and compares each record's\n"
-	"stamp with this build's (another template or kgen version: the runtime would\n"
-	"skip it); where a GPU of the record's SM is present, loads the cubin and looks\n"
-	"up its kernels. Prints one line per record and a summary.\n"
+	"Checks the file (a regular file, its size against its LMDB header, the\n"
+	"SHA-256 of its trailer), then the checksum of every record and cubin, and\n"
+	"compares each record's stamp with this build's (another template or kgen\n"
+	"version: the runtime would skip it); where a GPU of the record's SM is\n"
+	"present, loads the cubin and looks up its kernels. Prints one line per\n"
+	"record and a summary.\n"
 	"\n"
 	"exit status: 0 all verified and loaded, 1 a record failed, 2 usage error,\n"
 	"3 checksums and stamps verified but no GPU of the SM present to load them\n";
@@ -198,6 +202,18 @@ static int read_all(cache *c, const char *db, pack_entries *l)
 	return pack_read_all(c, db, l, msg, sizeof msg) ? error("%s", msg) : 0;
 }
 
+/* Report the entries of c that failed their checksum (they were skipped);
+ * returns 1 if there were any. */
+static int report_damaged(cache *c, const char *noun)
+{
+	char first[256];
+	int n = cache_damaged(c, first, sizeof first);
+	if (!n)
+		return 0;
+	return error("%d damaged entr%s in %s '%s' (first: %s): ignored", n, n == 1 ? "y" : "ies", noun, cache_dir(c),
+	             first);
+}
+
 static void print_written(const pack_writer *w, const char *out)
 {
 	printf("wrote '%s': %d records, %d cubins (%.1f KiB) for '%s' sm %s\n", out, w->records, w->cubins,
@@ -284,6 +300,8 @@ static int cmd_export(int argc, char **argv)
 	if (nocubin)
 		error("%d record%s skipped for want of a cubin", nocubin, nocubin == 1 ? "" : "s");
 out:
+	if (report_damaged(c, "cache"))
+		rc = 1;
 	pack_writer_close(&w);
 	pack_entries_free(&l);
 	cache_close(c);
@@ -352,6 +370,8 @@ static int cmd_import(int argc, char **argv)
 	printf("\n");
 	rc = bad ? 1 : 0;
 out:
+	if (p && report_damaged(p, "pack"))
+		rc = 1;
 	pack_entries_free(&l);
 	cache_close(c);
 	cache_close(p);
@@ -380,6 +400,11 @@ static int cmd_merge(int argc, char **argv)
 		if (open_pack(&p, a.files[f]))
 			goto out;
 		if (read_all(p, "best", &l)) {
+			cache_close(p);
+			goto out;
+		}
+		if (report_damaged(p, "pack")) {
+			error("nothing written");
 			cache_close(p);
 			goto out;
 		}
@@ -500,6 +525,8 @@ static int print_meta_json(const void *key, size_t klen, const void *val, size_t
 	return 0;
 }
 
+static void ls_borrowers(const char *gpu, const char *sm);
+
 static int cmd_ls(int argc, char **argv)
 {
 	pargs a;
@@ -573,9 +600,12 @@ static int cmd_ls(int argc, char **argv)
 	}
 	if (a.json)
 		printf("%s]}\n", l.n ? "\n" : "");
+	else
+		ls_borrowers(m[3], m[4]);
 	pack_entries_free(&l);
+	a.nfiles = report_damaged(p, "pack"); /* the records listed are sound */
 	cache_close(p);
-	return 0;
+	return a.nfiles;
 }
 
 /* The GPUs present, for verify. */
@@ -618,6 +648,25 @@ static int gpus_pick(const gpus *g, int sm, const char *name)
 				any = i;
 		}
 	return any;
+}
+
+/* After ls: the GPUs here of the pack's SM but another model, which borrow
+ * its records where they have none of their own (docs/packs.md). */
+static void ls_borrowers(const char *gpu, const char *sm)
+{
+	gpus g;
+	gpus_find(&g);
+	for (int i = 0; i < g.n; i++) {
+		if (g.dev[i].sm != atoi(sm) || !strcmp(g.dev[i].name, gpu))
+			continue;
+		if (kg_borrow_enabled())
+			printf("GPU %d '%s' (sm_%d) borrows these records where it has none of its own and this pack's model "
+			       "is the nearest of its SM in its packs (KGEN_NO_BORROW=1 turns that off)\n",
+			       i, g.dev[i].name, g.dev[i].sm);
+		else
+			printf("GPU %d '%s' (sm_%d) would borrow these records, but KGEN_NO_BORROW is set\n", i,
+			       g.dev[i].name, g.dev[i].sm);
+	}
 }
 
 /* Load cubin on GPU i and look up its kernels; 0, or 1 with why filled. */
@@ -676,8 +725,8 @@ static int cmd_verify(int argc, char **argv)
 	cache *p;
 	pack_entries l;
 	gpus g;
-	char missing[512] = "";
-	int ok = 0, failed = 0, unloaded = 0;
+	char missing[512] = "", first[256];
+	int ok = 0, failed = 0, unloaded = 0, nd;
 	parse(argc, argv, "", &a);
 	if (a.nfiles != 1)
 		die_usage(a.nfiles ? "verify takes one pack" : "missing the pack FILE");
@@ -687,6 +736,8 @@ static int cmd_verify(int argc, char **argv)
 		cache_close(p);
 		return 1;
 	}
+	/* records that failed their checksum (skipped by the scan) */
+	nd = cache_damaged(p, first, sizeof first);
 	gpus_find(&g);
 	for (int i = 0; i < l.n; i++) {
 		const char *rec = l.v[i].rec;
@@ -745,6 +796,11 @@ static int cmd_verify(int argc, char **argv)
 	for (int i = 0; i < g.n; i++)
 		if (g.ctx[i])
 			kg_cu.cuDevicePrimaryCtxRelease(g.dev[i].dev);
+	/* records and meta data that failed their checksum were skipped */
+	if (nd) {
+		printf("FAIL      %d damaged entr%s (first: %s): checksum mismatch\n", nd, nd == 1 ? "y" : "ies", first);
+		failed += nd;
+	}
 	printf("%d records: %d verified and loaded, %d failed, %d verified but not loaded\n", l.n, ok, failed,
 	       unloaded);
 	pack_entries_free(&l);

@@ -127,7 +127,7 @@ int pack_read_all(cache *c, const char *db, pack_entries *l, char *msg, size_t m
 int pack_cubin(cache *c, int is_pack, const char *where, const char *rec, void **cubin, size_t *size,
                char hex[17], char *msg, size_t msglen)
 {
-	kg_record r = {(char *)rec, c, is_pack, is_pack ? "pack" : "cache", where, 0, 0, 0};
+	kg_record r = {.rec = (char *)rec, .src = c, .pack = is_pack, .origin = is_pack ? "pack" : "cache", .where = where};
 	int rc;
 	if (rec_get(rec, "variant", hex, 17))
 		hex[0] = 0;

@@ -21,13 +21,23 @@ static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384, 32768, 655
  * always the fastest. The runtime takes the record of the nearest rows. */
 static const long long llm_tall_widths[] = {1024, 2048};
 #define TALL_ROWS 65536
+/* Decode-time calls: a handful of rows over a vocabulary (sampling,
+ * log-probabilities, scoring). A config timed at 4096 rows shapes its grid
+ * for thousands of rows (a one-row cross-entropy over a 150K vocabulary ran
+ * 2x slower through it than with the template's default), so the forward
+ * ops over the vocabularies are tuned at these rows too (rows buckets 64, 8
+ * and 1; the runtime takes the nearest bucket, and no record of a bucket
+ * more than 8x above the call's). The cubins are those of 4096 rows: only
+ * the check and the timing repeat. */
+static const long long llm_few_rows[] = {64, 8, 1};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* llm: cross-entropy fwd, bwd and fused over the vocabularies; softmax and
  * log-softmax fwd and bwd over the widths and the vocabularies, then over
- * the tall widths at TALL_ROWS rows (last, so that the indices of the
- * others stay); every dtype;
+ * the tall widths at TALL_ROWS rows, then softmax, log-softmax and
+ * cross-entropy forward over the vocabularies at llm_few_rows (each group
+ * after the ones before, so that their indices stay); every dtype;
  * cross-entropy with its default options (i64 targets, no weight, smoothing,
  * z-loss or softcap). The dtype varies fastest, so that a shard by
  * i % N gets a share of every width. */
@@ -59,6 +69,15 @@ static int preset_llm(tune_problem *out)
 					out[n] = (tune_problem){row_ops[o], 0, dtypes[d], llm_tall_widths[w], TALL_ROWS};
 				n++;
 			}
+	static const int few_ops[] = {KG_SOFTMAX_FWD, KG_LOGSOFTMAX_FWD, KG_XENT_FWD};
+	for (int o = 0; o < COUNT(few_ops); o++)
+		for (int v = 0; v < COUNT(llm_vocabs); v++)
+			for (int r = 0; r < COUNT(llm_few_rows); r++)
+				for (int d = 0; d < COUNT(dtypes); d++) {
+					if (out)
+						out[n] = (tune_problem){few_ops[o], 0, dtypes[d], llm_vocabs[v], llm_few_rows[r]};
+					n++;
+				}
 	return n;
 }
 

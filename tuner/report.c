@@ -80,7 +80,8 @@ void report_table(FILE *f, const tune_result *res, int top)
 	}
 	for (int i = 0; i < res->n; i++) {
 		const tune_trial *t = &res->trials[i];
-		if (is_ok(t) || !strcmp(t->status, "untimed") || !strcmp(t->status, "pruned"))
+		if (is_ok(t) || !strcmp(t->status, "untimed") || !strcmp(t->status, "skipped") ||
+		    !strcmp(t->status, "pruned"))
 			continue;
 		if (!bad++)
 			fprintf(f, "rejected:\n");
@@ -130,7 +131,8 @@ void report_counts(FILE *f, const report_item *it, double budget_s)
 	}
 	fprintf(f, "%d variants: %d passed, %d rejected, ", r->n, it->passed, r->rejected);
 	pruned_line(f, r);
-	fprintf(f, ", %d not timed; compiled %d, reused %d from the cache", r->untimed, r->compiled, r->reused);
+	fprintf(f, ", %d not timed; compiled %d, reused %d from the cache", r->untimed + r->skipped, r->compiled,
+	        r->reused);
 	if (r->resumed)
 		fprintf(f, "; %d taken from an earlier run", r->resumed);
 	fprintf(f, "\n");
@@ -140,6 +142,10 @@ void report_counts(FILE *f, const report_item *it, double budget_s)
 	if (r->interrupted)
 		fprintf(f, "stopped: %d variants not timed; the next run goes on from here (--fresh starts over)\n",
 		        r->untimed);
+	if (r->order[0])
+		fprintf(f, "order: the default, then by %s\n", r->order);
+	if (r->skipped)
+		fprintf(f, "early stop: %s; %d variants not timed (--full times them)\n", r->early_stop, r->skipped);
 	fprintf(f, "time: generate %.1f s, compile %.1f s, check+time %.1f s; total %.1f s\n", r->gen_s, r->compile_s,
 	        r->time_s, r->total_s);
 }
@@ -213,10 +219,20 @@ void report_json(FILE *f, const report_item *it)
 	json_num(f, timed && r->copy_gbps > 0 ? 100.0 * it->best.gbps / r->copy_gbps : NAN, timed);
 	fprintf(f, ",\"stored\":%s,\"budget_spent\":%s", r->stored ? "true" : "false",
 	        r->budget_spent ? "true" : "false");
+	fputs(",\"early_stop\":", f);
+	if (r->early_stop[0])
+		json_str(f, r->early_stop);
+	else
+		fputs("null", f);
+	fputs(",\"order\":", f);
+	if (r->order[0])
+		json_str(f, r->order);
+	else
+		fputs("null", f);
 	fprintf(f,
 	        ",\"counts\":{\"variants\":%d,\"compiled\":%d,\"reused\":%d,\"pruned\":%d,\"rejected\":%d,"
-	        "\"timed\":%d,\"resumed\":%d,\"untimed\":%d}",
-	        r->n, r->compiled, r->reused, r->pruned, r->rejected, it->now, r->resumed, r->untimed);
+	        "\"timed\":%d,\"resumed\":%d,\"untimed\":%d,\"skipped\":%d}",
+	        r->n, r->compiled, r->reused, r->pruned, r->rejected, it->now, r->resumed, r->untimed, r->skipped);
 	fputs(",\"pruned_by\":{", f);
 	for (int k = 0; k < TUNE_NPRUNE; k++)
 		fprintf(f, "%s\"%s\":%d", k ? "," : "", tune_prune_names[k], r->pruned_by[k]);
@@ -248,6 +264,8 @@ void report_line(FILE *f, const report_item *it)
 		fprintf(f, "; %d from an earlier run", r->resumed);
 	if (r->budget_spent)
 		fprintf(f, "; budget spent, %d not timed", r->untimed);
+	if (r->skipped)
+		fprintf(f, "; stopped: %s, %d not timed", r->early_stop, r->skipped);
 }
 
 void report_summary(FILE *f, const report_item *items, int n)

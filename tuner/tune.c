@@ -17,11 +17,14 @@
  *    goes into the cache as soon as it is known, the fastest at the end.
  * A budget or a stop request ends steps 3-5 early; the best so far is kept.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +59,8 @@ typedef struct job {
 	int skip;      /* pruned or resumed: not compiled */
 	int started;   /* compilation started (or the cubin was looked up) */
 	int reused, rc;
+	int later;     /* compiled when the timing reaches it (an early stop is expected before) */
+	int twin_rank; /* its place in the twin dtype's ranking, or -1 */
 	char hex[17];
 	char *log;
 } job;
@@ -68,6 +73,8 @@ typedef struct pool {
 	const tune_opts *o;
 	double deadline;  /* 0: no budget */
 	int stopped, spent;
+	int write_failed;      /* cubins the cache did not take (a full disk) */
+	char write_error[512]; /* the first such failure */
 	pthread_mutex_t lock;
 } pool;
 
@@ -83,13 +90,36 @@ static int stop_asked(const tune_opts *o)
 	return o->stop && *o->stop;
 }
 
+/* Job j's cubin: from the cache, else compiled (and put there). */
+static void compile_job(pool *p, job *j)
+{
+	if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
+		j->reused = 1;
+	} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
+		char m[512];
+		if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, m, sizeof m)) {
+			pthread_mutex_lock(&p->lock);
+			if (!p->write_failed++)
+				snprintf(p->write_error, sizeof p->write_error, "%s", m);
+			pthread_mutex_unlock(&p->lock);
+		}
+	} else if (!j->log) {
+		/* keep the reason: kgen_last_error is per thread */
+		const char *m = kgen_last_error();
+		if ((j->log = malloc(strlen(m) + 1)))
+			strcpy(j->log, m);
+	}
+}
+
 static void *compile_worker(void *arg)
 {
 	pool *p = arg;
+	if (p->o->nice > 0) /* compiling ahead: the CPU left over by the problem at hand */
+		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->o->nice);
 	for (;;) {
 		job *j;
 		pthread_mutex_lock(&p->lock);
-		while (p->next < p->n && p->jobs[p->next].skip)
+		while (p->next < p->n && (p->jobs[p->next].skip || p->jobs[p->next].later))
 			p->next++;
 		if (p->next == p->n || p->stopped || p->spent) {
 			pthread_mutex_unlock(&p->lock);
@@ -111,16 +141,7 @@ static void *compile_worker(void *arg)
 		p->started++;
 		pthread_mutex_unlock(&p->lock);
 
-		if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
-			j->reused = 1;
-		} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
-			cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, NULL, 0);
-		} else if (!j->log) {
-			/* keep the reason: kgen_last_error is per thread */
-			const char *m = kgen_last_error();
-			if ((j->log = malloc(strlen(m) + 1)))
-				strcpy(j->log, m);
-		}
+		compile_job(p, j);
 		pthread_mutex_lock(&p->lock);
 		p->done++;
 		if (p->o->progress)
@@ -134,7 +155,7 @@ static void compile_all(pool *p, int jobs)
 	pthread_t th[64];
 	int nth = jobs > 0 ? jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	for (int i = 0; i < p->n; i++)
-		p->total += !p->jobs[i].skip;
+		p->total += !p->jobs[i].skip && !p->jobs[i].later;
 	if (nth < 1)
 		nth = 1;
 	if (nth > 64)
@@ -357,6 +378,292 @@ static void resume(const trial_ctx *x, pool *p, tune_result *res)
 	free(f.rec);
 }
 
+/* The end of a run that timed the whole space (complete=1), or as much of
+ * it as its budget allowed, likely winners first (complete=2), marks the
+ * problem's epoch record: its ranking may then stand in for a twin's
+ * (below). A run stopped otherwise leaves no mark. */
+static void mark_complete(const trial_ctx *x, int how)
+{
+	char k[KG_KEY_MAX + 8], rec[160], date[32];
+	int n = snprintf(k, sizeof k, "%s\x1f", x->key);
+	utc_date(date, sizeof date);
+	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=%d\ndate=%s\n", x->epoch, how, date);
+	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+}
+
+/* The ranking of a related problem already tuned into the cache: its
+ * variants that have a time in its current epoch, fastest first. */
+typedef struct ranking {
+	int dtype;
+	long long cols;
+	int relation;   /* REL_*: how near the problem is to the one at hand */
+	long epoch;
+	int complete;   /* its whole space was timed (1), or what its budget allowed (2) */
+	char key[KG_KEY_MAX];
+	char **cfg;     /* configs, mapped to the dtype at hand (vec scaled) */
+	double *us;
+	int n, cap;
+} ranking;
+
+enum {
+	REL_TWIN,      /* same columns, a dtype of the same size (bf16 <-> f16) */
+	REL_DTYPE,     /* same columns, a dtype of another size */
+	REL_WIDTH,     /* same dtype, columns within a factor of 2 */
+	REL_WIDTH_DTYPE /* another dtype, columns within a factor of 2 */
+};
+
+#define MAX_RANKINGS 16
+
+/* The part of a problem key after its columns ("|opts|smN|gpu|rB"), or NULL. */
+static const char *key_tail(const char *key)
+{
+	const char *p = key;
+	for (int i = 0; i < 4 && p; i++)
+		if ((p = strchr(p, '|')))
+			p++;
+	return p ? p - 1 : NULL;
+}
+
+/* cfg with vec=V replaced by vec=V*num/den (the same bytes per access in
+ * another dtype); 0 when there is no whole number for it. */
+static int map_vec(char *out, size_t len, const char *cfg, int num, int den)
+{
+	const char *at = strstr(cfg, "vec=");
+	int v, w;
+	if (!at || num == den) {
+		snprintf(out, len, "%s", cfg);
+		return 1;
+	}
+	v = atoi(at + 4);
+	if ((v * num) % den || (w = v * num / den) < 1)
+		return 0;
+	at += 4;
+	snprintf(out, len, "%.*s%d%s", (int)(at - cfg), cfg, w, at + strspn(at, "0123456789"));
+	return 1;
+}
+
+static int by_us(const void *pa, const void *pb, void *arg)
+{
+	const ranking *r = arg;
+	double a = r->us[*(const int *)pa], b = r->us[*(const int *)pb];
+	return (a > b) - (a < b);
+}
+
+/* Gather the rankings of the problems related to x->key (same op, pass,
+ * options, SM, GPU and rows bucket; see REL_*) from the trial records. */
+static int find_rankings(const trial_ctx *x, int op, int dtype, long long cols, ranking *rk)
+{
+	char prefix[64], k[KG_KEY_MAX + 8], v[64];
+	const char *tail = key_tail(x->key);
+	found f = {0};
+	int nr = 0, n = snprintf(prefix, sizeof prefix, "%s|%s|", kg_ops[op].op, kg_ops[op].pass);
+	if (!tail)
+		return 0;
+	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f, NULL, 0);
+	for (int i = 0; i < f.n; i++) {
+		char *sep = strchr(f.cfg[i], '\x1f'), *d, *c;
+		const char *t;
+		int dt, r, rel;
+		long long cc;
+		if (!sep)
+			continue;
+		*sep = 0;
+		t = key_tail(f.cfg[i]);
+		if (!t || strcmp(t, tail) || strlen(f.cfg[i]) >= KG_KEY_MAX)
+			continue;
+		snprintf(k, sizeof k, "%s", f.cfg[i] + n); /* "dtype|cN|..." */
+		d = k;
+		if (!(c = strchr(d, '|')) || c[1] != 'c')
+			continue;
+		*c = 0;
+		cc = strtoll(c + 2, NULL, 10);
+		if ((dt = kg_dtype_parse(d)) < 0 || cc < 1 || (dt == dtype && cc == cols))
+			continue;
+		if (cc == cols)
+			rel = kg_dtype_size(dt) == kg_dtype_size(dtype) ? REL_TWIN : REL_DTYPE;
+		else if (cc <= 2 * cols && cols <= 2 * cc)
+			rel = dt == dtype ? REL_WIDTH : REL_WIDTH_DTYPE;
+		else
+			continue;
+		for (r = 0; r < nr && strcmp(rk[r].key, f.cfg[i]); r++)
+			;
+		if (r == nr) {
+			if (nr == MAX_RANKINGS)
+				continue;
+			memset(&rk[nr], 0, sizeof rk[nr]);
+			snprintf(rk[nr].key, sizeof rk[nr].key, "%s", f.cfg[i]);
+			rk[nr].dtype = dt;
+			rk[nr].cols = cc;
+			rk[nr].relation = rel;
+			rk[nr].epoch = -1;
+			nr++;
+		}
+		ranking *R = &rk[r];
+		const char *rec = f.rec[i], *cfg = sep + 1;
+		if (!*cfg) { /* the epoch record */
+			R->epoch = (long)rec_num(rec, "epoch");
+			R->complete = (int)rec_num(rec, "complete");
+			continue;
+		}
+		if (rec_get(rec, "status", v, sizeof v) || strcmp(v, "ok") || rec_get(rec, "stamp", v, sizeof v) ||
+		    strcmp(v, x->stamp))
+			continue;
+		char mapped[192];
+		if (!map_vec(mapped, sizeof mapped, cfg, kg_dtype_size(dt), kg_dtype_size(dtype)))
+			continue;
+		if (R->n == R->cap) {
+			int cap = R->cap ? 2 * R->cap : 64;
+			char **a = realloc(R->cfg, sizeof *a * (size_t)cap);
+			double *b;
+			if (!a)
+				continue;
+			R->cfg = a;
+			if (!(b = realloc(R->us, sizeof *b * (size_t)cap)))
+				continue;
+			R->us = b;
+			R->cap = cap;
+		}
+		/* the epoch goes with the config until the epoch record is known */
+		char *m = malloc(strlen(mapped) + 24);
+		if (!m)
+			continue;
+		sprintf(m, "%ld\x1f%s", (long)rec_num(rec, "epoch"), mapped);
+		R->cfg[R->n] = m;
+		R->us[R->n++] = rec_num(rec, "time_us");
+	}
+	for (int i = 0; i < f.n; i++) {
+		free(f.cfg[i]);
+		free(f.rec[i]);
+	}
+	free(f.cfg);
+	free(f.rec);
+	/* keep the current epoch's trials, fastest first */
+	for (int r = 0; r < nr; r++) {
+		ranking *R = &rk[r];
+		int m = 0, *idx = malloc(sizeof *idx * (size_t)(R->n ? R->n : 1));
+		char **cfg = malloc(sizeof *cfg * (size_t)(R->n ? R->n : 1));
+		double *us = malloc(sizeof *us * (size_t)(R->n ? R->n : 1));
+		long epoch = R->epoch < 0 ? 0 : R->epoch;
+		if (!idx || !cfg || !us) {
+			free(idx);
+			free(cfg);
+			free(us);
+			for (int i = 0; i < R->n; i++)
+				free(R->cfg[i]);
+			R->n = 0;
+			continue;
+		}
+		for (int i = 0; i < R->n; i++)
+			if (strtol(R->cfg[i], NULL, 10) == epoch)
+				idx[m++] = i;
+		qsort_r(idx, (size_t)m, sizeof *idx, by_us, R);
+		for (int i = 0; i < m; i++) {
+			char *c = strchr(R->cfg[idx[i]], '\x1f') + 1;
+			memmove(R->cfg[idx[i]], c, strlen(c) + 1);
+			cfg[i] = R->cfg[idx[i]];
+			us[i] = R->us[idx[i]];
+			R->cfg[idx[i]] = NULL;
+		}
+		for (int i = 0; i < R->n; i++)
+			free(R->cfg[i]);
+		free(R->cfg);
+		free(R->us);
+		free(idx);
+		R->cfg = cfg;
+		R->us = us;
+		R->n = R->cap = m;
+	}
+	return nr;
+}
+
+static void rankings_free(ranking *rk, int nr)
+{
+	for (int r = 0; r < nr; r++) {
+		for (int i = 0; i < rk[r].n; i++)
+			free(rk[r].cfg[i]);
+		free(rk[r].cfg);
+		free(rk[r].us);
+	}
+}
+
+static int rank_of(const ranking *R, const char *cfg)
+{
+	for (int i = 0; i < R->n; i++)
+		if (!strcmp(R->cfg[i], cfg))
+			return i;
+	return -1;
+}
+
+/* Order the variants so that the likely winners come first: the default,
+ * then by their best place in the rankings of related problems (a place
+ * counts more in a nearer relation), then the rest in the template's order.
+ * With a complete twin ranking (and not --full), the twin's order alone,
+ * and returns the twin's dtype: the run may stop once its leaders are
+ * timed; else -1. */
+static int plan_order(const trial_ctx *x, const tune_opts *o, int op, pool *p, tune_result *res, int ranked_top)
+{
+	ranking rk[MAX_RANKINGS];
+	int nr = find_rankings(x, op, o->dtype, o->cols, rk), twin = -1, n = p->n, used = 0, len = 0, twin_dtype;
+	long *score = malloc(sizeof *score * (size_t)(n ? n : 1));
+	int *perm = malloc(sizeof *perm * (size_t)(n ? n : 1));
+	job *jobs = malloc(sizeof *jobs * (size_t)(n ? n : 1));
+	tune_trial *trials = malloc(sizeof *trials * (size_t)(n ? n : 1));
+	for (int r = 0; r < nr; r++)
+		if (rk[r].relation == REL_TWIN && rk[r].complete && rk[r].n >= ranked_top && !o->full)
+			twin = r;
+	for (int i = 0; i < n; i++)
+		p->jobs[i].twin_rank = twin >= 0 ? rank_of(&rk[twin], res->trials[i].config) : -1;
+	twin_dtype = twin >= 0 ? rk[twin].dtype : -1;
+	if (!score || !perm || !jobs || !trials || !nr)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		long best = LONG_MAX;
+		for (int r = 0; r < nr; r++) {
+			int at;
+			if (twin >= 0 && r != twin)
+				continue;
+			if ((at = rank_of(&rk[r], res->trials[i].config)) >= 0 && 4L * at + rk[r].relation < best)
+				best = 4L * at + rk[r].relation;
+		}
+		score[i] = i == 0 ? -1 : best; /* the default stays first */
+		perm[i] = i;
+	}
+	/* a stable insertion sort: spaces are a few hundred variants */
+	for (int i = 1; i < n; i++)
+		for (int k = i; k > 0 && score[perm[k - 1]] > score[perm[k]]; k--) {
+			int t = perm[k];
+			perm[k] = perm[k - 1];
+			perm[k - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		jobs[i] = p->jobs[perm[i]];
+		trials[i] = res->trials[perm[i]];
+	}
+	memcpy(p->jobs, jobs, sizeof *jobs * (size_t)n);
+	memcpy(res->trials, trials, sizeof *trials * (size_t)n);
+	/* name the rankings used (at most three) */
+	for (int r = 0; r < nr; r++) {
+		if ((twin >= 0 && r != twin) || !rk[r].n)
+			continue;
+		if (used++ < 3 && len >= 0 && (size_t)len < sizeof res->order)
+			len += snprintf(res->order + len, sizeof res->order - (size_t)len, "%s%s %s %lld",
+			                len ? ", " : "the rankings of ", kg_dtype_names[rk[r].dtype],
+			                kg_ops[op].xent ? "vocab" : "cols", rk[r].cols);
+	}
+	if (used > 3 && len >= 0 && (size_t)len < sizeof res->order)
+		snprintf(res->order + len, sizeof res->order - (size_t)len, " and %d more", used - 3);
+	if (twin >= 0)
+		snprintf(res->order, sizeof res->order, "the ranking of %s %s %lld (finished)", kg_dtype_names[rk[twin].dtype],
+		         kg_ops[op].xent ? "vocab" : "cols", rk[twin].cols);
+out:
+	free(score);
+	free(perm);
+	free(jobs);
+	free(trials);
+	rankings_free(rk, nr);
+	return twin_dtype;
+}
+
 static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
                        tune_result *res)
 {
@@ -548,7 +855,9 @@ int tune_run(const tune_opts *o, tune_result *res)
 	op_data data;
 	char **configs = NULL, msg[512], stamp[96], optstr[96];
 	double t0 = now_s(), t1;
-	int n = 0, rc, sm = o->sm, gpu_rc = 0, op, have_data = 0, smem_optin = 0;
+	int n = 0, rc, sm = o->sm, gpu_rc = 0, op, have_data = 0, smem_optin = 0, twin_cut = -1;
+	const int ranked_top = o->ranked_top > 0 ? o->ranked_top : TUNE_RANKED_TOP;
+	const double near_copy = o->near_copy_pct > 0 ? o->near_copy_pct : TUNE_NEAR_COPY_PCT;
 	gen_problem prob;
 	CUresult r;
 
@@ -626,6 +935,12 @@ int tune_run(const tune_opts *o, tune_result *res)
 		if (!o->fresh)
 			resume(&tx, &p, res);
 	}
+	/* likely winners first; with a twin's finished ranking, its leaders
+	 * first and the rest compiled only if the timing reaches them */
+	if (!gpu_rc && !o->no_time && (twin_cut = plan_order(&tx, o, op, &p, res, ranked_top)) >= 0) {
+		for (int i = 1 + 2 * ranked_top; i < n; i++)
+			p.jobs[i].later = 1;
+	}
 
 	/* Compile everything (NVRTC needs no GPU). */
 	p.cache = c;
@@ -633,7 +948,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 	for (int i = 0; i < n; i++) {
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
-		if (j->skip)
+		if (j->skip || j->later)
 			continue;
 		if (!j->started) {
 			set_status(t, "untimed", p.stopped ? "stopped before it was compiled"
@@ -649,6 +964,11 @@ int tune_run(const tune_opts *o, tune_result *res)
 	res->interrupted = p.stopped;
 	res->budget_spent = p.spent;
 	res->compile_s = now_s() - t0;
+	if (p.write_failed) {
+		rc = kg_err(KGEN_ECACHE, "%d compiled variant%s could not be stored in the cache: %s", p.write_failed,
+		            p.write_failed == 1 ? "" : "s", p.write_error);
+		goto out;
+	}
 	if (gpu_rc) {
 		int done = res->compiled - res->rejected + res->reused, want = n - res->pruned;
 		if (done == want)
@@ -693,18 +1013,39 @@ int tune_run(const tune_opts *o, tune_result *res)
 			if (!res->trials[i].resumed && !strcmp(res->trials[i].status, "pruned"))
 				write_trial(&tx, &res->trials[i]);
 	}
-	int torun = 0, k = 0, done_ok = 0;
+	/* The early stops: nothing beats the copy by more than the noise once
+	 * it is long enough (an op that only reads, cross-entropy forward,
+	 * can); a twin's finished ranking names the leaders. */
+	const int copy_stop = !o->full && !o->no_time && op != KG_XENT_FWD && res->copy_us >= TUNE_NEAR_COPY_MIN_US;
+	int torun = 0, k = 0, done_ok = 0, ranked_ok = 0;
+	double best_us = 0;
 	for (int i = 0; i < n; i++) {
-		torun += !p.jobs[i].skip && p.jobs[i].started && !p.jobs[i].rc;
-		done_ok += res->trials[i].resumed && !strcmp(res->trials[i].status, "ok");
+		const tune_trial *t = &res->trials[i];
+		torun += !p.jobs[i].skip && (p.jobs[i].later || (p.jobs[i].started && !p.jobs[i].rc));
+		if (t->resumed && !strcmp(t->status, "ok")) {
+			done_ok++;
+			ranked_ok += p.jobs[i].twin_rank >= 0;
+			if (best_us == 0 || t->us < best_us)
+				best_us = t->us;
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		tune_trial *t = &res->trials[i];
 		job *j = &p.jobs[i];
 		CUmodule mod;
 		run_arg a = {.d = &data};
-		if (j->skip || !j->started || j->rc)
+		if (j->skip || (!j->later && (!j->started || j->rc)))
 			continue;
+		if (!res->early_stop[0] && copy_stop && best_us > 0 && best_us <= res->copy_us * (1 + near_copy / 100))
+			snprintf(res->early_stop, sizeof res->early_stop, "within %g%% of the copy", near_copy);
+		if (!res->early_stop[0] && twin_cut >= 0 && ranked_ok >= ranked_top)
+			snprintf(res->early_stop, sizeof res->early_stop, "the top %d of %s's ranking timed", ranked_top,
+			         kg_dtype_names[twin_cut]);
+		if (res->early_stop[0]) {
+			set_status(t, "skipped", res->early_stop);
+			res->skipped++;
+			continue;
+		}
 		if (stop_asked(o) || res->interrupted) {
 			res->interrupted = 1;
 			set_status(t, "untimed", "stopped before it was timed");
@@ -716,6 +1057,17 @@ int tune_run(const tune_opts *o, tune_result *res)
 			set_status(t, "untimed", "the budget was spent before it was timed");
 			res->untimed++;
 			continue;
+		}
+		if (j->later && !j->started) { /* not compiled ahead: now */
+			j->started = 1;
+			compile_job(&p, j);
+			res->compiled += !j->reused;
+			res->reused += j->reused;
+			if (j->rc) {
+				set_status(t, "compile", j->log ? j->log : "compile failed");
+				res->rejected++;
+				continue;
+			}
 		}
 		if (o->progress)
 			o->progress(o->progress_arg, o->no_time ? "check" : "time", ++k, torun, t->config);
@@ -754,6 +1106,9 @@ int tune_run(const tune_opts *o, tune_result *res)
 				set_status(t, "ok", NULL);
 				set_time(t, &st, res->bytes);
 				done_ok++;
+				ranked_ok += j->twin_rank >= 0;
+				if (best_us == 0 || t->us < best_us)
+					best_us = t->us;
 			}
 		} else {
 			set_status(t, "checked", NULL);
@@ -766,6 +1121,9 @@ int tune_run(const tune_opts *o, tune_result *res)
 	}
 	if (!o->no_time && screen < reps)
 		final_round(res, &p, &data, b, &tx, &dev, reps, o);
+	if (!o->no_time && !res->skipped && !res->interrupted && done_ok > 0)
+		if (!res->untimed || res->budget_spent)
+			mark_complete(&tx, res->untimed ? 2 : 1);
 	res->time_s = now_s() - t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)n, sizeof *res->trials, trial_cmp);
@@ -799,4 +1157,60 @@ void tune_result_free(tune_result *res)
 {
 	free(res->trials);
 	memset(res, 0, sizeof *res);
+}
+
+int tune_compile_ahead(const tune_opts *o)
+{
+	gen *g = NULL;
+	cache *c = NULL;
+	pool p;
+	tune_result res;
+	char **configs = NULL, msg[512], optstr[96];
+	int n = 0, rc, op;
+	gen_problem prob;
+
+	memset(&p, 0, sizeof p);
+	memset(&res, 0, sizeof res);
+	if ((op = kg_op_find(o->op, o->pass ? o->pass : "fwd")) < 0 || o->dtype < 0 || o->dtype > KGEN_BF16 ||
+	    o->cols < 1 || o->cols > INT32_MAX || !o->sm)
+		return kg_err(KGEN_EINVAL, "tune_compile_ahead: not a problem");
+	pthread_mutex_init(&p.lock, NULL);
+	kg_opts_string(op, o->opts, optstr, sizeof optstr);
+	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, o->sm, optstr};
+	if ((rc = gen_open(&g)) || (rc = gen_space(g, &prob, &configs, &n)) || n == 0)
+		goto out;
+	if (!(p.jobs = calloc((size_t)n, sizeof *p.jobs)) || !(res.trials = calloc((size_t)n, sizeof *res.trials))) {
+		rc = kg_err(KGEN_ENOMEM, "out of memory");
+		goto out;
+	}
+	p.n = res.n = n;
+	p.sm = o->sm;
+	p.o = o;
+	if ((rc = render_all(g, &prob, &p, &res, configs, n)))
+		goto out;
+	prune_limits(&p, &res, 0);
+	if (o->cache) {
+		c = o->cache;
+	} else if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
+		rc = kg_err(rc, "%s", msg);
+		goto out;
+	}
+	p.cache = c;
+	compile_all(&p, o->jobs);
+out:
+	for (int i = 0; p.jobs && i < n; i++) {
+		gen_variant_free(&p.jobs[i].v);
+		free(p.jobs[i].cubin);
+		free(p.jobs[i].log);
+	}
+	free(p.jobs);
+	free(res.trials);
+	for (int i = 0; i < n; i++)
+		free(configs[i]);
+	free(configs);
+	if (c && c != o->cache)
+		cache_close(c);
+	gen_close(g);
+	pthread_mutex_destroy(&p.lock);
+	return rc;
 }

@@ -17,6 +17,13 @@ enum {
 };
 extern const char *const tune_prune_names[TUNE_NPRUNE]; /* "template", "limits", ... */
 
+/* The early stops (docs/tuning.md): nothing beats a device-to-device copy
+ * of the same bytes by more than about 2% once the copy takes 50 us or
+ * more (bench/NOTES.md), and bf16 and f16 rank the same variants alike. */
+#define TUNE_NEAR_COPY_PCT 1.0
+#define TUNE_NEAR_COPY_MIN_US 50.0
+#define TUNE_RANKED_TOP 8
+
 typedef struct tune_opts {
 	const char *op, *pass;  /* "softmax", "log_softmax", "xent"; "fwd", "bwd", "fused" */
 	unsigned opts;          /* cross-entropy: KG_XO_* bits (internal.h) */
@@ -36,17 +43,27 @@ typedef struct tune_opts {
 	double budget_s;        /* > 0: start no compilation or timing once this many seconds have
 	                         * passed since the start; the first variant (the template's default)
 	                         * is always done */
+	int full;               /* time the whole space: neither early stop below */
+	double near_copy_pct;   /* stop once a variant is within this many percent of the copy's time
+	                         * (ops that write what they read, copies of TUNE_NEAR_COPY_MIN_US or
+	                         * more); 0: TUNE_NEAR_COPY_PCT */
+	int ranked_top;         /* with a finished ranking (the whole space, or what a budget allowed)
+	                         * of the same problem in a dtype of the same size (bf16 <-> f16) in
+	                         * the cache, stop once this many of its leaders have a time; 0:
+	                         * TUNE_RANKED_TOP */
 	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
 	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */
 	/* Progress: phase "compile" / "data" / "check" / "time" / "final", done of total. */
 	void (*progress)(void *arg, const char *phase, int done, int total, const char *config);
 	void *progress_arg;
+	int nice;               /* compile threads lower their priority by this much (compiling ahead) */
 } tune_opts;
 
 typedef struct tune_trial {
 	char config[192];
-	char status[16];  /* "ok", "checked", "mismatch", "compile", "launch", "pruned", "untimed" */
+	char status[16];  /* "ok", "checked", "mismatch", "compile", "launch", "pruned", "untimed",
+	                   * "skipped" (an early stop left it out) */
 	char variant[17]; /* hash of the compiled variant ("" when pruned by the template) */
 	double us, p10_us, p90_us, gbps;
 	double max_err;   /* worst error over the tolerance (<= 1 passes) */
@@ -66,6 +83,10 @@ typedef struct tune_result {
 	int ran;              /* variants checked (and timed) in this run */
 	int resumed;          /* trials taken from earlier runs' records (see tune_opts.fresh) */
 	int untimed;          /* variants left out: the budget was spent or the run was stopped */
+	int skipped;          /* variants left out by an early stop (early_stop says which) */
+	char early_stop[96];  /* "within 1% of the copy", "the top 8 of bf16's ranking timed", or "" */
+	char order[96];       /* where the order of the variants came from: "the rankings of f16 cols
+	                       * 128256, ..." (finished problems in the cache), or "" */
 	int budget_spent, interrupted;
 	double copy_us, copy_gbps;
 	double gen_s;         /* test data and reference */
@@ -95,6 +116,12 @@ typedef struct tune_result {
  * the same problem (same GPU, rows and template stamp) takes the outcome of
  * every variant it finds there instead of timing it again, unless fresh. */
 int tune_run(const tune_opts *opts, tune_result *res);
+
+/* Render and compile every variant of the problem into the cache, nothing
+ * else (no GPU needed): what a list compiles ahead for its next problem
+ * while the GPU times the current one. opts->sm must be set. 0, or a
+ * KGEN_E* code. */
+int tune_compile_ahead(const tune_opts *opts);
 void tune_result_free(tune_result *res);
 
 #endif

@@ -11,7 +11,14 @@ backends on one shape.
 from ._lib import KgenError, KgenValueError, last_kernel, library, library_candidates
 
 __version__ = "0.1.0"
-__all__ = ["KgenError", "KgenValueError", "last_kernel", "library", "library_candidates", "__version__"]
+__all__ = ["KgenError", "KgenValueError", "last_kernel", "library", "library_candidates", "prepare", "__version__"]
+
+
+def prepare(op, dtype, rows, cols, **kw):
+    """Load the kernel of a problem before CUDA graph capture (kgen_prepare);
+    see kgen.ops.prepare for the arguments."""
+    from .ops import prepare as _prepare
+    return _prepare(op, dtype, rows, cols, **kw)
 
 
 def __getattr__(name):

@@ -1,10 +1,14 @@
 """Loading libkgen and calling it through ctypes.
 
-The library is $KGEN_LIBRARY when that is set; else it is searched in the build tree of the
-source checkout this package was installed from (build/libkgen.so), under
-the install prefixes ($KGEN_PREFIX, sys.prefix, /usr/local, /usr), and by
-the dynamic linker's own search (ctypes.util.find_library). It is loaded on
-first use, so `import kgen` works on a machine without it.
+The library is, in order: $KGEN_LIBRARY when set (an explicit choice, e.g. a
+libkgen built from source, wins over the copy in the wheel: then nothing
+else is tried); the copy installed with this package (kgen/lib/libkgen.so,
+inside the wheel, with the packs in kgen/share/kgen/packs, which that copy
+finds by itself); when running from a source checkout (PYTHONPATH=python),
+its build tree (build/libkgen.so); the install prefixes ($KGEN_PREFIX,
+sys.prefix, /usr/local, /usr), and the dynamic linker's own search
+(ctypes.util.find_library). It is loaded on first use, so `import kgen`
+works on a machine without it.
 """
 import ctypes
 import ctypes.util
@@ -36,10 +40,13 @@ class KgenValueError(KgenError, ValueError):
 
 
 class XentOptions(ctypes.Structure):
-    """kgen_xent_options of kgen.h (48 bytes on LP64)."""
+    """kgen_xent_options of kgen.h (56 bytes on LP64)."""
     _fields_ = [("ignore_index", ctypes.c_int64), ("reduction", ctypes.c_int), ("denominator", ctypes.c_float),
                 ("label_smoothing", ctypes.c_float), ("z_loss", ctypes.c_float), ("softcap", ctypes.c_float),
-                ("weight", ctypes.c_void_p), ("bad_targets", ctypes.c_void_p)]
+                ("weight", ctypes.c_void_p), ("bad_targets", ctypes.c_void_p), ("workspace", ctypes.c_void_p)]
+
+
+XENT_WORKSPACE_BYTES = 64  # KGEN_XENT_WORKSPACE_BYTES of kgen.h
 
 
 def library_candidates():
@@ -47,17 +54,11 @@ def library_candidates():
     env = os.environ.get("KGEN_LIBRARY")
     if env:
         return [env]  # named explicitly: nothing else is tried
-    out, trees = [], []
-    try:
-        from . import _where  # written by setup.py when the package is installed
-        trees.append(_where.SOURCE_TREE)
-    except ImportError:
-        pass
-    # running from the source tree (PYTHONPATH=python, or an editable install)
-    trees.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    for t in trees:
-        if os.path.isdir(os.path.join(t, "python", "kgen")):  # a kgen source tree
-            out.append(os.path.join(t, "build", "libkgen.so"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = [os.path.join(here, "lib", "libkgen.so")]  # the wheel's copy
+    tree = os.path.dirname(os.path.dirname(here))
+    if os.path.isdir(os.path.join(tree, "python", "kgen")):  # running from a source tree
+        out.append(os.path.join(tree, "build", "libkgen.so"))
     prefixes = [os.environ.get("KGEN_PREFIX"), sys.prefix, "/usr/local", "/usr"]
     for p in prefixes:
         if p:
@@ -94,8 +95,12 @@ def _declare(lib):
     lib.kgen_xent_fwd.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT, _P, _P]
     lib.kgen_xent_bwd.argtypes = [_P, _P, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _INT, _INT, _P, _P]
     lib.kgen_xent_fused.argtypes = [_P, _P, _P, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _INT, _INT, _P, _P]
+    lib.kgen_xent_workspace_size.restype = ctypes.c_size_t
+    lib.kgen_xent_workspace_size.argtypes = []
+    lib.kgen_prepare.argtypes = [_P, _INT, _INT, _I64, _I64, _I64, _INT, _P, _P]
     for fn in ("kgen_softmax_fwd", "kgen_log_softmax_fwd", "kgen_softmax_bwd", "kgen_log_softmax_bwd",
-               "kgen_xent_fwd", "kgen_xent_bwd", "kgen_xent_fused", "kgen_open", "kgen_last_kernel"):
+               "kgen_xent_fwd", "kgen_xent_bwd", "kgen_xent_fused", "kgen_open", "kgen_last_kernel",
+               "kgen_prepare"):
         getattr(lib, fn).restype = _INT
 
 

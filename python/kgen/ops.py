@@ -11,11 +11,15 @@ import torch
 
 from . import _lib
 
-__all__ = ["softmax_fwd", "softmax_bwd", "xent_fwd", "xent_bwd", "xent_fused", "xent_options", "REDUCTIONS"]
+__all__ = ["softmax_fwd", "softmax_bwd", "xent_fwd", "xent_bwd", "xent_fused", "xent_options", "prepare",
+           "REDUCTIONS", "OPS"]
 
 _DTYPE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _ITYPE = {torch.int32: 0, torch.int64: 1}
 REDUCTIONS = {"none": 0, "sum": 1, "mean": 2, "sum_over": 3}
+# kgen_op of kgen.h
+OPS = {"softmax_fwd": 0, "softmax_bwd": 1, "log_softmax_fwd": 2, "log_softmax_bwd": 3, "cross_entropy_fwd": 4,
+       "cross_entropy_bwd": 5, "cross_entropy_fused": 6}
 
 
 def _dtype_code(t, what):
@@ -103,16 +107,54 @@ def softmax_bwd(y, dy, out=None, log=False):
 
 
 def xent_options(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
-                 softcap=None, denominator=1.0, bad_targets=None):
+                 softcap=None, denominator=1.0, bad_targets=None, workspace=None):
     """A kgen_xent_options struct. weight: a CUDA float32 contiguous [vocab]
-    tensor or None; bad_targets: a CUDA int64 [1] counter or None. The
-    caller keeps those tensors alive until the kernel has run."""
-    red = REDUCTIONS.get(reduction)
+    tensor or None; bad_targets: a CUDA int64 [1] counter or None;
+    workspace: a CUDA tensor of at least kgen_xent_workspace_size() bytes
+    (the reductions' denominators; None: libkgen's scratch of the stream).
+    The caller keeps those tensors alive until the kernel has run."""
+    red = REDUCTIONS.get(reduction) if isinstance(reduction, str) else int(reduction)
     if red is None:
         raise ValueError(f"kgen: reduction must be one of {', '.join(REDUCTIONS)} (got {reduction!r})")
     return _lib.XentOptions(int(ignore_index), red, float(denominator), float(label_smoothing), float(z_loss),
                             float(softcap or 0.0), weight.data_ptr() if weight is not None else None,
-                            bad_targets.data_ptr() if bad_targets is not None else None)
+                            bad_targets.data_ptr() if bad_targets is not None else None,
+                            workspace.data_ptr() if workspace is not None else None)
+
+
+def workspace(device):
+    """A cross-entropy workspace on device for one call: from torch's caching
+    allocator, so it follows the stream and CUDA graph pools like any tensor."""
+    return torch.empty(_lib.XENT_WORKSPACE_BYTES, dtype=torch.uint8, device=device)
+
+
+def prepare(op, dtype, rows, cols, ld=None, target_dtype=torch.int64, weight=False, label_smoothing=0.0,
+            z_loss=0.0, softcap=None, reduction="mean", device=None):
+    """Load the kernel of a problem ahead of its calls (kgen_prepare), e.g.
+    before CUDA graph capture: op is a name of OPS ("softmax_fwd", ...,
+    "cross_entropy_fused"), dtype a torch dtype, rows and cols the calls'
+    shape (rows selects a power-of-two bucket), ld their row stride
+    (default cols). For cross-entropy, which options are on selects the
+    kernel. Runs in device's (default: the current) context; launches
+    nothing."""
+    code = OPS.get(op)
+    if code is None:
+        raise ValueError(f"kgen: op must be one of {', '.join(OPS)} (got {op!r})")
+    dt = _DTYPE.get(dtype)
+    if dt is None:
+        raise TypeError(f"kgen: dtype must be float32, float16 or bfloat16 (got {dtype})")
+    dev = torch.device(device) if device is not None else torch.device("cuda", torch.cuda.current_device())
+    opt = xent_options(weight=None, reduction=reduction, label_smoothing=label_smoothing, z_loss=z_loss,
+                       softcap=softcap)
+    if weight:
+        opt.weight = 256  # only whether there are weights selects the kernel
+    it = _ITYPE[target_dtype]
+    with torch.cuda.device(dev):
+        # a workspace per call (kgen.torch's ops): no stream scratch to set up
+        opt.workspace = 256
+        _lib.check(_lib.library().kgen_prepare(_lib.handle(), code, dt, int(rows), int(cols),
+                                               int(ld if ld is not None else cols), it, ctypes.byref(opt),
+                                               torch.cuda.current_stream(dev).cuda_stream))
 
 
 def _xent_args(logits, target):
@@ -132,6 +174,15 @@ def _loss_out(rows, opt, device):
     return torch.empty(rows if opt.reduction == 0 else 1, device=device, dtype=torch.float32)
 
 
+def _with_workspace(opt, device):
+    ws = None
+    if opt.workspace is None:
+        ws = workspace(device)
+        opt = _lib.XentOptions.from_buffer_copy(opt)
+        opt.workspace = ws.data_ptr()
+    return opt, ws
+
+
 def xent_fwd(logits, target, opt, want_lse=True):
     """Cross-entropy forward: (loss, lse). loss is float32, [rows] for
     reduction none, else [1]; lse is the float32 [rows] logsumexp for
@@ -139,6 +190,7 @@ def xent_fwd(logits, target, opt, want_lse=True):
     dt, it, rows, ld = _xent_args(logits, target)
     loss = _loss_out(rows, opt, logits.device)
     lse = torch.empty(rows, device=logits.device, dtype=torch.float32) if want_lse else None
+    opt, ws = _with_workspace(opt, logits.device)
     with _on(logits):
         _lib.check(_lib.library().kgen_xent_fwd(_lib.handle(), loss.data_ptr(), lse.data_ptr() if want_lse else None,
                                                 logits.data_ptr(), target.data_ptr(), rows, logits.size(1), ld, dt,
@@ -153,6 +205,7 @@ def xent_bwd(logits, target, lse, dloss, opt, out=None):
     dt, it, rows, ld = _xent_args(logits, target)
     dx = torch.empty_like(logits, memory_format=torch.contiguous_format) if out is None else out
     _, ldd = _rows_view(dx, "out")
+    opt, ws = _with_workspace(opt, logits.device)
     with _on(logits):
         _lib.check(_lib.library().kgen_xent_bwd(_lib.handle(), dx.data_ptr(), logits.data_ptr(), target.data_ptr(),
                                                 lse.data_ptr(), dloss.data_ptr() if dloss is not None else None,
@@ -169,6 +222,7 @@ def xent_fused(logits, target, opt, dloss=None, out=None, want_lse=False):
     lse = torch.empty(rows, device=logits.device, dtype=torch.float32) if want_lse else None
     dx = torch.empty_like(logits, memory_format=torch.contiguous_format) if out is None else out
     _, ldd = _rows_view(dx, "out")
+    opt, ws = _with_workspace(opt, logits.device)
     with _on(logits):
         _lib.check(_lib.library().kgen_xent_fused(_lib.handle(), loss.data_ptr(),
                                                   lse.data_ptr() if want_lse else None, dx.data_ptr(),

@@ -7,10 +7,16 @@ dimensions and be float32, float16 or bfloat16. Bad input raises
 kgen.KgenError (a RuntimeError; KgenValueError, also a ValueError, for
 rejected arguments) carrying libkgen's message, or TypeError / ValueError
 for what torch itself would reject.
+
+Every kernel is a torch.library custom op (kgen._torch_ops: kgen::softmax_fwd,
+..., kgen::cross_entropy_fused) with a fake implementation and its autograd
+formula, so torch.compile(fullgraph=True) and torch.export trace these
+functions without graph breaks, and CUDA graphs capture them once their
+kernels are loaded (kgen.prepare, or one call before the capture).
 """
 import torch
 
-from . import ops
+from . import _torch_ops as kops
 
 __all__ = ["softmax", "log_softmax", "cross_entropy"]
 
@@ -48,23 +54,6 @@ def _check_float(x, what):
         raise TypeError(f"kgen: {what} must be float32, float16 or bfloat16 (got {x.dtype})")
 
 
-class _Softmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, dim, log):
-        rows, back = _as_rows(x, dim)
-        out = back(ops.softmax_fwd(rows, log=log))
-        ctx.save_for_backward(out)  # an output: modifying it in place is caught, as with torch.softmax
-        ctx.dim, ctx.log = dim, log
-        return out
-
-    @staticmethod
-    def backward(ctx, dy):
-        (out,) = ctx.saved_tensors
-        y, back = _as_rows(out, ctx.dim)  # the rows the forward wrote (a view, no copy)
-        dyr, _ = _as_rows(dy.to(out.dtype), ctx.dim)
-        return back(ops.softmax_bwd(y, dyr, log=ctx.log)), None, None
-
-
 def _softmax(input, dim, dtype, log):
     _check_float(input, "input")
     if dtype is not None:
@@ -72,10 +61,8 @@ def _softmax(input, dim, dtype, log):
         _check_float(input, "input")
     if input.numel() == 0:
         return (torch.log_softmax if log else torch.softmax)(input, dim)
-    if not (input.requires_grad and torch.is_grad_enabled()):
-        rows, back = _as_rows(input, dim)  # no graph to record: skip the autograd machinery
-        return back(ops.softmax_fwd(rows, log=log))
-    return _Softmax.apply(input, dim, log)
+    rows, back = _as_rows(input, dim)
+    return back((kops.log_softmax_fwd if log else kops.softmax_fwd)(rows))
 
 
 def softmax(input, dim=-1, dtype=None):
@@ -88,28 +75,44 @@ def log_softmax(input, dim=-1, dtype=None):
     return _softmax(input, dim, dtype, True)
 
 
-class _CrossEntropy(torch.autograd.Function):
-    """Forward: one read of the logits (loss and the per-row logsumexp).
-    Backward: one read of the logits and one write of their gradient, scaled
-    by the incoming gradient on the device (no host synchronization)."""
+class _CrossEntropyOnePass(torch.autograd.Function):
+    """Loss and gradient in one read of the logits (kgen::cross_entropy_fused):
+    the gradient, in the logits' dtype, is kept for backward (or written over
+    the logits: inplace), and backward scales it by the incoming gradient."""
 
     @staticmethod
-    def forward(ctx, logits, target, weight, opt, out_dtype, inplace_backward):
-        loss, lse = ops.xent_fwd(logits, target, opt, want_lse=ctx.needs_input_grad[0])
-        ctx.opt, ctx.inplace = opt, inplace_backward
-        ctx.save_for_backward(logits, target, weight, lse)  # weight: opt points at it
-        return loss.to(out_dtype)
+    def forward(ctx, logits, target, weight, ignore_index, reduction, eps, z_loss, softcap, inplace):
+        args = (target, weight, ignore_index, reduction, eps, z_loss, softcap)
+        if inplace:
+            # the autograd graph does not see the write (as Liger's and
+            # flash-attn's in-place cross-entropy): logits must not be
+            # needed by anything else's backward
+            grad = logits.detach()
+            loss = kops.cross_entropy_fused_inplace(grad, *args)
+        else:
+            loss, grad = kops.cross_entropy_fused(logits, *args)
+        ctx.save_for_backward(grad)
+        return loss
 
     @staticmethod
     def backward(ctx, dloss):
-        logits, target, weight, lse = ctx.saved_tensors
-        dl = dloss.reshape(-1).float().contiguous()
-        dx = ops.xent_bwd(logits, target, lse, dl, ctx.opt, out=logits if ctx.inplace else None)
-        return dx, None, None, None, None, None
+        (grad,) = ctx.saved_tensors
+        if dloss.numel() == 1:
+            # loss.backward() passes 1: the gradient is already scaled. Eager
+            # asks the device (one small read) rather than rescale the whole
+            # gradient; a compiled graph or a CUDA graph capture cannot
+            # branch on it, and scales.
+            if (torch.compiler.is_compiling() or torch.cuda.is_current_stream_capturing() or
+                    bool(dloss.reshape(()) != 1)):
+                grad = grad * dloss.reshape(()).to(grad.dtype)
+        else:
+            grad = grad * dloss.reshape(-1, 1).to(grad.dtype)
+        return grad, None, None, None, None, None, None, None, None
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                  reduction="mean", label_smoothing=0.0, z_loss=0.0, softcap=None, inplace_backward=False):
+                  reduction="mean", label_smoothing=0.0, z_loss=0.0, softcap=None, inplace_backward=False,
+                  one_pass=True):
     """torch.nn.functional.cross_entropy on kgen's kernels.
 
     input: logits [C], [N, C] or [N, C, d1, ...] (the class dimension is 1,
@@ -121,6 +124,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     backward pass, saving one logits-sized buffer; `input` must not be used
     after backward). The loss has input's dtype, like torch's; it is
     computed in float32.
+
+    When input requires grad, loss and gradient come from one read of the
+    logits (kgen::cross_entropy_fused): the gradient is kept (in input's
+    dtype, or over input with inplace_backward) and scaled in backward by
+    the incoming gradient. one_pass=False runs the forward kernel, then the
+    backward kernel from the saved logsumexp (two reads of the logits, no
+    logits-sized buffer between forward and backward).
     """
     if size_average is not None or reduce is not None:
         raise ValueError("kgen: size_average and reduce are deprecated in torch; use reduction")
@@ -158,14 +168,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         w = weight.to(device=input.device, dtype=torch.float32).contiguous()
     if softcap is not None and softcap <= 0:
         raise ValueError(f"kgen: softcap must be > 0 or None (got {softcap})")
-    opt = ops.xent_options(weight=w, ignore_index=ignore_index, reduction=reduction,
-                           label_smoothing=label_smoothing, z_loss=z_loss, softcap=softcap)
+    red = {"none": 0, "sum": 1, "mean": 2}.get(reduction)
+    if red is None:
+        raise ValueError(f"kgen: reduction must be one of none, sum, mean (got {reduction!r})")
     if logits.size(0) == 0:  # no rows: torch's empty results
         return torch.nn.functional.cross_entropy(input.float(), target.long(), reduction=reduction).to(input.dtype)
-    if input.requires_grad and torch.is_grad_enabled():
-        loss = _CrossEntropy.apply(logits, tgt, w, opt, input.dtype, bool(inplace_backward))
+    args = (tgt, w, int(ignore_index), red, float(label_smoothing), float(z_loss), float(softcap or 0.0))
+    if input.requires_grad and torch.is_grad_enabled() and one_pass:
+        loss = _CrossEntropyOnePass.apply(logits, *args, bool(inplace_backward)).to(input.dtype)
     else:
-        loss = ops.xent_fwd(logits, tgt, opt, want_lse=False)[0].to(input.dtype)
+        loss = kops.cross_entropy_fwd(logits, *args)[0].to(input.dtype)
     if reduction == "none":
         loss = loss.reshape(lead)
     else:

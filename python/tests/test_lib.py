@@ -16,9 +16,11 @@ def test_finds_and_declares_the_library():
 
 
 def test_options_struct_matches_kgen_h():
-    # kgen_xent_options: int64, enum, 4 floats, two pointers
-    assert ctypes.sizeof(_lib.XentOptions) == 48
+    # kgen_xent_options: int64, enum, 4 floats, three pointers
+    assert ctypes.sizeof(_lib.XentOptions) == 56
     assert _lib.XentOptions.weight.offset == 32 and _lib.XentOptions.bad_targets.offset == 40
+    assert _lib.XentOptions.workspace.offset == 48
+    assert _lib.library().kgen_xent_workspace_size() == _lib.XENT_WORKSPACE_BYTES
 
 
 def test_missing_library_names_every_place_tried(tmp_path):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu_pack_check.sh [BUILD]: the pack path end to end, on a GPU machine.
+# test_gpu_pack.sh KGEN BUILD: the pack path end to end, on a GPU.
 #
 #   1. tune two small problems into a scratch cache (softmax fwd bf16 256x1024,
 #      as examples/softmax_example runs it; fused cross-entropy fp32 with label
@@ -15,22 +15,12 @@
 #      pack lacks falls back to NVRTC ("via fallback");
 #   5. a pack with one byte of a cubin changed must fail verify (exit 1).
 #
-# Logs go to $OUT (or /tmp/kgen-gpu-pack-check); PASS/FAIL lines are printed
-# last; the exit status is the number of failures.
-set -u
-build=${1:-build}
-out=${OUT:-/tmp/kgen-gpu-pack-check}
-kgen=$build/kgen
-mkdir -p "$out"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-results=()
-pass() { results+=("PASS $*"); }
-fail() { results+=("FAIL $*"); fails=$((fails + 1)); }
-nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader | tee "$out/gpu.txt"
+# Skips (77) without a GPU; logs in $OUT/test_gpu_pack when OUT is set;
+# PASS/FAIL lines are printed last; exits 1 on a failure.
+build=$2
+. "$(dirname "$0")/gpu_lib.sh" test_gpu_pack "$1"
 [ -x "$build/softmax_example" ] && [ -x "$build/xent_example" ] || {
-	echo "gpu_pack_check: no $build/softmax_example or xent_example (the build found no CUDA toolkit)"
+	echo "test_gpu_pack: no $build/softmax_example or xent_example (the build found no CUDA toolkit)"
 	exit 1
 }
 
@@ -105,5 +95,4 @@ else
 	fail "no ELF header found in the pack"
 fi
 
-printf '%s\n' "${results[@]}" | tee "$out/summary.txt"
-exit $fails
+finish
