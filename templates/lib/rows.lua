@@ -365,24 +365,26 @@ function R.default(p, ninputs, reg_ok)
   local nvec = cuda.ceil_div(p.cols, vec)
   local tpr = math.min(1024, cuda.next_pow2(cuda.ceil_div(nvec, 4)))
   local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256), cluster = 1, shift = shift }
-  -- Long rows on sm_90: the row split over a cluster of CTAs of 256
-  -- threads, about four vectors per thread (several rows' CTAs resident
-  -- per SM), partials pushed (xchg push); more threads only where the
-  -- largest cluster's slice would not fit in registers.
-  if reg_ok ~= false and p.sm >= 90 and p.cols >= 16384 then
-    local cl = math.min(16, math.max(2, cuda.next_pow2(cuda.ceil_div(R.span(p, cfg), 256 * vec * 4))))
-    local fits
-    for _, threads in ipairs({ 256, 512, 1024 }) do
-      local c = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift }
-      if R.check(p, c, ninputs) then
-        if R.ept(p, c) * ninputs <= 32 then return c end -- (about 64 registers: 4 CTAs per SM)
-        fits = fits or c
-      end
+  -- Long rows on sm_90 (128 KB and more: bf16 from 65536 columns, f32
+  -- from 32768) whose 16-byte vectors divide the row: the row split over a
+  -- cluster of CTAs of 128 threads, each copying its whole slice with
+  -- cp.async at once (about 16 KB per CTA, 16 CTAs at most), partials
+  -- pushed. The tuned winners of those widths on an H100 (bench/NOTES.md,
+  -- "Clusters that push their partials"); where the direct-load push
+  -- cluster of 256 threads measured 55-63% of the copy as a default.
+  -- Rows no 16-byte vector divides keep the streamed default below (a
+  -- shifted cluster measured 31% at 50257).
+  local d = cuda.dtype(p.dtype)
+  local row_bytes = p.cols * d.size
+  if reg_ok ~= false and p.sm >= 90 and row_bytes >= 131072 and vec * d.size == 16 and shift == nil then
+    local cl = math.min(16, math.max(2, cuda.next_pow2(cuda.ceil_div(row_bytes, 16384))))
+    for _, threads in ipairs({ 128, 256, 512, 1024 }) do
+      local c = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl, load = "cpasync" }
+      if R.check(p, c, ninputs) then return c end
     end
-    if fits then return fits end
     -- (a row too long for the largest cluster's registers: each CTA of
     -- the cluster streams its slice)
-    local c = { strategy = "loop", vec = vec, tpr = 512, threads = 512, cluster = 16, shift = shift }
+    local c = { strategy = "loop", vec = vec, tpr = 512, threads = 512, cluster = 16 }
     if R.check(p, c, ninputs) then return c end
   end
   if reg_ok ~= false and reg_fits(cfg.threads, R.ept(p, cfg), ninputs) then return cfg end
