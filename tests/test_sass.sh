@@ -57,7 +57,7 @@ for op in "softmax fwd" "softmax bwd" "log_softmax fwd" "log_softmax bwd" "xent 
 	want "$name" 'LDG\.E\.128' "16-byte global loads"
 	refuse "$name" '\b(LDL|STL)\b' "local-memory spills"
 done
-sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,cluster=8,tpr=1024,threads=1024,xchg=barrier &&
+sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,cluster=8,tpr=1024,threads=1024,xchg=barrier,load=direct &&
 	{
 		want cluster 'UCGABAR_ARV' "cluster barrier arrive"
 		want cluster 'UCGABAR_WAIT' "cluster barrier wait"
@@ -65,7 +65,7 @@ sass cluster --op softmax --cols 262144 --dtype bf16 --config strategy=cluster,c
 		want cluster 'LDG\.E\.128' "16-byte global loads"
 		refuse cluster '\b(LDL|STL)\b' "local-memory spills"
 	}
-sass push --op xent --pass fused --cols 128256 --dtype bf16 --smooth --config strategy=cluster,cluster=16,tpr=256,threads=256 &&
+sass push --op xent --pass fused --cols 128256 --dtype bf16 --smooth --config strategy=cluster,cluster=16,tpr=256,threads=256,load=direct &&
 	{
 		want push 'STAS\.64' "st.async pushes of the partials to the cluster's CTAs"
 		want push 'SYNCS\.ARRIVE\.TRANS64' "mbarrier arrive with a transaction count"
@@ -76,6 +76,14 @@ sass push --op xent --pass fused --cols 128256 --dtype bf16 --smooth --config st
 		refuse push '\bLD\.E\b' "distributed shared memory loads (the partials are pushed, not read)"
 		want push 'LDG\.E\.128' "16-byte global loads"
 		refuse push '\b(LDL|STL)\b' "local-memory spills"
+	}
+sass smemslice --op softmax --pass bwd --cols 131072 --dtype bf16 --config strategy=loop,cluster=8,tpr=256,threads=256,load=cpasync &&
+	{
+		want smemslice 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies of the slice"
+		want smemslice 'LDS\.128' "16-byte shared loads (each pass reads the slice there)"
+		want smemslice 'STAS\.64' "st.async pushes of the partials"
+		refuse smemslice 'LDG\.E\.128' "16-byte global loads of the row (it should come by cp.async)"
+		refuse smemslice '\b(LDL|STL)\b' "local-memory spills"
 	}
 sass tma --op xent --pass fused --cols 128256 --dtype bf16 --config strategy=cluster,cluster=4,tpr=512,threads=512,load=tma,xchg=barrier &&
 	{
