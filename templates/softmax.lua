@@ -203,7 +203,7 @@ function T.render(p, cfg)
     outname = "dx"
   end
   local E = rows.emitter(p, cfg, inputs)
-  local kernel = "kgen_" .. name
+  local kernel = rows.kernel_name("kgen_" .. name, p, cfg)
   local source = table.concat({
     string.format("/* kgen %s %s: %s, cols=%d, sm_%d, %s */", p.op, p.pass, p.dtype, p.cols, p.sm,
       host.format(cfg)),

@@ -218,7 +218,13 @@ function T.render(p, cfg)
   validate_problem(p)
   local o = opts(p)
   local E = rows.emitter(p, cfg, { { name = "x", ptr = "a.in0", ld = "a.ld_in0", pad = "KG_NEG_INF" } })
-  local kernel = "kgen_xent_" .. p.pass
+  -- (the options that change the code name it too: weight, smooth, zloss, softcap, i32 targets)
+  local base = "kgen_xent_" .. p.pass
+  for _, k in ipairs({ "weight", "smooth", "zloss", "softcap" }) do
+    if o[k] then base = base .. "_" .. k end
+  end
+  if o.target == "i32" then base = base .. "_i32" end
+  local kernel = rows.kernel_name(base, p, cfg)
   local body = {}
   local function add(s) body[#body + 1] = s end
   -- z[] names the capped logits: in registers (reg) or recomputed (loop).

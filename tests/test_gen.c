@@ -32,6 +32,7 @@ static void test_space_and_render(gen *g, int op, const char *opts)
 			      kgen_last_error());
 			CHECK(gen_default(g, &p, &dflt) == 0, "default: %s", kgen_last_error());
 			int found_default = 0;
+			char **names = calloc((size_t)n, sizeof *names); /* kernel names: one per variant */
 			for (int i = 0; i < n; i++) {
 				gen_variant v;
 				found_default |= !strcmp(cfg[i], dflt);
@@ -60,13 +61,27 @@ static void test_space_and_render(gen *g, int op, const char *opts)
 					CHECK(threads == v.block && tpr <= threads, "block %u threads %lld tpr %lld", v.block,
 					      threads, tpr);
 					CHECK(v.rows_per_cta == threads / tpr, "rows per CTA %u", v.rows_per_cta);
-					CHECK(strstr(v.source, "extern \"C\" __global__") && !strcmp(v.kernel, kg_ops[op].kernel),
+					/* named by the op and pass, then the dtype and the variant */
+					CHECK(strstr(v.source, "extern \"C\" __global__") &&
+					          !strncmp(v.kernel, kg_ops[op].kernel, strlen(kg_ops[op].kernel)) &&
+					          v.kernel[strlen(kg_ops[op].kernel)] == '_' && strstr(v.kernel, kg_dtype_names[d]) &&
+					          strstr(v.source, v.kernel),
 					      "kernel name %s", v.kernel);
 					CHECK(!kg_ops[op].xent == !v.prep, "prep kernel %s", v.prep ? v.prep : "(none)");
+					for (int j = 0; names && j < i; j++)
+						CHECK(!names[j] || strcmp(names[j], v.kernel), "%s and %s: one kernel name %s", cfg[j],
+						      cfg[i], v.kernel);
+					if (names)
+						names[i] = strdup(v.kernel);
 					gen_variant_free(&v);
 				}
-				free(cfg[i]);
 			}
+			for (int i = 0; i < n; i++) {
+				free(cfg[i]);
+				if (names)
+					free(names[i]);
+			}
+			free(names);
 			CHECK(found_default, "default %s is not in the space of %s cols=%lld", dflt, kg_dtype_names[d],
 			      cols[k]);
 			free(dflt);

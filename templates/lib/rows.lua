@@ -396,7 +396,15 @@ end
 -- A config given in part (kgen gen --config, a record) is completed from
 -- the default; keys that belong to the default's strategy alone do not
 -- carry over to another strategy: given is the table of keys set.
+-- A config that names its strategy (every config of the space, every
+-- record) is whole: the optional keys it leaves out (load, occ, persist,
+-- xchg) are absent, not the default's.
 function R.complete(p, cfg, given)
+  if given.strategy ~= nil then
+    for _, k in ipairs({ "load", "occ", "persist", "xchg" }) do
+      if given[k] == nil then cfg[k] = nil end
+    end
+  end
   if cfg.strategy == "reg" and given.cluster == nil then cfg.cluster = 1 end
   if given.strategy ~= nil and given.cluster == nil and given.strategy ~= "cluster" then cfg.cluster = 1 end
   if (cfg.cluster or 1) == 1 and given.xchg == nil then cfg.xchg = nil end
@@ -843,6 +851,27 @@ function R.online_step(v)
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
             s += kg_exp2((%s[j] - mz) * LOG2E);]], v, v)
+end
+
+-- The kernel's name: base (kgen_<op>_<pass>), the dtype, then the variant
+-- (strategy, CTAs per row, load path, exchange, vector width, threads,
+-- threads per row where it differs, shift, persist, occ), so that a profile
+-- (ncu, nsys) names the variant: kgen_xent_fused_bf16_cluster_c16_cpasync_push_v8_t128.
+function R.kernel_name(base, p, cfg)
+  local cl = cfg.cluster or 1
+  local parts = { base, p.dtype, cfg.strategy }
+  if cl > 1 then parts[#parts + 1] = "c" .. cl end
+  if (cfg.load or "direct") ~= "direct" then parts[#parts + 1] = cfg.load end
+  if cl > 1 then
+    parts[#parts + 1] = (cfg.xchg == "barrier" or cfg.persist ~= nil) and "barrier" or "push"
+  end
+  parts[#parts + 1] = "v" .. cfg.vec
+  parts[#parts + 1] = "t" .. cfg.threads
+  if cfg.tpr ~= cfg.threads then parts[#parts + 1] = "r" .. cfg.tpr end
+  if (cfg.shift or 0) ~= 0 then parts[#parts + 1] = "shift" end
+  if cfg.persist then parts[#parts + 1] = "p" .. cfg.persist end
+  if cfg.occ then parts[#parts + 1] = "o" .. cfg.occ end
+  return table.concat(parts, "_")
 end
 
 -- The launch geometry every row kernel shares.
