@@ -85,6 +85,12 @@ sass smemslice --op softmax --pass bwd --cols 131072 --dtype bf16 --config strat
 		refuse smemslice 'LDG\.E\.128' "16-byte global loads of the row (it should come by cp.async)"
 		refuse smemslice '\b(LDL|STL)\b' "local-memory spills"
 	}
+sass shiftstaged --op xent --pass fused --cols 50257 --dtype bf16 --config strategy=cluster,cluster=8,tpr=128,threads=128,vec=8,shift=1,load=cpasync &&
+	{
+		want shiftstaged 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies of a shifted row's whole vectors"
+		want shiftstaged 'LDG\.E\.U16' "2-byte loads at the ends of the row"
+		refuse shiftstaged '\b(LDL|STL)\b' "local-memory spills"
+	}
 sass tma --op xent --pass fused --cols 128256 --dtype bf16 --config strategy=cluster,cluster=4,tpr=512,threads=512,load=tma,xchg=barrier &&
 	{
 		want tma 'UBLKCP\.S\.G' "bulk copies global -> shared"

@@ -161,8 +161,8 @@ function R.check(p, cfg, ninputs)
   local shift = cfg.shift or 0
   if shift ~= 0 and shift ~= 1 then return false, "shift must be 0 or 1" end
   if shift == 0 and p.cols % cfg.vec ~= 0 then return false, "vec must divide cols (or take shift=1)" end
-  if shift == 1 and (cfg.load or "direct") ~= "direct" then
-    return false, "shift=1 takes direct loads (the staged copies move whole aligned vectors)"
+  if shift == 1 and (cfg.load or "direct") == "tma" then
+    return false, "shift=1 takes direct or cpasync loads (bulk copies move the CTA's part whole)"
   end
   if cfg.persist ~= nil then
     if math.type(cfg.persist) ~= "integer" or cfg.persist < 1 or cfg.persist > 32 then
@@ -269,15 +269,18 @@ function R.space(p, ninputs, reg_ok)
       end
     end
   end
-  -- Rows held in shared memory (sm_90, 16-byte vectors that divide the
-  -- row): every vector of a CTA's slice copied at once with cp.async, each
+  -- Rows held in shared memory (sm_90, 16-byte vectors; a row that they
+  -- do not divide is shifted): every whole vector of a CTA's slice copied at once with cp.async, each
   -- pass reading the slice from shared memory (strategy loop, load
   -- cpasync): few registers, so small CTAs of several rows resident per SM.
-  if p.sm >= 90 and p.cols >= 16384 and V * cuda.dtype(p.dtype).size == 16 then
+  if p.sm >= 90 and p.cols >= 16384 and (V == W or p.cols >= 2 * W) then
+    -- (rows no 16-byte vector divides: shifted, the two ends by element)
+    local shift = V < W and 1 or nil
     for _, cl in ipairs({ 1, 2, 4, 8, 16 }) do
       for _, threads in ipairs({ 128, 256, 512 }) do
-        local cfg = { strategy = "loop", vec = V, tpr = threads, threads = threads, cluster = cl, load = "cpasync" }
-        if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * V then out[#out + 1] = cfg end
+        local cfg = { strategy = "loop", vec = W, tpr = threads, threads = threads, cluster = cl, load = "cpasync",
+                      shift = shift }
+        if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * W then out[#out + 1] = cfg end
       end
     end
   end
@@ -314,11 +317,13 @@ function R.space(p, ninputs, reg_ok)
     local n = #out
     for i = 1, n do
       local c = out[i]
-      if c.strategy ~= "loop" and c.tpr >= 64 and (c.threads >= 256 or c.strategy == "cluster") and (c.shift or 0) == 0
-          and c.persist == nil then
+      if c.strategy ~= "loop" and c.tpr >= 64 and (c.threads >= 256 or c.strategy == "cluster") and c.persist == nil then
         for _, load in ipairs({ "cpasync", "tma" }) do
-          local cfg = with(c, { load = load, shift = false })
-          if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
+          -- (shifted rows: cp.async of every whole vector, the two ends by element)
+          if (c.shift or 0) == 0 or load == "cpasync" then
+            local cfg = with(c, { load = load, shift = (c.shift == 1) and 1 or false })
+            if R.check(p, cfg, ninputs) then out[#out + 1] = cfg end
+          end
         end
       end
     end
@@ -452,6 +457,9 @@ function R.emitter(p, cfg, inputs)
 #define SHIFT $shift          /* rows start anywhere within a vector: partial first and last vectors */
 #define PERSIST $persist        /* CTAs per SM of a persistent grid (0: one CTA per group of rows) */
 #define STAGE_BYTES $stage_bytes /* one buffer of staged rows (load cpasync or tma) */
+/* Whether the vector at u (from the row's first vector) lies wholly inside
+ * the row: every vector but a shifted row's first and last. */
+#define KG_WHOLE(u) (SHIFT ? ((u) - off >= 0 && (u) - off + VEC <= COLS) : (u) < COLS)
 /* Whether element j of the vector at column c is inside the row. */
 #define KG_IN(j) (ok && (!SHIFT || (unsigned)(c + (j)) < (unsigned)COLS))
 /* The VEC elements at columns c.. of the row at p: one aligned access, or
@@ -542,9 +550,10 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
     if E.load == "cpasync" then
       out[#out + 1] = "#pragma unroll\n    for (int i = 0; i < NCHUNK; ++i) {"
       out[#out + 1] = "        const int o = (i * TPR + lane) * VEC; /* in the slice */"
-      out[#out + 1] = "        if (live && (EVEN || (o < SLICE && rank * SLICE + o < COLS))) {"
+      out[#out + 1] = "        if (live && (EVEN || (o < SLICE && KG_WHOLE(rank * SLICE + o)))) {"
       for _, inp in ipairs(inputs) do
-        out[#out + 1] = string.format("            kg_cp_async16((void *)(%s_s + o), %s_p + rank * SLICE + o);",
+        -- (shifted: the aligned vector at u starts off elements before the column u - off)
+        out[#out + 1] = string.format("            kg_cp_async16((void *)(%s_s + o), %s_p - off + rank * SLICE + o);",
           inp.name, inp.name)
       end
       out[#out + 1] = "        }\n    }\n    kg_cp_async_wait(); /* each thread reads back only what it copied */"
@@ -654,22 +663,32 @@ $wait    if (threadIdx.x < CLUSTER)
       if E.reg then
         if not E.loaded[name] then
           E.loaded[name] = true
+          local direct = string.format("kg_load_row(%s_p, c, %s_r[i], %s);", name, name, inp.pad)
+          local load = direct
+          if E.staged then
+            load = string.format([[if (!SHIFT || KG_WHOLE(u))
+                kg_load<VEC>(%s_s + (u - rank * SLICE), %s_r[i]);
+            else /* a shifted row's partial end vector: from global memory */
+                %s]], name, name, direct)
+          end
           pre[#pre + 1] = string.format([[
         if (ok) {
-            ]] .. (E.staged and "kg_load<VEC>(%s_s + (c - rank * SLICE), %s_r[i]);"
-                    or "kg_load_row(%s_p, c, %s_r[i], " .. inp.pad .. ");") .. [[
-
+            %s
         } else {
 #pragma unroll
             for (int j = 0; j < VEC; ++j)
                 %s_r[i][j] = %s;
-        }]], name, name, name, inp.pad)
+        }]], load, name, inp.pad)
         end
         pre[#pre + 1] = string.format("        float (&%s)[VEC] = %s_r[i];", name, name)
       elseif E.staged then
         -- (the vectors this thread copied: u runs over them)
-        pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load<VEC>(%s_s + (u - rank * SLICE), %s);",
-          name, name, name)
+        pre[#pre + 1] = string.format([[
+        float %s[VEC];
+        if (!SHIFT || KG_WHOLE(u))
+            kg_load<VEC>(%s_s + (u - rank * SLICE), %s);
+        else /* a shifted row's partial end vector: from global memory */
+            kg_load_row(%s_p, c, %s, %s);]], name, name, name, name, name, inp.pad)
       else
         pre[#pre + 1] = string.format("        float %s[VEC];\n        kg_load_row(%s_p, c, %s, %s);", name, name, name,
           inp.pad)
