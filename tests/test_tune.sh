@@ -77,7 +77,7 @@ grep -qE '^final: ([1-8])/\1$' "$tmp/final.err" || fail "reps 20: no second roun
 [ "$(field final 'd["config"]')" = "$best" ] || fail "reps 20: best $(field final 'd["config"]') (want $best)"
 
 # 4. --budget: the first variant is timed, the rest wait for the next run.
-export KGEN_MOCK_SLEEP_US=4000
+export KGEN_MOCK_SLEEP_US=20000 # (budget 4 s: 8 or more variants timed, not all 65, also under sanitizers)
 run budget --fresh --budget 0.5 --json
 want_rc budget 0
 [ "$(field budget 'd["budget_spent"], d["counts"]["untimed"] > 0, d["counts"]["timed"] >= 1, d["status"]')" = \
@@ -204,8 +204,8 @@ want_rc twin_full 0
 [ "$(field twin_full 'd["early_stop"], d["counts"]["skipped"], d["counts"]["resumed"] > 0, d["counts"]["timed"] > 8')" = \
 	"None 0 True True" ] || fail "twin --full: $(field twin_full 'd["early_stop"], d["counts"]')"
 # a ranking that the budget ended counts as finished; one that an early stop ended does not
-export KGEN_MOCK_SLEEP_US=4000
-run twin_budget --fresh --full --budget 1 --json # --full: no early stop (f16 is finished)
+export KGEN_MOCK_SLEEP_US=20000 # (budget 4 s: 8 or more variants timed, not all 65, also under sanitizers)
+run twin_budget --fresh --full --budget 4 --json # --full: no early stop (f16 is finished)
 want_rc twin_budget 0
 [ "$(field twin_budget 'd["budget_spent"], d["counts"]["timed"] >= 8')" = "True True" ] ||
 	fail "twin budget: $(field twin_budget 'd["counts"], d["budget_spent"]')"
