@@ -229,34 +229,45 @@ typedef struct nearest {
 	char *rec;
 } nearest;
 
+/* A copy of the record val if this build and driver can use it (its stamp
+ * is this build's, its NVRTC no newer than the driver), else NULL with the
+ * reason counted. */
+static char *usable_copy(nearest *n, const void *val, size_t vlen)
+{
+	char stamp[128], *copy;
+	int need;
+	if (!(copy = malloc(vlen + 1)))
+		return NULL;
+	memcpy(copy, val, vlen);
+	copy[vlen] = 0;
+	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
+		n->stale++;
+		free(copy);
+		return NULL;
+	}
+	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
+		n->too_new++;
+		free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
 /* cache_scan visitor: keep the usable record whose rows bucket is nearest
  * to the one wanted; between two as near, the earlier source, then (in one
  * source) the larger bucket. */
 static int nearest_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	nearest *n = arg;
-	char stamp[128], digits[24], *copy, *end;
+	char digits[24], *copy, *end;
 	long long b, d;
-	int need;
 	if (klen <= n->plen || klen - n->plen >= sizeof digits)
 		return 0;
 	memcpy(digits, (const char *)key + n->plen, klen - n->plen);
 	digits[klen - n->plen] = 0;
 	b = strtoll(digits, &end, 10);
-	if (*end || b < 1 || !(copy = malloc(vlen + 1)))
+	if (*end || b < 1 || !(copy = usable_copy(n, val, vlen)))
 		return 0;
-	memcpy(copy, val, vlen);
-	copy[vlen] = 0;
-	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
-		n->stale++;
-		free(copy);
-		return 0;
-	}
-	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
-		n->too_new++;
-		free(copy);
-		return 0;
-	}
 	d = b > n->want ? b / n->want : n->want / b;
 	if (n->rec && (d > n->best_dist || (d == n->best_dist && (n->src != n->best_src || b < n->best_bucket)))) {
 		free(copy);
@@ -378,10 +389,9 @@ static int borrow_visit(const void *key, size_t klen, const void *val, size_t vl
 {
 	borrow *b = arg;
 	nearest *n = &b->n;
-	char rest[256], stamp[128], *r, *copy, *end;
+	char rest[256], *r, *copy, *end;
 	long long bk, d;
 	double md;
-	int need;
 	if (klen <= n->plen || klen - n->plen >= sizeof rest)
 		return 0;
 	memcpy(rest, (const char *)key + n->plen, klen - n->plen);
@@ -397,20 +407,8 @@ static int borrow_visit(const void *key, size_t klen, const void *val, size_t vl
 	if (n->rec && (md > b->best_model ||
 	               (md == b->best_model && (d > n->best_dist || (d == n->best_dist && n->src != n->best_src)))))
 		return 0;
-	if (!(copy = malloc(vlen + 1)))
+	if (!(copy = usable_copy(n, val, vlen)))
 		return 0;
-	memcpy(copy, val, vlen);
-	copy[vlen] = 0;
-	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
-		n->stale++;
-		free(copy);
-		return 0;
-	}
-	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
-		n->too_new++;
-		free(copy);
-		return 0;
-	}
 	free(n->rec);
 	n->rec = copy;
 	n->best_bucket = bk;

@@ -77,7 +77,7 @@ grep -qE '^final: ([1-8])/\1$' "$tmp/final.err" || fail "reps 20: no second roun
 [ "$(field final 'd["config"]')" = "$best" ] || fail "reps 20: best $(field final 'd["config"]') (want $best)"
 
 # 4. --budget: the first variant is timed, the rest wait for the next run.
-export KGEN_MOCK_SLEEP_US=4000
+export KGEN_MOCK_SLEEP_US=20000 # (budget 4 s: 8 or more variants timed, not all 65, also under sanitizers)
 run budget --fresh --budget 0.5 --json
 want_rc budget 0
 [ "$(field budget 'd["budget_spent"], d["counts"]["untimed"] > 0, d["counts"]["timed"] >= 1, d["status"]')" = \
@@ -185,18 +185,19 @@ unset KGEN_MOCK_COPY_US
 # KGEN_MOCK_DTYPE.)
 KGEN_MOCK_DTYPE=f16 run twin --dtype f16 --top 100 --json
 want_rc twin 0
-[ "$(field twin 'd["early_stop"], d["order"], d["counts"]["timed"]')" = \
-	"the top 8 of bf16's ranking timed the ranking of bf16 cols 1024 (finished) 8" ] ||
+[ "$(field twin 'd["early_stop"], d["order"], d["counts"]["timed"] in (8, 9)')" = \
+	"the top 8 of bf16's ranking timed the ranking of bf16 cols 1024 (finished) True" ] ||
 	fail "twin: $(field twin 'd["early_stop"], d["order"], d["counts"]')"
 grep -q "^order: the default, then by the ranking of bf16 cols 1024 (finished)" "$tmp/twin.err" || fail "twin: no order line"
-# what f16 timed is bf16's leaders (the default among them or first)
+# what f16 timed is bf16's top 8 and the default (one of them, or a ninth)
 python3 - "$tmp/near_full.err" "$tmp/twin.err" "$("$kgen" space --op softmax --cols 1024 --sm 90 --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["default"])')" <<'PYEND' || fail "twin: f16 timed variants outside bf16's leaders"
 import re, sys
 def ranked(path):
     return [l.split()[1] for l in open(path) if re.match(r"^ +\d+  \S+ +[0-9.]+ ", l)]
 bf16, f16, default = ranked(sys.argv[1]), ranked(sys.argv[2]), sys.argv[3]
-assert len(f16) == 8, f16
+# (bf16's leaders by the ranking in the cache, near its printed order)
+assert len(f16) == 8 or (len(f16) == 9 and default in f16), (f16, default)
 assert all(c in bf16[:16] or c == default for c in f16), (f16, bf16[:16])
 PYEND
 KGEN_MOCK_DTYPE=f16 run twin_full --dtype f16 --full --json
@@ -204,14 +205,14 @@ want_rc twin_full 0
 [ "$(field twin_full 'd["early_stop"], d["counts"]["skipped"], d["counts"]["resumed"] > 0, d["counts"]["timed"] > 8')" = \
 	"None 0 True True" ] || fail "twin --full: $(field twin_full 'd["early_stop"], d["counts"]')"
 # a ranking that the budget ended counts as finished; one that an early stop ended does not
-export KGEN_MOCK_SLEEP_US=4000
-run twin_budget --fresh --full --budget 1 --json # --full: no early stop (f16 is finished)
+export KGEN_MOCK_SLEEP_US=20000 # (budget 4 s: 8 or more variants timed, not all 65, also under sanitizers)
+run twin_budget --fresh --full --budget 4 --json # --full: no early stop (f16 is finished)
 want_rc twin_budget 0
 [ "$(field twin_budget 'd["budget_spent"], d["counts"]["timed"] >= 8')" = "True True" ] ||
 	fail "twin budget: $(field twin_budget 'd["counts"], d["budget_spent"]')"
 unset KGEN_MOCK_SLEEP_US
 KGEN_MOCK_DTYPE=f16 run twin_after_budget --dtype f16 --fresh --json
-[ "$(field twin_after_budget 'd["early_stop"], d["counts"]["timed"]')" = "the top 8 of bf16's ranking timed 8" ] ||
+[ "$(field twin_after_budget 'd["early_stop"], d["counts"]["timed"] in (8, 9)')" = "the top 8 of bf16's ranking timed True" ] ||
 	fail "twin after a budget: $(field twin_after_budget 'd["early_stop"], d["counts"]')"
 KGEN_MOCK_COPY_US=60 run twin_copy --fresh --json
 [ "$(field twin_copy 'd["early_stop"]')" = "within 1% of the copy" ] || fail "twin copy: $(field twin_copy 'd["early_stop"]')"

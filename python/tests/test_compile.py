@@ -70,7 +70,14 @@ def test_export():
 def _graph_vs_eager(fn, *args):
     """fn(*args) -> tensors: run eagerly, then capture (after a warm-up call
     that loads the kernels) and replay; the replay must equal eager."""
-    want = [o.clone() for o in fn(*args)]
+    # eager and warm-up on a side stream, as torch's CUDA graph notes ask of
+    # a captured backward (the autograd engine's streams are set up there)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        fn(*args)
+        want = [o.clone() for o in fn(*args)]
+    torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):

@@ -23,6 +23,22 @@ def test_options_struct_matches_kgen_h():
     assert _lib.library().kgen_xent_workspace_size() == _lib.XENT_WORKSPACE_BYTES
 
 
+def test_codes_match_kgen_h():
+    # every KGEN_E* of kgen.h, by name and value, and libkgen's name for each
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "runtime", "kgen.h")) as f:
+        header = f.read()
+    codes = dict((m.group(1), int(m.group(2)))
+                 for m in re.finditer(r"#define KGEN_(E[A-Z]+)\s+\((-\d+)\)", header))
+    assert len(codes) >= 14 and codes["EINVAL"] == -1, codes
+    for name, value in codes.items():
+        assert getattr(_lib, name) == value, name
+        assert _lib.library().kgen_strerror(value).decode().startswith("KGEN_" + name)
+    m = re.search(r"#define KGEN_XENT_WORKSPACE_BYTES (\d+)", header)
+    assert m and int(m.group(1)) == _lib.XENT_WORKSPACE_BYTES
+
+
 def test_missing_library_names_every_place_tried(tmp_path):
     code = ("import sys; sys.path.insert(0, %r)\n"
             "from kgen import _lib\n"
