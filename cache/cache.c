@@ -340,8 +340,10 @@ static int same_file(MDB_env *env, const struct stat *st, int same_size)
 {
 	struct stat now;
 	int fd;
+	/* (the modification time too: a rewrite in place of the same size) */
 	return !mdb_env_get_fd(env, &fd) && !fstat(fd, &now) && now.st_dev == st->st_dev &&
-	    now.st_ino == st->st_ino && (!same_size || now.st_size == st->st_size);
+	    now.st_ino == st->st_ino && (!same_size || (now.st_size == st->st_size &&
+	    now.st_mtim.tv_sec == st->st_mtim.tv_sec && now.st_mtim.tv_nsec == st->st_mtim.tv_nsec));
 }
 
 /* Each stored value carries ENTRY_TRAILER bytes after its payload:
@@ -386,11 +388,14 @@ static void *seal(const char *db, const void *key, size_t klen, const void *val,
 static int unseal(const char *db, const void *key, size_t klen, const void *v, size_t n,
     size_t *len)
 {
-	const char *t = (const char *)v + n - ENTRY_TRAILER;
+	const char *t;
 	char hex[65];
 
 	*len = 0;
-	if (n < ENTRY_TRAILER || memcmp(t, "sha256=", 7) || t[ENTRY_TRAILER - 1] != '\n')
+	if (n < ENTRY_TRAILER)
+		return 1;
+	t = (const char *)v + n - ENTRY_TRAILER;
+	if (memcmp(t, "sha256=", 7) || t[ENTRY_TRAILER - 1] != '\n')
 		return 1;
 	entry_sum(db, key, klen, v, n - ENTRY_TRAILER, hex);
 	if (memcmp(t + 7, hex, 64))

@@ -908,6 +908,9 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 		return rc;
 	if (ld < cols)
 		return kg_err(KGEN_EINVAL, "ld must be >= %lld (got %lld)", (long long)cols, (long long)ld);
+	if (ld > KG_MAX_SPAN / kg_dtype_size(dtype) / rows) /* as the calls check it (check_tensor) */
+		return kg_err(KGEN_EINVAL, "ld is too large: %lld rows of %lld elements of %d bytes span more than 2^56 bytes",
+		              (long long)rows, (long long)ld, kg_dtype_size(dtype));
 	if (kg_ops[op].xent) {
 		if (!opt) {
 			kgen_xent_options_init(&dflt);

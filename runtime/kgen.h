@@ -267,7 +267,14 @@ size_t kgen_xent_workspace_size(void);
  * With @p opt->workspace NULL, kgen_prepare() also makes the handle's
  * scratch of @p stream (its first call would make it otherwise, and a
  * capture does not allow the allocation): capture on that stream, or pass
- * a workspace.
+ * a workspace. Every graph captured on one stream without a workspace
+ * shares that stream's scratch: replaying two such graphs at the same time
+ * (or one while calls run on that stream) mixes their denominators; give
+ * each graph its own workspace where they may overlap.
+ *
+ * Only calls whose kernel is loaded are capture-safe: a call that loads a
+ * kernel (or makes a stream's scratch) while another thread captures in
+ * the global capture mode breaks that capture.
  *
  * @param[in] op the operation
  * @param[in] rows, cols, ld the shape of the calls and their row stride (elements)

@@ -76,7 +76,10 @@ def _graph_vs_eager(fn, *args):
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         fn(*args)
-        want = [o.clone() for o in fn(*args)]
+        # detached: a clone that kept the warm-up's autograd graph alive would
+        # keep x's gradient accumulator, and the stream it was made on, for
+        # the captured backward (torch then joins that stream to the capture)
+        want = [o.detach().clone() for o in fn(*args)]
     torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
     g = torch.cuda.CUDAGraph()
