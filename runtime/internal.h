@@ -39,7 +39,8 @@ int kg_op_find(const char *op, const char *pass);
 void kg_opts_string(int op, unsigned bits, char *buf, size_t len);
 
 /* The arguments of every kernel, passed by value: the same layout as
- * struct kg_args in templates/lib/cuda.lua. */
+ * struct kg_args in templates/lib/cuda.lua (tests/test_args_layout.sh
+ * compiles both and compares every field). */
 typedef struct kg_args {
 	void *out;
 	const void *in0, *in1, *target;
