@@ -35,7 +35,7 @@ expect 2 "kgen: error: option '--config' does not apply to 'tune'" tune --op sof
 expect 2 "kgen: error: unknown config key 'bogus' for softmax" gen --op softmax --cols 8192 --sm 90 --config bogus=1
 expect 2 "kgen: error: invalid config .*vec must divide cols \\(or take shift=1\\)" gen --op softmax --cols 1001 --dtype bf16 --sm 90 --config vec=8,shift=0
 expect 0 "cols=1001, sm_90, .*shift=1,.*vec=8 \\*/" gen --op softmax --cols 1001 --dtype bf16 --sm 90
-expect 2 "kgen: error: invalid config .*shift=1 takes direct loads" gen --op softmax --cols 8191 --dtype bf16 --sm 90 --config load=tma
+expect 2 "kgen: error: invalid config .*shift=1 takes direct or cpasync loads" gen --op softmax --cols 8191 --dtype bf16 --sm 90 --config load=tma
 expect 0 "^#define PERSIST 4 " gen --op softmax --cols 8192 --sm 90 --config persist=4,strategy=loop,threads=512,tpr=512
 expect 2 "kgen: error: invalid config .*persist with strategy cluster takes load=tma" gen --op softmax --cols 65536 --sm 90 --config strategy=cluster,cluster=4,threads=512,tpr=512,persist=4
 expect 0 "^#define STAGE_BYTES 65536 " gen --op softmax --cols 131072 --sm 90 --config strategy=cluster,cluster=4,threads=512,tpr=512,load=tma,persist=1
