@@ -15,7 +15,8 @@
  * 5. the rest are timed with the shared harness (L2 flushed, events,
  *    median), next to a device-to-device copy of the same bytes; each trial
  *    goes into the cache as soon as it is known, the fastest at the end.
- * A budget or a stop request ends steps 3-5 early; the best so far is kept.
+ * A budget (for step 3, then again for steps 4-5) or a stop request ends
+ * them early; the best so far is kept.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -980,8 +981,12 @@ int tune_run(const tune_opts *o, tune_result *res)
 		goto out;
 	}
 
-	/* On the GPU: the copy, data and reference, then check and time every variant. */
+	/* On the GPU: the copy, data and reference, then check and time every
+	 * variant. The budget starts again: a cold compile (NVRTC at long rows
+	 * takes seconds) must not leave the likely winners untimed. */
 	t1 = now_s();
+	if (o->budget_s > 0)
+		p.deadline = t1 + o->budget_s;
 	if ((r = kg_cu.cuDevicePrimaryCtxRetain(&cuctx, cudev)) || (r = kg_cu.cuCtxSetCurrent(cuctx))) {
 		rc = kg_cu_fail("cuDevicePrimaryCtxRetain", r);
 		cuctx = NULL;
