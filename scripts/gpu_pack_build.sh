@@ -15,12 +15,12 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 for s in ${SHARDS:-0 1}; do
 	t0=$(date +%s)
 	timeout --preserve-status -s INT "${SHARD_SECONDS:-270}" build/kgen tune --preset llm --shard "$s/3" \
-		--budget "${BUDGET:-4}" --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
+		--budget "${BUDGET:-5}" --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
 	echo "shard $s/3: exit $? after $(( $(date +%s) - t0 )) s: $(wc -l <"$w/shard$s.jsonl") problems" | tee -a "$w/summary.txt"
 done
 for p in ${EXTRA:-}; do # op:pass:dtype:cols
 	IFS=: read -r op pass dtype cols <<<"$p"
-	build/kgen tune --op "$op" --pass "$pass" --dtype "$dtype" --cols "$cols" --budget "${BUDGET:-4}" -q >>"$w/extra.log" 2>&1
+	build/kgen tune --op "$op" --pass "$pass" --dtype "$dtype" --cols "$cols" --budget "${BUDGET:-5}" -q >>"$w/extra.log" 2>&1
 	echo "extra $p: exit $?" | tee -a "$w/summary.txt"
 done
 build/kgen pack export --gpu "$gpu" --sm 90 -o "$out/$name.kgenpack" 2>&1 | tee -a "$w/summary.txt"
