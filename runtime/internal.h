@@ -158,6 +158,7 @@ typedef struct kg_record {
 	int far;            /* its bucket is more than KG_BUCKET_FAR times the one asked for:
 	                       the template's default is the better guess (when NVRTC loads) */
 	char lender[128];   /* borrowed: the GPU model it was tuned on; "" for this GPU's */
+	long long near_cols; /* kg_record_near_width: the width it was tuned at */
 } kg_record;
 
 /* A record tuned at a rows bucket more than this many times the call's
@@ -191,6 +192,23 @@ int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const ch
 /* Borrowing is on unless $KGEN_NO_BORROW is set to something other than
  * "" or "0". */
 int kg_borrow_enabled(void);
+/* For a problem with no record of its own width: the record of the same
+ * problem (op, pass, dtype, options, SM, this GPU's model) at the nearest
+ * tuned width, by |ln(cols ratio)|, within KG_NEAR_WIDTH_MAX times cols
+ * and KG_BUCKET_FAR times the rows bucket either way (a decode record's
+ * config is no guess for thousands of rows, nor the reverse); between two
+ * as near, the
+ * nearer rows bucket, then the wider. Its config is a guess the caller
+ * renders (and checks against the template's space) for the call's own
+ * width: its cubin is for the other width. out->near_cols names that
+ * width. With any_model, another GPU model's records of the SM count too,
+ * after this GPU's (out->lender names the model). Cache and packs as
+ * kg_record_find. 0 or KGEN_ENOTFOUND. */
+#define KG_NEAR_WIDTH_MAX 2.0
+int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
+                         int any_model, kg_record *out);
+/* 0 when $KGEN_NO_NEAR_WIDTH is set to anything but "" or "0". */
+int kg_near_width_enabled(void);
 /* A known model's SM count and memory bandwidth (GB/s): 0, or
  * KGEN_ENOTFOUND. */
 int kg_model_figures(const char *model, int *sms, double *gbps);

@@ -38,6 +38,7 @@ typedef struct kg_entry {
 	char origin[12];
 	char config[128];
 	char lender[128]; /* borrowed: the GPU model the record was tuned on */
+	long long near_cols; /* origin "nearest": the width whose record's config it took */
 } kg_entry;
 
 typedef struct kg_ctxinfo {
@@ -206,6 +207,12 @@ int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len)
 		return kg_err(KGEN_EINVAL, "ctx and buf must not be NULL");
 	if (!kg_last_entry || kg_last_ctx != ctx)
 		buf[0] = 0;
+	else if (kg_last_entry->near_cols && kg_last_entry->lender[0])
+		snprintf(buf, len, "%s %s (tuned at %lld cols) from '%s'", kg_last_hit ? "table" : kg_last_entry->origin,
+		         kg_last_entry->config, kg_last_entry->near_cols, kg_last_entry->lender);
+	else if (kg_last_entry->near_cols)
+		snprintf(buf, len, "%s %s (tuned at %lld cols)", kg_last_hit ? "table" : kg_last_entry->origin,
+		         kg_last_entry->config, kg_last_entry->near_cols);
 	else if (kg_last_entry->lender[0])
 		snprintf(buf, len, "%s %s from '%s'", kg_last_hit ? "table" : kg_last_entry->origin, kg_last_entry->config,
 		         kg_last_entry->lender);
@@ -413,6 +420,62 @@ static int no_nvrtc(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, const
 	              kg_ops[w->op].xent ? opts : "", dev->name, dev->sm, where, skipped, nvrtc);
 }
 
+/* The value of key in a "k=v,k=v" config, copied into out ("" if absent). */
+static void cfg_value(const char *cfg, const char *key, char *out, size_t len)
+{
+	size_t kl = strlen(key);
+	out[0] = 0;
+	for (const char *at = cfg; at && *at; at = strchr(at, ',') ? strchr(at, ',') + 1 : NULL)
+		if (!strncmp(at, key, kl) && at[kl] == '=') {
+			size_t n = strcspn(at + kl + 1, ",");
+			snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), at + kl + 1);
+			return;
+		}
+}
+
+/* The configuration of the template's space for p nearest to cfg (tuned at
+ * another width) that the call's alignment allows: the most matching
+ * values, weighted strategy 8, cluster 4, threads and load 2, the rest 1
+ * (shift and vec follow the width and the pointers, so an odd width takes
+ * the shifted twin of an aligned width's config); the earlier of two as
+ * near. 0 and out, or -1 when none shares the strategy. */
+static int nearest_in_space(gen *g, const gen_problem *p, const kg_want *w, const char *cfg, char *out, size_t len)
+{
+	static const struct {
+		const char *key;
+		int weight;
+	} keys[] = {{"strategy", 8}, {"cluster", 4}, {"threads", 2}, {"load", 2}, {"tpr", 1},
+	            {"occ", 1},      {"persist", 1}, {"xchg", 1},    {"vec", 1}};
+	char **configs = NULL, a[32], b[32];
+	int n = 0, best = -1, best_score = 0;
+	if (gen_space(g, p, &configs, &n))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int score = 0;
+		const char *at = strstr(configs[i], "vec=");
+		if (at && atoi(at + 4) > allowed_vec(configs[i], w))
+			continue;
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			cfg_value(cfg, keys[k].key, a, sizeof a);
+			cfg_value(configs[i], keys[k].key, b, sizeof b);
+			if (!strcmp(a, b))
+				score += keys[k].weight;
+			else if (k == 0)
+				score = -1000; /* another strategy: no guess */
+		}
+		if (score > best_score) {
+			best = i;
+			best_score = score;
+		}
+	}
+	if (best >= 0)
+		snprintf(out, len, "%s", configs[best]);
+	for (int i = 0; i < n; i++)
+		free(configs[i]);
+	free(configs);
+	return best >= 0 ? 0 : -1;
+}
+
 /* Build the launchable kernel for a table miss: the tuned record (no lock
  * but the cache's), else a rendering compiled once (under gen_lock: one Lua
  * state, and one compilation of a variant at a time). */
@@ -427,7 +490,8 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	void *cubin = NULL;
 	size_t size;
 	gen_variant v = {0};
-	kg_record r;
+	kg_record r, near = {0};
+	long long near_cols = 0;
 	char why[600] = "";
 	int rc, driver = 0;
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(opname)));
@@ -452,6 +516,12 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		return 0;
 	}
 	rec = r.rec;
+	/* no record of this width: the config of the nearest tuned one is a
+	 * better guess than the default (at long rows the default reached
+	 * 58-87% of the copy where the tuned configs of the neighbouring
+	 * widths reach 95-99%) */
+	if (!rec && kg_near_width_enabled())
+		kg_record_near_width(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, kg_borrow_enabled(), &near);
 	/* Fallback: the tuned config with the vector width the pointers allow,
 	 * else the template default (narrowed the same way). */
 	pthread_mutex_lock(&ctx->gen_lock);
@@ -464,6 +534,14 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		with_vec(narrowed, sizeof narrowed, cfg, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
 		if (gen_render(ctx->gen, &p, narrowed, &v))
 			gen_variant_free(&v); /* a config the template no longer takes */
+	}
+	if (!v.source && near.rec && rec_get(near.rec, "config", cfg, sizeof cfg) == 0) {
+		char guess[200];
+		/* only a config the template would have tuned at this width */
+		if (nearest_in_space(ctx->gen, &p, w, cfg, guess, sizeof guess) || gen_render(ctx->gen, &p, guess, &v))
+			gen_variant_free(&v);
+		else
+			near_cols = near.near_cols;
 	}
 	if (!v.source) {
 		char narrowed[200];
@@ -485,8 +563,11 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->launch.smem = v.smem;
 	e->launch.rows_per_cta = v.rows_per_cta;
 	e->launch.cluster = v.cluster;
-	snprintf(e->origin, sizeof e->origin, "fallback");
+	snprintf(e->origin, sizeof e->origin, "%s", near_cols ? "nearest" : "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
+	e->near_cols = near_cols;
+	if (near_cols)
+		snprintf(e->lender, sizeof e->lender, "%s", near.lender);
 	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, v.cluster, &e->mod, &e->launch.fn, &e->launch.prep);
 	if (!rc)
 		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.cluster, dev->sms);
@@ -496,6 +577,7 @@ out:
 	free(dflt);
 	free(cubin);
 	free(rec);
+	kg_record_free(&near);
 	return rc;
 }
 

@@ -287,11 +287,16 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 /** @brief Where the last kernel launched by this thread through @p ctx came
  *  from: "table" (loaded by an earlier call), "cache", "pack", "borrowed" (a
  *  pack's record of another GPU model of the same SM, for a GPU with none of
- *  its own; $KGEN_NO_BORROW=1 turns that off) or "fallback", and its
- *  configuration, then for a borrowed record " from '<GPU model>'"; "" when
- *  the thread's last call failed or went through another handle.
- *  @param[out] buf receives e.g. "cache strategy=reg,threads=256,tpr=256,vec=8"
- *  or "borrowed strategy=reg,... from 'NVIDIA H100 80GB HBM3'"
+ *  its own; $KGEN_NO_BORROW=1 turns that off), "nearest" (no record of the
+ *  call's width: the configuration of the nearest tuned width, within 2x,
+ *  compiled with NVRTC for this width; $KGEN_NO_NEAR_WIDTH=1 turns that off)
+ *  or "fallback" (the template's default), and its configuration, then for
+ *  "nearest" " (tuned at <cols> cols)", and for a record of another model
+ *  " from '<GPU model>'"; "" when the thread's last call failed or went
+ *  through another handle.
+ *  @param[out] buf receives e.g. "cache strategy=reg,threads=256,tpr=256,vec=8",
+ *  "borrowed strategy=reg,... from 'NVIDIA H100 80GB HBM3'" or
+ *  "nearest cluster=8,load=cpasync,strategy=loop,... (tuned at 128256 cols)"
  *  @return #KGEN_SUCCESS or #KGEN_EINVAL */
 int kgen_last_kernel(kgen_ctx *ctx, char *buf, size_t len);
 

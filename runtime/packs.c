@@ -462,6 +462,123 @@ int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const ch
 	return 0;
 }
 
+int kg_near_width_enabled(void)
+{
+	const char *e = getenv("KGEN_NO_NEAR_WIDTH");
+	return !e || !*e || !strcmp(e, "0");
+}
+
+typedef struct near_width {
+	nearest n;         /* stamp, driver, skip counts; the rows bucket wanted */
+	const char *tail;  /* the key after the width, up to the GPU: "|options|smN|" */
+	size_t tlen;
+	const char *self;  /* this GPU's model */
+	int any_model;     /* 0: this GPU's records only */
+	long long cols, best_cols;
+	double best_wd;
+	char lender[128];
+} near_width;
+
+/* cache_scan visitor over "COLS|options|smN|GPU|rBUCKET" after the prefix
+ * "op|pass|dtype|c" (see kg_record_near_width). */
+static int near_width_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	near_width *nw = arg;
+	nearest *n = &nw->n;
+	char rest[KG_KEY_MAX], *end, *gpu, *r, *bend, *copy;
+	long long c, b, d;
+	double wd;
+	int own;
+	if (klen <= n->plen || klen - n->plen >= sizeof rest)
+		return 0;
+	memcpy(rest, (const char *)key + n->plen, klen - n->plen);
+	rest[klen - n->plen] = 0;
+	c = strtoll(rest, &end, 10);
+	if (end == rest || c < 1 || c == nw->cols || strncmp(end, nw->tail, nw->tlen))
+		return 0;
+	gpu = end + nw->tlen;
+	if (!(r = strstr(gpu, "|r")) || strstr(r + 2, "|r"))
+		return 0;
+	*r = 0;
+	b = strtoll(r + 2, &bend, 10);
+	if (bend == r + 2 || *bend || b < 1)
+		return 0;
+	own = !strcmp(gpu, nw->self);
+	if (!own && !nw->any_model)
+		return 0;
+	wd = fabs(log((double)c / (double)nw->cols));
+	d = b > n->want ? b / n->want : n->want / b;
+	if (wd > log(KG_NEAR_WIDTH_MAX) + 1e-12 || d > KG_BUCKET_FAR)
+		return 0;
+	/* this GPU's records before another model's; then the width, the
+	 * bucket, the wider */
+	if (n->rec && ((!own && !nw->lender[0]) ||
+	               (own == !nw->lender[0] &&
+	                (wd > nw->best_wd + 1e-12 ||
+	                 (wd > nw->best_wd - 1e-12 && (d > n->best_dist || (d == n->best_dist && c <= nw->best_cols)))))))
+		return 0;
+	if (!(copy = usable_copy(n, val, vlen)))
+		return 0;
+	free(n->rec);
+	n->rec = copy;
+	n->best_bucket = b;
+	n->best_dist = d;
+	n->best_src = n->src;
+	nw->best_cols = c;
+	nw->best_wd = wd;
+	snprintf(nw->lender, sizeof nw->lender, "%s", own ? "" : gpu);
+	return 0;
+}
+
+int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
+                         int any_model, kg_record *out)
+{
+	near_width nw;
+	char head[KG_KEY_MAX], tail[KG_KEY_MAX], self[128];
+	const char *at = prefix, *end, *sm, *gpu;
+	size_t len = strlen(prefix);
+	memset(out, 0, sizeof *out);
+	memset(&nw, 0, sizeof nw);
+	/* prefix is "op|pass|dtype|cCOLS|options|smN|GPU|r": split at the
+	 * width and at the GPU */
+	for (int i = 0; i < 3 && at; i++)
+		if ((at = strchr(at, '|')))
+			at++;
+	if (bucket < 1 || !at || at[0] != 'c' || (nw.cols = strtoll(at + 1, (char **)&end, 10)) < 1 || *end != '|' ||
+	    !(sm = strstr(end, "|sm")) || !(gpu = strchr(sm + 1, '|')) || len < 3 || strcmp(prefix + len - 2, "|r") ||
+	    (size_t)(at + 1 - prefix) >= sizeof head)
+		return kg_err(KGEN_EINVAL, "kg_record_near_width: '%s' is not a problem key prefix", prefix);
+	gpu++;
+	memcpy(head, prefix, (size_t)(at + 1 - prefix));
+	head[at + 1 - prefix] = 0;
+	snprintf(tail, sizeof tail, "%.*s", (int)(gpu - end), end);
+	snprintf(self, sizeof self, "%.*s", (int)(prefix + len - 2 - gpu), gpu);
+	nw.tail = tail;
+	nw.tlen = strlen(tail);
+	nw.self = self;
+	nw.n = (nearest){stamp, strlen(head), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
+	if (c) /* only packs lend, as for borrowing */
+		cache_scan(c, "best", head, nw.n.plen, near_width_visit, &nw, NULL, 0);
+	nw.any_model = any_model;
+	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
+		nw.n.src = i + 1;
+		cache_scan(p->v[i].c, "best", head, nw.n.plen, near_width_visit, &nw, NULL, 0);
+	}
+	out->skipped_stale = nw.n.stale;
+	out->skipped_nvrtc = nw.n.too_new;
+	if (!nw.n.rec)
+		return KGEN_ENOTFOUND;
+	out->rec = nw.n.rec;
+	out->src = nw.n.best_src ? p->v[nw.n.best_src - 1].c : c;
+	out->pack = nw.n.best_src != 0;
+	out->origin = "nearest";
+	out->where = cache_dir(out->src);
+	out->bucket = nw.n.best_bucket;
+	out->near_cols = nw.best_cols;
+	snprintf(out->lender, sizeof out->lender, "%s", nw.lender);
+	return 0;
+}
+
 int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 {
 	char hex[32], want[32], got[17], msg[512];

@@ -459,6 +459,55 @@ int main(int argc, char **argv)
 		kg_packs_free(ps);
 	}
 
+	/* A width with no record of its own takes the config of the nearest
+	 * tuned width (|ln ratio|, at most 2x either way; a tie goes to the
+	 * nearer rows bucket, then the wider), never of a bucket more than 8x
+	 * away from the call's rows either way, never its own width's record. */
+	{
+		kg_packs *ps;
+		kg_record r;
+		char nearp[600], prefix[KG_KEY_MAX], stamp[96];
+		const spec near_recs[] = {
+			{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, NULL},
+			{KG_SOFTMAX_FWD, 4096, 4096, "strategy=reg,threads=512,tpr=512,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, NULL},
+			{KG_SOFTMAX_FWD, 8192, 1, "strategy=loop,threads=1024,tpr=1024,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0,
+			 0, NULL},
+			{KG_SOFTMAX_FWD, 16384, 4096, "strategy=reg,threads=1024,tpr=1024,vec=8", "FAKECUBIN kgen_softmax_fwd", 1,
+			 0, 0, NULL},
+		};
+		const struct {
+			long long cols, rows, want; /* want: the width taken, 0 none */
+		} cases[] = {
+			{1500, 4096, 1024}, {3000, 4096, 4096}, {2048, 4096, 4096}, {1024, 4096, 0}, {100, 4096, 0},
+			{6000, 4096, 4096}, {6000, 1, 8192}, {6000, 1024, 4096}, {12000, 4096, 0},
+		};
+		snprintf(nearp, sizeof nearp, "%s/near.kgenpack", base);
+		CHECK(!make_pack(nearp, near_recs, 4), "make the near-width pack");
+		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family("softmax")));
+		CHECK(!kg_packs_new(&ps, nearp, NULL), "packs");
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+			kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, cases[i].cols, 90, GPU);
+			rc = kg_record_near_width(NULL, ps, prefix, kg_rows_bucket(cases[i].rows), stamp, 13000, 0, &r);
+			if (cases[i].want)
+				CHECK(!rc && r.near_cols == cases[i].want && !strcmp(r.origin, "nearest"),
+				      "near width of %lld cols, %lld rows: rc %d, took %lld", cases[i].cols, cases[i].rows, rc,
+				      r.near_cols);
+			else
+				CHECK(rc == KGEN_ENOTFOUND && !r.rec, "near width of %lld cols, %lld rows: rc %d, took %lld",
+				      cases[i].cols, cases[i].rows, rc, r.near_cols);
+			kg_record_free(&r);
+		}
+		/* the stale record of 16384 is counted, not taken */
+		kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, 12000, 90, GPU);
+		rc = kg_record_near_width(NULL, ps, prefix, 4096, stamp, 13000, 0, &r);
+		CHECK(rc == KGEN_ENOTFOUND && r.skipped_stale == 1, "near width past a stale record: rc %d, %d stale", rc,
+		      r.skipped_stale);
+		kg_record_free(&r);
+		kg_packs_free(ps);
+	}
+
 	/* A GPU with no pack of its own borrows the record of the same problem
 	 * from the pack of the nearest model of its SM: an H200 (132 SMs, 4917
 	 * GB/s from its bus and clock) takes an H100 SXM's (132, 3352) before

@@ -1,0 +1,98 @@
+/* test_near_width: the runtime's nearest-width rule end to end, on the
+ * stand-in driver (tests/mock_cuda.c) with NVRTC: a width the shipped pack
+ * lacks takes the configuration of the nearest tuned width (compiled for
+ * its own width), a preset width its own record, and $KGEN_NO_NEAR_WIDTH=1
+ * the template's default. The stand-in GPU is another model than the
+ * pack's, so the records are another model's (borrowed).
+ *
+ * usage: test_near_width LIBMOCKCUDA PACK; exit 77 (skip) without NVRTC. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kgen.h"
+
+static int failures, checks;
+#define CHECK(cond, ...)                                                                                               \
+	do {                                                                                                           \
+		checks++;                                                                                              \
+		if (!(cond)) {                                                                                         \
+			failures++;                                                                                    \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                  \
+			printf(__VA_ARGS__);                                                                           \
+			printf("\n");                                                                                  \
+		}                                                                                                      \
+	} while (0)
+
+enum { ROWS = 64, MAXCOLS = 140000 };
+
+/* softmax forward of ROWS x cols bf16 through a fresh handle; used gets kgen_last_kernel */
+static int run(const char *cache, long long cols, char *used, size_t len)
+{
+	static unsigned short x[ROWS * MAXCOLS] __attribute__((aligned(256))), y[ROWS * MAXCOLS] __attribute__((aligned(256)));
+	kgen_ctx *ctx;
+	int rc;
+	used[0] = 0;
+	if ((rc = kgen_open(&ctx, cache)))
+		return rc;
+	for (long long i = 0; i < ROWS * cols; i++)
+		x[i] = 0x3f80; /* 1.0 */
+	rc = kgen_softmax_fwd(ctx, y, x, ROWS, cols, cols, cols, KGEN_BF16, NULL);
+	kgen_last_kernel(ctx, used, len);
+	printf("%lld cols: %s\n", cols, rc ? kgen_last_error() : used);
+	kgen_close(ctx);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char used[256], cache[] = "/tmp/kgen_test_near_width_XXXXXX", cmd[600];
+	long long at = 0;
+	const char *p;
+	int rc;
+	if (argc != 3) {
+		fprintf(stderr, "usage: test_near_width LIBMOCKCUDA PACK\n");
+		return 2;
+	}
+	if (!mkdtemp(cache))
+		return 1;
+	setenv("KGEN_CUDA_LIBRARY", argv[1], 1);
+	setenv("KGEN_PACK_PATH", argv[2], 1);
+	setenv("KGEN_PACK_DIR", "", 1);
+	unsetenv("KGEN_NO_NEAR_WIDTH");
+	unsetenv("KGEN_NO_BORROW");
+	/* a width of the preset: its own record */
+	rc = run(cache, 131072, used, sizeof used);
+	if (rc == KGEN_ENONVRTC) {
+		printf("SKIP: no NVRTC: %s\n", kgen_last_error());
+		return 77;
+	}
+	CHECK(!rc && !strncmp(used, "borrowed ", 9), "131072: rc %d, '%s': %s", rc, used, kgen_last_error());
+	/* widths the pack lacks: the nearest tuned width's configuration */
+	const long long widths[] = {40000, 100000, 100003, 24001};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+		rc = run(cache, widths[i], used, sizeof used);
+		p = strstr(used, "(tuned at ");
+		at = p ? atoll(p + 10) : 0;
+		CHECK(!rc && !strncmp(used, "nearest ", 8) && at > 0 && at != widths[i] && at <= 2 * widths[i] &&
+		          2 * at >= widths[i] && strstr(used, " from '"),
+		      "%lld: rc %d, '%s': %s", widths[i], rc, used, kgen_last_error());
+		/* an odd width takes a shifted configuration */
+		if (widths[i] % 8)
+			CHECK(strstr(used, "shift=1") != NULL, "%lld: not shifted: '%s'", widths[i], used);
+	}
+	/* turned off: the template's default */
+	setenv("KGEN_NO_NEAR_WIDTH", "1", 1);
+	rc = run(cache, 100000, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "fallback ", 9), "KGEN_NO_NEAR_WIDTH: rc %d, '%s': %s", rc, used, kgen_last_error());
+	unsetenv("KGEN_NO_NEAR_WIDTH");
+	/* no borrowing: another model's records are not taken either */
+	setenv("KGEN_NO_BORROW", "1", 1);
+	rc = run(cache, 100000, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "fallback ", 9), "KGEN_NO_BORROW: rc %d, '%s': %s", rc, used, kgen_last_error());
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+	if (system(cmd))
+		printf("could not remove %s\n", cache);
+	printf("test_near_width: %d checks, %d failures\n", checks, failures);
+	return failures != 0;
+}
