@@ -31,7 +31,8 @@ def losses():
            "torch": lambda z, t: F.cross_entropy(z, t)}
     try:
         from liger_kernel.ops.cross_entropy import LigerCrossEntropyFunction
-        out["liger"] = lambda z, t: LigerCrossEntropyFunction.apply(z, t)[0]
+        # (input, target, weight); the rest keep their defaults (Liger 0.8)
+        out["liger"] = lambda z, t: LigerCrossEntropyFunction.apply(z, t, None)[0]
     except Exception:  # not installed
         pass
     return out

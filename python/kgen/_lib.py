@@ -9,6 +9,14 @@ its build tree (build/libkgen.so); the install prefixes ($KGEN_PREFIX,
 sys.prefix, /usr/local, /usr), and the dynamic linker's own search
 (ctypes.util.find_library). It is loaded on first use, so `import kgen`
 works on a machine without it.
+
+libkgen compiles the kernels of problems no pack holds with NVRTC, which
+it loads by itself (libnvrtc.so.13, .12 on the loader's path, or
+$KGEN_NVRTC_LIBRARY). A pip-installed torch brings NVRTC in its NVIDIA
+wheels (site-packages/nvidia/cu13/lib, nvidia/cuda_nvrtc/lib), off the
+loader's path: when $KGEN_NVRTC_LIBRARY is unset and the loader finds none,
+the first of those is named to libkgen through $KGEN_NVRTC_LIBRARY
+(nvrtc_candidates()).
 """
 import ctypes
 import ctypes.util
@@ -16,7 +24,7 @@ import os
 import sys
 import threading
 
-__all__ = ["KgenError", "library", "handle", "check", "XentOptions", "library_candidates"]
+__all__ = ["KgenError", "library", "handle", "check", "XentOptions", "library_candidates", "nvrtc_candidates"]
 
 _I64, _P, _INT = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
 
@@ -104,6 +112,38 @@ def _declare(lib):
         getattr(lib, fn).restype = _INT
 
 
+_NVRTC_NAMES = ("libnvrtc.so.13", "libnvrtc.so.12")
+_NVRTC_DIRS = (("nvidia", "cu13", "lib"), ("nvidia", "cuda_nvrtc", "lib"))
+
+
+def nvrtc_candidates(paths=None):
+    """The NVRTC libraries of NVIDIA's Python wheels under the directories
+    of paths (default sys.path), in order (existing ones only)."""
+    out = []
+    for d in (sys.path if paths is None else paths):
+        for sub in _NVRTC_DIRS:
+            for name in _NVRTC_NAMES:
+                f = os.path.join(d or ".", *sub, name)
+                if os.path.isfile(f) and f not in out:
+                    out.append(f)
+    return out
+
+
+def _name_nvrtc():
+    """Point libkgen at a wheel's NVRTC when the loader finds none."""
+    if os.environ.get("KGEN_NVRTC_LIBRARY"):
+        return
+    for name in _NVRTC_NAMES:
+        try:
+            ctypes.CDLL(name)
+            return  # on the loader's path (or loaded already, e.g. by torch)
+        except OSError:
+            pass
+    found = nvrtc_candidates()
+    if found:
+        os.environ["KGEN_NVRTC_LIBRARY"] = found[0]
+
+
 def library():
     """The loaded libkgen (a ctypes.CDLL); KgenError when none is found."""
     global _lib
@@ -122,6 +162,7 @@ def library():
                     tried.append(f"{path} ({e})")
                     continue
                 _declare(lib)
+                _name_nvrtc()
                 _lib = lib
                 break
             else:

@@ -68,3 +68,17 @@ def test_open_without_driver_is_a_clear_error():
         assert str(e).startswith(("KGEN_ENODRIVER", "KGEN_ENODEVICE"))
     else:
         assert h.value  # a GPU machine: a real handle
+
+
+def test_nvrtc_of_the_nvidia_wheels_is_found(tmp_path):
+    # site-packages/nvidia/cu13/lib (CUDA 13 wheels) before nvidia/cuda_nvrtc/lib
+    a = tmp_path / "a" / "nvidia" / "cuda_nvrtc" / "lib"
+    b = tmp_path / "b" / "nvidia" / "cu13" / "lib"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    (a / "libnvrtc.so.12").write_bytes(b"")
+    (b / "libnvrtc.so.13").write_bytes(b"")
+    (tmp_path / "c").mkdir()
+    found = _lib.nvrtc_candidates([str(tmp_path / "c"), str(tmp_path / "a"), str(tmp_path / "b")])
+    assert found == [str(a / "libnvrtc.so.12"), str(b / "libnvrtc.so.13")]
+    assert _lib.nvrtc_candidates([str(tmp_path / "c")]) == []
