@@ -62,6 +62,27 @@ int cli_word_in(const char *list, const char *name)
 	return 0;
 }
 
+void cli_wrap(char *out, size_t len, const char *lead, const char *text, int width)
+{
+	int indent = (int)strlen(lead), col = indent;
+	size_t at;
+	if (!len)
+		return;
+	snprintf(out, len, "%s", lead);
+	at = strlen(out);
+	for (const char *w = text + strspn(text, " "); *w && at < len; w += strspn(w, " ")) {
+		int n = (int)strcspn(w, " "), k;
+		if (col > indent && col + 1 + n > width)
+			k = snprintf(out + at, len - at, "\n%*s%.*s", indent, "", n, w), col = indent + n;
+		else
+			k = snprintf(out + at, len - at, "%s%.*s", col > indent ? " " : "", n, w), col += n + (col > indent);
+		at = k > 0 && at + (size_t)k < len ? at + (size_t)k : len;
+		w += n;
+	}
+	if (at + 1 < len)
+		strcpy(out + at, "\n");
+}
+
 void cli_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);

@@ -4,6 +4,7 @@
 #ifndef KGEN_CLI_H
 #define KGEN_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #define EXIT_USAGE 2
@@ -28,6 +29,10 @@ long long cli_int(const char *opt, const char *s, long long lo, long long hi);
 
 /* Whether name is one of the space-separated words of list. */
 int cli_word_in(const char *list, const char *name);
+
+/* lead, then text wrapped at width columns into out, the lines after the
+ * first indented as far as lead is long; ends with a newline. */
+void cli_wrap(char *out, size_t len, const char *lead, const char *text, int width);
 
 /* s as a JSON string, quoted and escaped. */
 void cli_json_str(FILE *f, const char *s);

@@ -118,14 +118,7 @@ static const char usage_tune[] =
 	"  -q, --quiet      no progress\n"
 	"  -h, --help       this text\n"
 	"lists of problems:\n"
-	"  --preset NAME    tune every problem of a list instead of --op/--cols: 'llm' is\n"
-	"                   cross-entropy fwd, bwd and fused over the vocabularies 32000,\n"
-	"                   50257, 128256, 131072, 151936, 256000 and 262144, and softmax\n"
-	"                   and log-softmax fwd and bwd over 1024, 2048, 4096, 8192,\n"
-	"                   16384, 32768, 65536 and those vocabularies, and 1024 and 2048\n"
-	"                   again at 65536 rows (rows=N in --list), and softmax, log-softmax\n"
-	"                   and xent fwd over the vocabularies again at 64, 8 and 1 rows\n"
-	"                   (decode), each in f32, f16 and bf16 (444 problems)\n"
+	"%s" /* --preset NAME: preset_usage() */
 	"  --list           print the problems (of the shard) and exit\n"
 	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
 	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
@@ -152,6 +145,15 @@ static const char usage_gen[] =
 	"  --geometry       print the launch geometry as a comment first\n"
 	"  --cubin FILE     also compile it with NVRTC and write the cubin to FILE\n"
 	"                   (for cuobjdump --dump-sass FILE)\n";
+
+/* The --preset paragraph of usage_tune, from the preset lists. */
+static void preset_usage(char *out, size_t len)
+{
+	char text[3072];
+	int n = snprintf(text, sizeof text, "tune every problem of a list instead of --op/--cols: ");
+	preset_help(text + n, sizeof text - (size_t)n);
+	cli_wrap(out, len, "  --preset NAME    ", text, 80);
+}
 
 enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
@@ -296,7 +298,13 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		if (c == ':')
 			cli_die_usage("option '%s' needs a value", argv[optind - 1]);
 		if (c == 'h') {
-			printf(usage, usage_problem);
+			if (usage == usage_tune) {
+				char presets[4096];
+				preset_usage(presets, sizeof presets);
+				printf(usage, usage_problem, presets);
+			} else {
+				printf(usage, usage_problem);
+			}
 			exit(0);
 		}
 		if (name && !cli_word_in(allowed, name))
