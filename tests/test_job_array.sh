@@ -2,8 +2,9 @@
 # test_job_array.sh KGEN MOCK_LIBCUDA SOURCE_DIR: the preset as an indexed
 # job (tools/): tools/local-array.sh runs shards of --preset llm as local
 # processes through the Slurm array script, on the stand-in libcuda
-# (tests/mock_cuda.c), and merges their packs; the merged pack must hold
-# exactly the shards' problems, each verified (loaded on the stand-in GPU).
+# (tests/stand_in_cuda.c, mock mode), and merges their packs; the merged
+# pack must hold exactly the shards' problems, each verified (loaded on the
+# stand-in GPU).
 # The Kubernetes manifests must parse and agree with themselves, and the
 # indexed Job's command, run here with JOB_COMPLETION_INDEX set, must give
 # the same record as the Slurm task. Without a driver a shard is compiled

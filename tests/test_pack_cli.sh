@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_pack_cli.sh KGEN PACK_FIXTURE FAKE_LIBCUDA: kgen pack export, ls, merge,
 # import and verify on caches of synthetic records (pack_fixture), without a
-# GPU; ls on a stand-in driver (fake_cuda.c) naming another model of the SM.
+# GPU; ls on a stand-in driver (stand_in_cuda.c, fake mode) naming another
+# model of the SM.
 set -u
 kgen=$1
 fixture=$2

@@ -1,8 +1,8 @@
 /* test_pack_runtime.c FAKE_CUDA: the runtime served from packs, end to end
- * through the public API, on a stand-in driver (fake_cuda.c: no GPU) and
- * with NVRTC unloadable: a pack hit loads and launches its kernels and
- * kgen_last_kernel says "pack"; the cache comes first; every record that
- * cannot be used (absent, stale, NVRTC newer than the driver, too wide a
+ * through the public API, on a stand-in driver (stand_in_cuda.c in fake
+ * mode: no GPU) and with NVRTC unloadable: a pack hit loads and launches
+ * its kernels and kgen_last_kernel says "pack"; the cache comes first;
+ * every record that cannot be used (absent, stale, NVRTC newer than the driver, too wide a
  * vector for the pointers, a bad checksum, a cubin the driver refuses)
  * falls back, and without NVRTC that is KGEN_ENONVRTC saying what is
  * missing; packs cut short, FIFOs and packs with a changed record are

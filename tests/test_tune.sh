@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_tune.sh KGEN MOCK_LIBCUDA: the tuner's GPU path against a stand-in
-# libcuda (tests/mock_cuda.c: host memory, virtual time, made-up kernel
-# attributes; it computes softmax forward, so those variants pass the check):
+# libcuda (tests/stand_in_cuda.c in mock mode: host memory, virtual time,
+# made-up kernel attributes; it computes softmax forward, so those variants
+# pass the check):
 # pruning after load, trial records resumed by the next run, --fresh,
 # --budget, Ctrl-C and kill -9 then resume, --json, --devices.
 set -u

@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,35 +21,13 @@
 
 #include "batch.h"
 #include "cache.h"
+#include "cli.h"
 #include "gen.h"
 #include "internal.h"
 #include "pack.h"
 #include "preset.h"
 #include "report.h"
 #include "tune.h"
-
-#define EXIT_USAGE 2
-#define EXIT_NOGPU 3
-
-static const char *progname = "kgen";
-
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "%s: error: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(see '%s --help')\n", progname);
-	exit(EXIT_USAGE);
-}
-
-static int fail(int rc)
-{
-	fprintf(stderr, "%s: error: %s\n", progname, kgen_last_error()[0] ? kgen_last_error() : kgen_strerror(rc));
-	return rc == KGEN_EINVAL ? EXIT_USAGE : 1;
-}
 
 static const char usage_main[] =
 	"usage: kgen <command> [options]\n"
@@ -141,14 +118,7 @@ static const char usage_tune[] =
 	"  -q, --quiet      no progress\n"
 	"  -h, --help       this text\n"
 	"lists of problems:\n"
-	"  --preset NAME    tune every problem of a list instead of --op/--cols: 'llm' is\n"
-	"                   cross-entropy fwd, bwd and fused over the vocabularies 32000,\n"
-	"                   50257, 128256, 131072, 151936, 256000 and 262144, and softmax\n"
-	"                   and log-softmax fwd and bwd over 1024, 2048, 4096, 8192,\n"
-	"                   16384, 32768, 65536 and those vocabularies, and 1024 and 2048\n"
-	"                   again at 65536 rows (rows=N in --list), and softmax, log-softmax\n"
-	"                   and xent fwd over the vocabularies again at 64, 8 and 1 rows\n"
-	"                   (decode), each in f32, f16 and bf16 (444 problems)\n"
+	"%s" /* --preset NAME: preset_usage() */
 	"  --list           print the problems (of the shard) and exit\n"
 	"  --shard I/N      only the problems i with i %% N == I (0 <= I < N), for job arrays\n"
 	"  --devices D,...  one worker per GPU (CUDA ordinals, e.g. 0,1,2,3); the problems\n"
@@ -175,6 +145,15 @@ static const char usage_gen[] =
 	"  --geometry       print the launch geometry as a comment first\n"
 	"  --cubin FILE     also compile it with NVRTC and write the cubin to FILE\n"
 	"                   (for cuobjdump --dump-sass FILE)\n";
+
+/* The --preset paragraph of usage_tune, from the preset lists. */
+static void preset_usage(char *out, size_t len)
+{
+	char text[3072];
+	int n = snprintf(text, sizeof text, "tune every problem of a list instead of --op/--cols: ");
+	preset_help(text + n, sizeof text - (size_t)n);
+	cli_wrap(out, len, "  --preset NAME    ", text, 80);
+}
 
 enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
@@ -234,17 +213,6 @@ typedef struct args {
 	unsigned long long seed;
 } args;
 
-static long long parse_int(const char *opt, const char *s, long long lo, long long hi)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (!*s || *end)
-		die_usage("%s needs an integer, not '%s'", opt, s);
-	if (v < lo || v > hi)
-		die_usage("%s must be in %lld..%lld (got %lld)", opt, lo, hi, v);
-	return v;
-}
-
 /* --sm must be an SM this NVRTC can target (nvrtcGetSupportedArchs):
  * another is refused up front, in NVRTC's own words (its log for an empty
  * program compiled for that SM). Without NVRTC nothing is checked here:
@@ -282,18 +250,8 @@ static void check_sm(int sm)
 		}
 		kg_nvrtc.nvrtcDestroyProgram(&prog);
 	}
-	die_usage("--sm %d: NVRTC %s cannot target sm_%d: %s (it targets %s)", sm, kg_nvrtc_version(), sm,
+	cli_die_usage("--sm %d: NVRTC %s cannot target sm_%d: %s (it targets %s)", sm, kg_nvrtc_version(), sm,
 	          why[0] ? why : "not among its architectures", list);
-}
-
-/* Whether name is one of the space-separated words of list. */
-static int word_in(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = list; (p = strstr(p, name)); p += n)
-		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
-			return 1;
-	return 0;
 }
 
 /* "0,1,3": distinct CUDA ordinals. */
@@ -305,12 +263,12 @@ static void parse_devices(const char *s, args *a)
 		char *end;
 		long d = strtol(p, &end, 10);
 		if (end == p || *p < '0' || *p > '9' || (*end && *end != ',') || d > 1023)
-			die_usage("--devices needs CUDA device ordinals like 0,1,2, not '%s'", s);
+			cli_die_usage("--devices needs CUDA device ordinals like 0,1,2, not '%s'", s);
 		for (int i = 0; i < a->ndevices; i++)
 			if (a->devices[i] == d)
-				die_usage("--devices names device %ld twice", d);
+				cli_die_usage("--devices names device %ld twice", d);
 		if (a->ndevices == MAX_DEVICES)
-			die_usage("--devices takes at most %d devices", MAX_DEVICES);
+			cli_die_usage("--devices takes at most %d devices", MAX_DEVICES);
 		a->devices[a->ndevices++] = (int)d;
 		if (!*end)
 			return;
@@ -336,43 +294,49 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			if (o->val == c)
 				name = o->name;
 		if (c == '?')
-			die_usage("unknown option '%s'", argv[optind - 1]);
+			cli_die_usage("unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
-			die_usage("option '%s' needs a value", argv[optind - 1]);
+			cli_die_usage("option '%s' needs a value", argv[optind - 1]);
 		if (c == 'h') {
-			printf(usage, usage_problem);
+			if (usage == usage_tune) {
+				char presets[4096];
+				preset_usage(presets, sizeof presets);
+				printf(usage, usage_problem, presets);
+			} else {
+				printf(usage, usage_problem);
+			}
 			exit(0);
 		}
-		if (name && !word_in(allowed, name))
-			die_usage("option '--%s' does not apply to '%s'", name, argv[0]);
+		if (name && !cli_word_in(allowed, name))
+			cli_die_usage("option '--%s' does not apply to '%s'", name, argv[0]);
 		switch (c) {
 		case OPT_OP: a->op = optarg; break;
 		case OPT_PASS: a->pass = optarg; break;
 		case OPT_DTYPE:
 			if ((a->dtype = kg_dtype_parse(optarg)) < 0)
-				die_usage("unknown dtype '%s' (f32, f16, bf16)", optarg);
+				cli_die_usage("unknown dtype '%s' (f32, f16, bf16)", optarg);
 			a->dtype_set = 1;
 			break;
 		case OPT_COLS:
-			a->cols = parse_int("--cols", optarg, LLONG_MIN, INT32_MAX);
+			a->cols = cli_int("--cols", optarg, LLONG_MIN, INT32_MAX);
 			if (a->cols < 1)
-				die_usage("--cols must be >= 1 (got %lld)", a->cols);
+				cli_die_usage("--cols must be >= 1 (got %lld)", a->cols);
 			break;
 		case OPT_SM:
-			a->sm = (int)parse_int("--sm", optarg, 50, 200);
+			a->sm = (int)cli_int("--sm", optarg, 50, 200);
 			check_sm(a->sm);
 			break;
-		case OPT_ROWS: a->rows = parse_int("--rows", optarg, 1, INT32_MAX); break;
+		case OPT_ROWS: a->rows = cli_int("--rows", optarg, 1, INT32_MAX); break;
 		case OPT_DEVICE:
-			a->device = (int)parse_int("--device", optarg, 0, 1023);
+			a->device = (int)cli_int("--device", optarg, 0, 1023);
 			a->device_set = 1;
 			break;
 		case OPT_CACHE: a->cache_dir = optarg; break;
-		case OPT_JOBS: a->jobs = (int)parse_int("--jobs", optarg, 1, 64); break;
-		case OPT_REPS: a->reps = (int)parse_int("--reps", optarg, 1, 1000); break;
-		case OPT_TOP: a->top = (int)parse_int("--top", optarg, 1, 100000); break;
+		case OPT_JOBS: a->jobs = (int)cli_int("--jobs", optarg, 1, 64); break;
+		case OPT_REPS: a->reps = (int)cli_int("--reps", optarg, 1, 1000); break;
+		case OPT_TOP: a->top = (int)cli_int("--top", optarg, 1, 100000); break;
 		case OPT_CHECK: a->check_only = 1; break;
-		case OPT_SEED: a->seed = (unsigned long long)parse_int("--seed", optarg, 1, LLONG_MAX); break;
+		case OPT_SEED: a->seed = (unsigned long long)cli_int("--seed", optarg, 1, LLONG_MAX); break;
 		case OPT_CONFIG: a->config = optarg; break;
 		case OPT_GEOMETRY: a->geometry = 1; break;
 		case OPT_CUBIN: a->cubin = optarg; break;
@@ -380,7 +344,7 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			if (!strcmp(optarg, "i32") || !strcmp(optarg, "int32"))
 				a->opts |= KG_XO_I32;
 			else if (strcmp(optarg, "i64") && strcmp(optarg, "int64"))
-				die_usage("unknown target type '%s' (i32, i64)", optarg);
+				cli_die_usage("unknown target type '%s' (i32, i64)", optarg);
 			break;
 		case OPT_WEIGHT: a->opts |= KG_XO_WEIGHT; break;
 		case OPT_SMOOTH: a->opts |= KG_XO_SMOOTH; break;
@@ -390,9 +354,9 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			char *end;
 			a->budget = strtod(optarg, &end);
 			if (!*optarg || *end || !isfinite(a->budget))
-				die_usage("--budget needs a number of seconds, not '%s'", optarg);
+				cli_die_usage("--budget needs a number of seconds, not '%s'", optarg);
 			if (a->budget <= 0)
-				die_usage("--budget must be > 0 (got %s)", optarg);
+				cli_die_usage("--budget must be > 0 (got %s)", optarg);
 			break;
 		}
 		case OPT_FRESH: a->fresh = 1; break;
@@ -401,7 +365,7 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 			char *end;
 			a->near_copy = strtod(optarg, &end);
 			if (!*optarg || *end || !isfinite(a->near_copy) || a->near_copy <= 0 || a->near_copy > 100)
-				die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
+				cli_die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
 			break;
 		}
 		case OPT_JSON: a->json = 1; break;
@@ -409,45 +373,45 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		case OPT_LIST: a->list = 1; break;
 		case OPT_SHARD:
 			if (preset_parse_shard(optarg, &a->shard, &a->shards))
-				die_usage("--shard needs I/N with 0 <= I < N, not '%s'", optarg);
+				cli_die_usage("--shard needs I/N with 0 <= I < N, not '%s'", optarg);
 			break;
 		case OPT_DEVICES: parse_devices(optarg, a); break;
 		case 'q': a->quiet = 1; break;
 		}
 	}
 	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
+		cli_die_usage("unexpected argument '%s'", argv[optind]);
 	if (a->shards && !a->preset)
-		die_usage("--shard applies to --preset only");
+		cli_die_usage("--shard applies to --preset only");
 	if (a->list && !a->preset)
-		die_usage("--list applies to --preset only");
+		cli_die_usage("--list applies to --preset only");
 	if (a->ndevices && a->device_set)
-		die_usage("give --device or --devices, not both");
+		cli_die_usage("give --device or --devices, not both");
 	if (a->preset) {
 		tune_problem *list;
 		int n;
 		if (preset_get(a->preset, &list, &n))
-			die_usage("unknown preset '%s' (%s)", a->preset, preset_names);
+			cli_die_usage("unknown preset '%s' (%s)", a->preset, preset_names);
 		free(list);
 		if (a->op || a->pass || a->cols != -1 || a->dtype_set || a->opts)
-			die_usage("--preset takes no --op, --pass, --dtype, --cols or cross-entropy options");
+			cli_die_usage("--preset takes no --op, --pass, --dtype, --cols or cross-entropy options");
 		return;
 	}
 	if (!a->op)
-		die_usage("missing --op (softmax, log_softmax, xent)");
+		cli_die_usage("missing --op (softmax, log_softmax, xent)");
 	if (!gen_family(a->op))
-		die_usage("unknown op '%s' (softmax, log_softmax, xent)", a->op);
+		cli_die_usage("unknown op '%s' (softmax, log_softmax, xent)", a->op);
 	if (!a->pass)
 		a->pass = !strcmp(gen_family(a->op), "xent") ? "fused" : "fwd";
 	if ((a->op_id = kg_op_find(a->op, a->pass)) < 0)
-		die_usage("unknown pass '%s' for op '%s' (%s)", a->pass, a->op,
+		cli_die_usage("unknown pass '%s' for op '%s' (%s)", a->pass, a->op,
 		          !strcmp(gen_family(a->op), "xent") ? "fwd, bwd, fused" : "fwd, bwd");
 	if (a->opts && !kg_ops[a->op_id].xent)
-		die_usage("--target, --weight, --smooth, --zloss and --softcap apply to xent only");
+		cli_die_usage("--target, --weight, --smooth, --zloss and --softcap apply to xent only");
 	if (a->cols == -1)
-		die_usage("missing --cols");
+		cli_die_usage("missing --cols");
 	if (a->cols < 1)
-		die_usage("--cols must be >= 1 (got %lld)", a->cols);
+		cli_die_usage("--cols must be >= 1 (got %lld)", a->cols);
 }
 
 /* Progress: one live line on a terminal, a few plain lines otherwise. */
@@ -588,184 +552,228 @@ static void cli_start(void *arg, int device, int i)
 	fprintf(stderr, "%s ...\n", name);
 }
 
+/* The problems of a run: those of --preset (of its shard), with each one's
+ * index in the preset in *orig, or the one of --op and --cols (*problems
+ * is then one). 0, or KGEN_ENOMEM. */
+static int tune_problems(const args *a, tune_problem *one, tune_problem **problems, int **orig, int *n)
+{
+	*orig = NULL;
+	*n = 1;
+	if (!a->preset) {
+		*one = (tune_problem){a->op_id, a->opts, a->dtype, a->cols, 0};
+		*problems = one;
+		return 0;
+	}
+	preset_get(a->preset, problems, n);
+	if (!(*orig = malloc(sizeof **orig * (size_t)(*n ? *n : 1)))) {
+		free(*problems);
+		*problems = NULL;
+		return KGEN_ENOMEM;
+	}
+	for (int i = 0; i < *n; i++)
+		(*orig)[i] = i;
+	if (a->shards)
+		preset_shard(*problems, n, a->shard, a->shards, *orig);
+	return 0;
+}
+
+/* --list: the problems, one per line (--json: one object each). */
+static void list_problems(const args *a, const tune_problem *problems, const int *orig, int n)
+{
+	char optstr[96];
+	for (int i = 0; i < n; i++) {
+		const kg_opinfo *info = &kg_ops[problems[i].op];
+		kg_opts_string(problems[i].op, problems[i].opts, optstr, sizeof optstr);
+		long long rows = problems[i].rows ? problems[i].rows : a->rows;
+		if (a->json)
+			printf("{\"index\":%d,\"op\":\"%s\",\"pass\":\"%s\",\"dtype\":\"%s\",\"cols\":%lld,"
+			       "\"rows\":%lld,\"options\":\"%s\"}\n",
+			       orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype], problems[i].cols, rows,
+			       optstr);
+		else if (problems[i].rows) /* rows of its own: after the cols, as rows=N */
+			printf("%d %s %s %s %lld rows=%lld\n", orig[i], info->op, info->pass,
+			       kg_dtype_names[problems[i].dtype], problems[i].cols, rows);
+		else
+			printf("%d %s %s %s %lld\n", orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype],
+			       problems[i].cols);
+	}
+}
+
+/* What is checked before a run starts: without --sm, a driver to take the
+ * SM from (said once, not per problem); every ordinal of --devices present
+ * where there is a driver (without one, the workers compile and the run
+ * exits 3). 0, or 1 with the error printed. */
+static int check_devices(const args *a)
+{
+	if (!a->sm && kg_cu_load())
+		return cli_error("no GPU to take the SM from (%s): give --sm", kgen_last_error());
+	if (a->ndevices && kg_cu_load() == 0) {
+		int count = 0;
+		kg_cu.cuDeviceGetCount(&count);
+		for (int i = 0; i < a->ndevices; i++)
+			if (a->devices[i] >= count)
+				return cli_error("no CUDA device %d (this machine has %d)", a->devices[i], count);
+	}
+	return 0;
+}
+
+/* The options every problem of the run shares. */
+static void tune_opts_of(const args *a, tune_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->rows = a->rows;
+	o->sm = a->sm;
+	o->device = a->device;
+	o->cache_dir = a->cache_dir;
+	o->jobs = a->jobs;
+	o->reps = a->reps;
+	o->no_time = a->check_only;
+	o->fresh = a->fresh;
+	o->budget_s = a->budget;
+	o->full = a->full;
+	o->near_copy_pct = a->near_copy;
+	o->seed = a->seed;
+	o->stop = &stop_signal;
+}
+
+/* The run's state, one report item per problem: 0, or KGEN_ENOMEM. */
+static int tune_cli_init(tune_cli *t, const args *a, const tune_problem *problems, int n)
+{
+	memset(t, 0, sizeof *t);
+	t->a = a;
+	t->n = n;
+	t->single = !a->preset;
+	t->human = a->json ? stderr : stdout;
+	t->pr.tty = isatty(2);
+	t->pr.quiet = a->quiet;
+	t->t0 = now_s();
+	if (!(t->items = calloc((size_t)n, sizeof *t->items)))
+		return KGEN_ENOMEM;
+	for (int i = 0; i < n; i++)
+		t->items[i].p = problems[i];
+	return 0;
+}
+
+/* "tuning softmax fwd bf16 cols=... rows=..." or "tuning N problems of
+ * preset '...'" on stderr (not with --quiet). */
+static void announce(const args *a, const tune_problem *problems, int n)
+{
+	char optstr[96];
+	if (a->quiet)
+		return;
+	if (!a->preset) {
+		kg_opts_string(a->op_id, a->opts, optstr, sizeof optstr);
+		fprintf(stderr, "tuning %s %s %s cols=%lld rows=%lld%s%s%s%.0d\n", a->op, a->pass, kg_dtype_names[a->dtype],
+		        a->cols, a->rows, strcmp(optstr, "-") ? " " : "", strcmp(optstr, "-") ? optstr : "",
+		        a->sm ? " sm_" : "", a->sm);
+		return;
+	}
+	fprintf(stderr, "tuning %d problems of preset '%s'", n, a->preset);
+	if (a->shards)
+		fprintf(stderr, " (shard %d/%d)", a->shard, a->shards);
+	int own = 0;
+	for (int i = 0; i < n; i++)
+		own += problems[i].rows != 0;
+	fprintf(stderr, ", rows=%lld%s%s%.0d\n", a->rows, own ? " (or the problem's own)" : "", a->sm ? " sm_" : "",
+	        a->sm);
+}
+
+/* Tune the problems over the workers, reporting through t; Ctrl-C and
+ * SIGTERM stop it. 0, or a KGEN_E* code. */
+static int run_tune(tune_cli *t, const tune_opts *o, tune_problem *problems, int n)
+{
+	const args *a = t->a;
+	batch_opts b = {
+		.base = o, .problems = problems, .n = n, .devices = a->ndevices ? a->devices : NULL,
+		.ndevices = a->ndevices, .on_start = cli_start, .on_done = cli_done,
+		/* per-variant progress: for one problem, or one live line of a list */
+		.progress = t->single || (t->pr.tty && a->ndevices <= 1) ? cli_progress : NULL, .arg = t,
+	};
+	catch_signals();
+	return batch_run(&b);
+}
+
+/* One problem's outcome: its error, or where the best went; the exit status. */
+static int report_single(const tune_cli *t)
+{
+	const report_item *it = &t->items[0];
+	if (!it->done)
+		return stop_signal ? 128 + stop_signal : 1;
+	if (!strcmp(it->status, "untimed")) {
+		cli_error("%s", it->error);
+		return EXIT_NOGPU;
+	}
+	if (!strcmp(it->status, "failed")) {
+		cli_error("%s", it->error[0] ? it->error : kgen_strerror(it->rc));
+		return it->rc == KGEN_EINVAL ? EXIT_USAGE : 1;
+	}
+	if (it->res.store_error[0]) {
+		cli_error("%s", it->res.store_error);
+		return 1;
+	}
+	if (it->res.stored)
+		fprintf(t->human, "best stored in '%s'\n", it->res.cache_dir);
+	else if (it->res.timed && it->has_best)
+		fprintf(t->human, "the cache '%s' already holds this record or a faster one; kept it\n", it->res.cache_dir);
+	return !strcmp(it->status, "stopped") ? 128 + (stop_signal ? stop_signal : SIGINT) : 0;
+}
+
+/* A list's outcome: the summary, then the worst outcome decides the exit
+ * status. */
+static int report_list(const tune_cli *t)
+{
+	const args *a = t->a;
+	int n = t->n, failed = 0, untimed = 0, stopped = 0;
+	for (int i = 0; i < n; i++) {
+		const report_item *it = &t->items[i];
+		failed += it->done && !strcmp(it->status, "failed");
+		untimed += it->done && !strcmp(it->status, "untimed");
+		stopped += !it->done || !strcmp(it->status, "stopped");
+	}
+	if (!a->quiet)
+		report_summary(t->human, t->items, n);
+	if (!a->quiet || failed)
+		fprintf(stderr, "%d problems: %d tuned, %d failed, %d compiled but not timed, %d not finished; %.1f s\n", n,
+		        n - failed - untimed - stopped, failed, untimed, stopped, now_s() - t->t0);
+	if (untimed && !failed && !stop_signal) {
+		for (int i = 0; i < n; i++)
+			if (t->items[i].done && !strcmp(t->items[i].status, "untimed")) {
+				cli_error("%d problems compiled but not timed; the first: %s", untimed, t->items[i].error);
+				break;
+			}
+	}
+	return stop_signal ? 128 + stop_signal : failed ? 1 : untimed ? EXIT_NOGPU : 0;
+}
+
 static int cmd_tune(int argc, char **argv)
 {
 	args a;
 	tune_opts o;
 	tune_cli t;
 	tune_problem *problems = NULL, one;
-	int *orig = NULL, n = 1, rc, status = 0;
-	char optstr[96];
+	int *orig = NULL, n = 1, rc, status;
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
 	           "target weight smooth zloss softcap budget fresh json preset list shard devices full near-copy",
 	           &a);
-	if (a.preset) {
-		preset_get(a.preset, &problems, &n);
-		if (!(orig = malloc(sizeof *orig * (size_t)(n ? n : 1)))) {
-			free(problems);
-			return fail(KGEN_ENOMEM);
-		}
-		for (int i = 0; i < n; i++)
-			orig[i] = i;
-		if (a.shards)
-			preset_shard(problems, &n, a.shard, a.shards, orig);
-	} else {
-		one = (tune_problem){a.op_id, a.opts, a.dtype, a.cols, 0};
-		problems = &one;
-	}
+	if ((rc = tune_problems(&a, &one, &problems, &orig, &n)))
+		return cli_fail(rc);
 	if (a.list) {
-		for (int i = 0; i < n; i++) {
-			const kg_opinfo *info = &kg_ops[problems[i].op];
-			kg_opts_string(problems[i].op, problems[i].opts, optstr, sizeof optstr);
-			long long rows = problems[i].rows ? problems[i].rows : a.rows;
-			if (a.json)
-				printf("{\"index\":%d,\"op\":\"%s\",\"pass\":\"%s\",\"dtype\":\"%s\",\"cols\":%lld,"
-				       "\"rows\":%lld,\"options\":\"%s\"}\n",
-				       orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype], problems[i].cols, rows,
-				       optstr);
-			else if (problems[i].rows) /* rows of its own: after the cols, as rows=N */
-				printf("%d %s %s %s %lld rows=%lld\n", orig[i], info->op, info->pass,
-				       kg_dtype_names[problems[i].dtype], problems[i].cols, rows);
-			else
-				printf("%d %s %s %s %lld\n", orig[i], info->op, info->pass, kg_dtype_names[problems[i].dtype],
-				       problems[i].cols);
-		}
-		free(problems);
-		free(orig);
-		return 0;
+		list_problems(&a, problems, orig, n);
+		status = 0;
+	} else if (check_devices(&a)) {
+		status = 1;
+	} else if ((rc = tune_cli_init(&t, &a, problems, n))) {
+		status = cli_fail(rc);
+	} else {
+		tune_opts_of(&a, &o);
+		announce(&a, problems, n);
+		if ((rc = run_tune(&t, &o, problems, n)))
+			status = cli_fail(rc);
+		else
+			status = t.single ? report_single(&t) : report_list(&t);
+		free(t.items);
 	}
-	/* Without --sm, the SM is the GPU's: say so once, not per problem. */
-	if (!a.sm && kg_cu_load()) {
-		fprintf(stderr, "%s: error: no GPU to take the SM from (%s): give --sm\n", progname, kgen_last_error());
-		if (problems != &one)
-			free(problems);
-		free(orig);
-		return 1;
-	}
-	/* Every ordinal of --devices must exist where there is a driver;
-	 * without one, the workers compile and the run exits 3. */
-	if (a.ndevices && kg_cu_load() == 0) {
-		int count = 0;
-		kg_cu.cuDeviceGetCount(&count);
-		for (int i = 0; i < a.ndevices; i++)
-			if (a.devices[i] >= count) {
-				fprintf(stderr, "%s: error: no CUDA device %d (this machine has %d)\n", progname, a.devices[i],
-				        count);
-				if (problems != &one)
-					free(problems);
-				free(orig);
-				return 1;
-			}
-	}
-
-	memset(&o, 0, sizeof o);
-	o.rows = a.rows;
-	o.sm = a.sm;
-	o.device = a.device;
-	o.cache_dir = a.cache_dir;
-	o.jobs = a.jobs;
-	o.reps = a.reps;
-	o.no_time = a.check_only;
-	o.fresh = a.fresh;
-	o.budget_s = a.budget;
-	o.full = a.full;
-	o.near_copy_pct = a.near_copy;
-	o.seed = a.seed;
-	o.stop = &stop_signal;
-
-	memset(&t, 0, sizeof t);
-	t.a = &a;
-	t.n = n;
-	t.single = !a.preset;
-	t.human = a.json ? stderr : stdout;
-	t.pr.tty = isatty(2);
-	t.pr.quiet = a.quiet;
-	t.t0 = now_s();
-	if (!(t.items = calloc((size_t)n, sizeof *t.items))) {
-		if (problems != &one)
-			free(problems);
-		free(orig);
-		return fail(KGEN_ENOMEM);
-	}
-	for (int i = 0; i < n; i++)
-		t.items[i].p = problems[i];
-	if (!a.quiet) {
-		if (t.single) {
-			kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
-			fprintf(stderr, "tuning %s %s %s cols=%lld rows=%lld%s%s%s%.0d\n", a.op, a.pass,
-			        kg_dtype_names[a.dtype], a.cols, a.rows, strcmp(optstr, "-") ? " " : "",
-			        strcmp(optstr, "-") ? optstr : "", a.sm ? " sm_" : "", a.sm);
-		} else {
-			fprintf(stderr, "tuning %d problems of preset '%s'", n, a.preset);
-			if (a.shards)
-				fprintf(stderr, " (shard %d/%d)", a.shard, a.shards);
-			int own = 0;
-			for (int i = 0; i < n; i++)
-				own += problems[i].rows != 0;
-			fprintf(stderr, ", rows=%lld%s%s%.0d\n", a.rows, own ? " (or the problem's own)" : "",
-			        a.sm ? " sm_" : "", a.sm);
-		}
-	}
-	batch_opts b = {
-		.base = &o, .problems = problems, .n = n, .devices = a.ndevices ? a.devices : NULL,
-		.ndevices = a.ndevices, .on_start = cli_start, .on_done = cli_done,
-		/* per-variant progress: for one problem, or one live line of a list */
-		.progress = t.single || (t.pr.tty && a.ndevices <= 1) ? cli_progress : NULL, .arg = &t,
-	};
-	catch_signals();
-	if ((rc = batch_run(&b))) {
-		status = fail(rc);
-		goto out;
-	}
-
-	if (t.single) {
-		report_item *it = &t.items[0];
-		if (!it->done) {
-			status = stop_signal ? 128 + stop_signal : 1;
-		} else if (!strcmp(it->status, "untimed")) {
-			fprintf(stderr, "%s: error: %s\n", progname, it->error);
-			status = EXIT_NOGPU;
-		} else if (!strcmp(it->status, "failed")) {
-			fprintf(stderr, "%s: error: %s\n", progname, it->error[0] ? it->error : kgen_strerror(it->rc));
-			status = it->rc == KGEN_EINVAL ? EXIT_USAGE : 1;
-		} else if (it->res.store_error[0]) {
-			fprintf(stderr, "%s: error: %s\n", progname, it->res.store_error);
-			status = 1;
-		} else {
-			if (it->res.stored)
-				fprintf(t.human, "best stored in '%s'\n", it->res.cache_dir);
-			else if (it->res.timed && it->has_best)
-				fprintf(t.human, "the cache '%s' already holds this record or a faster one; kept it\n",
-				        it->res.cache_dir);
-			status = !strcmp(it->status, "stopped") ? 128 + (stop_signal ? stop_signal : SIGINT) : 0;
-		}
-		goto out;
-	}
-	/* a list: the summary, then the worst outcome decides */
-	int failed = 0, untimed = 0, stopped = 0;
-	for (int i = 0; i < n; i++) {
-		const report_item *it = &t.items[i];
-		failed += it->done && !strcmp(it->status, "failed");
-		untimed += it->done && !strcmp(it->status, "untimed");
-		stopped += !it->done || !strcmp(it->status, "stopped");
-	}
-	if (!a.quiet)
-		report_summary(t.human, t.items, n);
-	if (!a.quiet || failed)
-		fprintf(stderr, "%d problems: %d tuned, %d failed, %d compiled but not timed, %d not finished; %.1f s\n", n,
-		        n - failed - untimed - stopped, failed, untimed, stopped, now_s() - t.t0);
-	status = stop_signal ? 128 + stop_signal : failed ? 1 : untimed ? EXIT_NOGPU : 0;
-	if (untimed && !failed && !stop_signal) {
-		for (int i = 0; i < n; i++)
-			if (t.items[i].done && !strcmp(t.items[i].status, "untimed")) {
-				fprintf(stderr, "%s: error: %d problems compiled but not timed; the first: %s\n", progname,
-				        untimed, t.items[i].error);
-				break;
-			}
-	}
-out:
-	free(t.items);
 	if (problems != &one)
 		free(problems);
 	free(orig);
@@ -782,29 +790,32 @@ static int cmd_space(int argc, char **argv)
 	parse_args(argc, argv, usage_space, "op pass dtype cols vocab sm help target weight smooth zloss softcap json",
 	           &a);
 	if (!a.sm)
-		die_usage("missing --sm");
+		cli_die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
 	if ((rc = gen_open(&g)))
-		return fail(rc);
+		return cli_fail(rc);
 	if ((rc = gen_space(g, &p, &configs, &n))) {
 		gen_close(g);
-		return fail(rc);
+		return cli_fail(rc);
 	}
 	if (a.json) {
 		char *dflt = NULL;
 		gen_default(g, &p, &dflt);
 		printf("{\"op\":\"%s\",\"pass\":\"%s\",\"dtype\":\"%s\",\"cols\":%lld,\"sm\":%d,\"options\":\"%s\","
-		       "\"default\":\"%s\",\"variants\":%d,\"configs\":[",
-		       kg_ops[a.op_id].op, kg_ops[a.op_id].pass, kg_dtype_names[a.dtype], a.cols, a.sm, optstr,
-		       dflt ? dflt : "", n);
+		       "\"default\":",
+		       kg_ops[a.op_id].op, kg_ops[a.op_id].pass, kg_dtype_names[a.dtype], a.cols, a.sm, optstr);
+		cli_json_str(stdout, dflt ? dflt : "");
+		printf(",\"variants\":%d,\"configs\":[", n);
 		free(dflt);
 	}
 	for (int i = 0; i < n; i++) {
-		if (a.json)
-			printf("%s\"%s\"", i ? "," : "", configs[i]);
-		else
+		if (a.json) {
+			printf("%s", i ? "," : "");
+			cli_json_str(stdout, configs[i]);
+		} else {
 			printf("%s\n", configs[i]);
+		}
 		free(configs[i]);
 	}
 	if (a.json)
@@ -824,14 +835,14 @@ static int cmd_gen(int argc, char **argv)
 	parse_args(argc, argv, usage_gen,
 	           "op pass dtype cols vocab sm config geometry cubin help target weight smooth zloss softcap", &a);
 	if (!a.sm)
-		die_usage("missing --sm");
+		cli_die_usage("missing --sm");
 	kg_opts_string(a.op_id, a.opts, optstr, sizeof optstr);
 	gen_problem p = {kg_ops[a.op_id].op, a.pass, a.dtype, a.cols, a.sm, optstr};
 	if ((rc = gen_open(&g)))
-		return fail(rc);
+		return cli_fail(rc);
 	if ((rc = gen_render(g, &p, a.config, &v))) {
 		gen_close(g); /* every path out frees what it made */
-		return fail(rc);
+		return cli_fail(rc);
 	}
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
@@ -849,7 +860,7 @@ static int cmd_gen(int argc, char **argv)
 			if (log)
 				fputs(log, stderr);
 			free(log);
-			rc = fail(rc);
+			rc = cli_fail(rc);
 			goto out;
 		}
 		int bad = !(f = fopen(a.cubin, "wb"));
@@ -858,7 +869,7 @@ static int cmd_gen(int argc, char **argv)
 			bad = (fclose(f) != 0) || bad; /* closed either way */
 		}
 		if (bad) {
-			fprintf(stderr, "%s: error: cannot write '%s'\n", progname, a.cubin);
+			cli_error("cannot write '%s'", a.cubin);
 			free(cubin);
 			rc = 1;
 			goto out;
@@ -912,5 +923,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	die_usage("unknown command '%s'", argv[1]);
+	cli_die_usage("unknown command '%s'", argv[1]);
 }

@@ -18,18 +18,16 @@
  */
 #include <ctype.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
+#include "cli.h"
 #include "internal.h"
 #include "pack.h"
 #include "packfile.h"
 
-#define EXIT_USAGE 2
-#define EXIT_NOGPU 3
 #ifndef KGEN_PACK_DIR
 #define KGEN_PACK_DIR "none"
 #endif
@@ -109,32 +107,8 @@ static const char usage_verify[] =
 	"exit status: 0 all verified and loaded, 1 a record failed, 2 usage error,\n"
 	"3 checksums and stamps verified but no GPU of the SM present to load them\n";
 
-/* The usage of the command running, for die_usage(). */
+/* The usage of the command running, for --help. */
 static const char *cur_name = "pack", *cur_usage = usage_pack;
-
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "kgen: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(see 'kgen %s%s --help')\n", strcmp(cur_name, "pack") ? "pack " : "", cur_name);
-	exit(EXIT_USAGE);
-}
-
-static int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int error(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "kgen: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
 
 enum { OPT_GPU = 1000, OPT_SM, OPT_CACHE, OPT_JSON };
 
@@ -170,21 +144,21 @@ static void parse(int argc, char **argv, const char *allowed, pargs *a)
 			if (o->val == c)
 				name = o->name;
 		if (c == '?')
-			die_usage("unknown option '%s'", argv[optind - 1]);
+			cli_die_usage("unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
-			die_usage("option '%s' needs a value", argv[optind - 1]);
+			cli_die_usage("option '%s' needs a value", argv[optind - 1]);
 		if (c == 'h') {
 			fputs(cur_usage, stdout);
 			exit(0);
 		}
-		if (!strstr(allowed, name))
-			die_usage("option '--%s' does not apply to 'pack %s'", name, cur_name);
+		if (!cli_word_in(allowed, name))
+			cli_die_usage("option '--%s' does not apply to 'pack %s'", name, cur_name);
 		switch (c) {
 		case OPT_GPU: a->gpu = optarg; break;
 		case OPT_SM:
 			a->sm = (int)strtol(optarg, &end, 10);
 			if (!*optarg || *end || a->sm < 50 || a->sm > 200)
-				die_usage("--sm needs an SM such as 90, not '%s'", optarg);
+				cli_die_usage("--sm needs an SM such as 90, not '%s'", optarg);
 			break;
 		case OPT_CACHE: a->cache = optarg; break;
 		case 'o': a->out = optarg; break;
@@ -199,7 +173,7 @@ static void parse(int argc, char **argv, const char *allowed, pargs *a)
 static int read_all(cache *c, const char *db, pack_entries *l)
 {
 	char msg[512];
-	return pack_read_all(c, db, l, msg, sizeof msg) ? error("%s", msg) : 0;
+	return pack_read_all(c, db, l, msg, sizeof msg) ? cli_error("%s", msg) : 0;
 }
 
 /* Report the entries of c that failed their checksum (they were skipped);
@@ -210,7 +184,7 @@ static int report_damaged(cache *c, const char *noun)
 	int n = cache_damaged(c, first, sizeof first);
 	if (!n)
 		return 0;
-	return error("%d damaged entr%s in %s '%s' (first: %s): ignored", n, n == 1 ? "y" : "ies", noun, cache_dir(c),
+	return cli_error("%d damaged entr%s in %s '%s' (first: %s): ignored", n, n == 1 ? "y" : "ies", noun, cache_dir(c),
 	             first);
 }
 
@@ -230,20 +204,20 @@ static int cmd_export(int argc, char **argv)
 	int rc = 1, stale = 0, other = 0, nocubin = 0;
 	parse(argc, argv, "gpu sm cache output", &a);
 	if (a.nfiles)
-		die_usage("unexpected argument '%s'", a.files[0]);
+		cli_die_usage("unexpected argument '%s'", a.files[0]);
 	if (!a.gpu || !*a.gpu)
-		die_usage("missing --gpu NAME (the GPU model, e.g. 'NVIDIA H100 80GB HBM3')");
+		cli_die_usage("missing --gpu NAME (the GPU model, e.g. 'NVIDIA H100 80GB HBM3')");
 	if (!a.out || !*a.out)
-		die_usage("missing -o FILE");
+		cli_die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
 	if (cache_open(&c, a.cache, 1, msg, sizeof msg))
-		return error("%s", msg);
+		return cli_error("%s", msg);
 	if (read_all(c, "best", &l)) {
 		cache_close(c);
 		return 1;
 	}
 	if (pack_writer_open(&w, msg, sizeof msg)) {
-		error("%s", msg);
+		cli_error("%s", msg);
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
@@ -274,7 +248,7 @@ static int cmd_export(int argc, char **argv)
 		rc = pack_writer_add(&w, e, &k, cubin, size, msg, sizeof msg);
 		free(cubin);
 		if (rc) {
-			rc = error("%s", msg);
+			rc = cli_error("%s", msg);
 			goto out;
 		}
 		rc = 1;
@@ -283,13 +257,13 @@ static int cmd_export(int argc, char **argv)
 		char sm[16] = "";
 		if (a.sm)
 			snprintf(sm, sizeof sm, " sm %d", a.sm);
-		error("no current record for '%s'%s in cache '%s'%s%s%s", a.gpu, sm, cache_dir(c),
+		cli_error("no current record for '%s'%s in cache '%s'%s%s%s", a.gpu, sm, cache_dir(c),
 		      stale ? " (stale ones skipped: made by another template or kgen version)" : "",
 		      other ? "; it has records for " : "", other ? seen : "");
 		goto out;
 	}
 	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
-		error("%s", msg);
+		cli_error("%s", msg);
 		goto out;
 	}
 	print_written(&w, a.out);
@@ -298,7 +272,7 @@ static int cmd_export(int argc, char **argv)
 		       stale, stale == 1 ? "" : "s");
 	rc = nocubin ? 1 : 0;
 	if (nocubin)
-		error("%d record%s skipped for want of a cubin", nocubin, nocubin == 1 ? "" : "s");
+		cli_error("%d record%s skipped for want of a cubin", nocubin, nocubin == 1 ? "" : "s");
 out:
 	if (report_damaged(c, "cache"))
 		rc = 1;
@@ -313,7 +287,7 @@ static int open_pack(cache **c, const char *file)
 {
 	char msg[512];
 	if (kg_pack_open(c, file, msg, sizeof msg))
-		return error("%s", msg);
+		return cli_error("%s", msg);
 	return 0;
 }
 
@@ -326,13 +300,13 @@ static int cmd_import(int argc, char **argv)
 	int rc = 1, stale = 0, bad = 0, stored = 0, kept = 0;
 	parse(argc, argv, "cache", &a);
 	if (a.nfiles != 1)
-		die_usage(a.nfiles ? "import takes one pack" : "missing the pack FILE");
+		cli_die_usage(a.nfiles ? "import takes one pack" : "missing the pack FILE");
 	if (open_pack(&p, a.files[0]))
 		return 1;
 	if (read_all(p, "best", &l))
 		goto out;
 	if (cache_open(&c, a.cache, 0, msg, sizeof msg)) {
-		error("%s", msg);
+		cli_error("%s", msg);
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
@@ -347,7 +321,7 @@ static int cmd_import(int argc, char **argv)
 			continue;
 		}
 		if (pack_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex, why, sizeof why)) {
-			error("'%s': %s", e->key, why);
+			cli_error("'%s': %s", e->key, why);
 			bad++;
 			continue;
 		}
@@ -356,7 +330,7 @@ static int cmd_import(int argc, char **argv)
 		     cache_put_best(c, e->key, e->rec, &replaced, msg, sizeof msg);
 		free(cubin);
 		if (rc) {
-			error("%s", msg);
+			cli_error("%s", msg);
 			goto out;
 		}
 		stored += replaced;
@@ -388,13 +362,13 @@ static int cmd_merge(int argc, char **argv)
 	int rc = 1, stale = 0, in = 0;
 	parse(argc, argv, "output", &a);
 	if (a.nfiles < 2)
-		die_usage("merge needs two packs or more");
+		cli_die_usage("merge needs two packs or more");
 	if (!a.out || !*a.out)
-		die_usage("missing -o FILE");
+		cli_die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
 	/* 1: every current record into a scratch cache, by put_best's rules */
 	if (pack_scratch_open(&s, 0, msg, sizeof msg))
-		return error("%s", msg);
+		return cli_error("%s", msg);
 	for (int f = 0; f < a.nfiles; f++) {
 		cache *p;
 		if (open_pack(&p, a.files[f]))
@@ -404,7 +378,7 @@ static int cmd_merge(int argc, char **argv)
 			goto out;
 		}
 		if (report_damaged(p, "pack")) {
-			error("nothing written");
+			cli_error("nothing written");
 			cache_close(p);
 			goto out;
 		}
@@ -419,7 +393,7 @@ static int cmd_merge(int argc, char **argv)
 				continue;
 			}
 			if (pack_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex, why, sizeof why)) {
-				error("'%s': %s; nothing written", e->key, why);
+				cli_error("'%s': %s; nothing written", e->key, why);
 				cache_close(p);
 				goto out;
 			}
@@ -427,7 +401,7 @@ static int cmd_merge(int argc, char **argv)
 			     cache_put_best(s.c, e->key, e->rec, NULL, msg, sizeof msg);
 			free(cubin);
 			if (rc) {
-				error("%s", msg);
+				cli_error("%s", msg);
 				cache_close(p);
 				goto out;
 			}
@@ -441,7 +415,7 @@ static int cmd_merge(int argc, char **argv)
 	if (read_all(s.c, "best", &l))
 		goto out;
 	if (pack_writer_open(&w, msg, sizeof msg)) {
-		error("%s", msg);
+		cli_error("%s", msg);
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
@@ -451,24 +425,24 @@ static int cmd_merge(int argc, char **argv)
 		pack_key k;
 		pack_key_parse(l.v[i].key, l.v[i].klen, &k);
 		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
-			error("%s", why);
+			cli_error("%s", why);
 			goto out;
 		}
 		rc = pack_writer_add(&w, &l.v[i], &k, cubin, size, msg, sizeof msg);
 		free(cubin);
 		if (rc) {
-			rc = error("%s", msg);
+			rc = cli_error("%s", msg);
 			goto out;
 		}
 		rc = 1;
 	}
 	if (!w.records) {
-		error("no current record in the %d packs%s", a.nfiles,
+		cli_error("no current record in the %d packs%s", a.nfiles,
 		      stale ? " (all made by another template or kgen version)" : "");
 		goto out;
 	}
 	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
-		error("%s", msg);
+		cli_error("%s", msg);
 		goto out;
 	}
 	print_written(&w, a.out);
@@ -481,22 +455,6 @@ out:
 	pack_writer_close(&w);
 	pack_scratch_close(&s);
 	return rc;
-}
-
-/* s as a JSON string. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
 }
 
 /* A record's numeric field as a JSON number, or null. */
@@ -518,9 +476,9 @@ static int print_meta_json(const void *key, size_t klen, const void *val, size_t
 	snprintf(k, sizeof k, "%.*s", (int)klen, (const char *)key);
 	snprintf(v, sizeof v, "%.*s", (int)vlen, (const char *)val);
 	printf("%s", *first ? "" : ", ");
-	json_str(k);
+	cli_json_str(stdout, k);
 	printf(": ");
-	json_str(v);
+	cli_json_str(stdout, v);
 	*first = 0;
 	return 0;
 }
@@ -536,7 +494,7 @@ static int cmd_ls(int argc, char **argv)
 	static const char *const names[6] = {"format", "kgen", "created", "gpu", "sm", "records"};
 	parse(argc, argv, "json", &a);
 	if (a.nfiles != 1)
-		die_usage(a.nfiles ? "ls takes one pack" : "missing the pack FILE");
+		cli_die_usage(a.nfiles ? "ls takes one pack" : "missing the pack FILE");
 	if (open_pack(&p, a.files[0]))
 		return 1;
 	if (read_all(p, "best", &l)) {
@@ -549,7 +507,7 @@ static int cmd_ls(int argc, char **argv)
 	if (a.json) {
 		int first = 1;
 		printf("{\"file\": ");
-		json_str(a.files[0]);
+		cli_json_str(stdout, a.files[0]);
 		printf(", \"meta\": {");
 		cache_scan(p, "meta", NULL, 0, print_meta_json, &first, NULL, 0);
 		printf("}, \"records\": [");
@@ -568,17 +526,17 @@ static int cmd_ls(int argc, char **argv)
 			snprintf(cfg, sizeof cfg, "?");
 		if (a.json) {
 			printf("%s\n  {\"op\": ", i ? "," : "");
-			json_str(k.op);
+			cli_json_str(stdout, k.op);
 			printf(", \"pass\": ");
-			json_str(k.pass);
+			cli_json_str(stdout, k.pass);
 			printf(", \"dtype\": ");
-			json_str(k.dtype);
+			cli_json_str(stdout, k.dtype);
 			printf(", \"cols\": %lld, \"options\": ", k.cols);
-			json_str(k.opts);
+			cli_json_str(stdout, k.opts);
 			printf(", \"rows_bucket\": %lld, \"sm\": %d, \"gpu\": ", k.bucket, k.sm);
-			json_str(k.gpu);
+			cli_json_str(stdout, k.gpu);
 			printf(", \"config\": ");
-			json_str(cfg);
+			cli_json_str(stdout, cfg);
 			printf(", \"time_us\": ");
 			json_num(l.v[i].rec, "time_us");
 			printf(", \"gbps\": ");
@@ -586,7 +544,7 @@ static int cmd_ls(int argc, char **argv)
 			if (rec_get(l.v[i].rec, "variant", t, sizeof t))
 				t[0] = 0;
 			printf(", \"variant\": ");
-			json_str(t);
+			cli_json_str(stdout, t);
 			printf("}");
 			continue;
 		}
@@ -729,7 +687,7 @@ static int cmd_verify(int argc, char **argv)
 	int ok = 0, failed = 0, unloaded = 0, nd;
 	parse(argc, argv, "", &a);
 	if (a.nfiles != 1)
-		die_usage(a.nfiles ? "verify takes one pack" : "missing the pack FILE");
+		cli_die_usage(a.nfiles ? "verify takes one pack" : "missing the pack FILE");
 	if (open_pack(&p, a.files[0]))
 		return 1;
 	if (read_all(p, "best", &l)) {
@@ -806,7 +764,7 @@ static int cmd_verify(int argc, char **argv)
 	pack_entries_free(&l);
 	cache_close(p);
 	if (failed)
-		return error("'%s' failed verification (%d of %d records)", a.files[0], failed, failed + ok + unloaded);
+		return cli_error("'%s' failed verification (%d of %d records)", a.files[0], failed, failed + ok + unloaded);
 	if (unloaded) {
 		char have[600] = "";
 		for (int i = 0; i < g.n; i++) {
@@ -836,6 +794,8 @@ static const struct {
 
 int pack_main(int argc, char **argv)
 {
+	static char see[64];
+	cli_set_command("kgen pack");
 	if (argc < 2) {
 		fputs(usage_pack, stderr);
 		return EXIT_USAGE;
@@ -848,7 +808,9 @@ int pack_main(int argc, char **argv)
 		if (!strcmp(argv[1], commands[i].name)) {
 			cur_name = commands[i].name;
 			cur_usage = commands[i].usage;
+			snprintf(see, sizeof see, "kgen pack %s", cur_name);
+			cli_set_command(see);
 			return commands[i].fn(argc - 1, argv + 1);
 		}
-	die_usage("unknown pack command '%s' (export, import, merge, ls, verify)", argv[1]);
+	cli_die_usage("unknown pack command '%s' (export, import, merge, ls, verify)", argv[1]);
 }

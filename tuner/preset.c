@@ -1,4 +1,7 @@
-/* preset.c: named problem lists (see preset.h). */
+/* preset.c: named problem lists (see preset.h). Each preset is a table of
+ * groups (ops x row lengths x rows x dtypes); the problems and the text
+ * 'kgen tune --help' says about them both come from it. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,40 @@ static const long long llm_few_rows[] = {64, 8, 1};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* A list of row lengths, named in the help text after its first mention
+ * ("the vocabularies 32000, ..." then "the vocabularies"), or NULL: its
+ * numbers each time. */
+typedef struct col_list {
+	const char *name;
+	const long long *cols;
+	int n;
+} col_list;
+
+static const col_list vocabs = {"the vocabularies", llm_vocabs, COUNT(llm_vocabs)};
+static const col_list widths = {NULL, llm_widths, COUNT(llm_widths)};
+static const col_list tall_widths = {NULL, llm_tall_widths, COUNT(llm_tall_widths)};
+
+/* A group of a preset: every op over every row length of its lists in
+ * turn, at each of its rows (none: the run's --rows), in every dtype of the
+ * preset; the dtype varies fastest, then the rows, the columns, the op. */
+typedef struct preset_group {
+	int ops[4], nops;
+	const col_list *cols[2];
+	const long long *rows;
+	int nrows;
+	const char *note;  /* said after it in the help text, or NULL */
+} preset_group;
+
+typedef struct preset {
+	const char *name;
+	const preset_group *groups;
+	int ngroups;
+	int dtypes[3], ndtypes;
+	const char *note;  /* said after the count in the help text, or NULL */
+} preset;
+
+static const long long tall_rows[] = {TALL_ROWS};
+
 /* llm: cross-entropy fwd, bwd and fused over the vocabularies; softmax and
  * log-softmax fwd and bwd over the widths and the vocabularies, then over
  * the tall widths at TALL_ROWS rows, then softmax, log-softmax and
@@ -41,56 +78,186 @@ static const long long llm_few_rows[] = {64, 8, 1};
  * cross-entropy with its default options (i64 targets, no weight, smoothing,
  * z-loss or softcap). The dtype varies fastest, so that a shard by
  * i % N gets a share of every width. */
-static int preset_llm(tune_problem *out)
+static const preset_group llm_groups[] = {
+	{{KG_XENT_FUSED, KG_XENT_FWD, KG_XENT_BWD}, 3, {&vocabs, NULL}, NULL, 0, NULL},
+	{{KG_SOFTMAX_FWD, KG_SOFTMAX_BWD, KG_LOGSOFTMAX_FWD, KG_LOGSOFTMAX_BWD}, 4, {&widths, &vocabs}, NULL, 0, NULL},
+	{{KG_SOFTMAX_FWD, KG_SOFTMAX_BWD, KG_LOGSOFTMAX_FWD, KG_LOGSOFTMAX_BWD}, 4, {&tall_widths, NULL}, tall_rows,
+	 COUNT(tall_rows), NULL},
+	{{KG_SOFTMAX_FWD, KG_LOGSOFTMAX_FWD, KG_XENT_FWD}, 3, {&vocabs, NULL}, llm_few_rows, COUNT(llm_few_rows),
+	 "decode"},
+};
+
+static const preset presets[] = {
+	{"llm", llm_groups, COUNT(llm_groups), {KGEN_BF16, KGEN_F16, KGEN_F32}, 3,
+	 "one with rows of its own shows them as rows=N in --list"},
+};
+
+/* The problems of preset p into out (when not NULL); returns their count. */
+static int preset_fill(const preset *p, tune_problem *out)
 {
-	static const int xent_ops[] = {KG_XENT_FUSED, KG_XENT_FWD, KG_XENT_BWD};
-	static const int row_ops[] = {KG_SOFTMAX_FWD, KG_SOFTMAX_BWD, KG_LOGSOFTMAX_FWD, KG_LOGSOFTMAX_BWD};
-	const int dtypes[] = {KGEN_BF16, KGEN_F16, KGEN_F32};
 	int n = 0;
-	for (int o = 0; o < COUNT(xent_ops); o++)
-		for (int v = 0; v < COUNT(llm_vocabs); v++)
-			for (int d = 0; d < COUNT(dtypes); d++) {
-				if (out)
-					out[n] = (tune_problem){xent_ops[o], 0, dtypes[d], llm_vocabs[v], 0};
-				n++;
-			}
-	for (int o = 0; o < COUNT(row_ops); o++)
-		for (int w = 0; w < COUNT(llm_widths) + COUNT(llm_vocabs); w++)
-			for (int d = 0; d < COUNT(dtypes); d++) {
-				long long cols = w < COUNT(llm_widths) ? llm_widths[w] : llm_vocabs[w - COUNT(llm_widths)];
-				if (out)
-					out[n] = (tune_problem){row_ops[o], 0, dtypes[d], cols, 0};
-				n++;
-			}
-	for (int o = 0; o < COUNT(row_ops); o++)
-		for (int w = 0; w < COUNT(llm_tall_widths); w++)
-			for (int d = 0; d < COUNT(dtypes); d++) {
-				if (out)
-					out[n] = (tune_problem){row_ops[o], 0, dtypes[d], llm_tall_widths[w], TALL_ROWS};
-				n++;
-			}
-	static const int few_ops[] = {KG_SOFTMAX_FWD, KG_LOGSOFTMAX_FWD, KG_XENT_FWD};
-	for (int o = 0; o < COUNT(few_ops); o++)
-		for (int v = 0; v < COUNT(llm_vocabs); v++)
-			for (int r = 0; r < COUNT(llm_few_rows); r++)
-				for (int d = 0; d < COUNT(dtypes); d++) {
-					if (out)
-						out[n] = (tune_problem){few_ops[o], 0, dtypes[d], llm_vocabs[v], llm_few_rows[r]};
-					n++;
-				}
+	for (int g = 0; g < p->ngroups; g++) {
+		const preset_group *G = &p->groups[g];
+		for (int o = 0; o < G->nops; o++)
+			for (int l = 0; l < 2 && G->cols[l]; l++)
+				for (int c = 0; c < G->cols[l]->n; c++)
+					for (int r = 0; r < (G->nrows ? G->nrows : 1); r++)
+						for (int d = 0; d < p->ndtypes; d++) {
+							if (out)
+								out[n] = (tune_problem){G->ops[o], 0, p->dtypes[d], G->cols[l]->cols[c],
+								                        G->nrows ? G->rows[r] : 0};
+							n++;
+						}
+	}
 	return n;
+}
+
+static const preset *preset_find(const char *name)
+{
+	for (int i = 0; name && i < COUNT(presets); i++)
+		if (!strcmp(presets[i].name, name))
+			return &presets[i];
+	return NULL;
 }
 
 int preset_get(const char *name, tune_problem **list, int *n)
 {
+	const preset *p = preset_find(name);
 	*list = NULL;
 	*n = 0;
-	if (!name || strcmp(name, "llm"))
+	if (!p)
 		return KGEN_EINVAL;
-	if (!(*list = malloc(sizeof **list * (size_t)preset_llm(NULL))))
+	if (!(*list = malloc(sizeof **list * (size_t)preset_fill(p, NULL))))
 		return KGEN_ENOMEM;
-	*n = preset_llm(*list);
+	*n = preset_fill(p, *list);
 	return 0;
+}
+
+/* Text appended to a buffer, cut short at its end. */
+typedef struct text {
+	char *buf;
+	size_t len, at;
+} text;
+
+static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	if (t->at >= t->len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->at, t->len - t->at, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->at = t->at + (size_t)n < t->len ? t->at + (size_t)n : t->len;
+}
+
+/* ", " between the items of a list of n, " and " before its last. */
+static const char *sep(int i, int n)
+{
+	return i == 0 ? "" : i == n - 1 ? " and " : ", ";
+}
+
+static const char *op_family(int op)
+{
+	const char *f = kg_ops[op].op;
+	return !strcmp(f, "xent") ? "cross-entropy" : !strcmp(f, "log_softmax") ? "log-softmax" : f;
+}
+
+/* "softmax and log-softmax fwd and bwd", "cross-entropy fwd, bwd and
+ * fused": the families of the ops in the order they come, then the passes
+ * (fwd, bwd, fused) when every family has the same; else each family with
+ * its passes. */
+static void add_ops(text *t, const preset_group *G)
+{
+	static const char *const passes[] = {"fwd", "bwd", "fused"};
+	const char *fam[4];
+	unsigned has[4] = {0};
+	int nf = 0, same = 1;
+	for (int o = 0; o < G->nops; o++) {
+		int f, k;
+		for (f = 0; f < nf && strcmp(fam[f], op_family(G->ops[o])); f++)
+			;
+		if (f == nf)
+			fam[nf++] = op_family(G->ops[o]);
+		for (k = 0; k < COUNT(passes) && strcmp(passes[k], kg_ops[G->ops[o]].pass); k++)
+			;
+		has[f] |= 1u << k;
+	}
+	for (int f = 1; f < nf; f++)
+		same &= has[f] == has[0];
+	for (int f = 0; f < nf; f++) {
+		add(t, "%s%s", sep(f, nf), fam[f]);
+		if (same && f < nf - 1)
+			continue;
+		int np = __builtin_popcount(has[f]), i = 0;
+		add(t, " ");
+		for (int k = 0; k < COUNT(passes); k++)
+			if (has[f] >> k & 1)
+				add(t, "%s%s", sep(i++, np), passes[k]);
+	}
+}
+
+void preset_help(char *buf, size_t len)
+{
+	text t = {buf, len, 0};
+	const col_list *named[8];
+	int nnamed = 0;
+	if (len)
+		buf[0] = 0;
+	for (int i = 0; i < COUNT(presets); i++) {
+		const preset *p = &presets[i];
+		add(&t, "%s'%s' is ", i ? ". " : "", p->name);
+		for (int g = 0; g < p->ngroups; g++) {
+			const preset_group *G = &p->groups[g];
+			int nl = G->cols[1] ? 2 : 1, item = 0, nitems = 0;
+			add(&t, "%s", g ? "; " : "");
+			add_ops(&t, G);
+			add(&t, " over ");
+			/* the numbers of unnamed lists and of named ones not yet
+			 * mentioned, each named one (once mentioned) as one item */
+			for (int l = 0; l < nl; l++) {
+				int k;
+				for (k = 0; k < nnamed && named[k] != G->cols[l]; k++)
+					;
+				nitems += G->cols[l]->name && k < nnamed ? 1 : G->cols[l]->n;
+			}
+			for (int l = 0; l < nl; l++) {
+				const col_list *L = G->cols[l];
+				int k;
+				for (k = 0; k < nnamed && named[k] != L; k++)
+					;
+				if (L->name && k < nnamed) {
+					add(&t, "%s%s", sep(item++, nitems), L->name);
+					continue;
+				}
+				if (L->name) {
+					add(&t, "%s%s ", sep(item, nitems), L->name);
+					if (nnamed < COUNT(named))
+						named[nnamed++] = L;
+					for (int c = 0; c < L->n; c++)
+						add(&t, "%s%lld", c ? sep(c, L->n) : "", L->cols[c]);
+					item += L->n;
+					continue;
+				}
+				for (int c = 0; c < L->n; c++)
+					add(&t, "%s%lld", sep(item++, nitems), L->cols[c]);
+			}
+			if (G->nrows) {
+				add(&t, " at ");
+				for (int r = 0; r < G->nrows; r++)
+					add(&t, "%s%lld", sep(r, G->nrows), G->rows[r]);
+				add(&t, " rows");
+			}
+			if (G->note)
+				add(&t, " (%s)", G->note);
+		}
+		add(&t, "; each in ");
+		for (int d = 0; d < p->ndtypes; d++)
+			add(&t, "%s%s", sep(d, p->ndtypes), kg_dtype_names[p->dtypes[d]]);
+		add(&t, " (%d problems%s%s)", preset_fill(p, NULL), p->note ? "; " : "", p->note ? p->note : "");
+	}
 }
 
 void preset_shard(tune_problem *list, int *n, int index, int count, int *orig)

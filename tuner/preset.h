@@ -21,6 +21,11 @@ extern const char preset_names[];
  * Returns 0, KGEN_EINVAL (unknown name) or KGEN_ENOMEM. */
 int preset_get(const char *name, tune_problem **list, int *n);
 
+/* What the presets hold, as one sentence for the help text: "'llm' is
+ * cross-entropy fwd, bwd and fused over the vocabularies 32000, ...
+ * (444 problems; ...)", generated from the lists themselves. */
+void preset_help(char *buf, size_t len);
+
 /* Keep the problems i with i % count == index (0-based), in order; the
  * preset index of each kept problem goes to orig[] when orig is not NULL
  * (room for *n). *n becomes the kept count. */

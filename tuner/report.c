@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cli.h"
 #include "internal.h"
 #include "report.h"
 
@@ -150,24 +151,6 @@ void report_counts(FILE *f, const report_item *it, double budget_s)
 	        r->time_s, r->total_s);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p == '\t')
-			fputs("\\t", f);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 static void json_num(FILE *f, double v, int ok)
 {
 	if (ok && isfinite(v))
@@ -184,29 +167,29 @@ void report_json(FILE *f, const report_item *it)
 	int timed = it->has_best && r->timed;
 	kg_opts_string(it->p.op, it->p.opts, opts, sizeof opts);
 	fputs("{\"key\":", f);
-	json_str(f, r->key);
+	cli_json_str(f, r->key);
 	fputs(",\"op\":", f);
-	json_str(f, info->op);
+	cli_json_str(f, info->op);
 	fputs(",\"pass\":", f);
-	json_str(f, info->pass);
+	cli_json_str(f, info->pass);
 	fputs(",\"dtype\":", f);
-	json_str(f, kg_dtype_names[it->p.dtype]);
+	cli_json_str(f, kg_dtype_names[it->p.dtype]);
 	fprintf(f, ",\"cols\":%lld,\"rows\":%lld,\"options\":", it->p.cols, it->rows);
-	json_str(f, opts);
+	cli_json_str(f, opts);
 	fprintf(f, ",\"sm\":%d,\"gpu\":", it->sm);
-	json_str(f, r->gpu);
+	cli_json_str(f, r->gpu);
 	if (it->device >= 0)
 		fprintf(f, ",\"device\":%d", it->device);
 	fputs(",\"status\":", f);
-	json_str(f, it->status);
+	cli_json_str(f, it->status);
 	fputs(",\"error\":", f);
 	if (it->error[0])
-		json_str(f, it->error);
+		cli_json_str(f, it->error);
 	else
 		fputs("null", f);
 	fputs(",\"config\":", f);
 	if (it->has_best)
-		json_str(f, it->best.config);
+		cli_json_str(f, it->best.config);
 	else
 		fputs("null", f);
 	fputs(",\"time_us\":", f);
@@ -221,12 +204,12 @@ void report_json(FILE *f, const report_item *it)
 	        r->budget_spent ? "true" : "false");
 	fputs(",\"early_stop\":", f);
 	if (r->early_stop[0])
-		json_str(f, r->early_stop);
+		cli_json_str(f, r->early_stop);
 	else
 		fputs("null", f);
 	fputs(",\"order\":", f);
 	if (r->order[0])
-		json_str(f, r->order);
+		cli_json_str(f, r->order);
 	else
 		fputs("null", f);
 	fprintf(f,

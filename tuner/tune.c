@@ -1,31 +1,32 @@
-/* tune.c: the search for one problem (see tune.h).
+/* tune.c: the search for one problem (see tune.h). tune_run calls one
+ * function per phase:
  *
- * 1. the template enumerates the space and renders every variant (the
- *    template's default first: the variant a short budget still times); a
- *    variant the template rejects, or whose geometry exceeds the limits, is
- *    pruned here;
- * 2. trial records of an earlier run of this problem (same GPU, rows and
- *    template stamp; the same compiled variant) are taken as they are;
- * 3. a pool of threads compiles the rest with NVRTC (a cubin already in the
- *    cache under the variant's hash is reused);
- * 4. on the GPU each variant is loaded; one that spills, cannot launch its
- *    block or fits no CTA on a multiprocessor is pruned; the others run once
- *    on fresh random data and are compared with the fp64 reference on a
- *    sample of rows; a mismatch is recorded and never timed or kept;
- * 5. the rest are timed with the shared harness (L2 flushed, events,
- *    median), next to a device-to-device copy of the same bytes; each trial
- *    goes into the cache as soon as it is known, the fastest at the end.
- * A budget (for step 3, then again for steps 4-5) or a stop request ends
- * them early; the best so far is kept.
+ * 1. render_space: the template enumerates the space and renders every
+ *    variant (the template's default first: the variant a short budget
+ *    still times); a variant the template rejects, or whose geometry
+ *    exceeds the limits, is pruned here;
+ * 2. plan_trials: trial records of an earlier run of this problem (same
+ *    GPU, rows and template stamp; the same compiled variant) are taken as
+ *    they are, and the rest ordered likely winners first (the rankings of
+ *    related problems in the cache);
+ * 3. compile_space: the pool of pool.c compiles the rest with NVRTC (a
+ *    cubin already in the cache under the variant's hash is reused);
+ * 4. open_gpu, check_and_time: on the GPU each variant is loaded; one that
+ *    spills, cannot launch its block or fits no CTA on a multiprocessor is
+ *    pruned; the others run once on fresh random data and are compared
+ *    with the fp64 reference on a sample of rows; a mismatch is recorded
+ *    and never timed or kept; the rest are timed with the shared harness
+ *    (L2 flushed, events, median), next to a device-to-device copy of the
+ *    same bytes; each trial goes into the cache as soon as it is known;
+ * 5. finish: the fastest timed again (the final round), the fastest stored.
+ * A budget (for step 3, then again for step 4) or a stop request ends them
+ * early; the best so far is kept.
  */
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
 #include "gen.h"
 #include "internal.h"
 #include "ops.h"
+#include "pool.h"
 #include "ref.h"
 #include "tune.h"
 
@@ -53,32 +55,6 @@ const char *const tune_prune_names[TUNE_NPRUNE] = {"template", "limits", "thread
 #define MAX_BLOCK 1024   /* threads per CTA, every SM */
 #define MAX_CLUSTER 16   /* CTAs per cluster (non-portable beyond 8), sm_90 */
 
-typedef struct job {
-	gen_variant v;
-	void *cubin;
-	size_t size;
-	int skip;      /* pruned or resumed: not compiled */
-	int started;   /* compilation started (or the cubin was looked up) */
-	int reused, rc;
-	int later;     /* compiled when the timing reaches it (an early stop is expected before) */
-	int twin_rank; /* its place in the twin dtype's ranking, or -1 */
-	char hex[17];
-	char *log;
-} job;
-
-typedef struct pool {
-	job *jobs;
-	int n, next, done, total, started;
-	int sm;
-	cache *cache;
-	const tune_opts *o;
-	double deadline;  /* 0: no budget */
-	int stopped, spent;
-	int write_failed;      /* cubins the cache did not take (a full disk) */
-	char write_error[512]; /* the first such failure */
-	pthread_mutex_t lock;
-} pool;
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -89,89 +65,6 @@ static double now_s(void)
 static int stop_asked(const tune_opts *o)
 {
 	return o->stop && *o->stop;
-}
-
-/* Job j's cubin: from the cache, else compiled (and put there). */
-static void compile_job(pool *p, job *j)
-{
-	if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
-		j->reused = 1;
-	} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
-		char m[512];
-		if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, m, sizeof m)) {
-			pthread_mutex_lock(&p->lock);
-			if (!p->write_failed++)
-				snprintf(p->write_error, sizeof p->write_error, "%s", m);
-			pthread_mutex_unlock(&p->lock);
-		}
-	} else if (!j->log) {
-		/* keep the reason: kgen_last_error is per thread */
-		const char *m = kgen_last_error();
-		if ((j->log = malloc(strlen(m) + 1)))
-			strcpy(j->log, m);
-	}
-}
-
-static void *compile_worker(void *arg)
-{
-	pool *p = arg;
-	if (p->o->nice > 0) /* compiling ahead: the CPU left over by the problem at hand */
-		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->o->nice);
-	for (;;) {
-		job *j;
-		pthread_mutex_lock(&p->lock);
-		while (p->next < p->n && (p->jobs[p->next].skip || p->jobs[p->next].later))
-			p->next++;
-		if (p->next == p->n || p->stopped || p->spent) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-		if (stop_asked(p->o)) {
-			p->stopped = 1;
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-		/* the first variant is compiled whatever the budget */
-		if (p->deadline > 0 && p->started > 0 && now_s() > p->deadline) {
-			p->spent = 1;
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-		j = &p->jobs[p->next++];
-		j->started = 1;
-		p->started++;
-		pthread_mutex_unlock(&p->lock);
-
-		compile_job(p, j);
-		pthread_mutex_lock(&p->lock);
-		p->done++;
-		if (p->o->progress)
-			p->o->progress(p->o->progress_arg, "compile", p->done, p->total, j->v.config);
-		pthread_mutex_unlock(&p->lock);
-	}
-}
-
-static void compile_all(pool *p, int jobs)
-{
-	pthread_t th[64];
-	int nth = jobs > 0 ? jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	for (int i = 0; i < p->n; i++)
-		p->total += !p->jobs[i].skip && !p->jobs[i].later;
-	if (nth < 1)
-		nth = 1;
-	if (nth > 64)
-		nth = 64;
-	if (nth > p->total)
-		nth = p->total;
-	for (int i = 0; i < nth; i++)
-		if (pthread_create(&th[i], NULL, compile_worker, p)) {
-			nth = i;
-			break;
-		}
-	if (nth == 0)
-		compile_worker(p);
-	for (int i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
 }
 
 typedef struct run_arg {
@@ -844,29 +737,49 @@ static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunctio
 	return 0;
 }
 
-int tune_run(const tune_opts *o, tune_result *res)
+/* The pool of a problem's n variants, rendered (render_all); res gets one
+ * trial each. */
+static int render_jobs(gen *g, const gen_problem *prob, pool *p, tune_result *res, char **configs, int n,
+                       const tune_opts *o)
 {
-	gen *g = NULL;
-	cache *c = NULL;
-	bench *b = NULL;
-	pool p;
-	kg_device dev;
-	CUcontext cuctx = NULL;
-	CUdevice cudev = 0;
-	op_data data;
-	char **configs = NULL, msg[512], stamp[96], optstr[96];
-	double t0 = now_s(), t1;
-	int n = 0, rc, sm = o->sm, gpu_rc = 0, op, have_data = 0, smem_optin = 0, twin_cut = -1;
-	const int ranked_top = o->ranked_top > 0 ? o->ranked_top : TUNE_RANKED_TOP;
-	const double near_copy = o->near_copy_pct > 0 ? o->near_copy_pct : TUNE_NEAR_COPY_PCT;
-	gen_problem prob;
-	CUresult r;
+	if (pool_init(p, n, prob->sm, o) || !(res->trials = calloc((size_t)n, sizeof *res->trials)))
+		return kg_err(KGEN_ENOMEM, "out of memory");
+	res->n = n;
+	return render_all(g, prob, p, res, configs, n);
+}
 
-	memset(res, 0, sizeof *res);
-	memset(&p, 0, sizeof p);
-	memset(&data, 0, sizeof data);
-	pthread_mutex_init(&p.lock, NULL);
-	if ((op = kg_op_find(o->op, o->pass ? o->pass : "fwd")) < 0)
+/* What the phases of one tune_run share. */
+typedef struct tune_ctx {
+	const tune_opts *o;
+	tune_result *res;
+	int op, sm;
+	int gpu_rc;          /* why there is no GPU to time on (msg says more), or 0 */
+	int smem_optin;      /* the GPU's dynamic shared memory per block */
+	int ranked_top, twin_cut;
+	double near_copy;
+	double t0, t1;       /* the start, and the start on the GPU */
+	char msg[512], stamp[96], optstr[96];
+	gen *g;
+	gen_problem prob;
+	char **configs;
+	int n;
+	cache *c;
+	pool p;              /* set up once p.o is set */
+	trial_ctx tx;
+	kg_device dev;
+	CUdevice cudev;
+	CUcontext cuctx;
+	bench *b;
+	op_problem op_p;
+	op_data data;
+	int have_data;
+	int reps, screen;    /* the final round's reps, and the first round's */
+} tune_ctx;
+
+/* The problem's fields, before anything is opened: 0, or KGEN_EINVAL. */
+static int check_problem(const tune_opts *o, int *op)
+{
+	if ((*op = kg_op_find(o->op, o->pass ? o->pass : "fwd")) < 0)
 		return kg_err(KGEN_EINVAL, "unknown op '%s' with pass '%s'", o->op ? o->op : "", o->pass ? o->pass : "fwd");
 	if (o->dtype < 0 || o->dtype > KGEN_BF16)
 		return kg_err(KGEN_EINVAL, "unknown dtype %d", o->dtype);
@@ -874,86 +787,108 @@ int tune_run(const tune_opts *o, tune_result *res)
 		return kg_err(KGEN_EINVAL, "cols must be in 1..2147483647 (got %lld)", o->cols);
 	if (o->rows < 1 || o->rows > INT32_MAX)
 		return kg_err(KGEN_EINVAL, "rows must be in 1..2147483647 (got %lld)", o->rows);
-	if (o->opts && !kg_ops[op].xent)
+	if (o->opts && !kg_ops[*op].xent)
 		return kg_err(KGEN_EINVAL, "op '%s' takes no cross-entropy options", o->op);
+	return 0;
+}
 
-	/* The GPU, when there is one: its SM is the default target. */
-	if (!(gpu_rc = kg_cu_load())) {
-		if ((r = kg_cu.cuDeviceGet(&cudev, o->device)))
-			gpu_rc = kg_err(KGEN_ENODEVICE, "no CUDA device %d: %s", o->device, kg_cu_errstr(r));
-		else if ((gpu_rc = kg_device_query(cudev, &dev)) == 0) {
-			if (sm && dev.sm != sm) {
+/* The GPU, when there is one: its SM is the default target. Without one
+ * (or with one of another SM) x->gpu_rc says why; an error only when no SM
+ * is known either. */
+static int find_gpu(tune_ctx *x)
+{
+	const tune_opts *o = x->o;
+	CUresult r;
+	x->sm = o->sm;
+	if (!(x->gpu_rc = kg_cu_load())) {
+		if ((r = kg_cu.cuDeviceGet(&x->cudev, o->device)))
+			x->gpu_rc = kg_err(KGEN_ENODEVICE, "no CUDA device %d: %s", o->device, kg_cu_errstr(r));
+		else if ((x->gpu_rc = kg_device_query(x->cudev, &x->dev)) == 0) {
+			if (x->sm && x->dev.sm != x->sm) {
 				/* Compile for the SM asked for; timing needs a GPU of it. */
-				gpu_rc = kg_err(KGEN_EARCH, "GPU %d '%s' is sm_%d, not sm_%d", o->device, dev.name, dev.sm,
-				                sm);
+				x->gpu_rc = kg_err(KGEN_EARCH, "GPU %d '%s' is sm_%d, not sm_%d", o->device, x->dev.name,
+				                   x->dev.sm, x->sm);
 			} else {
-				sm = dev.sm;
-				snprintf(res->gpu, sizeof res->gpu, "%s", dev.name);
-				kg_cu.cuDeviceGetAttribute(&smem_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-				                           cudev);
+				x->sm = x->dev.sm;
+				snprintf(x->res->gpu, sizeof x->res->gpu, "%s", x->dev.name);
+				kg_cu.cuDeviceGetAttribute(&x->smem_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+				                           x->cudev);
 			}
 		}
 	}
-	if (gpu_rc)
-		snprintf(msg, sizeof msg, "%s", kgen_last_error());
-	if (!sm)
-		return kg_err(gpu_rc ? gpu_rc : KGEN_EINVAL, "no GPU to take the SM from (%s): give the SM", msg);
+	if (x->gpu_rc)
+		snprintf(x->msg, sizeof x->msg, "%s", kgen_last_error());
+	if (!x->sm)
+		return kg_err(x->gpu_rc ? x->gpu_rc : KGEN_EINVAL, "no GPU to take the SM from (%s): give the SM", x->msg);
+	x->res->sm = x->sm;
+	return 0;
+}
 
-	res->sm = sm;
-	kg_opts_string(op, o->opts, optstr, sizeof optstr);
-	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, sm, optstr};
-	kg_problem_key(res->key, sizeof res->key, op, o->opts, o->dtype, o->cols, sm, res->gpu[0] ? res->gpu : "-",
-	               kg_rows_bucket(o->rows));
-	if ((rc = gen_open(&g)) || (rc = gen_space(g, &prob, &configs, &n)))
-		goto out;
-	if (n == 0) {
-		rc = kg_err(KGEN_EUNSUPPORTED, "the template has no variant for %s %s %s cols=%lld sm_%d", o->op,
-		            kg_ops[op].pass, kg_dtype_names[o->dtype], o->cols, sm);
-		goto out;
-	}
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
-	if (!(p.jobs = calloc((size_t)n, sizeof *p.jobs)) || !(res->trials = calloc((size_t)n, sizeof *res->trials))) {
-		rc = kg_err(KGEN_ENOMEM, "out of memory");
-		goto out;
-	}
-	p.n = res->n = n;
-	p.sm = sm;
-	p.o = o;
-	p.deadline = o->budget_s > 0 ? t0 + o->budget_s : 0;
-	if ((rc = render_all(g, &prob, &p, res, configs, n)))
-		goto out;
-	prune_limits(&p, res, gpu_rc ? 0 : smem_optin);
+/* Plan and render: the problem's key, the template's space rendered into
+ * the pool, what the template and the limits reject pruned, the cache
+ * opened. */
+static int render_space(tune_ctx *x)
+{
+	const tune_opts *o = x->o;
+	tune_result *res = x->res;
+	int rc;
+	kg_opts_string(x->op, o->opts, x->optstr, sizeof x->optstr);
+	x->prob = (gen_problem){kg_ops[x->op].op, kg_ops[x->op].pass, o->dtype, o->cols, x->sm, x->optstr};
+	kg_problem_key(res->key, sizeof res->key, x->op, o->opts, o->dtype, o->cols, x->sm,
+	               res->gpu[0] ? res->gpu : "-", kg_rows_bucket(o->rows));
+	if ((rc = gen_open(&x->g)) || (rc = gen_space(x->g, &x->prob, &x->configs, &x->n)))
+		return rc;
+	if (x->n == 0)
+		return kg_err(KGEN_EUNSUPPORTED, "the template has no variant for %s %s %s cols=%lld sm_%d", o->op,
+		              kg_ops[x->op].pass, kg_dtype_names[o->dtype], o->cols, x->sm);
+	kg_stamp(x->stamp, sizeof x->stamp, gen_template_hash(x->g, gen_family(kg_ops[x->op].op)));
+	if ((rc = render_jobs(x->g, &x->prob, &x->p, res, x->configs, x->n, o)))
+		return rc;
+	x->p.deadline = o->budget_s > 0 ? x->t0 + o->budget_s : 0;
+	prune_limits(&x->p, res, x->gpu_rc ? 0 : x->smem_optin);
 	if (o->cache) {
-		c = o->cache;
-	} else if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
-		rc = kg_err(rc, "%s", msg);
-		goto out;
+		x->c = o->cache;
+	} else if ((rc = cache_open(&x->c, o->cache_dir, 0, x->msg, sizeof x->msg))) {
+		return kg_err(rc, "%s", x->msg);
 	}
-	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(c));
-	trial_ctx tx = {c, res->key, stamp, o->rows, 0};
-	if (!gpu_rc && !o->no_time) {
-		tx.epoch = trial_epoch(c, res->key, o->fresh);
-		if (!o->fresh)
-			resume(&tx, &p, res);
-	}
-	/* likely winners first; with a twin's finished ranking, its leaders
-	 * first and the rest compiled only if the timing reaches them */
-	if (!gpu_rc && !o->no_time && (twin_cut = plan_order(&tx, o, op, &p, res, ranked_top)) >= 0) {
-		for (int i = 1 + 2 * ranked_top; i < n; i++)
-			p.jobs[i].later = 1;
-	}
+	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
+	x->tx = (trial_ctx){x->c, res->key, x->stamp, o->rows, 0};
+	return 0;
+}
 
-	/* Compile everything (NVRTC needs no GPU). */
-	p.cache = c;
-	compile_all(&p, o->jobs);
-	for (int i = 0; i < n; i++) {
+/* Trials and resume (with a GPU to time on): the outcomes of earlier runs
+ * taken, likely winners first; with a twin's finished ranking, its leaders
+ * first and the rest compiled only if the timing reaches them. */
+static void plan_trials(tune_ctx *x)
+{
+	const tune_opts *o = x->o;
+	if (x->gpu_rc || o->no_time)
+		return;
+	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh);
+	if (!o->fresh)
+		resume(&x->tx, &x->p, x->res);
+	if ((x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top)) >= 0) {
+		for (int i = 1 + 2 * x->ranked_top; i < x->n; i++)
+			x->p.jobs[i].later = 1;
+	}
+}
+
+/* Compile everything (NVRTC needs no GPU) and count the outcomes. Without
+ * a GPU to time on, the error that says so. */
+static int compile_space(tune_ctx *x)
+{
+	tune_result *res = x->res;
+	pool *p = &x->p;
+	p->cache = x->c;
+	compile_all(p, x->o->jobs);
+	for (int i = 0; i < x->n; i++) {
 		tune_trial *t = &res->trials[i];
-		job *j = &p.jobs[i];
+		job *j = &p->jobs[i];
 		if (j->skip || j->later)
 			continue;
 		if (!j->started) {
-			set_status(t, "untimed", p.stopped ? "stopped before it was compiled"
-			                                   : "the budget was spent before it was compiled");
+			set_status(t, "untimed", p->stopped ? "stopped before it was compiled"
+			                                    : "the budget was spent before it was compiled");
 			res->untimed++;
 		} else if (j->rc) {
 			set_status(t, "compile", j->log ? j->log : "compile failed");
@@ -962,199 +897,273 @@ int tune_run(const tune_opts *o, tune_result *res)
 		res->compiled += j->started && !j->reused;
 		res->reused += j->reused;
 	}
-	res->interrupted = p.stopped;
-	res->budget_spent = p.spent;
-	res->compile_s = now_s() - t0;
-	if (p.write_failed) {
-		rc = kg_err(KGEN_ECACHE, "%d compiled variant%s could not be stored in the cache: %s", p.write_failed,
-		            p.write_failed == 1 ? "" : "s", p.write_error);
-		goto out;
-	}
-	if (gpu_rc) {
-		int done = res->compiled - res->rejected + res->reused, want = n - res->pruned;
+	res->interrupted = p->stopped;
+	res->budget_spent = p->spent;
+	res->compile_s = now_s() - x->t0;
+	if (p->write_failed)
+		return kg_err(KGEN_ECACHE, "%d compiled variant%s could not be stored in the cache: %s", p->write_failed,
+		              p->write_failed == 1 ? "" : "s", p->write_error);
+	if (x->gpu_rc) {
+		int done = res->compiled - res->rejected + res->reused, want = x->n - res->pruned;
 		if (done == want)
-			rc = kg_err(gpu_rc, "timing needs a GPU of sm_%d (%s); %d variants are compiled into '%s'", sm, msg,
-			            done, res->cache_dir);
-		else
-			rc = kg_err(gpu_rc, "timing needs a GPU of sm_%d (%s); %d of %d variants are compiled into '%s'", sm,
-			            msg, done, want, res->cache_dir);
-		goto out;
+			return kg_err(x->gpu_rc, "timing needs a GPU of sm_%d (%s); %d variants are compiled into '%s'", x->sm,
+			              x->msg, done, res->cache_dir);
+		return kg_err(x->gpu_rc, "timing needs a GPU of sm_%d (%s); %d of %d variants are compiled into '%s'",
+		              x->sm, x->msg, done, want, res->cache_dir);
 	}
+	return 0;
+}
 
-	/* On the GPU: the copy, data and reference, then check and time every
-	 * variant. The budget starts again: a cold compile (NVRTC at long rows
-	 * takes seconds) must not leave the likely winners untimed. */
-	t1 = now_s();
+/* On the GPU: its context, the test problem, the timing harness and the
+ * copy; the pruned trials recorded. The budget starts again: a cold compile
+ * (NVRTC at long rows takes seconds) must not leave the likely winners
+ * untimed. */
+static int open_gpu(tune_ctx *x)
+{
+	const tune_opts *o = x->o;
+	tune_result *res = x->res;
+	CUresult r;
+	int rc;
+	x->t1 = now_s();
 	if (o->budget_s > 0)
-		p.deadline = t1 + o->budget_s;
-	if ((r = kg_cu.cuDevicePrimaryCtxRetain(&cuctx, cudev)) || (r = kg_cu.cuCtxSetCurrent(cuctx))) {
-		rc = kg_cu_fail("cuDevicePrimaryCtxRetain", r);
-		cuctx = NULL;
-		goto out;
+		x->p.deadline = x->t1 + o->budget_s;
+	if ((r = kg_cu.cuDevicePrimaryCtxRetain(&x->cuctx, x->cudev)) || (r = kg_cu.cuCtxSetCurrent(x->cuctx))) {
+		x->cuctx = NULL;
+		return kg_cu_fail("cuDevicePrimaryCtxRetain", r);
 	}
-	op_problem op_p = {
-		.op = op, .opts = o->opts, .dtype = o->dtype, .rows = o->rows, .cols = o->cols,
+	x->op_p = (op_problem){
+		.op = x->op, .opts = o->opts, .dtype = o->dtype, .rows = o->rows, .cols = o->cols,
 		.eps = 0.1, .zloss = 1e-4, .softcap = 30.0, .denominator = 1.0, .reduction = -1,
-		.ignore_frac = kg_ops[op].xent ? 0.1 : 0.0,
+		.ignore_frac = kg_ops[x->op].xent ? 0.1 : 0.0,
 		.seed = o->seed ? o->seed : (uint64_t)(now_s() * 1e9) ^ ((uint64_t)getpid() << 32),
 		.threads = o->threads,
 	};
-	res->bytes = (long long)op_problem_bytes(&op_p);
-	if ((rc = bench_open(&b, &dev)))
-		goto out;
-	int reps = o->reps > 0 ? o->reps : 50;
-	int screen = reps > SCREEN_REPS ? SCREEN_REPS : reps;
+	res->bytes = (long long)op_problem_bytes(&x->op_p);
+	if ((rc = bench_open(&x->b, &x->dev)))
+		return rc;
+	x->reps = o->reps > 0 ? o->reps : 50;
+	x->screen = x->reps > SCREEN_REPS ? SCREEN_REPS : x->reps;
 	if (!o->no_time) {
 		bench_stats st;
 		/* A copy that moves as many bytes as the op must (half read, half
 		 * written), so that both pay the same fixed costs. */
 		size_t half = (size_t)res->bytes / 2 > 0 ? (size_t)res->bytes / 2 : 1;
-		if ((rc = bench_copy(b, half, reps, &st)))
-			goto out;
+		if ((rc = bench_copy(x->b, half, x->reps, &st)))
+			return rc;
 		res->copy_us = st.median_us;
 		res->copy_gbps = 2.0 * (double)half / st.median_us * 1e-3;
 		/* what the template and the limits pruned, for the record */
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < x->n; i++)
 			if (!res->trials[i].resumed && !strcmp(res->trials[i].status, "pruned"))
-				write_trial(&tx, &res->trials[i]);
+				write_trial(&x->tx, &res->trials[i]);
 	}
-	/* The early stops: nothing beats the copy by more than the noise once
-	 * it is long enough (an op that only reads, cross-entropy forward,
-	 * can); a twin's finished ranking names the leaders. */
-	const int copy_stop = !o->full && !o->no_time && op != KG_XENT_FWD && res->copy_us >= TUNE_NEAR_COPY_MIN_US;
-	int torun = 0, k = 0, done_ok = 0, ranked_ok = 0;
-	double best_us = 0;
-	for (int i = 0; i < n; i++) {
-		const tune_trial *t = &res->trials[i];
-		torun += !p.jobs[i].skip && (p.jobs[i].later || (p.jobs[i].started && !p.jobs[i].rc));
-		if (t->resumed && !strcmp(t->status, "ok")) {
-			done_ok++;
-			ranked_ok += p.jobs[i].twin_rank >= 0;
-			if (best_us == 0 || t->us < best_us)
-				best_us = t->us;
+	return 0;
+}
+
+/* The state of the check-and-time loop. */
+typedef struct tally {
+	int copy_stop;  /* the copy's early stop applies */
+	int torun, k;   /* variants to check (and time), and checked so far */
+	int done_ok;    /* variants timed (checked), resumed or now */
+	int ranked_ok;  /* of them, in the twin's ranking */
+	double best_us;
+} tally;
+
+/* Whether variant t is left out: an early stop, a stop request or the
+ * budget (the default's time is always taken). */
+static int left_out(tune_ctx *x, const tally *tl, tune_trial *t)
+{
+	tune_result *res = x->res;
+	if (!res->early_stop[0] && tl->copy_stop && tl->best_us > 0 && tl->best_us <= res->copy_us * (1 + x->near_copy / 100))
+		snprintf(res->early_stop, sizeof res->early_stop, "within %g%% of the copy", x->near_copy);
+	if (!res->early_stop[0] && x->twin_cut >= 0 && tl->ranked_ok >= x->ranked_top)
+		snprintf(res->early_stop, sizeof res->early_stop, "the top %d of %s's ranking timed", x->ranked_top,
+		         kg_dtype_names[x->twin_cut]);
+	if (res->early_stop[0]) {
+		set_status(t, "skipped", res->early_stop);
+		res->skipped++;
+		return 1;
+	}
+	if (stop_asked(x->o) || res->interrupted) {
+		res->interrupted = 1;
+		set_status(t, "untimed", "stopped before it was timed");
+		res->untimed++;
+		return 1;
+	}
+	if (x->p.deadline > 0 && tl->done_ok > 0 && now_s() > x->p.deadline) {
+		res->budget_spent = 1;
+		set_status(t, "untimed", "the budget was spent before it was timed");
+		res->untimed++;
+		return 1;
+	}
+	return 0;
+}
+
+/* Check and time variant i: compiled now if it was left for later, loaded,
+ * pruned or checked against the reference, and (unless no_time) timed with
+ * the first round's reps; its trial recorded. 0, or the error that ends
+ * the run (the test data could not be made). */
+static int check_and_time_one(tune_ctx *x, int i, tally *tl)
+{
+	const tune_opts *o = x->o;
+	tune_result *res = x->res;
+	tune_trial *t = &res->trials[i];
+	job *j = &x->p.jobs[i];
+	CUmodule mod;
+	run_arg a = {.d = &x->data};
+	int rc;
+	if (j->later && !j->started) { /* not compiled ahead: now */
+		j->started = 1;
+		compile_job(&x->p, j);
+		res->compiled += !j->reused;
+		res->reused += j->reused;
+		if (j->rc) {
+			set_status(t, "compile", j->log ? j->log : "compile failed");
+			res->rejected++;
+			return 0;
 		}
 	}
-	for (int i = 0; i < n; i++) {
-		tune_trial *t = &res->trials[i];
-		job *j = &p.jobs[i];
-		CUmodule mod;
-		run_arg a = {.d = &data};
-		if (j->skip || (!j->later && (!j->started || j->rc)))
-			continue;
-		if (!res->early_stop[0] && copy_stop && best_us > 0 && best_us <= res->copy_us * (1 + near_copy / 100))
-			snprintf(res->early_stop, sizeof res->early_stop, "within %g%% of the copy", near_copy);
-		if (!res->early_stop[0] && twin_cut >= 0 && ranked_ok >= ranked_top)
-			snprintf(res->early_stop, sizeof res->early_stop, "the top %d of %s's ranking timed", ranked_top,
-			         kg_dtype_names[twin_cut]);
-		if (res->early_stop[0]) {
-			set_status(t, "skipped", res->early_stop);
-			res->skipped++;
-			continue;
-		}
-		if (stop_asked(o) || res->interrupted) {
-			res->interrupted = 1;
-			set_status(t, "untimed", "stopped before it was timed");
-			res->untimed++;
-			continue;
-		}
-		if (p.deadline > 0 && done_ok > 0 && now_s() > p.deadline) {
-			res->budget_spent = 1;
-			set_status(t, "untimed", "the budget was spent before it was timed");
-			res->untimed++;
-			continue;
-		}
-		if (j->later && !j->started) { /* not compiled ahead: now */
-			j->started = 1;
-			compile_job(&p, j);
-			res->compiled += !j->reused;
-			res->reused += j->reused;
-			if (j->rc) {
-				set_status(t, "compile", j->log ? j->log : "compile failed");
-				res->rejected++;
-				continue;
-			}
-		}
+	if (o->progress)
+		o->progress(o->progress_arg, o->no_time ? "check" : "time", ++tl->k, tl->torun, t->config);
+	if (!x->have_data) {
+		double tg = now_s();
 		if (o->progress)
-			o->progress(o->progress_arg, o->no_time ? "check" : "time", ++k, torun, t->config);
-		if (!have_data) {
-			double tg = now_s();
-			if (o->progress)
-				o->progress(o->progress_arg, "data", 0, 1, "random inputs and the fp64 reference");
-			have_data = 1;
-			rc = op_data_make(&data, &op_p);
-			res->gen_s = now_s() - tg;
-			if (rc)
-				goto out;
-		}
-		if ((rc = load_job(j, &a, &dev, &mod))) {
-			set_status(t, "launch", kgen_last_error());
-			res->rejected++;
-			rc = 0;
-			if (!o->no_time)
-				write_trial(&tx, t);
-			continue;
-		}
-		if (prune_loaded(res, t, j, a.l.fn)) {
-			/* pruned: nothing to run */
-		} else if (res->ran++, (rc = check_variant(&a, bench_stream(b), t))) {
-			set_status(t, "launch", kgen_last_error());
-			res->rejected++;
-		} else if (t->max_err > 1) {
-			set_status(t, "mismatch", NULL);
-			res->rejected++;
-		} else if (!o->no_time) {
-			bench_stats st;
-			if ((rc = bench_run(b, run_fn, &a, screen, &st))) {
-				set_status(t, "launch", kgen_last_error());
-				res->rejected++;
-			} else {
-				set_status(t, "ok", NULL);
-				set_time(t, &st, res->bytes);
-				done_ok++;
-				ranked_ok += j->twin_rank >= 0;
-				if (best_us == 0 || t->us < best_us)
-					best_us = t->us;
-			}
-		} else {
-			set_status(t, "checked", NULL);
-			done_ok++;
-		}
-		kg_cu.cuModuleUnload(mod);
-		rc = 0;
+			o->progress(o->progress_arg, "data", 0, 1, "random inputs and the fp64 reference");
+		x->have_data = 1;
+		rc = op_data_make(&x->data, &x->op_p);
+		res->gen_s = now_s() - tg;
+		if (rc)
+			return rc;
+	}
+	if (load_job(j, &a, &x->dev, &mod)) {
+		set_status(t, "launch", kgen_last_error());
+		res->rejected++;
 		if (!o->no_time)
-			write_trial(&tx, t);
+			write_trial(&x->tx, t);
+		return 0;
 	}
-	if (!o->no_time && screen < reps)
-		final_round(res, &p, &data, b, &tx, &dev, reps, o);
-	if (!o->no_time && !res->skipped && !res->interrupted && done_ok > 0)
-		if (!res->untimed || res->budget_spent)
-			mark_complete(&tx, res->untimed ? 2 : 1);
-	res->time_s = now_s() - t1 - res->gen_s;
-	res->timed = !o->no_time;
-	qsort(res->trials, (size_t)n, sizeof *res->trials, trial_cmp);
+	if (prune_loaded(res, t, j, a.l.fn)) {
+		/* pruned: nothing to run */
+	} else if (res->ran++, check_variant(&a, bench_stream(x->b), t)) {
+		set_status(t, "launch", kgen_last_error());
+		res->rejected++;
+	} else if (t->max_err > 1) {
+		set_status(t, "mismatch", NULL);
+		res->rejected++;
+	} else if (!o->no_time) {
+		bench_stats st;
+		if (bench_run(x->b, run_fn, &a, x->screen, &st)) {
+			set_status(t, "launch", kgen_last_error());
+			res->rejected++;
+		} else {
+			set_status(t, "ok", NULL);
+			set_time(t, &st, res->bytes);
+			tl->done_ok++;
+			tl->ranked_ok += j->twin_rank >= 0;
+			if (tl->best_us == 0 || t->us < tl->best_us)
+				tl->best_us = t->us;
+		}
+	} else {
+		set_status(t, "checked", NULL);
+		tl->done_ok++;
+	}
+	kg_cu.cuModuleUnload(mod);
 	if (!o->no_time)
-		store_best(c, o, &dev, stamp, &p, res);
-	rc = 0;
-out:
-	res->total_s = now_s() - t0;
-	bench_close(b);
-	if (have_data)
-		op_data_free(&data);
-	if (cuctx)
-		kg_cu.cuDevicePrimaryCtxRelease(cudev);
-	for (int i = 0; p.jobs && i < n; i++) {
-		gen_variant_free(&p.jobs[i].v);
-		free(p.jobs[i].cubin);
-		free(p.jobs[i].log);
+		write_trial(&x->tx, t);
+	return 0;
+}
+
+/* Check and time: every variant compiled (or left for later), in the
+ * planned order, until an early stop, a stop request or the budget. The
+ * early stops: nothing beats the copy by more than the noise once it is
+ * long enough (an op that only reads, cross-entropy forward, can); a
+ * twin's finished ranking names the leaders. */
+static int check_and_time(tune_ctx *x, tally *tl)
+{
+	const tune_opts *o = x->o;
+	tune_result *res = x->res;
+	int rc;
+	memset(tl, 0, sizeof *tl);
+	tl->copy_stop = !o->full && !o->no_time && x->op != KG_XENT_FWD && res->copy_us >= TUNE_NEAR_COPY_MIN_US;
+	for (int i = 0; i < x->n; i++) {
+		const tune_trial *t = &res->trials[i];
+		const job *j = &x->p.jobs[i];
+		tl->torun += !j->skip && (j->later || (j->started && !j->rc));
+		if (t->resumed && !strcmp(t->status, "ok")) {
+			tl->done_ok++;
+			tl->ranked_ok += j->twin_rank >= 0;
+			if (tl->best_us == 0 || t->us < tl->best_us)
+				tl->best_us = t->us;
+		}
 	}
-	free(p.jobs);
-	for (int i = 0; i < n; i++)
-		free(configs[i]);
-	free(configs);
-	if (c != o->cache)
-		cache_close(c);
-	gen_close(g);
-	pthread_mutex_destroy(&p.lock);
+	for (int i = 0; i < x->n; i++) {
+		const job *j = &x->p.jobs[i];
+		if (j->skip || (!j->later && (!j->started || j->rc)) || left_out(x, tl, &res->trials[i]))
+			continue;
+		if ((rc = check_and_time_one(x, i, tl)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The final round, the problem marked complete where it is, the trials
+ * ranked and the best stored. */
+static void finish(tune_ctx *x, const tally *tl)
+{
+	const tune_opts *o = x->o;
+	tune_result *res = x->res;
+	if (!o->no_time && x->screen < x->reps)
+		final_round(res, &x->p, &x->data, x->b, &x->tx, &x->dev, x->reps, o);
+	if (!o->no_time && !res->skipped && !res->interrupted && tl->done_ok > 0)
+		if (!res->untimed || res->budget_spent)
+			mark_complete(&x->tx, res->untimed ? 2 : 1);
+	res->time_s = now_s() - x->t1 - res->gen_s;
+	res->timed = !o->no_time;
+	qsort(res->trials, (size_t)x->n, sizeof *res->trials, trial_cmp);
+	if (!o->no_time)
+		store_best(x->c, o, &x->dev, x->stamp, &x->p, res);
+}
+
+static void tune_ctx_free(tune_ctx *x)
+{
+	bench_close(x->b);
+	if (x->have_data)
+		op_data_free(&x->data);
+	if (x->cuctx)
+		kg_cu.cuDevicePrimaryCtxRelease(x->cudev);
+	if (x->p.o)
+		pool_free(&x->p);
+	for (int i = 0; i < x->n; i++)
+		free(x->configs[i]);
+	free(x->configs);
+	if (x->c != x->o->cache)
+		cache_close(x->c);
+	gen_close(x->g);
+}
+
+int tune_run(const tune_opts *o, tune_result *res)
+{
+	tune_ctx x;
+	tally tl;
+	int rc;
+
+	memset(res, 0, sizeof *res);
+	memset(&x, 0, sizeof x);
+	x.o = o;
+	x.res = res;
+	x.t0 = now_s();
+	x.twin_cut = -1;
+	x.ranked_top = o->ranked_top > 0 ? o->ranked_top : TUNE_RANKED_TOP;
+	x.near_copy = o->near_copy_pct > 0 ? o->near_copy_pct : TUNE_NEAR_COPY_PCT;
+	if ((rc = check_problem(o, &x.op)) || (rc = find_gpu(&x)))
+		return rc;
+	if (!(rc = render_space(&x))) {
+		plan_trials(&x);
+		if (!(rc = compile_space(&x)) && !(rc = open_gpu(&x)) && !(rc = check_and_time(&x, &tl)))
+			finish(&x, &tl);
+	}
+	res->total_s = now_s() - x.t0;
+	tune_ctx_free(&x);
 	return rc;
 }
 
@@ -1179,19 +1188,11 @@ int tune_compile_ahead(const tune_opts *o)
 	if ((op = kg_op_find(o->op, o->pass ? o->pass : "fwd")) < 0 || o->dtype < 0 || o->dtype > KGEN_BF16 ||
 	    o->cols < 1 || o->cols > INT32_MAX || !o->sm)
 		return kg_err(KGEN_EINVAL, "tune_compile_ahead: not a problem");
-	pthread_mutex_init(&p.lock, NULL);
 	kg_opts_string(op, o->opts, optstr, sizeof optstr);
 	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, o->sm, optstr};
 	if ((rc = gen_open(&g)) || (rc = gen_space(g, &prob, &configs, &n)) || n == 0)
 		goto out;
-	if (!(p.jobs = calloc((size_t)n, sizeof *p.jobs)) || !(res.trials = calloc((size_t)n, sizeof *res.trials))) {
-		rc = kg_err(KGEN_ENOMEM, "out of memory");
-		goto out;
-	}
-	p.n = res.n = n;
-	p.sm = o->sm;
-	p.o = o;
-	if ((rc = render_all(g, &prob, &p, &res, configs, n)))
+	if ((rc = render_jobs(g, &prob, &p, &res, configs, n, o)))
 		goto out;
 	prune_limits(&p, &res, 0);
 	if (o->cache) {
@@ -1203,12 +1204,8 @@ int tune_compile_ahead(const tune_opts *o)
 	p.cache = c;
 	compile_all(&p, o->jobs);
 out:
-	for (int i = 0; p.jobs && i < n; i++) {
-		gen_variant_free(&p.jobs[i].v);
-		free(p.jobs[i].cubin);
-		free(p.jobs[i].log);
-	}
-	free(p.jobs);
+	if (p.o)
+		pool_free(&p);
 	free(res.trials);
 	for (int i = 0; i < n; i++)
 		free(configs[i]);
@@ -1216,6 +1213,5 @@ out:
 	if (c && c != o->cache)
 		cache_close(c);
 	gen_close(g);
-	pthread_mutex_destroy(&p.lock);
 	return rc;
 }
