@@ -17,7 +17,7 @@
 
 #include "err.h"
 #include "gen.h"
-#include "kgen.h"
+#include "hash.h"
 
 struct gen_embedded {
 	const char *name;
@@ -31,18 +31,6 @@ struct gen {
 };
 
 static const char *const dtype_names[] = {"f32", "f16", "bf16"};
-
-uint64_t gen_hash(uint64_t h, const void *data, unsigned long len)
-{
-	const unsigned char *p = data;
-	if (!h)
-		h = 14695981039346656037ull;
-	for (unsigned long i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 char *gen_read_source(const char *name, unsigned long *len)
 {
@@ -345,8 +333,8 @@ uint64_t gen_template_hash(gen *g, const char *family)
 		char *text = gen_read_source(e->name, &len);
 		if (!text)
 			continue;
-		h = gen_hash(h, e->name, strlen(e->name));
-		h = gen_hash(h, text, len);
+		h = kg_hash(h, e->name, strlen(e->name));
+		h = kg_hash(h, text, len);
 		free(text);
 	}
 	return h;

@@ -68,7 +68,4 @@ uint64_t gen_template_hash(gen *g, const char *family);
  * Returns a malloc'd copy or NULL (with kgen_last_error set). */
 char *gen_read_source(const char *name, unsigned long *len);
 
-/* FNV-1a, 64 bit, chainable: h = gen_hash(h, data, len), start at 0. */
-uint64_t gen_hash(uint64_t h, const void *data, unsigned long len);
-
 #endif

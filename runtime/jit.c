@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 const char *const kg_dtype_names[3] = {"f32", "f16", "bf16"};
@@ -117,9 +118,9 @@ const char *kg_nvrtc_version(void)
 uint64_t kg_variant_hash(const char *source, int sm)
 {
 	char extra[96];
-	uint64_t h = gen_hash(0, source, strlen(source));
+	uint64_t h = kg_hash(0, source, strlen(source));
 	snprintf(extra, sizeof extra, "|sm_%d|nvrtc %s|%s", sm, kg_nvrtc_version(), KG_NVRTC_STD);
-	return gen_hash(h, extra, strlen(extra));
+	return kg_hash(h, extra, strlen(extra));
 }
 
 int kg_compile(const char *source, const char *name, int sm, void **cubin,

@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "err.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 typedef struct kg_pack {
@@ -107,7 +108,7 @@ int kg_pack_meta(cache *c, const char *name, char *out, size_t len)
 
 void kg_pack_sum(const void *data, size_t size, char hex[17])
 {
-	snprintf(hex, 17, "%016llx", (unsigned long long)gen_hash(0, data, size));
+	snprintf(hex, 17, "%016llx", (unsigned long long)kg_hash(0, data, size));
 }
 
 /* Add the pack file to the set unless it is there already. */

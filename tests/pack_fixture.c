@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 static int no_kernel;
@@ -35,7 +36,7 @@ static int put(cache *c, int op, const char *gpu, int sm, long long cols, double
 	n = (size_t)snprintf((char *)cubin, sizeof cubin, "KGENFIXTURE%s|%s|", tag, key);
 	for (size_t i = n; i < sizeof cubin; i++)
 		cubin[i] = (unsigned char)(i * 131 + (size_t)us);
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, sizeof cubin));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, sizeof cubin));
 	snprintf(rec, sizeof rec,
 	         "config=strategy=reg,threads=%s,tpr=32,vec=8\n%s=%s\nprep=%s\nblock=%s\nsmem=0\nrows_per_cta=8\n"
 	         "cluster=1\nvariant=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=3000.0\n"

@@ -15,6 +15,7 @@
 #include "cache.h"
 #include "check.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 #define GPU "Test GPU"
@@ -49,7 +50,7 @@ static int put_rec(cache *c, const rec_spec *r, int pack, int bad_sum)
 	unsigned char cubin[1000];
 	size_t n = fake_cubin(r, cubin, sizeof cubin);
 	kg_problem_key(key, sizeof key, r->op, 0, KGEN_BF16, 1024, r->sm, r->gpu, r->bucket);
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
 	snprintf(rec, sizeof rec, "config=%s\nkernel=k\nblock=128\nrows_per_cta=1\nvariant=%s\ntime_us=1.0\nstamp=%s\n%s%s%s",
 	         r->config, hex, r->stamp, r->nvrtc ? "nvrtc=" : "", r->nvrtc ? r->nvrtc : "", r->nvrtc ? "\n" : "");
 	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||

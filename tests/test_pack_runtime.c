@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "check.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 #define GPU "kgen fake GPU"
@@ -52,7 +53,7 @@ static int put(cache *c, const spec *s, int pack)
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[s->op].op)));
 	const char *gpu = s->gpu ? s->gpu : GPU;
 	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
 	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
 	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
