@@ -122,9 +122,9 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 typedef struct cache cache;
 typedef struct kg_packs kg_packs;
 
-/* Open a pack file read-only and check its format; on failure msg says why
+/* Open a pack file read-only and check its format; on failure the message says why
  * (KGEN_ECACHE: unreadable, not a pack, or another format). */
-int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen);
+int kg_pack_open(cache **c, const char *file);
 /* A value of a pack's meta database into out; 0 or KGEN_ENOTFOUND. */
 int kg_pack_meta(cache *c, const char *name, char *out, size_t len);
 /* The checksum of a cubin as stored in a pack's "sum" database:

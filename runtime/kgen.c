@@ -117,7 +117,7 @@ static const char *installed_packs(char *buf, size_t len)
 int kgen_open(kgen_ctx **out, const char *cache_dir)
 {
 	kgen_ctx *ctx;
-	char msg[512], packdir[PATH_MAX];
+	char packdir[PATH_MAX];
 	int rc;
 	if (!out)
 		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
@@ -128,12 +128,12 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 		return kg_err(KGEN_ENOMEM, "out of memory");
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->gen_lock, NULL);
-	if ((rc = cache_open(&ctx->cache, cache_dir, 0, msg, sizeof msg))) {
+	if ((rc = cache_open(&ctx->cache, cache_dir, 0))) {
 		/* The default cache is best effort: a read-only home still runs
 		 * with fallback kernels. A cache the caller named must open. */
 		if (cache_dir) {
 			kgen_close(ctx);
-			return kg_err(KGEN_ECACHE, "%s", msg);
+			return KGEN_ECACHE; /* the cache's message stands */
 		}
 		ctx->cache = NULL;
 	}
@@ -297,12 +297,12 @@ static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, si
 {
 	int rc;
 	snprintf(hash_hex, 17, "%016llx", (unsigned long long)kg_variant_hash(source, sm));
-	if (ctx->cache && !cache_get(ctx->cache, "cubin", hash_hex, 16, cubin, size, NULL, 0))
+	if (ctx->cache && !cache_get(ctx->cache, "cubin", hash_hex, 16, cubin, size))
 		return 0;
 	if ((rc = kg_compile(source, "kgen_fallback.cu", sm, cubin, size, NULL)))
 		return rc;
 	if (ctx->cache)
-		cache_put(ctx->cache, "cubin", hash_hex, 16, *cubin, *size, NULL, 0);
+		cache_put(ctx->cache, "cubin", hash_hex, 16, *cubin, *size);
 	return 0;
 }
 

@@ -74,19 +74,17 @@ void kg_packs_free(kg_packs *p)
 	free(p);
 }
 
-int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen)
+int kg_pack_open(cache **c, const char *file)
 {
 	char format[32];
 	int rc;
-	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK, msg, msglen)))
+	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK)))
 		return rc;
 	if (kg_pack_meta(*c, "format", format, sizeof format)) {
-		snprintf(msg, msglen, "cannot open pack '%s': not a kgen pack (its meta has no format)", file);
-		rc = KGEN_ECACHE;
+		rc = kg_err(KGEN_ECACHE, "cannot open pack '%s': not a kgen pack (its meta has no format)", file);
 	} else if (strcmp(format, KG_PACK_FORMAT)) {
-		snprintf(msg, msglen, "cannot open pack '%s': pack format %s, this build reads %s: rebuild or re-export it",
-		         file, format, KG_PACK_FORMAT);
-		rc = KGEN_ECACHE;
+		rc = kg_err(KGEN_ECACHE, "cannot open pack '%s': pack format %s, this build reads %s: rebuild or re-export it",
+		            file, format, KG_PACK_FORMAT);
 	}
 	if (rc) {
 		cache_close(*c);
@@ -99,7 +97,7 @@ int kg_pack_meta(cache *c, const char *name, char *out, size_t len)
 {
 	void *v;
 	size_t n;
-	if (!len || cache_get(c, "meta", name, strlen(name), &v, &n, NULL, 0))
+	if (!len || cache_get(c, "meta", name, strlen(name), &v, &n))
 		return KGEN_ENOTFOUND;
 	snprintf(out, len, "%s", (char *)v);
 	free(v);
@@ -114,15 +112,14 @@ void kg_pack_sum(const void *data, size_t size, char hex[17])
 /* Add the pack file to the set unless it is there already. */
 static void add_file(kg_packs *p, const char *file, const struct stat *st)
 {
-	char msg[512];
 	cache *c;
 	kg_pack *v;
 	for (int i = 0; i < p->n; i++)
 		if (p->v[i].dev == st->st_dev && p->v[i].ino == st->st_ino)
 			return;
-	if (kg_pack_open(&c, file, msg, sizeof msg)) {
+	if (kg_pack_open(&c, file)) {
 		if (!p->failed++)
-			snprintf(p->first_error, sizeof p->first_error, "%s", msg);
+			snprintf(p->first_error, sizeof p->first_error, "%s", kgen_last_error());
 		return;
 	}
 	if (p->n == p->cap) {
@@ -291,12 +288,12 @@ int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, 
 	if (bucket < 1)
 		return kg_err(KGEN_EINVAL, "rows bucket must be >= 1 (got %lld)", bucket);
 	if (c)
-		cache_scan(c, "best", prefix, n.plen, nearest_visit, &n, NULL, 0);
+		cache_scan(c, "best", prefix, n.plen, nearest_visit, &n);
 	/* the cache's record of the very bucket: the packs are not opened */
 	if (!n.rec || n.best_bucket != bucket)
 		for (int i = 0, np = kg_packs_count(p); i < np; i++) {
 			n.src = i + 1;
-			cache_scan(p->v[i].c, "best", prefix, n.plen, nearest_visit, &n, NULL, 0);
+			cache_scan(p->v[i].c, "best", prefix, n.plen, nearest_visit, &n);
 		}
 	out->skipped_stale = n.stale;
 	out->skipped_nvrtc = n.too_new;
@@ -446,7 +443,7 @@ int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const ch
 	}
 	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
 		b.n.src = i + 1;
-		cache_scan(p->v[i].c, "best", base, b.n.plen, borrow_visit, &b, NULL, 0);
+		cache_scan(p->v[i].c, "best", base, b.n.plen, borrow_visit, &b);
 	}
 	out->skipped_stale = b.n.stale;
 	out->skipped_nvrtc = b.n.too_new;
@@ -465,7 +462,7 @@ int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const ch
 
 int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 {
-	char hex[32], want[32], got[17], msg[512];
+	char hex[32], want[32], got[17];
 	void *sum;
 	size_t n;
 	int rc;
@@ -473,15 +470,15 @@ int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 	if (!r || !r->rec || rec_get(r->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
 		return kg_err(KGEN_ENOTFOUND, "the record names no cubin");
 	/* a cubin that fails its entry checksum is never handed out */
-	if ((rc = cache_get(r->src, "cubin", hex, 16, cubin, size, msg, sizeof msg)) == KGEN_ENOTFOUND)
+	if ((rc = cache_get(r->src, "cubin", hex, 16, cubin, size)) == KGEN_ENOTFOUND)
 		return kg_err(KGEN_ENOTFOUND, "no cubin %s in %s '%s'", hex, r->origin, r->where);
 	if (rc)
-		return kg_err(rc, "cubin %s: %s", hex, msg);
+		return kg_err_ctx(rc, "cubin %s", hex);
 	if (!r->pack)
 		return 0;
 	/* a pack's cubin is checked before the driver sees it */
 	want[0] = 0;
-	if (!cache_get(r->src, "sum", hex, 16, &sum, &n, NULL, 0)) {
+	if (!cache_get(r->src, "sum", hex, 16, &sum, &n)) {
 		rec_get(sum, "fnv1a64", want, sizeof want);
 		free(sum);
 	}

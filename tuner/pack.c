@@ -198,8 +198,7 @@ static void parse(int argc, char **argv, const char *allowed, pargs *a)
 /* Every entry of db; prints the error. */
 static int read_all(cache *c, const char *db, pack_entries *l)
 {
-	char msg[512];
-	return pack_read_all(c, db, l, msg, sizeof msg) ? error("%s", msg) : 0;
+	return pack_read_all(c, db, l) ? error("%s", kgen_last_error()) : 0;
 }
 
 /* Report the entries of c that failed their checksum (they were skipped);
@@ -226,7 +225,7 @@ static int cmd_export(int argc, char **argv)
 	cache *c = NULL;
 	pack_writer w;
 	pack_entries l;
-	char msg[512], seen[1024] = "";
+	char seen[1024] = "";
 	int rc = 1, stale = 0, other = 0, nocubin = 0;
 	parse(argc, argv, "gpu sm cache output", &a);
 	if (a.nfiles)
@@ -236,19 +235,19 @@ static int cmd_export(int argc, char **argv)
 	if (!a.out || !*a.out)
 		die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
-	if (cache_open(&c, a.cache, 1, msg, sizeof msg))
-		return error("%s", msg);
+	if (cache_open(&c, a.cache, 1))
+		return error("%s", kgen_last_error());
 	if (read_all(c, "best", &l)) {
 		cache_close(c);
 		return 1;
 	}
-	if (pack_writer_open(&w, msg, sizeof msg)) {
-		error("%s", msg);
+	if (pack_writer_open(&w)) {
+		error("%s", kgen_last_error());
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
 		const pack_entry *e = &l.v[i];
-		char hex[17], why[256], tag[300];
+		char hex[17], tag[300];
 		void *cubin;
 		size_t size;
 		pack_key k;
@@ -266,15 +265,15 @@ static int cmd_export(int argc, char **argv)
 			stale++;
 			continue;
 		}
-		if (pack_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex, why, sizeof why)) {
-			fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, why);
+		if (pack_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex)) {
+			fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, kgen_last_error());
 			nocubin++;
 			continue;
 		}
-		rc = pack_writer_add(&w, e, &k, cubin, size, msg, sizeof msg);
+		rc = pack_writer_add(&w, e, &k, cubin, size);
 		free(cubin);
 		if (rc) {
-			rc = error("%s", msg);
+			rc = error("%s", kgen_last_error());
 			goto out;
 		}
 		rc = 1;
@@ -288,8 +287,8 @@ static int cmd_export(int argc, char **argv)
 		      other ? "; it has records for " : "", other ? seen : "");
 		goto out;
 	}
-	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
-		error("%s", msg);
+	if (pack_writer_finish(&w, a.out)) {
+		error("%s", kgen_last_error());
 		goto out;
 	}
 	print_written(&w, a.out);
@@ -311,9 +310,8 @@ out:
 /* Open a pack given on the command line; prints the error. */
 static int open_pack(cache **c, const char *file)
 {
-	char msg[512];
-	if (kg_pack_open(c, file, msg, sizeof msg))
-		return error("%s", msg);
+	if (kg_pack_open(c, file))
+		return error("%s", kgen_last_error());
 	return 0;
 }
 
@@ -322,7 +320,6 @@ static int cmd_import(int argc, char **argv)
 	pargs a;
 	cache *p = NULL, *c = NULL;
 	pack_entries l = {0};
-	char msg[512];
 	int rc = 1, stale = 0, bad = 0, stored = 0, kept = 0;
 	parse(argc, argv, "cache", &a);
 	if (a.nfiles != 1)
@@ -331,13 +328,13 @@ static int cmd_import(int argc, char **argv)
 		return 1;
 	if (read_all(p, "best", &l))
 		goto out;
-	if (cache_open(&c, a.cache, 0, msg, sizeof msg)) {
-		error("%s", msg);
+	if (cache_open(&c, a.cache, 0)) {
+		error("%s", kgen_last_error());
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
 		const pack_entry *e = &l.v[i];
-		char hex[17], why[256];
+		char hex[17];
 		void *cubin;
 		size_t size;
 		int replaced;
@@ -346,17 +343,17 @@ static int cmd_import(int argc, char **argv)
 			stale++;
 			continue;
 		}
-		if (pack_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex, why, sizeof why)) {
-			error("'%s': %s", e->key, why);
+		if (pack_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex)) {
+			error("'%s': %s", e->key, kgen_last_error());
 			bad++;
 			continue;
 		}
 		/* the cubin first: a record is never stored without its cubin */
-		rc = cache_put(c, "cubin", hex, 16, cubin, size, msg, sizeof msg) ||
-		     cache_put_best(c, e->key, e->rec, &replaced, msg, sizeof msg);
+		rc = cache_put(c, "cubin", hex, 16, cubin, size) ||
+		     cache_put_best(c, e->key, e->rec, &replaced);
 		free(cubin);
 		if (rc) {
-			error("%s", msg);
+			error("%s", kgen_last_error());
 			goto out;
 		}
 		stored += replaced;
@@ -384,7 +381,6 @@ static int cmd_merge(int argc, char **argv)
 	pack_scratch s = {{0}, NULL};
 	pack_writer w;
 	pack_entries l = {0};
-	char msg[512];
 	int rc = 1, stale = 0, in = 0;
 	parse(argc, argv, "output", &a);
 	if (a.nfiles < 2)
@@ -393,8 +389,8 @@ static int cmd_merge(int argc, char **argv)
 		die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
 	/* 1: every current record into a scratch cache, by put_best's rules */
-	if (pack_scratch_open(&s, 0, msg, sizeof msg))
-		return error("%s", msg);
+	if (pack_scratch_open(&s, 0))
+		return error("%s", kgen_last_error());
 	for (int f = 0; f < a.nfiles; f++) {
 		cache *p;
 		if (open_pack(&p, a.files[f]))
@@ -410,7 +406,7 @@ static int cmd_merge(int argc, char **argv)
 		}
 		for (int i = 0; i < l.n; i++) {
 			const pack_entry *e = &l.v[i];
-			char hex[17], why[256];
+			char hex[17];
 			void *cubin;
 			size_t size;
 			pack_key k;
@@ -418,16 +414,16 @@ static int cmd_merge(int argc, char **argv)
 				stale++;
 				continue;
 			}
-			if (pack_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex, why, sizeof why)) {
-				error("'%s': %s; nothing written", e->key, why);
+			if (pack_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex)) {
+				error("'%s': %s; nothing written", e->key, kgen_last_error());
 				cache_close(p);
 				goto out;
 			}
-			rc = cache_put(s.c, "cubin", hex, 16, cubin, size, msg, sizeof msg) ||
-			     cache_put_best(s.c, e->key, e->rec, NULL, msg, sizeof msg);
+			rc = cache_put(s.c, "cubin", hex, 16, cubin, size) ||
+			     cache_put_best(s.c, e->key, e->rec, NULL);
 			free(cubin);
 			if (rc) {
-				error("%s", msg);
+				error("%s", kgen_last_error());
 				cache_close(p);
 				goto out;
 			}
@@ -440,24 +436,24 @@ static int cmd_merge(int argc, char **argv)
 	/* 2: the winners and only their cubins into the pack */
 	if (read_all(s.c, "best", &l))
 		goto out;
-	if (pack_writer_open(&w, msg, sizeof msg)) {
-		error("%s", msg);
+	if (pack_writer_open(&w)) {
+		error("%s", kgen_last_error());
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
-		char hex[17], why[256];
+		char hex[17];
 		void *cubin;
 		size_t size;
 		pack_key k;
 		pack_key_parse(l.v[i].key, l.v[i].klen, &k);
-		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
-			error("%s", why);
+		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex)) {
+			error("%s", kgen_last_error());
 			goto out;
 		}
-		rc = pack_writer_add(&w, &l.v[i], &k, cubin, size, msg, sizeof msg);
+		rc = pack_writer_add(&w, &l.v[i], &k, cubin, size);
 		free(cubin);
 		if (rc) {
-			rc = error("%s", msg);
+			rc = error("%s", kgen_last_error());
 			goto out;
 		}
 		rc = 1;
@@ -467,8 +463,8 @@ static int cmd_merge(int argc, char **argv)
 		      stale ? " (all made by another template or kgen version)" : "");
 		goto out;
 	}
-	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
-		error("%s", msg);
+	if (pack_writer_finish(&w, a.out)) {
+		error("%s", kgen_last_error());
 		goto out;
 	}
 	print_written(&w, a.out);
@@ -551,7 +547,7 @@ static int cmd_ls(int argc, char **argv)
 		printf("{\"file\": ");
 		json_str(a.files[0]);
 		printf(", \"meta\": {");
-		cache_scan(p, "meta", NULL, 0, print_meta_json, &first, NULL, 0);
+		cache_scan(p, "meta", NULL, 0, print_meta_json, &first);
 		printf("}, \"records\": [");
 	} else {
 		printf("pack '%s': format %s, kgen %s, created %s\n", a.files[0], m[0], m[1], m[2]);
@@ -752,8 +748,12 @@ static int cmd_verify(int argc, char **argv)
 			continue;
 		}
 		rec_get(rec, "nvrtc", nv, sizeof nv);
-		if (missing_field(rec, why, sizeof why) || pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex, why, sizeof why))
+		if (missing_field(rec, why, sizeof why))
 			bad = 1;
+		else if (pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex)) {
+			snprintf(why, sizeof why, "%s", kgen_last_error());
+			bad = 1;
+		}
 		else if (!pack_stamp_current(&k, rec)) {
 			char stamp[128] = "none";
 			rec_get(rec, "stamp", stamp, sizeof stamp);

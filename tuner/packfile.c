@@ -12,13 +12,6 @@
 #include "internal.h"
 #include "packfile.h"
 
-static int fail(char *msg, size_t msglen, int code, const char *what)
-{
-	if (msg && msglen)
-		snprintf(msg, msglen, "%s", what);
-	return code;
-}
-
 int pack_key_parse(const char *key, size_t klen, pack_key *k)
 {
 	char buf[KG_KEY_MAX + 64], *f[6], *p, *bar, *end;
@@ -111,29 +104,26 @@ void pack_entries_free(pack_entries *l)
 	memset(l, 0, sizeof *l);
 }
 
-int pack_read_all(cache *c, const char *db, pack_entries *l, char *msg, size_t msglen)
+int pack_read_all(cache *c, const char *db, pack_entries *l)
 {
 	int rc;
 	memset(l, 0, sizeof *l);
-	if ((rc = cache_scan(c, db, NULL, 0, collect, l, msg, msglen)))
+	if ((rc = cache_scan(c, db, NULL, 0, collect, l)))
 		return rc;
 	if (l->oom) {
 		pack_entries_free(l);
-		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		return kg_err(KGEN_ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
 int pack_cubin(cache *c, int is_pack, const char *where, const char *rec, void **cubin, size_t *size,
-               char hex[17], char *msg, size_t msglen)
+               char hex[17])
 {
 	kg_record r = {.rec = (char *)rec, .src = c, .pack = is_pack, .origin = is_pack ? "pack" : "cache", .where = where};
-	int rc;
 	if (rec_get(rec, "variant", hex, 17))
 		hex[0] = 0;
-	if ((rc = kg_record_cubin(&r, cubin, size)))
-		return fail(msg, msglen, rc, kgen_last_error());
-	return 0;
+	return kg_record_cubin(&r, cubin, size);
 }
 
 void pack_add_distinct(char *list, size_t len, const char *sep, const char *val)
@@ -149,17 +139,16 @@ void pack_add_distinct(char *list, size_t len, const char *sep, const char *val)
 	snprintf(list + n, len - n, "%s%s", n ? sep : "", val);
 }
 
-int pack_scratch_open(pack_scratch *s, unsigned flags, char *msg, size_t msglen)
+int pack_scratch_open(pack_scratch *s, unsigned flags)
 {
 	const char *tmp = getenv("TMPDIR");
 	int rc;
 	s->c = NULL;
 	snprintf(s->dir, sizeof s->dir, "%s/kgen-pack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(s->dir)) {
-		snprintf(msg, msglen, "cannot create a scratch directory '%s': %s", s->dir, strerror(errno));
-		return KGEN_ECACHE;
+		return kg_err(KGEN_ECACHE, "cannot create a scratch directory '%s': %s", s->dir, strerror(errno));
 	}
-	if ((rc = cache_open_flags(&s->c, s->dir, flags, msg, msglen)))
+	if ((rc = cache_open_flags(&s->c, s->dir, flags)))
 		rmdir(s->dir);
 	return rc;
 }
@@ -178,34 +167,33 @@ void pack_scratch_close(pack_scratch *s)
 	rmdir(s->dir);
 }
 
-int pack_writer_open(pack_writer *w, char *msg, size_t msglen)
+int pack_writer_open(pack_writer *w)
 {
 	memset(w, 0, sizeof *w);
-	return pack_scratch_open(&w->s, CACHE_PACK, msg, msglen);
+	return pack_scratch_open(&w->s, CACHE_PACK);
 }
 
-int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, const void *cubin, size_t size,
-                    char *msg, size_t msglen)
+int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, const void *cubin, size_t size)
 {
 	char hex[32], sum[64], sm[16];
 	void *old;
 	size_t n;
 	int rc;
 	if (rec_get(e->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
-		return fail(msg, msglen, KGEN_EINVAL, "the record names no cubin");
-	if (cache_get(w->s.c, "sum", hex, 16, &old, &n, NULL, 0) == 0) {
+		return kg_err(KGEN_EINVAL, "the record names no cubin");
+	if (cache_get(w->s.c, "sum", hex, 16, &old, &n) == 0) {
 		free(old); /* a cubin two records share */
 	} else {
 		char h[17];
 		kg_pack_sum(cubin, size, h);
 		snprintf(sum, sizeof sum, "fnv1a64=%s\nsize=%zu\n", h, size);
-		if ((rc = cache_put(w->s.c, "cubin", hex, 16, cubin, size, msg, msglen)) ||
-		    (rc = cache_put(w->s.c, "sum", hex, 16, sum, strlen(sum), msg, msglen)))
+		if ((rc = cache_put(w->s.c, "cubin", hex, 16, cubin, size)) ||
+		    (rc = cache_put(w->s.c, "sum", hex, 16, sum, strlen(sum))))
 			return rc;
 		w->cubins++;
 		w->bytes += size;
 	}
-	if ((rc = cache_put(w->s.c, "best", e->key, e->klen, e->rec, strlen(e->rec), msg, msglen)))
+	if ((rc = cache_put(w->s.c, "best", e->key, e->klen, e->rec, strlen(e->rec))))
 		return rc;
 	w->records++;
 	pack_add_distinct(w->gpus, sizeof w->gpus, "; ", k->gpu);
@@ -214,7 +202,7 @@ int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, cons
 	return 0;
 }
 
-int pack_writer_finish(pack_writer *w, const char *out, char *msg, size_t msglen)
+int pack_writer_finish(pack_writer *w, const char *out)
 {
 	char date[32], records[32], cubins[32];
 	const char *epoch = getenv("SOURCE_DATE_EPOCH"); /* reproducible packs */
@@ -228,10 +216,9 @@ int pack_writer_finish(pack_writer *w, const char *out, char *msg, size_t msglen
 	snprintf(records, sizeof records, "%d", w->records);
 	snprintf(cubins, sizeof cubins, "%d", w->cubins);
 	for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
-		if ((rc = cache_put(w->s.c, "meta", meta[i][0], strlen(meta[i][0]), meta[i][1], strlen(meta[i][1]), msg,
-		                    msglen)))
+		if ((rc = cache_put(w->s.c, "meta", meta[i][0], strlen(meta[i][0]), meta[i][1], strlen(meta[i][1]))))
 			return rc;
-	return cache_copy(w->s.c, out, msg, msglen);
+	return cache_copy(w->s.c, out);
 }
 
 void pack_writer_close(pack_writer *w)

@@ -94,14 +94,13 @@ static int stop_asked(const tune_opts *o)
 /* Job j's cubin: from the cache, else compiled (and put there). */
 static void compile_job(pool *p, job *j)
 {
-	if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
+	if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size)) {
 		j->reused = 1;
 	} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
-		char m[512];
-		if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, m, sizeof m)) {
+		if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size)) {
 			pthread_mutex_lock(&p->lock);
 			if (!p->write_failed++)
-				snprintf(p->write_error, sizeof p->write_error, "%s", m);
+				snprintf(p->write_error, sizeof p->write_error, "%s", kgen_last_error());
 			pthread_mutex_unlock(&p->lock);
 		}
 	} else if (!j->log) {
@@ -260,7 +259,7 @@ static void write_trial(const trial_ctx *x, const tune_trial *t)
 	         t->status, t->us, t->p10_us, t->p90_us, t->gbps, t->max_err, t->regs, t->local_bytes, t->variant,
 	         x->rows, x->stamp, x->epoch, date, t->detail);
 	if (n > 0 && (size_t)n < sizeof k)
-		cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+		cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec));
 }
 
 /* The problem's epoch: the record under "<key>\x1f" (an empty config).
@@ -272,13 +271,13 @@ static long trial_epoch(cache *c, const char *key, int next)
 	void *val = NULL;
 	long epoch = 0;
 	int n = snprintf(k, sizeof k, "%s\x1f", key);
-	if (!cache_get(c, "trial", k, (size_t)n, &val, NULL, NULL, 0) && !rec_get(val, "epoch", v, sizeof v))
+	if (!cache_get(c, "trial", k, (size_t)n, &val, NULL) && !rec_get(val, "epoch", v, sizeof v))
 		epoch = strtol(v, NULL, 10);
 	free(val);
 	if (next) {
 		utc_date(date, sizeof date);
 		snprintf(rec, sizeof rec, "epoch=%ld\ndate=%s\n", ++epoch, date);
-		cache_put(c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+		cache_put(c, "trial", k, (size_t)n, rec, strlen(rec));
 	}
 	return epoch;
 }
@@ -335,7 +334,7 @@ static void resume(const trial_ctx *x, pool *p, tune_result *res)
 	int n = snprintf(prefix, sizeof prefix, "%s\x1f", x->key);
 	f.plen = (size_t)n;
 	/* an unreadable cache, or a short scan: time what was not found */
-	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f, NULL, 0);
+	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f);
 	for (int k = 0; k < f.n; k++) {
 		const char *rec = f.rec[k];
 		int i;
@@ -389,7 +388,7 @@ static void mark_complete(const trial_ctx *x, int how)
 	int n = snprintf(k, sizeof k, "%s\x1f", x->key);
 	utc_date(date, sizeof date);
 	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=%d\ndate=%s\n", x->epoch, how, date);
-	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec));
 }
 
 /* The ranking of a related problem already tuned into the cache: its
@@ -460,7 +459,7 @@ static int find_rankings(const trial_ctx *x, int op, int dtype, long long cols, 
 	int nr = 0, n = snprintf(prefix, sizeof prefix, "%s|%s|", kg_ops[op].op, kg_ops[op].pass);
 	if (!tail)
 		return 0;
-	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f, NULL, 0);
+	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f);
 	for (int i = 0; i < f.n; i++) {
 		char *sep = strchr(f.cfg[i], '\x1f'), *d, *c;
 		const char *t;
@@ -668,7 +667,7 @@ out:
 static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
                        tune_result *res)
 {
-	char rec[2048], date[32], msg[256];
+	char rec[2048], date[32];
 	const tune_trial *t = &res->trials[0];
 	const gen_variant *v = NULL;
 	int drv = 0, replaced = 0;
@@ -689,8 +688,8 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 	         t->variant,
 	         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp, kg_nvrtc_version(), drv,
 	         dev->name, date);
-	if (cache_put_best(c, res->key, rec, &replaced, msg, sizeof msg))
-		snprintf(res->store_error, sizeof res->store_error, "%s", msg);
+	if (cache_put_best(c, res->key, rec, &replaced))
+		snprintf(res->store_error, sizeof res->store_error, "%s", kgen_last_error());
 	res->stored = replaced;
 }
 
@@ -925,8 +924,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 	prune_limits(&p, res, gpu_rc ? 0 : smem_optin);
 	if (o->cache) {
 		c = o->cache;
-	} else if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
-		rc = kg_err(rc, "%s", msg);
+	} else if ((rc = cache_open(&c, o->cache_dir, 0))) {
 		goto out;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(c));
@@ -1170,7 +1168,7 @@ int tune_compile_ahead(const tune_opts *o)
 	cache *c = NULL;
 	pool p;
 	tune_result res;
-	char **configs = NULL, msg[512], optstr[96];
+	char **configs = NULL, optstr[96];
 	int n = 0, rc, op;
 	gen_problem prob;
 
@@ -1196,8 +1194,7 @@ int tune_compile_ahead(const tune_opts *o)
 	prune_limits(&p, &res, 0);
 	if (o->cache) {
 		c = o->cache;
-	} else if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
-		rc = kg_err(rc, "%s", msg);
+	} else if ((rc = cache_open(&c, o->cache_dir, 0))) {
 		goto out;
 	}
 	p.cache = c;
