@@ -42,8 +42,9 @@ typedef struct gen_variant {
 int gen_open(gen **g);
 void gen_close(gen *g);
 
-/* The template family that implements an op ("softmax" and "log_softmax"
- * -> "softmax", "xent" and "cross_entropy" -> "xent"), or NULL. */
+/* The template family that implements an op (kg_op_family of base/defs.h:
+ * "softmax" and "log_softmax" -> "softmax", "xent" and "cross_entropy" ->
+ * "xent"), or NULL. */
 const char *gen_family(const char *op);
 
 /* All valid configurations, canonical strings, malloc'd (free each and the

@@ -430,7 +430,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	kg_record r;
 	char why[600] = "";
 	int rc, driver = 0;
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(opname)));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_op_family(opname)));
 	kg_opts_string(w->op, w->opts, opts, sizeof opts);
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
 	kg_cu.cuDriverGetVersion(&driver);

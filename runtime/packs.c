@@ -17,7 +17,6 @@
 
 #include "cache.h"
 #include "err.h"
-#include "gen.h"
 #include "hash.h"
 #include "internal.h"
 
@@ -213,10 +212,7 @@ void kg_packs_describe(kg_packs *p, char *buf, size_t len)
 static int nvrtc_number(const char *rec)
 {
 	char v[32];
-	int major, minor;
-	if (rec_get(rec, "nvrtc", v, sizeof v) || sscanf(v, "%d.%d", &major, &minor) != 2 || major < 1)
-		return 0;
-	return major * 1000 + minor * 10;
+	return rec_get(rec, "nvrtc", v, sizeof v) ? 0 : kg_nvrtc_number(v);
 }
 
 typedef struct nearest {
@@ -387,18 +383,16 @@ static int borrow_visit(const void *key, size_t klen, const void *val, size_t vl
 {
 	borrow *b = arg;
 	nearest *n = &b->n;
-	char rest[256], *r, *copy, *end;
+	const char *rest;
+	char *copy;
+	kg_key k;
 	long long bk, d;
 	double md;
-	if (klen <= n->plen || klen - n->plen >= sizeof rest)
+	if (klen <= n->plen || kg_key_parse(key, klen, &k))
 		return 0;
-	memcpy(rest, (const char *)key + n->plen, klen - n->plen);
-	rest[klen - n->plen] = 0;
-	if (!(r = strstr(rest, "|r")) || strstr(r + 2, "|r"))
-		return 0;
-	*r = 0;
-	bk = strtoll(r + 2, &end, 10);
-	if (*end || bk < 1 || !strcmp(rest, b->self))
+	rest = k.gpu;
+	bk = k.bucket;
+	if (!strcmp(rest, b->self))
 		return 0;
 	md = model_distance(b, rest);
 	d = bk > n->want ? bk / n->want : n->want / bk;

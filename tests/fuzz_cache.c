@@ -60,7 +60,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int nf = 0;
 	unsigned seen = 0;
 	size_t start = 0;
-	char msg[512];
 	MDB_env *env;
 	MDB_txn *txn;
 	cache *c;

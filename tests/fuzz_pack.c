@@ -55,13 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rec_get(l.v[0].rec, "stamp", stamp, sizeof stamp);
 		}
 		for (int i = 0; i < l.n; i++) {
-			pack_key k;
+			kg_key k;
 			void *cubin;
 			size_t n;
 			char v[64];
 			rec_get(l.v[i].rec, "config", v, sizeof v);
 			rec_get(l.v[i].rec, "rows_per_cta", v, sizeof v);
-			if (!pack_key_parse(l.v[i].key, l.v[i].klen, &k))
+			if (!kg_key_parse(l.v[i].key, l.v[i].klen, &k))
 				pack_stamp_current(&k, l.v[i].rec);
 			if (!pack_cubin(c, 1, file, l.v[i].rec, &cubin, &n, hex))
 				free(cubin);

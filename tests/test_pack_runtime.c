@@ -50,7 +50,7 @@ static int put(cache *c, const spec *s, int pack)
 	char key[KG_KEY_MAX], rec[1024], stamp[96], hex[17], good[17], sum[64];
 	char cubin[512];
 	size_t n = (size_t)snprintf(cubin, sizeof cubin, "%s\n%s %lld %lld", s->cubin, s->config, s->cols, s->bucket);
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[s->op].op)));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_ops[s->op].family));
 	const char *gpu = s->gpu ? s->gpu : GPU;
 	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
@@ -448,7 +448,7 @@ int main(int argc, char **argv)
 		char prefix[KG_KEY_MAX], stamp[96];
 		const long long want[] = {1, 8, 64, 256, 512, 4096, 65536, 1 << 20};
 		const int far[] = {1, 1, 1, 1, 0, 0, 0, 0};
-		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family("softmax")));
+		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_op_family("softmax")));
 		kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, 1024, 90, GPU);
 		CHECK(!kg_packs_new(&ps, good, NULL), "packs");
 		for (int i = 0; i < 8; i++) {

@@ -250,8 +250,8 @@ static int cmd_export(int argc, char **argv)
 		char hex[17], tag[300];
 		void *cubin;
 		size_t size;
-		pack_key k;
-		if (pack_key_parse(e->key, e->klen, &k)) {
+		kg_key k;
+		if (kg_key_parse(e->key, e->klen, &k)) {
 			fprintf(stderr, "kgen: warning: skipping a record with a malformed key '%s'\n", e->key);
 			continue;
 		}
@@ -338,8 +338,8 @@ static int cmd_import(int argc, char **argv)
 		void *cubin;
 		size_t size;
 		int replaced;
-		pack_key k;
-		if (pack_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
+		kg_key k;
+		if (kg_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 			stale++;
 			continue;
 		}
@@ -409,8 +409,8 @@ static int cmd_merge(int argc, char **argv)
 			char hex[17];
 			void *cubin;
 			size_t size;
-			pack_key k;
-			if (pack_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
+			kg_key k;
+			if (kg_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 				stale++;
 				continue;
 			}
@@ -444,8 +444,8 @@ static int cmd_merge(int argc, char **argv)
 		char hex[17];
 		void *cubin;
 		size_t size;
-		pack_key k;
-		pack_key_parse(l.v[i].key, l.v[i].klen, &k);
+		kg_key k;
+		kg_key_parse(l.v[i].key, l.v[i].klen, &k);
 		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex)) {
 			error("%s", kgen_last_error());
 			goto out;
@@ -557,8 +557,8 @@ static int cmd_ls(int argc, char **argv)
 	}
 	for (int i = 0; i < l.n; i++) {
 		char cfg[256], t[32], g[32];
-		pack_key k;
-		if (pack_key_parse(l.v[i].key, l.v[i].klen, &k))
+		kg_key k;
+		if (kg_key_parse(l.v[i].key, l.v[i].klen, &k))
 			continue;
 		if (rec_get(l.v[i].rec, "config", cfg, sizeof cfg))
 			snprintf(cfg, sizeof cfg, "?");
@@ -741,8 +741,8 @@ static int cmd_verify(int argc, char **argv)
 		void *cubin = NULL;
 		size_t size;
 		int dev = -1, bad = 0;
-		pack_key k;
-		if (pack_key_parse(l.v[i].key, l.v[i].klen, &k)) {
+		kg_key k;
+		if (kg_key_parse(l.v[i].key, l.v[i].klen, &k)) {
 			printf("FAIL      %s: malformed key\n", l.v[i].key);
 			failed++;
 			continue;
@@ -753,16 +753,14 @@ static int cmd_verify(int argc, char **argv)
 		else if (pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex)) {
 			snprintf(why, sizeof why, "%s", kgen_last_error());
 			bad = 1;
-		}
-		else if (!pack_stamp_current(&k, rec)) {
+		} else if (!pack_stamp_current(&k, rec)) {
 			char stamp[128] = "none";
 			rec_get(rec, "stamp", stamp, sizeof stamp);
 			snprintf(why, sizeof why, "stamp %s is not this build's %s: the runtime skips it", stamp,
 			         pack_stamp(k.op) ? pack_stamp(k.op) : "(unknown op)");
 			bad = 1;
 		} else if ((dev = gpus_pick(&g, k.sm, k.gpu)) >= 0) {
-			int major, minor;
-			if (sscanf(nv, "%d.%d", &major, &minor) == 2 && major * 1000 + minor * 10 > g.driver) {
+			if (kg_nvrtc_number(nv) > g.driver) {
 				snprintf(why, sizeof why, "compiled by NVRTC %s, newer than the driver (CUDA %d.%d): the runtime "
 				         "skips it", nv, g.driver / 1000, g.driver % 1000 / 10);
 				bad = 1;

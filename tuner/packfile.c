@@ -12,49 +12,12 @@
 #include "internal.h"
 #include "packfile.h"
 
-int pack_key_parse(const char *key, size_t klen, pack_key *k)
-{
-	char buf[KG_KEY_MAX + 64], *f[6], *p, *bar, *end;
-	if (klen >= sizeof buf)
-		return KGEN_EINVAL;
-	memcpy(buf, key, klen);
-	buf[klen] = 0;
-	p = buf;
-	for (int i = 0; i < 6; i++) {
-		if (!(bar = strchr(p, '|')))
-			return KGEN_EINVAL;
-		*bar = 0;
-		f[i] = p;
-		p = bar + 1;
-	}
-	/* the GPU name runs to the last bar */
-	if (!(bar = strrchr(p, '|')) || bar[1] != 'r')
-		return KGEN_EINVAL;
-	*bar = 0;
-	if (f[3][0] != 'c' || strncmp(f[5], "sm", 2))
-		return KGEN_EINVAL;
-	snprintf(k->op, sizeof k->op, "%s", f[0]);
-	snprintf(k->pass, sizeof k->pass, "%s", f[1]);
-	snprintf(k->dtype, sizeof k->dtype, "%s", f[2]);
-	snprintf(k->opts, sizeof k->opts, "%s", f[4]);
-	snprintf(k->gpu, sizeof k->gpu, "%s", p);
-	k->cols = strtoll(f[3] + 1, &end, 10);
-	if (*end || k->cols < 1)
-		return KGEN_EINVAL;
-	k->sm = (int)strtol(f[5] + 2, &end, 10);
-	if (*end || k->sm < 1)
-		return KGEN_EINVAL;
-	k->bucket = strtoll(bar + 2, &end, 10);
-	return *end || k->bucket < 1 ? KGEN_EINVAL : 0;
-}
-
 const char *pack_stamp(const char *op)
 {
-	static char stamps[2][96]; /* the CLI is one thread */
-	static const char *const families[2] = {"softmax", "xent"};
-	const char *family = gen_family(op);
-	for (int i = 0; family && i < 2; i++)
-		if (!strcmp(family, families[i])) {
+	static char stamps[KG_NOPS][96]; /* the CLI is one thread; by the first op of each family */
+	const char *family = kg_op_family(op);
+	for (int i = 0; family && i < KG_NOPS; i++)
+		if (!strcmp(family, kg_ops[i].family)) {
 			if (!stamps[i][0])
 				kg_stamp(stamps[i], sizeof stamps[i], gen_template_hash(NULL, family));
 			return stamps[i];
@@ -62,7 +25,7 @@ const char *pack_stamp(const char *op)
 	return NULL;
 }
 
-int pack_stamp_current(const pack_key *k, const char *rec)
+int pack_stamp_current(const kg_key *k, const char *rec)
 {
 	char stamp[128];
 	const char *want = pack_stamp(k->op);
@@ -173,7 +136,7 @@ int pack_writer_open(pack_writer *w)
 	return pack_scratch_open(&w->s, CACHE_PACK);
 }
 
-int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, const void *cubin, size_t size)
+int pack_writer_add(pack_writer *w, const pack_entry *e, const kg_key *k, const void *cubin, size_t size)
 {
 	char hex[32], sum[64], sm[16];
 	void *old;

@@ -11,21 +11,13 @@
 #include <stddef.h>
 
 #include "cache.h"
-
-/* A problem key, split: op|pass|dtype|c<cols>|<options>|sm<SM>|<GPU>|r<rows bucket>. */
-typedef struct pack_key {
-	char op[32], pass[16], dtype[16], opts[128], gpu[256];
-	long long cols, bucket;
-	int sm;
-} pack_key;
-
-/* Split key (klen bytes); 0 or KGEN_EINVAL when it is not a problem key. */
-int pack_key_parse(const char *key, size_t klen, pack_key *k);
+#include "defs.h"
 
 /* This build's stamp for the template family of op; NULL for an unknown op. */
 const char *pack_stamp(const char *op);
-/* Whether rec (NUL-terminated) carries this build's stamp for its key. */
-int pack_stamp_current(const pack_key *k, const char *rec);
+/* Whether rec (NUL-terminated) carries this build's stamp for its key
+ * (split by kg_key_parse, base/defs.h). */
+int pack_stamp_current(const kg_key *k, const char *rec);
 
 /* Records copied out of a database (scan callbacks may not call back into
  * the cache, so the work happens after the scan). */
@@ -69,7 +61,7 @@ typedef struct pack_writer {
 } pack_writer;
 int pack_writer_open(pack_writer *w);
 /* Add a record (k: its key, split) and the cubin it names. */
-int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, const void *cubin, size_t size);
+int pack_writer_add(pack_writer *w, const pack_entry *e, const kg_key *k, const void *cubin, size_t size);
 /* The meta data (created: $SOURCE_DATE_EPOCH when set), then the file. */
 int pack_writer_finish(pack_writer *w, const char *out);
 void pack_writer_close(pack_writer *w);
