@@ -27,6 +27,7 @@
 
 #include "cache.h"
 #include "err.h"
+#include "record.h"
 
 #define MIN_MAPSIZE	((size_t)64 << 20)	/* initial map: 64 MiB */
 #define MAX_TRIES	64	/* resize-and-retry rounds before giving up */
@@ -905,70 +906,6 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
 	return KGEN_SUCCESS;
 }
 
-/* Find field k in rec[0..n): *v and *vlen get its value (to end of line). */
-static int rec_find(const char *rec, size_t n, const char *k,
-    const char **v, size_t *vlen)
-{
-	const char *p = rec, *end = rec + n, *nl, *eol;
-	size_t kl = strlen(k);
-
-	for (; p < end; p = nl ? nl + 1 : end) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		eol = nl ? nl : end;
-		/* the exact key: "time" must not match "time_us=" */
-		if ((size_t)(eol - p) > kl && !memcmp(p, k, kl) && p[kl] == '=') {
-			*v = p + kl + 1;
-			*vlen = (size_t)(eol - *v);
-			return 0;
-		}
-	}
-	return KGEN_ENOTFOUND;
-}
-
-int rec_get(const char *rec, const char *k, char *out, size_t len)
-{
-	const char *v;
-	size_t vlen;
-
-	if (!rec || !k)
-		return KGEN_EINVAL;
-	if (rec_find(rec, strlen(rec), k, &v, &vlen))
-		return KGEN_ENOTFOUND;
-	if (out && len) {
-		vlen = vlen < len - 1 ? vlen : len - 1;
-		memcpy(out, v, vlen);
-		out[vlen] = '\0';
-	}
-	return KGEN_SUCCESS;
-}
-
-/* Parse the time_us field, digits [. digits], by hand so that the process's
- * LC_NUMERIC cannot change the result. Returns 1 if present and valid. */
-static int rec_time(const char *rec, size_t n, double *t)
-{
-	const char *v;
-	size_t vlen, j;
-	double scale = 1;
-	int digits = 0, dot = 0;
-
-	if (rec_find(rec, n, "time_us", &v, &vlen))
-		return 0;
-	for (*t = 0, j = 0; j < vlen; j++) {
-		if (v[j] == '.' && !dot) {
-			dot = 1;
-			continue;
-		}
-		if (v[j] < '0' || v[j] > '9')
-			return 0;
-		digits++;
-		if (dot)
-			*t += (v[j] - '0') * (scale /= 10);
-		else
-			*t = *t * 10 + (v[j] - '0');
-	}
-	return digits > 0;
-}
-
 /* Does rec (n bytes) replace old (m bytes)? See cache_put_best(). */
 static int rec_wins(const char *rec, size_t n, const char *old, size_t m)
 {
@@ -977,12 +914,12 @@ static int rec_wins(const char *rec, size_t n, const char *old, size_t m)
 	int h1, h2;
 	double t1, t2;
 
-	h1 = !rec_find(rec, n, "stamp", &s1, &l1);
-	h2 = !rec_find(old, m, "stamp", &s2, &l2);
+	h1 = !kg_rec_find(rec, n, "stamp", &s1, &l1);
+	h2 = !kg_rec_find(old, m, "stamp", &s2, &l2);
 	if (h1 != h2 || (h1 && (l1 != l2 || memcmp(s1, s2, l1))))
 		return 1;	/* another template or kgen version */
-	h1 = rec_time(rec, n, &t1);
-	h2 = rec_time(old, m, &t2);
+	h1 = kg_rec_time(rec, n, &t1);
+	h2 = kg_rec_time(old, m, &t2);
 	if (!h2 || !h1)
 		return !h2;	/* timed beats untimed; both untimed: the new one */
 	return t1 < t2;	/* a tie keeps the record already there */

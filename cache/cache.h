@@ -104,8 +104,7 @@ int cache_put_best(cache *c, const char *key, const char *rec, int *replaced);
  * checksum) so far; the first is named in first ("best 'key'"). */
 int cache_damaged(cache *c, char *first, size_t len);
 
-/* Records: "k=v\n" text. rec_get copies the value of key k into out
- * (at most len bytes, NUL-terminated); returns 0 or KGEN_ENOTFOUND. */
-int rec_get(const char *rec, const char *k, char *out, size_t len);
+/* Records are read and written by base/record.h (rec_get, kg_best). */
+#include "record.h"
 
 #endif

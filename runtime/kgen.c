@@ -283,13 +283,6 @@ static kg_entry *table_find(kgen_ctx *ctx, const kg_want *w)
 	return NULL;
 }
 
-/* The value of field k of record rec as an unsigned (0 when absent). */
-static unsigned rec_uint(const char *rec, const char *k)
-{
-	char v[32];
-	return rec_get(rec, k, v, sizeof v) ? 0 : (unsigned)strtoul(v, NULL, 10);
-}
-
 /* Get a cubin for (source, sm): from the cache's cubin database, else
  * compiled and stored there. Caller holds gen_lock. */
 static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, size_t *size,
@@ -325,12 +318,29 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec)
 	}
 }
 
+/* Whether a config cuts rows at their own 16-byte boundaries (shift=1). */
+static int shifted(const char *cfg)
+{
+	int shift = 0;
+	return !kg_config_int(cfg, "shift", &shift) && shift == 1;
+}
+
 /* The widest vector (elements) a config may keep for a call: up to the
  * row starts' alignment, or for a shifted config (rows cut at their own
  * 16-byte boundaries) up to the alignment of their common offset. */
 static int allowed_vec(const char *cfg, const kg_want *w)
 {
-	return (strstr(cfg, "shift=1") ? w->phase : w->align) / kg_dtype_size(w->dtype);
+	return (shifted(cfg) ? w->phase : w->align) / kg_dtype_size(w->dtype);
+}
+
+/* cfg with its vector width narrowed to what the call allows (vec=1 when
+ * it names none). */
+static void narrow(char *out, size_t len, const char *cfg, const kg_want *w)
+{
+	int vec, allowed = allowed_vec(cfg, w);
+	if (kg_config_int(cfg, "vec", &vec))
+		vec = 1;
+	with_vec(out, len, cfg, vec > allowed ? allowed : vec);
 }
 
 /* The tuned kernel of a record, when its vector width suits the call's
@@ -340,28 +350,25 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
                        size_t len)
 {
 	const int dtype = w->dtype;
-	char cfg[128], kernel[64], prep[64];
+	kg_best b;
 	void *cubin = NULL;
 	size_t size;
-	const char *at;
-	int rc;
-	if (rec_get(r->rec, "config", cfg, sizeof cfg) || !(at = strstr(cfg, "vec=")) ||
-	    rec_get(r->rec, "kernel", kernel, sizeof kernel)) {
+	int rc, vec;
+	kg_best_parse(r->rec, &b);
+	if (kg_config_int(b.config, "vec", &vec) || !b.kernel[0]) {
 		snprintf(why, len, "it has no config with vec or no kernel");
 		return KGEN_ENOTFOUND;
 	}
-	if (atoi(at + 4) > allowed_vec(cfg, w)) {
+	if (vec > allowed_vec(b.config, w)) {
 		snprintf(why, len, "its vector width needs rows %s %d bytes, the call's are to %d",
-		         strstr(cfg, "shift=1") ? "at the same offset modulo" : "aligned to", atoi(at + 4) * kg_dtype_size(dtype),
-		         strstr(cfg, "shift=1") ? w->phase : w->align);
+		         shifted(b.config) ? "at the same offset modulo" : "aligned to", vec * kg_dtype_size(dtype),
+		         shifted(b.config) ? w->phase : w->align);
 		return KGEN_ENOTFOUND;
 	}
-	if (rec_get(r->rec, "prep", prep, sizeof prep))
-		prep[0] = 0;
-	e->launch.block = rec_uint(r->rec, "block");
-	e->launch.smem = rec_uint(r->rec, "smem");
-	e->launch.rows_per_cta = rec_uint(r->rec, "rows_per_cta");
-	e->launch.cluster = rec_uint(r->rec, "cluster");
+	e->launch.block = b.block;
+	e->launch.smem = b.smem;
+	e->launch.rows_per_cta = b.rows_per_cta;
+	e->launch.cluster = b.cluster;
 	if (!e->launch.block || !e->launch.rows_per_cta) {
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
@@ -376,17 +383,17 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	rc = kg_module_load(cubin, kernel, prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
+	rc = kg_module_load(cubin, b.kernel, b.prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
 	                    &e->launch.prep);
 	free(cubin);
 	if (rc) { /* e.g. a cubin this driver cannot load */
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	e->launch.max_grid = kg_max_grid(e->launch.fn, rec_uint(r->rec, "persist"), e->launch.block, e->launch.smem,
+	e->launch.max_grid = kg_max_grid(e->launch.fn, b.persist, e->launch.block, e->launch.smem,
 	                                 e->launch.cluster, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
-	snprintf(e->config, sizeof e->config, "%s", cfg);
+	snprintf(e->config, sizeof e->config, "%s", b.config);
 	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
 	return 0;
 }
@@ -420,8 +427,8 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 {
 	const char *opname = kg_ops[w->op].op;
 	const int dtype = w->dtype;
-	int allowed;
-	char opts[96], prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[160];
+	char opts[96], prefix[KG_KEY_MAX], stamp[96], hex[17];
+	kg_best tuned;
 	gen_problem p = {opname, kg_ops[w->op].pass, dtype, w->cols, dev->sm, opts};
 	char *rec, *dflt = NULL;
 	void *cubin = NULL;
@@ -457,22 +464,17 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	pthread_mutex_lock(&ctx->gen_lock);
 	if (!ctx->gen && (rc = gen_open(&ctx->gen)))
 		goto out;
-	if (rec && rec_get(rec, "config", cfg, sizeof cfg) == 0) {
+	if (rec && !kg_best_parse(rec, &tuned) && tuned.config[0]) {
 		char narrowed[200];
-		const char *at = strstr(cfg, "vec=");
-		allowed = allowed_vec(cfg, w);
-		with_vec(narrowed, sizeof narrowed, cfg, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
+		narrow(narrowed, sizeof narrowed, tuned.config, w);
 		if (gen_render(ctx->gen, &p, narrowed, &v))
 			gen_variant_free(&v); /* a config the template no longer takes */
 	}
 	if (!v.source) {
 		char narrowed[200];
-		const char *at;
 		if ((rc = gen_default(ctx->gen, &p, &dflt)))
 			goto out;
-		at = strstr(dflt, "vec=");
-		allowed = allowed_vec(dflt, w);
-		with_vec(narrowed, sizeof narrowed, dflt, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
+		narrow(narrowed, sizeof narrowed, dflt, w);
 		if ((rc = gen_render(ctx->gen, &p, narrowed, &v)))
 			goto out;
 	}

@@ -207,14 +207,6 @@ void kg_packs_describe(kg_packs *p, char *buf, size_t len)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* A record's NVRTC version ("13.0") as the driver API's version number
- * (13000); 0 when absent or malformed. */
-static int nvrtc_number(const char *rec)
-{
-	char v[32];
-	return rec_get(rec, "nvrtc", v, sizeof v) ? 0 : kg_nvrtc_number(v);
-}
-
 typedef struct nearest {
 	const char *stamp;
 	size_t plen;
@@ -228,18 +220,19 @@ typedef struct nearest {
  * reason counted. */
 static char *usable_copy(nearest *n, const void *val, size_t vlen)
 {
-	char stamp[128], *copy;
-	int need;
+	char *copy;
+	kg_best b;
 	if (!(copy = malloc(vlen + 1)))
 		return NULL;
 	memcpy(copy, val, vlen);
 	copy[vlen] = 0;
-	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
+	kg_best_parse(copy, &b);
+	if (strcmp(b.stamp, n->stamp)) {
 		n->stale++;
 		free(copy);
 		return NULL;
 	}
-	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
+	if (n->driver && kg_nvrtc_number(b.nvrtc) > n->driver) {
 		n->too_new++;
 		free(copy);
 		return NULL;

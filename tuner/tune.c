@@ -667,10 +667,11 @@ out:
 static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
                        tune_result *res)
 {
-	char rec[2048], date[32];
+	char rec[2048];
 	const tune_trial *t = &res->trials[0];
 	const gen_variant *v = NULL;
-	int drv = 0, replaced = 0;
+	kg_best b = {0};
+	int replaced = 0;
 	if (!res->n || strcmp(t->status, "ok"))
 		return;
 	for (int i = 0; i < p->n; i++)
@@ -678,16 +679,27 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 			v = &p->jobs[i].v;
 	if (!v)
 		return;
-	utc_date(date, sizeof date);
-	kg_cu.cuDriverGetVersion(&drv);
-	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\npersist=%u\nvariant=%s\n"
-	         "time_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
-	         "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
-	         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, v->persist,
-	         t->variant,
-	         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp, kg_nvrtc_version(), drv,
-	         dev->name, date);
+	snprintf(b.config, sizeof b.config, "%s", t->config);
+	snprintf(b.kernel, sizeof b.kernel, "%s", v->kernel);
+	snprintf(b.prep, sizeof b.prep, "%s", v->prep ? v->prep : "");
+	b.block = v->block;
+	b.smem = v->smem;
+	b.rows_per_cta = v->rows_per_cta;
+	b.cluster = v->cluster;
+	b.persist = v->persist;
+	snprintf(b.variant, sizeof b.variant, "%s", t->variant);
+	b.time_us = t->us;
+	b.p10_us = t->p10_us;
+	b.p90_us = t->p90_us;
+	b.gbps = t->gbps;
+	b.copy_gbps = res->copy_gbps;
+	b.rows = o->rows;
+	snprintf(b.stamp, sizeof b.stamp, "%s", stamp);
+	snprintf(b.nvrtc, sizeof b.nvrtc, "%s", kg_nvrtc_version());
+	kg_cu.cuDriverGetVersion(&b.driver);
+	snprintf(b.gpu, sizeof b.gpu, "%s", dev->name);
+	utc_date(b.date, sizeof b.date);
+	kg_best_format(&b, rec, sizeof rec);
 	if (cache_put_best(c, res->key, rec, &replaced))
 		snprintf(res->store_error, sizeof res->store_error, "%s", kgen_last_error());
 	res->stored = replaced;
