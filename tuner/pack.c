@@ -247,9 +247,8 @@ static int cmd_export(int argc, char **argv)
 	}
 	for (int i = 0; i < l.n; i++) {
 		const pack_entry *e = &l.v[i];
-		char hex[17], tag[300];
-		void *cubin;
-		size_t size;
+		char tag[300];
+		int no_cubin;
 		kg_key k;
 		if (kg_key_parse(e->key, e->klen, &k)) {
 			fprintf(stderr, "kgen: warning: skipping a record with a malformed key '%s'\n", e->key);
@@ -265,18 +264,15 @@ static int cmd_export(int argc, char **argv)
 			stale++;
 			continue;
 		}
-		if (pack_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex)) {
-			fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, kgen_last_error());
-			nocubin++;
-			continue;
-		}
-		rc = pack_writer_add(&w, e, &k, cubin, size);
-		free(cubin);
-		if (rc) {
+		if (pack_copy(c, 0, cache_dir(c), e, &k, &w, NULL, NULL, &no_cubin)) {
+			if (no_cubin) {
+				fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, kgen_last_error());
+				nocubin++;
+				continue;
+			}
 			rc = error("%s", kgen_last_error());
 			goto out;
 		}
-		rc = 1;
 	}
 	if (!w.records) {
 		char sm[16] = "";
@@ -334,26 +330,19 @@ static int cmd_import(int argc, char **argv)
 	}
 	for (int i = 0; i < l.n; i++) {
 		const pack_entry *e = &l.v[i];
-		char hex[17];
-		void *cubin;
-		size_t size;
-		int replaced;
+		int replaced = 0, no_cubin;
 		kg_key k;
 		if (kg_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 			stale++;
 			continue;
 		}
-		if (pack_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex)) {
-			error("'%s': %s", e->key, kgen_last_error());
-			bad++;
-			continue;
-		}
-		/* the cubin first: a record is never stored without its cubin */
-		rc = cache_put(c, "cubin", hex, 16, cubin, size) ||
-		     cache_put_best(c, e->key, e->rec, &replaced);
-		free(cubin);
-		if (rc) {
-			error("%s", kgen_last_error());
+		if (pack_copy(p, 1, a.files[0], e, &k, NULL, c, &replaced, &no_cubin)) {
+			if (no_cubin) {
+				error("'%s': %s", e->key, kgen_last_error());
+				bad++;
+				continue;
+			}
+			rc = error("%s", kgen_last_error());
 			goto out;
 		}
 		stored += replaced;
@@ -406,28 +395,20 @@ static int cmd_merge(int argc, char **argv)
 		}
 		for (int i = 0; i < l.n; i++) {
 			const pack_entry *e = &l.v[i];
-			char hex[17];
-			void *cubin;
-			size_t size;
+			int no_cubin;
 			kg_key k;
 			if (kg_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 				stale++;
 				continue;
 			}
-			if (pack_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex)) {
-				error("'%s': %s; nothing written", e->key, kgen_last_error());
+			if (pack_copy(p, 1, a.files[f], e, &k, NULL, s.c, NULL, &no_cubin)) {
+				if (no_cubin)
+					error("'%s': %s; nothing written", e->key, kgen_last_error());
+				else
+					error("%s", kgen_last_error());
 				cache_close(p);
 				goto out;
 			}
-			rc = cache_put(s.c, "cubin", hex, 16, cubin, size) ||
-			     cache_put_best(s.c, e->key, e->rec, NULL);
-			free(cubin);
-			if (rc) {
-				error("%s", kgen_last_error());
-				cache_close(p);
-				goto out;
-			}
-			rc = 1;
 			in++;
 		}
 		pack_entries_free(&l);
@@ -441,22 +422,13 @@ static int cmd_merge(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
-		char hex[17];
-		void *cubin;
-		size_t size;
+		int no_cubin;
 		kg_key k;
 		kg_key_parse(l.v[i].key, l.v[i].klen, &k);
-		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex)) {
-			error("%s", kgen_last_error());
-			goto out;
-		}
-		rc = pack_writer_add(&w, &l.v[i], &k, cubin, size);
-		free(cubin);
-		if (rc) {
+		if (pack_copy(s.c, 0, s.dir, &l.v[i], &k, &w, NULL, NULL, &no_cubin)) {
 			rc = error("%s", kgen_last_error());
 			goto out;
 		}
-		rc = 1;
 	}
 	if (!w.records) {
 		error("no current record in the %d packs%s", a.nfiles,

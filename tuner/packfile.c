@@ -188,3 +188,23 @@ void pack_writer_close(pack_writer *w)
 {
 	pack_scratch_close(&w->s);
 }
+
+int pack_copy(cache *src, int src_is_pack, const char *where, const pack_entry *e, const kg_key *k, pack_writer *w,
+              cache *dst, int *replaced, int *no_cubin)
+{
+	char hex[17];
+	void *cubin;
+	size_t size;
+	int rc;
+	*no_cubin = 0;
+	if ((rc = pack_cubin(src, src_is_pack, where, e->rec, &cubin, &size, hex))) {
+		*no_cubin = 1;
+		return rc;
+	}
+	if (w)
+		rc = pack_writer_add(w, e, k, cubin, size);
+	else if (!(rc = cache_put(dst, "cubin", hex, 16, cubin, size)))
+		rc = cache_put_best(dst, e->key, e->rec, replaced);
+	free(cubin);
+	return rc;
+}

@@ -66,4 +66,14 @@ int pack_writer_add(pack_writer *w, const pack_entry *e, const kg_key *k, const 
 int pack_writer_finish(pack_writer *w, const char *out);
 void pack_writer_close(pack_writer *w);
 
+/* Copy the record e (key split into k) and the cubin it names from src (a
+ * cache, or a pack when src_is_pack; where names it) into w when w is
+ * given, else into the cache dst by cache_put_best's rules (the cubin
+ * first: a record is never stored without its cubin; *replaced, may be
+ * NULL, says whether it was). The one copy step of kgen pack export,
+ * import and merge. 0, or the code of the failure with *no_cubin set when
+ * it was the cubin's (missing, damaged) rather than the destination's. */
+int pack_copy(cache *src, int src_is_pack, const char *where, const pack_entry *e, const kg_key *k,
+              pack_writer *w, cache *dst, int *replaced, int *no_cubin);
+
 #endif
