@@ -25,8 +25,9 @@
 #include <lmdb.h>
 #include <sha2.h>	/* libmd (BSD): SHA-256, linked statically */
 
-#include "kgen.h"
 #include "cache.h"
+#include "err.h"
+#include "record.h"
 
 #define MIN_MAPSIZE	((size_t)64 << 20)	/* initial map: 64 MiB */
 #define MAX_TRIES	64	/* resize-and-retry rounds before giving up */
@@ -55,26 +56,13 @@ struct cache {
 	char first[200];	/* the first of them, "db 'key'" */
 };
 
-static int fail(char *msg, size_t msglen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg && msglen) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msglen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* Report LMDB (or errno) error rc of operation what ("read" ...) on db. */
-static int mdb_fail(cache *c, int rc, const char *what, const char *db,
-    char *msg, size_t msglen)
+static int mdb_fail(cache *c, int rc, const char *what, const char *db)
 {
 	if (rc == MDB_NOTFOUND)
-		return fail(msg, msglen, KGEN_ENOTFOUND, "no such key in %s of %s '%s'",
+		return kg_err(KGEN_ENOTFOUND, "no such key in %s of %s '%s'",
 		    db, c->noun, c->dir);
-	return fail(msg, msglen, rc == ENOMEM ? KGEN_ENOMEM :
+	return kg_err(rc == ENOMEM ? KGEN_ENOMEM :
 	    rc == MDB_BAD_VALSIZE ? KGEN_EINVAL : KGEN_ECACHE,
 	    "cannot %s %s of %s '%s': %s", what, db, c->noun, c->dir, mdb_strerror(rc));
 }
@@ -196,9 +184,8 @@ static const char *meta_check(const unsigned char *m, uint32_t *psize)
 /* Check the file of a pack (pack != 0: the trailer, the size, the digest)
  * or the data.mdb of a cache (the size) before LMDB opens it, from an fd
  * opened without blocking (a FIFO must not hang the reader). st gets the
- * file's identity. Returns 0 or KGEN_ECACHE with msg saying why. */
-static int file_check(const char *path, const char *noun, int pack, struct stat *st,
-    char *msg, size_t msglen)
+ * file's identity. Returns 0 or KGEN_ECACHE with the message (kg_err) saying why. */
+static int file_check(const char *path, const char *noun, int pack, struct stat *st)
 {
 	unsigned char m[2][META_END], tr[PACK_TRAILER];
 	uint64_t size, data, need = 0, best_txn = 0;
@@ -208,14 +195,14 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	int fd, rc = KGEN_ECACHE, notrailer = 0;
 
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
-		return fail(msg, msglen, errno == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
+		return kg_err(errno == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
 		    "cannot open %s '%s': %s", noun, path, strerror(errno));
 	if (fstat(fd, st)) {
-		fail(msg, msglen, rc, "cannot open %s '%s': %s", noun, path, strerror(errno));
+		kg_err(rc, "cannot open %s '%s': %s", noun, path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		fail(msg, msglen, rc, "cannot open %s '%s': not a regular file", noun, path);
+		kg_err(rc, "cannot open %s '%s': not a regular file", noun, path);
 		goto out;
 	}
 	size = (uint64_t)st->st_size;
@@ -229,13 +216,13 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 		format = (uint32_t)tr[8] | (uint32_t)tr[9] << 8 | (uint32_t)tr[10] << 16 |
 		    (uint32_t)tr[11] << 24;
 		if (format != CACHE_PACK_FORMAT) {
-			fail(msg, msglen, rc, "cannot open %s '%s': pack format %u, this build reads %d: "
+			kg_err(rc, "cannot open %s '%s': pack format %u, this build reads %d: "
 			    "rebuild or re-export it", noun, path, format, CACHE_PACK_FORMAT);
 			goto out;
 		}
 		data = le64(tr + 16);
 		if (data != size - PACK_TRAILER) {
-			fail(msg, msglen, rc, "cannot open %s '%s': truncated or extended (%llu bytes of "
+			kg_err(rc, "cannot open %s '%s': truncated or extended (%llu bytes of "
 			    "data, its trailer says %llu)", noun, path,
 			    (unsigned long long)(size - PACK_TRAILER), (unsigned long long)data);
 			goto out;
@@ -245,23 +232,23 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	 * page (the first's page size) further */
 	if (data < META_END || read_at(fd, m[0], META_END, 0) || (why = meta_check(m[0], &psize[0]))) {
 		if (notrailer)
-			fail(msg, msglen, rc, "cannot open %s '%s': not a kgen pack, or truncated (no pack "
+			kg_err(rc, "cannot open %s '%s': not a kgen pack, or truncated (no pack "
 			    "trailer at its end, no LMDB header; %llu bytes)", noun, path,
 			    (unsigned long long)size);
 		else if (data < META_END)
-			fail(msg, msglen, rc, "cannot open %s '%s': truncated (%llu bytes, no LMDB header)",
+			kg_err(rc, "cannot open %s '%s': truncated (%llu bytes, no LMDB header)",
 			    noun, path, (unsigned long long)data);
 		else
-			fail(msg, msglen, rc, "cannot open %s '%s': %s", noun, path, why);
+			kg_err(rc, "cannot open %s '%s': %s", noun, path, why);
 		goto out;
 	}
 	if (data < (uint64_t)psize[0] + META_END || read_at(fd, m[1], META_END, psize[0])) {
-		fail(msg, msglen, rc, "cannot open %s '%s': truncated (%llu bytes, the second LMDB "
+		kg_err(rc, "cannot open %s '%s': truncated (%llu bytes, the second LMDB "
 		    "header is missing)", noun, path, (unsigned long long)data);
 		goto out;
 	}
 	if ((why = meta_check(m[1], &psize[1])) || psize[1] != psize[0]) {
-		fail(msg, msglen, rc, "cannot open %s '%s': %s", noun, path,
+		kg_err(rc, "cannot open %s '%s': %s", noun, path,
 		    why ? why : "damaged LMDB header (page sizes differ)");
 		goto out;
 	}
@@ -270,7 +257,7 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	for (int i = 0; i < 2; i++) {
 		uint64_t last = le64(m[i] + META_LASTPG), txn = le64(m[i] + META_TXNID), n;
 		if (last >= UINT64_MAX / psize[0]) {
-			fail(msg, msglen, rc, "cannot open %s '%s': damaged LMDB header (last page %llu)",
+			kg_err(rc, "cannot open %s '%s': damaged LMDB header (last page %llu)",
 			    noun, path, (unsigned long long)last);
 			goto out;
 		}
@@ -278,19 +265,19 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 		for (int d = 0; d < 2; d++) {
 			uint64_t root = le64(m[i] + META_DB0 + d * DB_SIZE + DB_ROOT);
 			if (root != UINT64_MAX && (root < 2 || root > last)) {
-				fail(msg, msglen, rc, "cannot open %s '%s': damaged LMDB header (root page "
+				kg_err(rc, "cannot open %s '%s': damaged LMDB header (root page "
 				    "%llu of %llu)", noun, path, (unsigned long long)root,
 				    (unsigned long long)last + 1);
 				goto out;
 			}
 		}
 		if (n > data) {
-			fail(msg, msglen, rc, "cannot open %s '%s': truncated (%llu bytes, its header "
+			kg_err(rc, "cannot open %s '%s': truncated (%llu bytes, its header "
 			    "says %llu)", noun, path, (unsigned long long)data, (unsigned long long)n);
 			goto out;
 		}
 		if (le64(m[i] + META_MAPSIZE) < n) {
-			fail(msg, msglen, rc, "cannot open %s '%s': damaged LMDB header (map size)",
+			kg_err(rc, "cannot open %s '%s': damaged LMDB header (map size)",
 			    noun, path);
 			goto out;
 		}
@@ -301,29 +288,29 @@ static int file_check(const char *path, const char *noun, int pack, struct stat 
 	}
 	if (notrailer) {
 		if (need == data)
-			fail(msg, msglen, rc, "cannot open %s '%s': pack format 1, this build reads %d: "
+			kg_err(rc, "cannot open %s '%s': pack format 1, this build reads %d: "
 			    "rebuild or re-export it", noun, path, CACHE_PACK_FORMAT);
 		else
-			fail(msg, msglen, rc, "cannot open %s '%s': not a kgen pack, or truncated (no pack "
+			kg_err(rc, "cannot open %s '%s': not a kgen pack, or truncated (no pack "
 			    "trailer at its end; %llu bytes)", noun, path, (unsigned long long)size);
 		goto out;
 	}
 	if (pack && need != data) {
-		fail(msg, msglen, rc, "cannot open %s '%s': %llu bytes of data, its header says %llu",
+		kg_err(rc, "cannot open %s '%s': %llu bytes of data, its header says %llu",
 		    noun, path, (unsigned long long)data, (unsigned long long)need);
 		goto out;
 	}
 	if (pack) {
 		unsigned char d[SHA256_DIGEST_LENGTH];
 		if (sha256_fd(fd, data, d)) {
-			fail(msg, msglen, errno == ENOMEM ? KGEN_ENOMEM : rc,
+			kg_err(errno == ENOMEM ? KGEN_ENOMEM : rc,
 			    "cannot read %s '%s': %s", noun, path, strerror(errno));
 			goto out;
 		}
 		if (memcmp(d, tr + 24, sizeof d)) {
 			hexify(d, sizeof d, got);
 			hexify(tr + 24, sizeof d, want);
-			fail(msg, msglen, rc, "cannot open %s '%s': damaged (sha256 %.16s..., its trailer "
+			kg_err(rc, "cannot open %s '%s': damaged (sha256 %.16s..., its trailer "
 			    "says %.16s...)", noun, path, got, want);
 			goto out;
 		}
@@ -552,13 +539,12 @@ static int write_txn(cache *c, int (*fn)(cache *, MDB_txn *, void *), void *arg)
 	return MDB_MAP_FULL;
 }
 
-int cache_open(cache **cp, const char *dir, int readonly, char *msg, size_t msglen)
+int cache_open(cache **cp, const char *dir, int readonly)
 {
-	return cache_open_flags(cp, dir, readonly ? CACHE_RDONLY : 0, msg, msglen);
+	return cache_open_flags(cp, dir, readonly ? CACHE_RDONLY : 0);
 }
 
-int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
-                     size_t msglen)
+int cache_open_flags(cache **cp, const char *dir, unsigned flags)
 {
 	char def[4096], *data = NULL;
 	struct stat st;
@@ -576,21 +562,21 @@ int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
 	int rc, i, dead;
 
 	if (!cp)
-		return fail(msg, msglen, KGEN_EINVAL, "cache_open: no handle pointer");
+		return kg_err(KGEN_EINVAL, "cache_open: no handle pointer");
 	*cp = NULL;
 	if (!dir && kind == IN_PACK)
-		return fail(msg, msglen, KGEN_EINVAL, "no pack file named");
+		return kg_err(KGEN_EINVAL, "no pack file named");
 	if (!dir && cache_default_dir(def, sizeof(def)))
-		return fail(msg, msglen, KGEN_EINVAL,
+		return kg_err(KGEN_EINVAL,
 		    "cannot find cache directory: set KGEN_CACHE_DIR or HOME");
 	if (!dir)
 		dir = def;
 	if (!*dir)
-		return fail(msg, msglen, KGEN_EINVAL, "%s %s is empty", noun,
+		return kg_err(KGEN_EINVAL, "%s %s is empty", noun,
 		    kind == IN_PACK ? "file name" : "directory");
 	if (!(c = calloc(1, sizeof(*c))) || !(c->dir = strdup(dir))) {
 		free(c);
-		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		return kg_err(KGEN_ENOMEM, "out of memory");
 	}
 	c->readonly = readonly;
 	c->kind = kind;
@@ -608,11 +594,11 @@ int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
 		pthread_mutex_destroy(&c->first_lock);
 		free(c->dir);
 		free(c);
-		return fail(msg, msglen, KGEN_ENOMEM, "cannot create lock: %s", strerror(rc));
+		return kg_err(KGEN_ENOMEM, "cannot create lock: %s", strerror(rc));
 	}
 
 	if (!readonly && (rc = mkdirs(dir))) {
-		rc = fail(msg, msglen, KGEN_ECACHE,
+		rc = kg_err(KGEN_ECACHE,
 		    "cannot create %s directory '%s': %s", noun, dir, strerror(rc));
 		goto out;
 	}
@@ -620,15 +606,15 @@ int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
 	 * checked whole; a cache's data.mdb (when there is one) for its type
 	 * and its size against its header. */
 	if (envflags & MDB_NOSUBDIR) {
-		if ((rc = file_check(dir, noun, 1, &st, msg, msglen)))
+		if ((rc = file_check(dir, noun, 1, &st)))
 			goto out;
 		checked = 1;
 	} else if (asprintf(&data, "%s/data.mdb", dir) < 0) {
 		data = NULL;
-		rc = fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		rc = kg_err(KGEN_ENOMEM, "out of memory");
 		goto out;
 	} else if (!lstat(data, &st) && (!S_ISREG(st.st_mode) || st.st_size > 0)) {
-		if ((rc = file_check(data, noun, 0, &st, msg, msglen)))
+		if ((rc = file_check(data, noun, 0, &st)))
 			goto out;
 		checked = 1;
 	}
@@ -636,7 +622,7 @@ int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
 	    (rc = mdb_env_open(c->env, dir, envflags, 0644)))
 		goto err;
 	if (checked && !same_file(c->env, &st, kind == IN_PACK)) {
-		rc = fail(msg, msglen, KGEN_ECACHE, "cannot open %s '%s': the file changed while "
+		rc = kg_err(KGEN_ECACHE, "cannot open %s '%s': the file changed while "
 		    "it was being opened", noun, dir);
 		goto out;
 	}
@@ -670,7 +656,7 @@ int cache_open_flags(cache **cp, const char *dir, unsigned flags, char *msg,
 	return KGEN_SUCCESS;
 
 err:
-	rc = fail(msg, msglen, rc == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
+	rc = kg_err(rc == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
 	    "cannot open %s '%s': %s", noun, dir, mdb_strerror(rc));
 out:
 	free(data);
@@ -716,14 +702,14 @@ static int put_trailer(int fd)
 	return w == (ssize_t)sizeof tr ? 0 : w < 0 ? errno : EIO;
 }
 
-int cache_pack_seal(const char *path, char *msg, size_t msglen)
+int cache_pack_seal(const char *path)
 {
 	unsigned char tr[8];
 	struct stat st;
 	int fd, rc = 0;
 
 	if ((fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
-		return fail(msg, msglen, KGEN_ECACHE, "cannot open '%s': %s", path, strerror(errno));
+		return kg_err(KGEN_ECACHE, "cannot open '%s': %s", path, strerror(errno));
 	if (fstat(fd, &st))
 		rc = errno;
 	else if (!S_ISREG(st.st_mode))
@@ -736,21 +722,21 @@ int cache_pack_seal(const char *path, char *msg, size_t msglen)
 		rc = put_trailer(fd);
 	if (close(fd) && !rc)
 		rc = errno;
-	return rc ? fail(msg, msglen, KGEN_ECACHE, "cannot write '%s': %s", path, strerror(rc)) : 0;
+	return rc ? kg_err(KGEN_ECACHE, "cannot write '%s': %s", path, strerror(rc)) : 0;
 }
 
-int cache_copy(cache *c, const char *path, char *msg, size_t msglen)
+int cache_copy(cache *c, const char *path)
 {
 	char *tmp;
 	int fd, rc = 0;
 
 	if (!c || !path || !*path)
-		return fail(msg, msglen, KGEN_EINVAL, "cache_copy: no handle or path");
+		return kg_err(KGEN_EINVAL, "cache_copy: no handle or path");
 	if (!(tmp = malloc(strlen(path) + 8)))
-		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		return kg_err(KGEN_ENOMEM, "out of memory");
 	sprintf(tmp, "%s.XXXXXX", path);	/* beside path: rename stays atomic */
 	if ((fd = mkstemp(tmp)) < 0) {
-		rc = fail(msg, msglen, KGEN_ECACHE, "cannot create '%s': %s", tmp,
+		rc = kg_err(KGEN_ECACHE, "cannot create '%s': %s", tmp,
 		    strerror(errno));
 		free(tmp);
 		return rc;
@@ -771,7 +757,7 @@ int cache_copy(cache *c, const char *path, char *msg, size_t msglen)
 		rc = errno;
 	if (rc) {
 		unlink(tmp);
-		rc = fail(msg, msglen, rc == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
+		rc = kg_err(rc == ENOMEM ? KGEN_ENOMEM : KGEN_ECACHE,
 		    "cannot write '%s': %s", path, mdb_strerror(rc));
 	}
 	free(tmp);
@@ -779,35 +765,35 @@ int cache_copy(cache *c, const char *path, char *msg, size_t msglen)
 }
 
 /* Common argument checks; sets *i to the index of db. Returns 0 or a KGEN
- * code with msg filled. */
+ * code with the message set (kg_err). */
 static int check(cache *c, const char *db, int *i, const void *key,
-    size_t klen, int mode, char *msg, size_t msglen)
+    size_t klen, int mode)
 {
 	size_t max;
 
 	if (!c)
-		return fail(msg, msglen, KGEN_EINVAL, "no cache handle");
+		return kg_err(KGEN_EINVAL, "no cache handle");
 	for (*i = 0; *i < NDBS && (!db || strcmp(db, db_names[*i])); ++*i)
 		;
 	if (*i == NDBS)
-		return fail(msg, msglen, KGEN_EINVAL, "unknown cache database '%s'",
+		return kg_err(KGEN_EINVAL, "unknown cache database '%s'",
 		    db ? db : "(null)");
 	if (!(db_kinds[*i] & c->kind))
-		return fail(msg, msglen, KGEN_EINVAL, "a %s has no database '%s'",
+		return kg_err(KGEN_EINVAL, "a %s has no database '%s'",
 		    c->noun, db);
 	if ((!key && klen) || (!klen && !(mode & PREFIX)))
-		return fail(msg, msglen, KGEN_EINVAL, "empty cache key");
+		return kg_err(KGEN_EINVAL, "empty cache key");
 	if (klen > (max = (size_t)mdb_env_get_maxkeysize(c->env)))
-		return fail(msg, msglen, KGEN_EINVAL,
+		return kg_err(KGEN_EINVAL,
 		    "cache key too long (%zu bytes, at most %zu)", klen, max);
 	if ((mode & WRITE) && c->readonly)
-		return fail(msg, msglen, KGEN_ECACHE, "%s '%s' is opened read-only",
+		return kg_err(KGEN_ECACHE, "%s '%s' is opened read-only",
 		    c->noun, c->dir);
 	return 0;
 }
 
 int cache_get(cache *c, const char *db, const void *key, size_t klen,
-              void **val, size_t *len, char *msg, size_t msglen)
+              void **val, size_t *len)
 {
 	MDB_txn *txn;
 	MDB_val k = { klen, (void *)key }, v;
@@ -815,22 +801,22 @@ int cache_get(cache *c, const char *db, const void *key, size_t klen,
 	int rc, i, bad;
 
 	if (!val)
-		return fail(msg, msglen, KGEN_EINVAL, "cache_get: no value pointer");
+		return kg_err(KGEN_EINVAL, "cache_get: no value pointer");
 	*val = NULL;
 	if (len)
 		*len = 0;
-	if ((rc = check(c, db, &i, key, klen, 0, msg, msglen)))
+	if ((rc = check(c, db, &i, key, klen, 0)))
 		return rc;
 	if (!c->have[i])
-		return mdb_fail(c, MDB_NOTFOUND, "read", db, msg, msglen);
+		return mdb_fail(c, MDB_NOTFOUND, "read", db);
 	if ((rc = txn_begin(c, MDB_RDONLY, &txn)))
-		return mdb_fail(c, rc, "read", db, msg, msglen);
+		return mdb_fail(c, rc, "read", db);
 	/* check and copy before the txn ends: v points into the map */
 	if (!(rc = mdb_get(txn, c->dbi[i], &k, &v)) &&
 	    (bad = unseal(db, key, klen, v.mv_data, v.mv_size, &n))) {
 		txn_done(c, txn);
 		damaged(c, db, key, klen);
-		return fail(msg, msglen, KGEN_ECACHE, "entry of %s in %s '%s' %s", db, c->noun,
+		return kg_err(KGEN_ECACHE, "entry of %s in %s '%s' %s", db, c->noun,
 		    c->dir, bad == 1 ? "has no checksum (written by an older kgen, or damaged)" :
 		    "does not match its checksum (damaged)");
 	}
@@ -843,7 +829,7 @@ int cache_get(cache *c, const char *db, const void *key, size_t klen,
 			*len = n;
 	}
 	txn_done(c, txn);
-	return rc ? mdb_fail(c, rc, "read", db, msg, msglen) : KGEN_SUCCESS;
+	return rc ? mdb_fail(c, rc, "read", db) : KGEN_SUCCESS;
 }
 
 /* A write of write_txn(): put_fn() and best_fn(). */
@@ -861,28 +847,28 @@ static int put_fn(cache *c, MDB_txn *txn, void *arg)
 }
 
 int cache_put(cache *c, const char *db, const void *key, size_t klen,
-              const void *val, size_t len, char *msg, size_t msglen)
+              const void *val, size_t len)
 {
 	struct put_arg a = { 0, { klen, (void *)key }, { len, (void *)val }, 0 };
 	int rc;
 
-	if ((rc = check(c, db, &a.i, key, klen, WRITE, msg, msglen)))
+	if ((rc = check(c, db, &a.i, key, klen, WRITE)))
 		return rc;
 	if (!val && len)
-		return fail(msg, msglen, KGEN_EINVAL, "cache_put: no value");
+		return kg_err(KGEN_EINVAL, "cache_put: no value");
 	/* every value is stored with its checksum (unseal() on reading) */
 	if (!(a.v.mv_data = seal(db, key, klen, val, len)))
-		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		return kg_err(KGEN_ENOMEM, "out of memory");
 	a.v.mv_size = len + ENTRY_TRAILER;
 	rc = write_txn(c, put_fn, &a);
 	free(a.v.mv_data);
 	if (rc)
-		return mdb_fail(c, rc, "write", db, msg, msglen);
+		return mdb_fail(c, rc, "write", db);
 	return KGEN_SUCCESS;
 }
 
 int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
-               cache_visit_fn fn, void *arg, char *msg, size_t msglen)
+               cache_visit_fn fn, void *arg)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -891,17 +877,17 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
 	size_t n;
 	int rc, i;
 
-	if ((rc = check(c, db, &i, prefix, plen, PREFIX, msg, msglen)))
+	if ((rc = check(c, db, &i, prefix, plen, PREFIX)))
 		return rc;
 	if (!fn)
-		return fail(msg, msglen, KGEN_EINVAL, "cache_scan: no callback");
+		return kg_err(KGEN_EINVAL, "cache_scan: no callback");
 	if (!c->have[i])
 		return KGEN_SUCCESS;	/* readonly cache without this DB */
 	if ((rc = txn_begin(c, MDB_RDONLY, &txn)))
-		return mdb_fail(c, rc, "scan", db, msg, msglen);
+		return mdb_fail(c, rc, "scan", db);
 	if ((rc = mdb_cursor_open(txn, c->dbi[i], &cur))) {
 		txn_done(c, txn);
-		return mdb_fail(c, rc, "scan", db, msg, msglen);
+		return mdb_fail(c, rc, "scan", db);
 	}
 	/* SET_RANGE: the first key >= prefix; k then holds the key found.
 	 * An entry that fails its checksum is counted and skipped. */
@@ -916,72 +902,8 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
 	mdb_cursor_close(cur);
 	txn_done(c, txn);
 	if (rc && rc != MDB_NOTFOUND)
-		return mdb_fail(c, rc, "scan", db, msg, msglen);
+		return mdb_fail(c, rc, "scan", db);
 	return KGEN_SUCCESS;
-}
-
-/* Find field k in rec[0..n): *v and *vlen get its value (to end of line). */
-static int rec_find(const char *rec, size_t n, const char *k,
-    const char **v, size_t *vlen)
-{
-	const char *p = rec, *end = rec + n, *nl, *eol;
-	size_t kl = strlen(k);
-
-	for (; p < end; p = nl ? nl + 1 : end) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		eol = nl ? nl : end;
-		/* the exact key: "time" must not match "time_us=" */
-		if ((size_t)(eol - p) > kl && !memcmp(p, k, kl) && p[kl] == '=') {
-			*v = p + kl + 1;
-			*vlen = (size_t)(eol - *v);
-			return 0;
-		}
-	}
-	return KGEN_ENOTFOUND;
-}
-
-int rec_get(const char *rec, const char *k, char *out, size_t len)
-{
-	const char *v;
-	size_t vlen;
-
-	if (!rec || !k)
-		return KGEN_EINVAL;
-	if (rec_find(rec, strlen(rec), k, &v, &vlen))
-		return KGEN_ENOTFOUND;
-	if (out && len) {
-		vlen = vlen < len - 1 ? vlen : len - 1;
-		memcpy(out, v, vlen);
-		out[vlen] = '\0';
-	}
-	return KGEN_SUCCESS;
-}
-
-/* Parse the time_us field, digits [. digits], by hand so that the process's
- * LC_NUMERIC cannot change the result. Returns 1 if present and valid. */
-static int rec_time(const char *rec, size_t n, double *t)
-{
-	const char *v;
-	size_t vlen, j;
-	double scale = 1;
-	int digits = 0, dot = 0;
-
-	if (rec_find(rec, n, "time_us", &v, &vlen))
-		return 0;
-	for (*t = 0, j = 0; j < vlen; j++) {
-		if (v[j] == '.' && !dot) {
-			dot = 1;
-			continue;
-		}
-		if (v[j] < '0' || v[j] > '9')
-			return 0;
-		digits++;
-		if (dot)
-			*t += (v[j] - '0') * (scale /= 10);
-		else
-			*t = *t * 10 + (v[j] - '0');
-	}
-	return digits > 0;
 }
 
 /* Does rec (n bytes) replace old (m bytes)? See cache_put_best(). */
@@ -992,12 +914,12 @@ static int rec_wins(const char *rec, size_t n, const char *old, size_t m)
 	int h1, h2;
 	double t1, t2;
 
-	h1 = !rec_find(rec, n, "stamp", &s1, &l1);
-	h2 = !rec_find(old, m, "stamp", &s2, &l2);
+	h1 = !kg_rec_find(rec, n, "stamp", &s1, &l1);
+	h2 = !kg_rec_find(old, m, "stamp", &s2, &l2);
 	if (h1 != h2 || (h1 && (l1 != l2 || memcmp(s1, s2, l1))))
 		return 1;	/* another template or kgen version */
-	h1 = rec_time(rec, n, &t1);
-	h2 = rec_time(old, m, &t2);
+	h1 = kg_rec_time(rec, n, &t1);
+	h2 = kg_rec_time(old, m, &t2);
 	if (!h2 || !h1)
 		return !h2;	/* timed beats untimed; both untimed: the new one */
 	return t1 < t2;	/* a tie keeps the record already there */
@@ -1025,28 +947,27 @@ static int best_fn(cache *c, MDB_txn *txn, void *arg)
 	return 0;
 }
 
-int cache_put_best(cache *c, const char *key, const char *rec, int *replaced,
-                   char *msg, size_t msglen)
+int cache_put_best(cache *c, const char *key, const char *rec, int *replaced)
 {
 	struct put_arg a;
 	int rc;
 
 	if (replaced)
 		*replaced = 0;
-	if ((rc = check(c, "best", &a.i, key, key ? strlen(key) : 0, WRITE, msg, msglen)))
+	if ((rc = check(c, "best", &a.i, key, key ? strlen(key) : 0, WRITE)))
 		return rc;
 	if (!rec)
-		return fail(msg, msglen, KGEN_EINVAL, "cache_put_best: no record");
+		return kg_err(KGEN_EINVAL, "cache_put_best: no record");
 	a.k.mv_size = strlen(key);
 	a.k.mv_data = (void *)key;
 	/* stored without the NUL (mdb_dump shows text), with its checksum */
 	if (!(a.v.mv_data = seal("best", key, a.k.mv_size, rec, strlen(rec))))
-		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		return kg_err(KGEN_ENOMEM, "out of memory");
 	a.v.mv_size = strlen(rec) + ENTRY_TRAILER;
 	rc = write_txn(c, best_fn, &a);
 	free(a.v.mv_data);
 	if (rc)
-		return mdb_fail(c, rc, "write", "best", msg, msglen);
+		return mdb_fail(c, rc, "write", "best");
 	if (replaced)
 		*replaced = a.replaced;
 	return KGEN_SUCCESS;

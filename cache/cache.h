@@ -17,7 +17,8 @@
  * process; another process's growth is picked up (MDB_MAP_RESIZED).
  *
  * Every function returns 0 or a negative KGEN_E* code (kgen.h) and, on
- * failure, fills the caller's message buffer where one is given.
+ * failure, leaves its message in the thread's error detail
+ * (kgen_last_error(), base/err.h).
  */
 #ifndef KGEN_CACHE_H
 #define KGEN_CACHE_H
@@ -35,7 +36,7 @@ int cache_default_dir(char *buf, size_t len);
 /* Open (creating the directory and its parents when create != 0) the cache
  * in dir; dir NULL means cache_default_dir(). readonly != 0 opens with
  * MDB_RDONLY and never creates. */
-int cache_open(cache **c, const char *dir, int readonly, char *msg, size_t msglen);
+int cache_open(cache **c, const char *dir, int readonly);
 
 /* The pack format this build writes and reads (the pack trailer's and
  * the "format" of the meta database: KG_PACK_FORMAT in internal.h). */
@@ -47,14 +48,13 @@ int cache_open(cache **c, const char *dir, int readonly, char *msg, size_t msgle
  * refused, not waited on) and its size must hold every page its LMDB header
  * claims; a pack must also end with the pack trailer of this format, and
  * the SHA-256 of its data must match the trailer's. A failed check is
- * KGEN_ECACHE with msg naming the file and the reason. */
+ * KGEN_ECACHE with the message naming the file and the reason. */
 #define CACHE_RDONLY	1u	/* as readonly != 0 above */
 #define CACHE_PACK	2u	/* the databases of a pack; with CACHE_RDONLY,
 				 * path is a pack file (MDB_NOSUBDIR | MDB_NOLOCK:
 				 * no lock file, nothing may write it meanwhile) */
 /* cache_open() with flags; messages then say "pack" for CACHE_PACK. */
-int cache_open_flags(cache **c, const char *path, unsigned flags, char *msg,
-                     size_t msglen);
+int cache_open_flags(cache **c, const char *path, unsigned flags);
 void cache_close(cache *c);
 const char *cache_dir(const cache *c);
 
@@ -63,12 +63,12 @@ const char *cache_dir(const cache *c);
  * databases of a pack (CACHE_PACK), followed by the pack trailer: the
  * format, the length of the LMDB data and its SHA-256 (docs/packs.md).
  * Returns 0, KGEN_ENOMEM or KGEN_ECACHE. */
-int cache_copy(cache *c, const char *path, char *msg, size_t msglen);
+int cache_copy(cache *c, const char *path);
 
 /* Write the trailer of the pack file path anew over the LMDB data it holds
  * (replacing the trailer there is): for tests that damage an entry inside a
  * pack. 0 or KGEN_ECACHE. */
-int cache_pack_seal(const char *path, char *msg, size_t msglen);
+int cache_pack_seal(const char *path);
 
 /* Every value is stored with a checksum (a trailing "sha256=<hex>\n" over
  * the database, the key and the value, docs/cache.md): cache_put and
@@ -81,9 +81,9 @@ int cache_pack_seal(const char *path, char *msg, size_t msglen);
  * cache_get returns a malloc'd copy in *val (NUL-terminated one byte past
  * *len, for text) or KGEN_ENOTFOUND. */
 int cache_get(cache *c, const char *db, const void *key, size_t klen,
-              void **val, size_t *len, char *msg, size_t msglen);
+              void **val, size_t *len);
 int cache_put(cache *c, const char *db, const void *key, size_t klen,
-              const void *val, size_t len, char *msg, size_t msglen);
+              const void *val, size_t len);
 
 /* Call fn for every entry of db whose key starts with prefix (plen bytes;
  * plen 0 visits all), in key order. fn returns 0 to go on, non-zero to stop.
@@ -91,22 +91,20 @@ int cache_put(cache *c, const char *db, const void *key, size_t klen,
 typedef int (*cache_visit_fn)(const void *key, size_t klen, const void *val,
                               size_t vlen, void *arg);
 int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
-               cache_visit_fn fn, void *arg, char *msg, size_t msglen);
+               cache_visit_fn fn, void *arg);
 
 /* Store rec as the best record of key, in one write transaction, unless the
  * record already there is better: a record with a "time_us" field beats one
  * without; between two timed records the smaller time_us wins; a record
  * whose "stamp" field differs from rec's (another template or kgen version)
  * is always replaced. *replaced (may be NULL) says whether rec was stored. */
-int cache_put_best(cache *c, const char *key, const char *rec, int *replaced,
-                   char *msg, size_t msglen);
+int cache_put_best(cache *c, const char *key, const char *rec, int *replaced);
 
 /* The number of entries this handle has found damaged (or without a
  * checksum) so far; the first is named in first ("best 'key'"). */
 int cache_damaged(cache *c, char *first, size_t len);
 
-/* Records: "k=v\n" text. rec_get copies the value of key k into out
- * (at most len bytes, NUL-terminated); returns 0 or KGEN_ENOTFOUND. */
-int rec_get(const char *rec, const char *k, char *out, size_t len);
+/* Records are read and written by base/record.h (rec_get, kg_best). */
+#include "record.h"
 
 #endif

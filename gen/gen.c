@@ -15,9 +15,10 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "defs.h"
 #include "err.h"
 #include "gen.h"
-#include "kgen.h"
+#include "hash.h"
 
 struct gen_embedded {
 	const char *name;
@@ -29,20 +30,6 @@ extern const struct gen_embedded gen_embedded_templates[]; /* generated */
 struct gen {
 	lua_State *L;
 };
-
-static const char *const dtype_names[] = {"f32", "f16", "bf16"};
-
-uint64_t gen_hash(uint64_t h, const void *data, unsigned long len)
-{
-	const unsigned char *p = data;
-	if (!h)
-		h = 14695981039346656037ull;
-	for (unsigned long i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 char *gen_read_source(const char *name, unsigned long *len)
 {
@@ -170,23 +157,17 @@ void gen_close(gen *g)
 
 const char *gen_family(const char *op)
 {
-	if (!op)
-		return NULL;
-	if (!strcmp(op, "softmax") || !strcmp(op, "log_softmax"))
-		return "softmax";
-	if (!strcmp(op, "xent") || !strcmp(op, "cross_entropy"))
-		return "xent";
-	return NULL;
+	return kg_op_family(op);
 }
 
 /* Push host.<fn> and the problem table; returns the stack base or an error. */
 static int gen_prepare(gen *g, const char *fn, const gen_problem *p, int *base)
 {
 	lua_State *L = g->L;
-	const char *family = gen_family(p->op);
+	const char *family = kg_op_family(p->op);
 	if (!family)
 		return kg_err(KGEN_EINVAL, "unknown op '%s'", p->op ? p->op : "(null)");
-	if (p->dtype < 0 || p->dtype > 2)
+	if (p->dtype < 0 || p->dtype >= KG_NDTYPES)
 		return kg_err(KGEN_EINVAL, "unknown dtype %d", p->dtype);
 	*base = lua_gettop(L);
 	lua_pushcfunction(L, gen_traceback);      /* [tb] */
@@ -203,11 +184,11 @@ static int gen_prepare(gen *g, const char *fn, const gen_problem *p, int *base)
 	lua_createtable(L, 0, 6);                 /* [tb, fn, family, p] */
 	lua_pushstring(L, p->opts && strcmp(p->opts, "-") ? p->opts : "");
 	lua_setfield(L, -2, "opts");
-	lua_pushstring(L, strcmp(p->op, "cross_entropy") ? p->op : "xent");
+	lua_pushstring(L, kg_op_name(p->op));
 	lua_setfield(L, -2, "op");
 	lua_pushstring(L, p->pass ? p->pass : "fwd");
 	lua_setfield(L, -2, "pass");
-	lua_pushstring(L, dtype_names[p->dtype]);
+	lua_pushstring(L, kg_dtype_names[p->dtype]);
 	lua_setfield(L, -2, "dtype");
 	lua_pushinteger(L, p->cols);
 	lua_setfield(L, -2, "cols");
@@ -345,8 +326,8 @@ uint64_t gen_template_hash(gen *g, const char *family)
 		char *text = gen_read_source(e->name, &len);
 		if (!text)
 			continue;
-		h = gen_hash(h, e->name, strlen(e->name));
-		h = gen_hash(h, text, len);
+		h = kg_hash(h, e->name, strlen(e->name));
+		h = kg_hash(h, text, len);
 		free(text);
 	}
 	return h;

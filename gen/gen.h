@@ -42,8 +42,9 @@ typedef struct gen_variant {
 int gen_open(gen **g);
 void gen_close(gen *g);
 
-/* The template family that implements an op ("softmax" and "log_softmax"
- * -> "softmax", "xent" and "cross_entropy" -> "xent"), or NULL. */
+/* The template family that implements an op (kg_op_family of base/defs.h:
+ * "softmax" and "log_softmax" -> "softmax", "xent" and "cross_entropy" ->
+ * "xent"), or NULL. */
 const char *gen_family(const char *op);
 
 /* All valid configurations, canonical strings, malloc'd (free each and the
@@ -67,8 +68,5 @@ uint64_t gen_template_hash(gen *g, const char *family);
  * "lib/host.lua"): from $KGEN_TEMPLATE_DIR when set, else built in.
  * Returns a malloc'd copy or NULL (with kgen_last_error set). */
 char *gen_read_source(const char *name, unsigned long *len);
-
-/* FNV-1a, 64 bit, chainable: h = gen_hash(h, data, len), start at 0. */
-uint64_t gen_hash(uint64_t h, const void *data, unsigned long len);
 
 #endif

@@ -6,37 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "defs.h"
 #include "dl.h"
 #include "kgen.h"
 
-#define KG_KEY_MAX 320
-
-/* The ops; each is one template family and pass. */
-typedef enum kg_op {
-	KG_SOFTMAX_FWD, KG_SOFTMAX_BWD, KG_LOGSOFTMAX_FWD, KG_LOGSOFTMAX_BWD,
-	KG_XENT_FWD, KG_XENT_BWD, KG_XENT_FUSED, KG_NOPS
-} kg_op;
-
-typedef struct kg_opinfo {
-	const char *op, *pass, *kernel;
-	int inputs;   /* row tensors read (1 or 2) */
-	int xent;     /* takes targets and the cross-entropy options */
-} kg_opinfo;
-extern const kg_opinfo kg_ops[KG_NOPS];
-
-/* The op of a name and pass ("cross_entropy" and "xent" are one op,
- * "logsoftmax" is "log_softmax"); -1 when unknown. */
-int kg_op_find(const char *op, const char *pass);
-
-/* Cross-entropy options that change the code (bits of a problem). */
-#define KG_XO_I32     1u
-#define KG_XO_WEIGHT  2u
-#define KG_XO_SMOOTH  4u
-#define KG_XO_ZLOSS   8u
-#define KG_XO_SOFTCAP 16u
-/* The canonical option string of a problem: "-" for softmax ops,
- * "smooth=0,softcap=0,target=i64,weight=0,zloss=0" for cross-entropy. */
-void kg_opts_string(int op, unsigned bits, char *buf, size_t len);
 
 /* The arguments of every kernel, passed by value: the same layout as
  * struct kg_args in templates/lib/cuda.lua (tests/test_args_layout.sh
@@ -55,25 +28,6 @@ typedef struct kg_args {
 	int reduction, pad_;
 } kg_args;
 
-extern const char *const kg_dtype_names[3]; /* "f32", "f16", "bf16" */
-int kg_dtype_size(int dtype);
-/* Parse "f32"/"float32"/"fp32", "f16"/"float16"/"fp16"/"half",
- * "bf16"/"bfloat16"; -1 when unknown. */
-int kg_dtype_parse(const char *s);
-
-/* Rows are tuned per power-of-two bucket: the smallest power of two >= rows. */
-long long kg_rows_bucket(long long rows);
-
-/* The problem key of the "best" database, and its prefix without the rows
- * bucket (for finding the nearest tuned bucket):
- *   "softmax|fwd|bf16|c8192|sm90|NVIDIA H100 80GB HBM3|r4096" */
-void kg_problem_prefix(char *buf, size_t len, int op, unsigned opts, int dtype,
-                       long long cols, int sm, const char *gpu);
-void kg_problem_key(char *buf, size_t len, int op, unsigned opts, int dtype,
-                    long long cols, int sm, const char *gpu, long long rows_bucket);
-
-/* What makes a record usable: the template hash and the kgen version. */
-void kg_stamp(char *buf, size_t len, uint64_t template_hash);
 
 /* Compile CUDA source to a cubin for sm_XX with NVRTC. *cubin is malloc'd.
  * On KGEN_ECOMPILE, *log (malloc'd, may be NULL) holds NVRTC's log. */
@@ -122,9 +76,9 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 typedef struct cache cache;
 typedef struct kg_packs kg_packs;
 
-/* Open a pack file read-only and check its format; on failure msg says why
+/* Open a pack file read-only and check its format; on failure the message says why
  * (KGEN_ECACHE: unreadable, not a pack, or another format). */
-int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen);
+int kg_pack_open(cache **c, const char *file);
 /* A value of a pack's meta database into out; 0 or KGEN_ENOTFOUND. */
 int kg_pack_meta(cache *c, const char *name, char *out, size_t len);
 /* The checksum of a cubin as stored in a pack's "sum" database:

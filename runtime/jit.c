@@ -6,95 +6,8 @@
 #include <string.h>
 
 #include "err.h"
-#include "gen.h"
+#include "hash.h"
 #include "internal.h"
-
-const char *const kg_dtype_names[3] = {"f32", "f16", "bf16"};
-
-int kg_dtype_size(int dtype)
-{
-	return dtype == KGEN_F32 ? 4 : 2;
-}
-
-int kg_dtype_parse(const char *s)
-{
-	static const struct { const char *name; int dtype; } names[] = {
-		{"f32", KGEN_F32}, {"fp32", KGEN_F32}, {"float32", KGEN_F32}, {"float", KGEN_F32},
-		{"f16", KGEN_F16}, {"fp16", KGEN_F16}, {"float16", KGEN_F16}, {"half", KGEN_F16},
-		{"bf16", KGEN_BF16}, {"bfloat16", KGEN_BF16},
-	};
-	for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
-		if (!strcmp(s, names[i].name))
-			return names[i].dtype;
-	return -1;
-}
-
-long long kg_rows_bucket(long long rows)
-{
-	long long b = 1;
-	while (b < rows)
-		b <<= 1;
-	return b;
-}
-
-const kg_opinfo kg_ops[KG_NOPS] = {
-	[KG_SOFTMAX_FWD] = {"softmax", "fwd", "kgen_softmax_fwd", 1, 0},
-	[KG_SOFTMAX_BWD] = {"softmax", "bwd", "kgen_softmax_bwd", 2, 0},
-	[KG_LOGSOFTMAX_FWD] = {"log_softmax", "fwd", "kgen_log_softmax_fwd", 1, 0},
-	[KG_LOGSOFTMAX_BWD] = {"log_softmax", "bwd", "kgen_log_softmax_bwd", 2, 0},
-	[KG_XENT_FWD] = {"xent", "fwd", "kgen_xent_fwd", 1, 1},
-	[KG_XENT_BWD] = {"xent", "bwd", "kgen_xent_bwd", 1, 1},
-	[KG_XENT_FUSED] = {"xent", "fused", "kgen_xent_fused", 1, 1},
-};
-
-int kg_op_find(const char *op, const char *pass)
-{
-	if (!op || !pass)
-		return -1;
-	if (!strcmp(op, "cross_entropy"))
-		op = "xent";
-	else if (!strcmp(op, "logsoftmax"))
-		op = "log_softmax";
-	for (int i = 0; i < KG_NOPS; i++)
-		if (!strcmp(kg_ops[i].op, op) && !strcmp(kg_ops[i].pass, pass))
-			return i;
-	return -1;
-}
-
-void kg_opts_string(int op, unsigned bits, char *buf, size_t len)
-{
-	if (!kg_ops[op].xent) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	snprintf(buf, len, "smooth=%d,softcap=%d,target=%s,weight=%d,zloss=%d", !!(bits & KG_XO_SMOOTH),
-	         !!(bits & KG_XO_SOFTCAP), bits & KG_XO_I32 ? "i32" : "i64", !!(bits & KG_XO_WEIGHT),
-	         !!(bits & KG_XO_ZLOSS));
-}
-
-void kg_problem_prefix(char *buf, size_t len, int op, unsigned opts, int dtype, long long cols, int sm,
-                       const char *gpu)
-{
-	char o[96];
-	kg_opts_string(op, opts, o, sizeof o);
-	snprintf(buf, len, "%s|%s|%s|c%lld|%s|sm%d|%s|r", kg_ops[op].op, kg_ops[op].pass, kg_dtype_names[dtype], cols,
-	         o, sm, gpu);
-}
-
-void kg_problem_key(char *buf, size_t len, int op, unsigned opts, int dtype, long long cols, int sm,
-                    const char *gpu, long long rows_bucket)
-{
-	size_t n;
-	kg_problem_prefix(buf, len, op, opts, dtype, cols, sm, gpu);
-	n = strlen(buf);
-	snprintf(buf + n, len - n, "%lld", rows_bucket);
-}
-
-void kg_stamp(char *buf, size_t len, uint64_t template_hash)
-{
-	snprintf(buf, len, "template=%016llx,kgen=%s", (unsigned long long)template_hash,
-	         KGEN_VERSION_STRING);
-}
 
 static char nvrtc_version[32] = "none";
 static pthread_once_t nvrtc_version_once = PTHREAD_ONCE_INIT;
@@ -117,9 +30,9 @@ const char *kg_nvrtc_version(void)
 uint64_t kg_variant_hash(const char *source, int sm)
 {
 	char extra[96];
-	uint64_t h = gen_hash(0, source, strlen(source));
+	uint64_t h = kg_hash(0, source, strlen(source));
 	snprintf(extra, sizeof extra, "|sm_%d|nvrtc %s|%s", sm, kg_nvrtc_version(), KG_NVRTC_STD);
-	return gen_hash(h, extra, strlen(extra));
+	return kg_hash(h, extra, strlen(extra));
 }
 
 int kg_compile(const char *source, const char *name, int sm, void **cubin,

@@ -118,7 +118,7 @@ static const char *installed_packs(char *buf, size_t len)
 int kgen_open(kgen_ctx **out, const char *cache_dir)
 {
 	kgen_ctx *ctx;
-	char msg[512], packdir[PATH_MAX];
+	char packdir[PATH_MAX];
 	int rc;
 	if (!out)
 		return kg_err(KGEN_EINVAL, "ctx must not be NULL");
@@ -129,12 +129,12 @@ int kgen_open(kgen_ctx **out, const char *cache_dir)
 		return kg_err(KGEN_ENOMEM, "out of memory");
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->gen_lock, NULL);
-	if ((rc = cache_open(&ctx->cache, cache_dir, 0, msg, sizeof msg))) {
+	if ((rc = cache_open(&ctx->cache, cache_dir, 0))) {
 		/* The default cache is best effort: a read-only home still runs
 		 * with fallback kernels. A cache the caller named must open. */
 		if (cache_dir) {
 			kgen_close(ctx);
-			return kg_err(KGEN_ECACHE, "%s", msg);
+			return KGEN_ECACHE; /* the cache's message stands */
 		}
 		ctx->cache = NULL;
 	}
@@ -290,13 +290,6 @@ static kg_entry *table_find(kgen_ctx *ctx, const kg_want *w)
 	return NULL;
 }
 
-/* The value of field k of record rec as an unsigned (0 when absent). */
-static unsigned rec_uint(const char *rec, const char *k)
-{
-	char v[32];
-	return rec_get(rec, k, v, sizeof v) ? 0 : (unsigned)strtoul(v, NULL, 10);
-}
-
 /* Get a cubin for (source, sm): from the cache's cubin database, else
  * compiled and stored there. Caller holds gen_lock. */
 static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, size_t *size,
@@ -304,12 +297,12 @@ static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, si
 {
 	int rc;
 	snprintf(hash_hex, 17, "%016llx", (unsigned long long)kg_variant_hash(source, sm));
-	if (ctx->cache && !cache_get(ctx->cache, "cubin", hash_hex, 16, cubin, size, NULL, 0))
+	if (ctx->cache && !cache_get(ctx->cache, "cubin", hash_hex, 16, cubin, size))
 		return 0;
 	if ((rc = kg_compile(source, "kgen_fallback.cu", sm, cubin, size, NULL)))
 		return rc;
 	if (ctx->cache)
-		cache_put(ctx->cache, "cubin", hash_hex, 16, *cubin, *size, NULL, 0);
+		cache_put(ctx->cache, "cubin", hash_hex, 16, *cubin, *size);
 	return 0;
 }
 
@@ -332,12 +325,29 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec)
 	}
 }
 
+/* Whether a config cuts rows at their own 16-byte boundaries (shift=1). */
+static int shifted(const char *cfg)
+{
+	int shift = 0;
+	return !kg_config_int(cfg, "shift", &shift) && shift == 1;
+}
+
 /* The widest vector (elements) a config may keep for a call: up to the
  * row starts' alignment, or for a shifted config (rows cut at their own
  * 16-byte boundaries) up to the alignment of their common offset. */
 static int allowed_vec(const char *cfg, const kg_want *w)
 {
-	return (strstr(cfg, "shift=1") ? w->phase : w->align) / kg_dtype_size(w->dtype);
+	return (shifted(cfg) ? w->phase : w->align) / kg_dtype_size(w->dtype);
+}
+
+/* cfg with its vector width narrowed to what the call allows (vec=1 when
+ * it names none). */
+static void narrow(char *out, size_t len, const char *cfg, const kg_want *w)
+{
+	int vec, allowed = allowed_vec(cfg, w);
+	if (kg_config_int(cfg, "vec", &vec))
+		vec = 1;
+	with_vec(out, len, cfg, vec > allowed ? allowed : vec);
 }
 
 /* The tuned kernel of a record, when its vector width suits the call's
@@ -347,28 +357,25 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
                        size_t len)
 {
 	const int dtype = w->dtype;
-	char cfg[128], kernel[64], prep[64];
+	kg_best b;
 	void *cubin = NULL;
 	size_t size;
-	const char *at;
-	int rc;
-	if (rec_get(r->rec, "config", cfg, sizeof cfg) || !(at = strstr(cfg, "vec=")) ||
-	    rec_get(r->rec, "kernel", kernel, sizeof kernel)) {
+	int rc, vec;
+	kg_best_parse(r->rec, &b);
+	if (kg_config_int(b.config, "vec", &vec) || !b.kernel[0]) {
 		snprintf(why, len, "it has no config with vec or no kernel");
 		return KGEN_ENOTFOUND;
 	}
-	if (atoi(at + 4) > allowed_vec(cfg, w)) {
+	if (vec > allowed_vec(b.config, w)) {
 		snprintf(why, len, "its vector width needs rows %s %d bytes, the call's are to %d",
-		         strstr(cfg, "shift=1") ? "at the same offset modulo" : "aligned to", atoi(at + 4) * kg_dtype_size(dtype),
-		         strstr(cfg, "shift=1") ? w->phase : w->align);
+		         shifted(b.config) ? "at the same offset modulo" : "aligned to", vec * kg_dtype_size(dtype),
+		         shifted(b.config) ? w->phase : w->align);
 		return KGEN_ENOTFOUND;
 	}
-	if (rec_get(r->rec, "prep", prep, sizeof prep))
-		prep[0] = 0;
-	e->launch.block = rec_uint(r->rec, "block");
-	e->launch.smem = rec_uint(r->rec, "smem");
-	e->launch.rows_per_cta = rec_uint(r->rec, "rows_per_cta");
-	e->launch.cluster = rec_uint(r->rec, "cluster");
+	e->launch.block = b.block;
+	e->launch.smem = b.smem;
+	e->launch.rows_per_cta = b.rows_per_cta;
+	e->launch.cluster = b.cluster;
 	if (!e->launch.block || !e->launch.rows_per_cta) {
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
@@ -383,17 +390,17 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	rc = kg_module_load(cubin, kernel, prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
+	rc = kg_module_load(cubin, b.kernel, b.prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
 	                    &e->launch.prep);
 	free(cubin);
 	if (rc) { /* e.g. a cubin this driver cannot load */
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	e->launch.max_grid = kg_max_grid(e->launch.fn, rec_uint(r->rec, "persist"), e->launch.block, e->launch.smem,
+	e->launch.max_grid = kg_max_grid(e->launch.fn, b.persist, e->launch.block, e->launch.smem,
 	                                 e->launch.cluster, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
-	snprintf(e->config, sizeof e->config, "%s", cfg);
+	snprintf(e->config, sizeof e->config, "%s", b.config);
 	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
 	return 0;
 }
@@ -420,19 +427,6 @@ static int no_nvrtc(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, const
 	              kg_ops[w->op].xent ? opts : "", dev->name, dev->sm, where, skipped, nvrtc);
 }
 
-/* The value of key in a "k=v,k=v" config, copied into out ("" if absent). */
-static void cfg_value(const char *cfg, const char *key, char *out, size_t len)
-{
-	size_t kl = strlen(key);
-	out[0] = 0;
-	for (const char *at = cfg; at && *at; at = strchr(at, ',') ? strchr(at, ',') + 1 : NULL)
-		if (!strncmp(at, key, kl) && at[kl] == '=') {
-			size_t n = strcspn(at + kl + 1, ",");
-			snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), at + kl + 1);
-			return;
-		}
-}
-
 /* The configuration of the template's space for p nearest to cfg (tuned at
  * another width) that the call's alignment allows: the most matching
  * values, weighted strategy 8, cluster 4, threads and load 2, the rest 1
@@ -447,17 +441,16 @@ static int nearest_in_space(gen *g, const gen_problem *p, const kg_want *w, cons
 	} keys[] = {{"strategy", 8}, {"cluster", 4}, {"threads", 2}, {"load", 2}, {"tpr", 1},
 	            {"occ", 1},      {"persist", 1}, {"xchg", 1},    {"vec", 1}};
 	char **configs = NULL, a[32], b[32];
-	int n = 0, best = -1, best_score = 0;
+	int n = 0, best = -1, best_score = 0, vec;
 	if (gen_space(g, p, &configs, &n))
 		return -1;
 	for (int i = 0; i < n; i++) {
 		int score = 0;
-		const char *at = strstr(configs[i], "vec=");
-		if (at && atoi(at + 4) > allowed_vec(configs[i], w))
+		if (!kg_config_int(configs[i], "vec", &vec) && vec > allowed_vec(configs[i], w))
 			continue;
 		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-			cfg_value(cfg, keys[k].key, a, sizeof a);
-			cfg_value(configs[i], keys[k].key, b, sizeof b);
+			kg_config_get(cfg, keys[k].key, a, sizeof a);
+			kg_config_get(configs[i], keys[k].key, b, sizeof b);
 			if (!strcmp(a, b))
 				score += keys[k].weight;
 			else if (k == 0)
@@ -483,8 +476,8 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 {
 	const char *opname = kg_ops[w->op].op;
 	const int dtype = w->dtype;
-	int allowed;
-	char opts[96], prefix[KG_KEY_MAX], stamp[96], hex[17], cfg[160];
+	char opts[96], prefix[KG_KEY_MAX], stamp[96], hex[17];
+	kg_best tuned;
 	gen_problem p = {opname, kg_ops[w->op].pass, dtype, w->cols, dev->sm, opts};
 	char *rec, *dflt = NULL;
 	void *cubin = NULL;
@@ -494,7 +487,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	long long near_cols = 0;
 	char why[600] = "";
 	int rc, driver = 0;
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(opname)));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_op_family(opname)));
 	kg_opts_string(w->op, w->opts, opts, sizeof opts);
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
 	kg_cu.cuDriverGetVersion(&driver);
@@ -527,30 +520,26 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	pthread_mutex_lock(&ctx->gen_lock);
 	if (!ctx->gen && (rc = gen_open(&ctx->gen)))
 		goto out;
-	if (rec && rec_get(rec, "config", cfg, sizeof cfg) == 0) {
+	if (rec && !kg_best_parse(rec, &tuned) && tuned.config[0]) {
 		char narrowed[200];
-		const char *at = strstr(cfg, "vec=");
-		allowed = allowed_vec(cfg, w);
-		with_vec(narrowed, sizeof narrowed, cfg, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
+		narrow(narrowed, sizeof narrowed, tuned.config, w);
 		if (gen_render(ctx->gen, &p, narrowed, &v))
 			gen_variant_free(&v); /* a config the template no longer takes */
 	}
-	if (!v.source && near.rec && rec_get(near.rec, "config", cfg, sizeof cfg) == 0) {
+	if (!v.source && near.rec && !kg_best_parse(near.rec, &tuned) && tuned.config[0]) {
 		char guess[200];
 		/* only a config the template would have tuned at this width */
-		if (nearest_in_space(ctx->gen, &p, w, cfg, guess, sizeof guess) || gen_render(ctx->gen, &p, guess, &v))
+		if (nearest_in_space(ctx->gen, &p, w, tuned.config, guess, sizeof guess) ||
+		    gen_render(ctx->gen, &p, guess, &v))
 			gen_variant_free(&v);
 		else
 			near_cols = near.near_cols;
 	}
 	if (!v.source) {
 		char narrowed[200];
-		const char *at;
 		if ((rc = gen_default(ctx->gen, &p, &dflt)))
 			goto out;
-		at = strstr(dflt, "vec=");
-		allowed = allowed_vec(dflt, w);
-		with_vec(narrowed, sizeof narrowed, dflt, at && atoi(at + 4) > allowed ? allowed : (at ? atoi(at + 4) : 1));
+		narrow(narrowed, sizeof narrowed, dflt, w);
 		if ((rc = gen_render(ctx->gen, &p, narrowed, &v)))
 			goto out;
 	}

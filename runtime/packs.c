@@ -17,7 +17,7 @@
 
 #include "cache.h"
 #include "err.h"
-#include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 typedef struct kg_pack {
@@ -73,19 +73,17 @@ void kg_packs_free(kg_packs *p)
 	free(p);
 }
 
-int kg_pack_open(cache **c, const char *file, char *msg, size_t msglen)
+int kg_pack_open(cache **c, const char *file)
 {
 	char format[32];
 	int rc;
-	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK, msg, msglen)))
+	if ((rc = cache_open_flags(c, file, CACHE_RDONLY | CACHE_PACK)))
 		return rc;
 	if (kg_pack_meta(*c, "format", format, sizeof format)) {
-		snprintf(msg, msglen, "cannot open pack '%s': not a kgen pack (its meta has no format)", file);
-		rc = KGEN_ECACHE;
+		rc = kg_err(KGEN_ECACHE, "cannot open pack '%s': not a kgen pack (its meta has no format)", file);
 	} else if (strcmp(format, KG_PACK_FORMAT)) {
-		snprintf(msg, msglen, "cannot open pack '%s': pack format %s, this build reads %s: rebuild or re-export it",
-		         file, format, KG_PACK_FORMAT);
-		rc = KGEN_ECACHE;
+		rc = kg_err(KGEN_ECACHE, "cannot open pack '%s': pack format %s, this build reads %s: rebuild or re-export it",
+		            file, format, KG_PACK_FORMAT);
 	}
 	if (rc) {
 		cache_close(*c);
@@ -98,7 +96,7 @@ int kg_pack_meta(cache *c, const char *name, char *out, size_t len)
 {
 	void *v;
 	size_t n;
-	if (!len || cache_get(c, "meta", name, strlen(name), &v, &n, NULL, 0))
+	if (!len || cache_get(c, "meta", name, strlen(name), &v, &n))
 		return KGEN_ENOTFOUND;
 	snprintf(out, len, "%s", (char *)v);
 	free(v);
@@ -107,21 +105,20 @@ int kg_pack_meta(cache *c, const char *name, char *out, size_t len)
 
 void kg_pack_sum(const void *data, size_t size, char hex[17])
 {
-	snprintf(hex, 17, "%016llx", (unsigned long long)gen_hash(0, data, size));
+	snprintf(hex, 17, "%016llx", (unsigned long long)kg_hash(0, data, size));
 }
 
 /* Add the pack file to the set unless it is there already. */
 static void add_file(kg_packs *p, const char *file, const struct stat *st)
 {
-	char msg[512];
 	cache *c;
 	kg_pack *v;
 	for (int i = 0; i < p->n; i++)
 		if (p->v[i].dev == st->st_dev && p->v[i].ino == st->st_ino)
 			return;
-	if (kg_pack_open(&c, file, msg, sizeof msg)) {
+	if (kg_pack_open(&c, file)) {
 		if (!p->failed++)
-			snprintf(p->first_error, sizeof p->first_error, "%s", msg);
+			snprintf(p->first_error, sizeof p->first_error, "%s", kgen_last_error());
 		return;
 	}
 	if (p->n == p->cap) {
@@ -210,17 +207,6 @@ void kg_packs_describe(kg_packs *p, char *buf, size_t len)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* A record's NVRTC version ("13.0") as the driver API's version number
- * (13000); 0 when absent or malformed. */
-static int nvrtc_number(const char *rec)
-{
-	char v[32];
-	int major, minor;
-	if (rec_get(rec, "nvrtc", v, sizeof v) || sscanf(v, "%d.%d", &major, &minor) != 2 || major < 1)
-		return 0;
-	return major * 1000 + minor * 10;
-}
-
 typedef struct nearest {
 	const char *stamp;
 	size_t plen;
@@ -234,18 +220,19 @@ typedef struct nearest {
  * reason counted. */
 static char *usable_copy(nearest *n, const void *val, size_t vlen)
 {
-	char stamp[128], *copy;
-	int need;
+	char *copy;
+	kg_best b;
 	if (!(copy = malloc(vlen + 1)))
 		return NULL;
 	memcpy(copy, val, vlen);
 	copy[vlen] = 0;
-	if (rec_get(copy, "stamp", stamp, sizeof stamp) || strcmp(stamp, n->stamp)) {
+	kg_best_parse(copy, &b);
+	if (strcmp(b.stamp, n->stamp)) {
 		n->stale++;
 		free(copy);
 		return NULL;
 	}
-	if (n->driver && (need = nvrtc_number(copy)) > n->driver) {
+	if (n->driver && kg_nvrtc_number(b.nvrtc) > n->driver) {
 		n->too_new++;
 		free(copy);
 		return NULL;
@@ -290,12 +277,12 @@ int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, 
 	if (bucket < 1)
 		return kg_err(KGEN_EINVAL, "rows bucket must be >= 1 (got %lld)", bucket);
 	if (c)
-		cache_scan(c, "best", prefix, n.plen, nearest_visit, &n, NULL, 0);
+		cache_scan(c, "best", prefix, n.plen, nearest_visit, &n);
 	/* the cache's record of the very bucket: the packs are not opened */
 	if (!n.rec || n.best_bucket != bucket)
 		for (int i = 0, np = kg_packs_count(p); i < np; i++) {
 			n.src = i + 1;
-			cache_scan(p->v[i].c, "best", prefix, n.plen, nearest_visit, &n, NULL, 0);
+			cache_scan(p->v[i].c, "best", prefix, n.plen, nearest_visit, &n);
 		}
 	out->skipped_stale = n.stale;
 	out->skipped_nvrtc = n.too_new;
@@ -389,18 +376,16 @@ static int borrow_visit(const void *key, size_t klen, const void *val, size_t vl
 {
 	borrow *b = arg;
 	nearest *n = &b->n;
-	char rest[256], *r, *copy, *end;
+	const char *rest;
+	char *copy;
+	kg_key k;
 	long long bk, d;
 	double md;
-	if (klen <= n->plen || klen - n->plen >= sizeof rest)
+	if (klen <= n->plen || kg_key_parse(key, klen, &k))
 		return 0;
-	memcpy(rest, (const char *)key + n->plen, klen - n->plen);
-	rest[klen - n->plen] = 0;
-	if (!(r = strstr(rest, "|r")) || strstr(r + 2, "|r"))
-		return 0;
-	*r = 0;
-	bk = strtoll(r + 2, &end, 10);
-	if (*end || bk < 1 || !strcmp(rest, b->self))
+	rest = k.gpu;
+	bk = k.bucket;
+	if (!strcmp(rest, b->self))
 		return 0;
 	md = model_distance(b, rest);
 	d = bk > n->want ? bk / n->want : n->want / bk;
@@ -445,7 +430,7 @@ int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const ch
 	}
 	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
 		b.n.src = i + 1;
-		cache_scan(p->v[i].c, "best", base, b.n.plen, borrow_visit, &b, NULL, 0);
+		cache_scan(p->v[i].c, "best", base, b.n.plen, borrow_visit, &b);
 	}
 	out->skipped_stale = b.n.stale;
 	out->skipped_nvrtc = b.n.too_new;
@@ -558,11 +543,11 @@ int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bu
 	nw.self = self;
 	nw.n = (nearest){stamp, strlen(head), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
 	if (c) /* only packs lend, as for borrowing */
-		cache_scan(c, "best", head, nw.n.plen, near_width_visit, &nw, NULL, 0);
+		cache_scan(c, "best", head, nw.n.plen, near_width_visit, &nw);
 	nw.any_model = any_model;
 	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
 		nw.n.src = i + 1;
-		cache_scan(p->v[i].c, "best", head, nw.n.plen, near_width_visit, &nw, NULL, 0);
+		cache_scan(p->v[i].c, "best", head, nw.n.plen, near_width_visit, &nw);
 	}
 	out->skipped_stale = nw.n.stale;
 	out->skipped_nvrtc = nw.n.too_new;
@@ -581,7 +566,7 @@ int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bu
 
 int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 {
-	char hex[32], want[32], got[17], msg[512];
+	char hex[32], want[32], got[17];
 	void *sum;
 	size_t n;
 	int rc;
@@ -589,15 +574,15 @@ int kg_record_cubin(const kg_record *r, void **cubin, size_t *size)
 	if (!r || !r->rec || rec_get(r->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
 		return kg_err(KGEN_ENOTFOUND, "the record names no cubin");
 	/* a cubin that fails its entry checksum is never handed out */
-	if ((rc = cache_get(r->src, "cubin", hex, 16, cubin, size, msg, sizeof msg)) == KGEN_ENOTFOUND)
+	if ((rc = cache_get(r->src, "cubin", hex, 16, cubin, size)) == KGEN_ENOTFOUND)
 		return kg_err(KGEN_ENOTFOUND, "no cubin %s in %s '%s'", hex, r->origin, r->where);
 	if (rc)
-		return kg_err(rc, "cubin %s: %s", hex, msg);
+		return kg_err_ctx(rc, "cubin %s", hex);
 	if (!r->pack)
 		return 0;
 	/* a pack's cubin is checked before the driver sees it */
 	want[0] = 0;
-	if (!cache_get(r->src, "sum", hex, 16, &sum, &n, NULL, 0)) {
+	if (!cache_get(r->src, "sum", hex, 16, &sum, &n)) {
 		rec_get(sum, "fnv1a64", want, sizeof want);
 		free(sum);
 	}

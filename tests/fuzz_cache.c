@@ -60,7 +60,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int nf = 0;
 	unsigned seen = 0;
 	size_t start = 0;
-	char msg[512];
 	MDB_env *env;
 	MDB_txn *txn;
 	cache *c;
@@ -95,18 +94,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mdb_txn_commit(txn))
 		abort();
 	mdb_env_close(env);
-	if (cache_open(&c, dir, 0, msg, sizeof msg))
+	if (cache_open(&c, dir, 0))
 		abort(); /* a whole environment must open */
 	for (int i = 0; i + 2 < nf; i += 3)
 		if (f[i].n && (f[i].p[0] & 0x80) && f[i + 1].n && f[i + 1].n <= 511)
-			cache_put(c, dbs[f[i].p[0] % 3], f[i + 1].p, f[i + 1].n, f[i + 2].p, f[i + 2].n, msg, sizeof msg);
+			cache_put(c, dbs[f[i].p[0] % 3], f[i + 1].p, f[i + 1].n, f[i + 2].p, f[i + 2].n);
 	cache_close(c);
 
 	/* read it as the runtime and the tuner do */
-	if (cache_open(&c, dir, 1, msg, sizeof msg))
+	if (cache_open(&c, dir, 1))
 		abort();
 	for (int d = 0; d < 3; d++)
-		cache_scan(c, dbs[d], NULL, 0, visit, &seen, msg, sizeof msg);
+		cache_scan(c, dbs[d], NULL, 0, visit, &seen);
 	for (int i = 0; i + 2 < nf; i += 3) {
 		const char *db = dbs[f[i].n ? f[i].p[0] % 3 : 0];
 		char key[KG_KEY_MAX + 1], *bar;
@@ -114,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n;
 		if (!f[i + 1].n || f[i + 1].n > 511)
 			continue;
-		if (!cache_get(c, db, f[i + 1].p, f[i + 1].n, &v, &n, msg, sizeof msg)) {
+		if (!cache_get(c, db, f[i + 1].p, f[i + 1].n, &v, &n)) {
 			char out[64];
 			rec_get(v, "stamp", out, sizeof out);
 			free(v);
@@ -128,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			kg_record r;
 			char stamp[128] = "";
 			void *cubin;
-			if (!cache_get(c, "best", key, strlen(key), &v, &n, NULL, 0)) {
+			if (!cache_get(c, "best", key, strlen(key), &v, &n)) {
 				rec_get(v, "stamp", stamp, sizeof stamp);
 				free(v);
 			}
@@ -141,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cache_close(c);
 	/* put_best over records that may be damaged */
-	if (!cache_open(&c, dir, 0, msg, sizeof msg)) {
+	if (!cache_open(&c, dir, 0)) {
 		for (int i = 0; i + 2 < nf; i += 3) {
 			char key[512], rec[256];
 			if (!f[i].n || f[i].p[0] % 3 || !f[i + 1].n || f[i + 1].n > 511 || memchr(f[i + 1].p, 0, f[i + 1].n))
@@ -149,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(key, f[i + 1].p, f[i + 1].n);
 			key[f[i + 1].n] = 0;
 			snprintf(rec, sizeof rec, "time_us=%d\nstamp=s\n", f[i].p[0]);
-			cache_put_best(c, key, rec, NULL, msg, sizeof msg);
+			cache_put_best(c, key, rec, NULL);
 		}
 		cache_close(c);
 	}
@@ -160,11 +159,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			off_t cut = (off_t)((unsigned long long)st.st_size * data[0] / 256);
 			if (truncate(file, cut))
 				abort();
-			if (!cache_open(&c, dir, 1, msg, sizeof msg)) {
+			if (!cache_open(&c, dir, 1)) {
 				for (int d = 0; d < 3; d++)
-					cache_scan(c, dbs[d], NULL, 0, visit, &seen, msg, sizeof msg);
+					cache_scan(c, dbs[d], NULL, 0, visit, &seen);
 				cache_close(c);
-			} else if (!strstr(msg, dir)) {
+			} else if (!strstr(kgen_last_error(), dir)) {
 				abort();
 			}
 		}

@@ -31,7 +31,7 @@ static int setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int once;
-	char msg[512], meta[256], hex[17], prefix[KG_KEY_MAX] = "", stamp[128] = "x";
+	char meta[256], hex[17], prefix[KG_KEY_MAX] = "", stamp[128] = "x";
 	pack_entries l;
 	cache *c;
 	FILE *f;
@@ -42,28 +42,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size && fwrite(data, 1, size, f) != size)
 		abort();
 	fclose(f);
-	if (kg_pack_open(&c, file, msg, sizeof msg)) {
-		if (!strstr(msg, file)) /* every refusal names the file */
+	if (kg_pack_open(&c, file)) {
+		if (!strstr(kgen_last_error(), file)) /* every refusal names the file */
 			abort();
 		return 0;
 	}
 	kg_pack_meta(c, "gpu", meta, sizeof meta);
-	if (!pack_read_all(c, "best", &l, msg, sizeof msg)) {
+	if (!pack_read_all(c, "best", &l)) {
 		if (l.n) { /* the first record's problem and stamp, for the lookup below */
 			char *bar = strrchr(l.v[0].key, '|');
 			snprintf(prefix, sizeof prefix, "%.*s|r", bar ? (int)(bar - l.v[0].key) : 0, l.v[0].key);
 			rec_get(l.v[0].rec, "stamp", stamp, sizeof stamp);
 		}
 		for (int i = 0; i < l.n; i++) {
-			pack_key k;
+			kg_key k;
 			void *cubin;
 			size_t n;
 			char v[64];
 			rec_get(l.v[i].rec, "config", v, sizeof v);
 			rec_get(l.v[i].rec, "rows_per_cta", v, sizeof v);
-			if (!pack_key_parse(l.v[i].key, l.v[i].klen, &k))
+			if (!kg_key_parse(l.v[i].key, l.v[i].klen, &k))
 				pack_stamp_current(&k, l.v[i].rec);
-			if (!pack_cubin(c, 1, file, l.v[i].rec, &cubin, &n, hex, msg, sizeof msg))
+			if (!pack_cubin(c, 1, file, l.v[i].rec, &cubin, &n, hex))
 				free(cubin);
 		}
 		pack_entries_free(&l);

@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 static int no_kernel;
@@ -28,23 +29,23 @@ static int no_kernel;
 static int put(cache *c, int op, const char *gpu, int sm, long long cols, double us, const char *tag,
                const char *stamp)
 {
-	char key[KG_KEY_MAX], rec[2048], hex[17], msg[512];
+	char key[KG_KEY_MAX], rec[2048], hex[17];
 	unsigned char cubin[4096];
 	size_t n;
 	kg_problem_key(key, sizeof key, op, 0, KGEN_BF16, cols, sm, gpu, 4096);
 	n = (size_t)snprintf((char *)cubin, sizeof cubin, "KGENFIXTURE%s|%s|", tag, key);
 	for (size_t i = n; i < sizeof cubin; i++)
 		cubin[i] = (unsigned char)(i * 131 + (size_t)us);
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, sizeof cubin));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, sizeof cubin));
 	snprintf(rec, sizeof rec,
 	         "config=strategy=reg,threads=%s,tpr=32,vec=8\n%s=%s\nprep=%s\nblock=%s\nsmem=0\nrows_per_cta=8\n"
 	         "cluster=1\nvariant=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=3000.0\n"
 	         "rows=4096\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\ndate=2025-01-01T00:00:00Z\n",
 	         tag, no_kernel && op == KG_SOFTMAX_FWD ? "no_kernel" : "kernel", kg_ops[op].kernel, kg_ops[op].xent ? "kgen_xent_prep" : "", tag, hex, us, us * 0.98, us * 1.02,
 	         (double)cols * 4096 * 4 / us * 1e-3, stamp, gpu);
-	if (cache_put(c, "cubin", hex, 16, cubin, sizeof cubin, msg, sizeof msg) ||
-	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg)) {
-		fprintf(stderr, "pack_fixture: %s\n", msg);
+	if (cache_put(c, "cubin", hex, 16, cubin, sizeof cubin) ||
+	    cache_put(c, "best", key, strlen(key), rec, strlen(rec))) {
+		fprintf(stderr, "pack_fixture: %s\n", kgen_last_error());
 		return 1;
 	}
 	return 0;
@@ -52,7 +53,7 @@ static int put(cache *c, int op, const char *gpu, int sm, long long cols, double
 
 int main(int argc, char **argv)
 {
-	char msg[512], sstamp[96], xstamp[96];
+	char sstamp[96], xstamp[96];
 	cache *c;
 	int sm, rc;
 	if (argc != 7 && !(argc == 3 && !strcmp(argv[1], "--reseal")) && !(argc == 8 && !strcmp(argv[7], "--no-kernel"))) {
@@ -60,8 +61,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (argc == 3 && !strcmp(argv[1], "--reseal")) {
-		if (cache_pack_seal(argv[2], msg, sizeof msg)) {
-			fprintf(stderr, "pack_fixture: %s\n", msg);
+		if (cache_pack_seal(argv[2])) {
+			fprintf(stderr, "pack_fixture: %s\n", kgen_last_error());
 			return 1;
 		}
 		return 0;
@@ -70,8 +71,8 @@ int main(int argc, char **argv)
 	sm = atoi(argv[3]);
 	kg_stamp(sstamp, sizeof sstamp, gen_template_hash(NULL, "softmax"));
 	kg_stamp(xstamp, sizeof xstamp, gen_template_hash(NULL, "xent"));
-	if (cache_open(&c, argv[1], 0, msg, sizeof msg)) {
-		fprintf(stderr, "pack_fixture: %s\n", msg);
+	if (cache_open(&c, argv[1], 0)) {
+		fprintf(stderr, "pack_fixture: %s\n", kgen_last_error());
 		return 1;
 	}
 	rc = put(c, KG_SOFTMAX_FWD, argv[2], sm, 1024, atof(argv[4]), argv[6], sstamp) ||

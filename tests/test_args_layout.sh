@@ -24,7 +24,7 @@ fields=$(sed -e '1d' -e '$d' -e 's#/\*.*\*/##' "$tmp/tmpl.h" | tr ',;' '\n\n' | 
 	for f in $fields; do echo "SAME($f);"; done
 	echo '_Static_assert(sizeof(struct tmpl_args) == sizeof(kg_args), "kg_args sizes differ");'
 } >"$tmp/t.c"
-if ! "$cc" -std=c11 -fsyntax-only -I"$src/runtime" -I"$cudainc" "$tmp/t.c" 2>"$tmp/err"; then
+if ! "$cc" -std=c11 -fsyntax-only -I"$src/runtime" -I"$src/base" -I"$src/include" -I"$cudainc" "$tmp/t.c" 2>"$tmp/err"; then
 	echo "FAIL: kg_args of runtime/internal.h and of templates/lib/cuda.lua differ:"
 	cat "$tmp/err"
 	exit 1

@@ -17,6 +17,7 @@
 
 #include "kgen.h"
 #include "cache.h"
+#include "err.h"
 
 #define NCHILD	4
 #define NTRIAL	300
@@ -27,12 +28,11 @@
 #define HUGE_SZ	(150 << 20)
 #define NTHREAD	4
 
-static char msg[512];
 static int failures;
 
 #define CHECK(cond) do { if (!(cond)) { \
-	fprintf(stderr, "%s:%d: check failed: %s (msg: %s)\n", __FILE__, \
-	    __LINE__, #cond, msg); failures++; return 1; } } while (0)
+	fprintf(stderr, "%s:%d: check failed: %s (kgen_last_error(): %s)\n", __FILE__, \
+	    __LINE__, #cond, kgen_last_error()); failures++; return 1; } } while (0)
 #define OK(call) CHECK((call) == 0)
 
 /* Deterministic bytes for (who, i): each value differs from the others. */
@@ -52,7 +52,7 @@ static int open_dir(cache **c, const char *base, const char *sub)
 	char dir[1024];
 
 	snprintf(dir, sizeof(dir), "%s/%s", base, sub);
-	return cache_open(c, dir, 0, msg, sizeof(msg));
+	return cache_open(c, dir, 0);
 }
 
 struct visit { int n; char keys[8][32]; };
@@ -89,67 +89,67 @@ static int test_basic(const char *base)
 
 	OK(open_dir(&c, base, "basic/sub/dir"));	/* parents are created */
 	for (i = 0; i < 3; i++) {
-		OK(cache_put(c, dbs[i], "k1", 2, "value one", 9, msg, sizeof(msg)));
-		OK(cache_get(c, dbs[i], "k1", 2, &v, &len, msg, sizeof(msg)));
+		OK(cache_put(c, dbs[i], "k1", 2, "value one", 9));
+		OK(cache_get(c, dbs[i], "k1", 2, &v, &len));
 		CHECK(len == 9 && !strcmp(v, "value one"));	/* NUL after the data */
 		free(v);
-		OK(cache_put(c, dbs[i], "k1", 2, "v2", 2, msg, sizeof(msg)));
-		OK(cache_get(c, dbs[i], "k1", 2, &v, &len, msg, sizeof(msg)));
+		OK(cache_put(c, dbs[i], "k1", 2, "v2", 2));
+		OK(cache_get(c, dbs[i], "k1", 2, &v, &len));
 		CHECK(len == 2 && !strcmp(v, "v2"));
 		free(v);
-		CHECK(cache_get(c, dbs[i], "k2", 2, &v, &len, msg, sizeof(msg)) == KGEN_ENOTFOUND);
+		CHECK(cache_get(c, dbs[i], "k2", 2, &v, &len) == KGEN_ENOTFOUND);
 		CHECK(v == NULL);
 	}
-	CHECK(cache_get(c, "nope", "k1", 2, &v, &len, msg, sizeof(msg)) == KGEN_EINVAL);
-	CHECK(cache_put(c, "best", "", 0, "x", 1, msg, sizeof(msg)) == KGEN_EINVAL);
+	CHECK(cache_get(c, "nope", "k1", 2, &v, &len) == KGEN_EINVAL);
+	CHECK(cache_put(c, "best", "", 0, "x", 1) == KGEN_EINVAL);
 	/* binary key and value with NUL bytes */
-	OK(cache_put(c, "cubin", "\0k\0", 3, bin, sizeof(bin), msg, sizeof(msg)));
-	OK(cache_get(c, "cubin", "\0k\0", 3, &v, &len, msg, sizeof(msg)));
+	OK(cache_put(c, "cubin", "\0k\0", 3, bin, sizeof(bin)));
+	OK(cache_get(c, "cubin", "\0k\0", 3, &v, &len));
 	CHECK(len == sizeof(bin) && !memcmp(v, bin, len));
 	free(v);
 	/* empty value */
-	OK(cache_put(c, "trial", "empty", 5, NULL, 0, msg, sizeof(msg)));
-	OK(cache_get(c, "trial", "empty", 5, &v, &len, msg, sizeof(msg)));
+	OK(cache_put(c, "trial", "empty", 5, NULL, 0));
+	OK(cache_get(c, "trial", "empty", 5, &v, &len));
 	CHECK(len == 0 && ((char *)v)[0] == '\0');
 	free(v);
 
 	for (i = 0; i < 6; i++)
-		OK(cache_put(c, "trial", keys[i], strlen(keys[i]), "x", 1, msg, sizeof(msg)));
+		OK(cache_put(c, "trial", keys[i], strlen(keys[i]), "x", 1));
 	memset(&s, 0, sizeof(s));
-	OK(cache_scan(c, "trial", "p\x1f", 2, visit, &s, msg, sizeof(msg)));
+	OK(cache_scan(c, "trial", "p\x1f", 2, visit, &s));
 	CHECK(s.n == 3);
 	CHECK(!strcmp(s.keys[0], "p\x1f" "a") && !strcmp(s.keys[1], "p\x1f" "b") &&
 	    !strcmp(s.keys[2], "p\x1f" "c"));
 	memset(&s, 0, sizeof(s));
-	OK(cache_scan(c, "trial", "p", 1, visit, &s, msg, sizeof(msg)));
+	OK(cache_scan(c, "trial", "p", 1, visit, &s));
 	CHECK(s.n == 4 && !strcmp(s.keys[0], "p"));
 	memset(&s, 0, sizeof(s));
-	OK(cache_scan(c, "trial", "zz", 2, visit, &s, msg, sizeof(msg)));	/* past the end */
+	OK(cache_scan(c, "trial", "zz", 2, visit, &s));	/* past the end */
 	CHECK(s.n == 0);
-	OK(cache_scan(c, "trial", "p\x1f" "aa", 4, visit, &s, msg, sizeof(msg)));
+	OK(cache_scan(c, "trial", "p\x1f" "aa", 4, visit, &s));
 	CHECK(s.n == 0);
 	memset(&s, 0, sizeof(s));
-	OK(cache_scan(c, "trial", NULL, 0, visit, &s, msg, sizeof(msg)));
+	OK(cache_scan(c, "trial", NULL, 0, visit, &s));
 	CHECK(s.n == 8 && !strcmp(s.keys[0], "empty") && !strcmp(s.keys[1], "k1"));
 	n = 0;
-	OK(cache_scan(c, "trial", NULL, 0, stop_first, &n, msg, sizeof(msg)));
+	OK(cache_scan(c, "trial", NULL, 0, stop_first, &n));
 	CHECK(n == 1);
 	cache_close(c);
 
 	/* values survive a reopen, also read-only */
 	OK(open_dir(&c, base, "basic/sub/dir"));
-	OK(cache_get(c, "trial", "p", 1, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(c, "trial", "p", 1, &v, &len));
 	free(v);
 	cache_close(c);
 	{
 		char dir[1024];
 		snprintf(dir, sizeof(dir), "%s/basic/sub/dir", base);
-		OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
-		OK(cache_get(c, "best", "k1", 2, &v, &len, msg, sizeof(msg)));
+		OK(cache_open(&c, dir, 1));
+		OK(cache_get(c, "best", "k1", 2, &v, &len));
 		CHECK(!strcmp(v, "v2"));
 		free(v);
-		CHECK(cache_put(c, "best", "k1", 2, "x", 1, msg, sizeof(msg)) == KGEN_ECACHE);
-		CHECK(strstr(msg, "read-only") != NULL);
+		CHECK(cache_put(c, "best", "k1", 2, "x", 1) == KGEN_ECACHE);
+		CHECK(strstr(kgen_last_error(), "read-only") != NULL);
 		CHECK(!strcmp(cache_dir(c), dir));
 		cache_close(c);
 	}
@@ -163,9 +163,9 @@ static int best(cache *c, const char *rec, int want_replaced, const char *want)
 	size_t len;
 	int r = -1;
 
-	OK(cache_put_best(c, "prob", rec, &r, msg, sizeof(msg)));
+	OK(cache_put_best(c, "prob", rec, &r));
 	CHECK(r == want_replaced);
-	OK(cache_get(c, "best", "prob", 4, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(c, "best", "prob", 4, &v, &len));
 	if (strcmp(v, want)) {
 		fprintf(stderr, "best after '%s': got '%s', want '%s'\n", rec, (char *)v, want);
 		free(v);
@@ -229,23 +229,23 @@ static int test_growth(const char *base)
 	CHECK((buf = malloc(HUGE_SZ)) != NULL);
 	fill(buf, HUGE_SZ, 8, 0);
 	OK(open_dir(&c, base, "growth"));
-	OK(cache_put(c, "cubin", "huge", 4, buf, HUGE_SZ, msg, sizeof(msg)));
+	OK(cache_put(c, "cubin", "huge", 4, buf, HUGE_SZ));
 	for (i = 0; i < NBIG; i++) {
 		snprintf(key, sizeof(key), "%016x", i);
 		fill(buf, BIG_SZ, 7, i);
-		OK(cache_put(c, "cubin", key, 16, buf, BIG_SZ, msg, sizeof(msg)));
+		OK(cache_put(c, "cubin", key, 16, buf, BIG_SZ));
 	}
 	cache_close(c);
 	OK(open_dir(&c, base, "growth"));
 	for (i = 0; i < NBIG; i++) {
 		snprintf(key, sizeof(key), "%016x", i);
 		fill(buf, BIG_SZ, 7, i);
-		OK(cache_get(c, "cubin", key, 16, &v, &len, msg, sizeof(msg)));
+		OK(cache_get(c, "cubin", key, 16, &v, &len));
 		CHECK(len == BIG_SZ && !memcmp(v, buf, len));
 		free(v);
 	}
 	fill(buf, HUGE_SZ, 8, 0);
-	OK(cache_get(c, "cubin", "huge", 4, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(c, "cubin", "huge", 4, &v, &len));
 	CHECK(len == HUGE_SZ && !memcmp(v, buf, len));
 	free(v);
 	free(buf);
@@ -263,21 +263,21 @@ static int child(const char *dir, unsigned who)
 	int i;
 
 	CHECK(buf != NULL);
-	OK(cache_open(&c, dir, 0, msg, sizeof(msg)));	/* after fork: own env */
+	OK(cache_open(&c, dir, 0));	/* after fork: own env */
 	for (i = 0; i < NTRIAL; i++) {
 		snprintf(key, sizeof(key), "prob%u\x1f" "cfg%d", who, i);
 		snprintf(val, sizeof(val), "who=%u\ni=%d\n", who, i);
-		OK(cache_put(c, "trial", key, strlen(key), val, strlen(val), msg, sizeof(msg)));
+		OK(cache_put(c, "trial", key, strlen(key), val, strlen(val)));
 		if (i % 3 == 0) {
 			snprintf(key, sizeof(key), "%08x%08x", who, i / 3);
 			fill(buf, CUBIN_SZ, who, (unsigned)i / 3);
-			OK(cache_put(c, "cubin", key, 16, buf, CUBIN_SZ, msg, sizeof(msg)));
+			OK(cache_put(c, "cubin", key, 16, buf, CUBIN_SZ));
 		}
 		if (i % 10 == 0) {
 			/* times never repeat across children; minimum 1000 + 0 */
 			snprintf(val, sizeof(val), "stamp=s\ntime_us=%u\nwho=%u\n",
 			    1000 + (unsigned)(NTRIAL - 10 - i) * NCHILD + who, who);
-			OK(cache_put_best(c, "shared", val, NULL, msg, sizeof(msg)));
+			OK(cache_put_best(c, "shared", val, NULL));
 		}
 	}
 	cache_close(c);
@@ -332,9 +332,9 @@ static int test_procs(const char *base)
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 	CHECK((buf = malloc(CUBIN_SZ)) != NULL);
-	OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
+	OK(cache_open(&c, dir, 1));
 	memset(&s, 0, sizeof(s));
-	OK(cache_scan(c, "trial", NULL, 0, count_trial, &s, msg, sizeof(msg)));
+	OK(cache_scan(c, "trial", NULL, 0, count_trial, &s));
 	CHECK(s.bad == 0);
 	for (w = 0; w < NCHILD; w++)
 		CHECK(s.seen[w] == NTRIAL);
@@ -342,11 +342,11 @@ static int test_procs(const char *base)
 		for (i = 0; i < NTRIAL / 3; i++) {
 			snprintf(key, sizeof(key), "%08x%08x", w, i);
 			fill(buf, CUBIN_SZ, w, (unsigned)i);
-			OK(cache_get(c, "cubin", key, 16, &v, &len, msg, sizeof(msg)));
+			OK(cache_get(c, "cubin", key, 16, &v, &len));
 			CHECK(len == CUBIN_SZ && !memcmp(v, buf, len));
 			free(v);
 		}
-	OK(cache_get(c, "best", "shared", 6, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(c, "best", "shared", 6, &v, &len));
 	snprintf(rec, sizeof(rec), "stamp=s\ntime_us=%u\nwho=0\n", 1000u);
 	CHECK(!strcmp(v, rec));
 	free(v);
@@ -371,8 +371,8 @@ static void *thread_main(void *arg)
 	for (i = 0; buf && i < 100 && !t->rc; i++) {
 		snprintf(key, sizeof(key), "t%07x%08x", t->who, i);
 		fill(buf, CUBIN_SZ, 100 + t->who, i);
-		if (cache_put(t->c, "cubin", key, 16, buf, CUBIN_SZ, NULL, 0) ||
-		    cache_get(t->c, "cubin", key, 16, &v, &len, NULL, 0))
+		if (cache_put(t->c, "cubin", key, 16, buf, CUBIN_SZ) ||
+		    cache_get(t->c, "cubin", key, 16, &v, &len))
 			t->rc = 1;
 		else if (len != CUBIN_SZ || memcmp(v, buf, len))
 			t->rc = 2;
@@ -416,20 +416,20 @@ static int test_misc(const char *base)
 	int i;
 
 	snprintf(dir, sizeof(dir), "%s/does/not/exist", base);
-	msg[0] = '\0';
-	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE);
+	kg_err_clear();
+	CHECK(cache_open(&c, dir, 1) == KGEN_ECACHE);
 	CHECK(c == NULL);
-	CHECK(strstr(msg, dir) != NULL);
-	CHECK(strncmp(msg, "cannot open cache '", 19) == 0);
-	printf("  message: %s\n", msg);
+	CHECK(strstr(kgen_last_error(), dir) != NULL);
+	CHECK(strncmp(kgen_last_error(), "cannot open cache '", 19) == 0);
+	printf("  message: %s\n", kgen_last_error());
 	CHECK(access(dir, F_OK) != 0);	/* readonly never creates */
 	/* a file where the directory should be */
 	snprintf(dir, sizeof(dir), "%s/file", base);
 	fclose(fopen(dir, "w"));
 	snprintf(dir, sizeof(dir), "%s/file/sub", base);
-	CHECK(cache_open(&c, dir, 0, msg, sizeof(msg)) == KGEN_ECACHE);
-	CHECK(strstr(msg, dir) != NULL);
-	printf("  message: %s\n", msg);
+	CHECK(cache_open(&c, dir, 0) == KGEN_ECACHE);
+	CHECK(strstr(kgen_last_error(), dir) != NULL);
+	printf("  message: %s\n", kgen_last_error());
 
 	/* readonly open of an env without our DBs: gets miss, scans are empty */
 	{
@@ -446,10 +446,10 @@ static int test_misc(const char *base)
 		OK(mdb_txn_begin(env, NULL, 0, &txn));
 		OK(mdb_txn_commit(txn));
 		mdb_env_close(env);
-		OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
-		CHECK(cache_get(c, "cubin", "k", 1, &v, &len, msg, sizeof(msg)) == KGEN_ENOTFOUND);
+		OK(cache_open(&c, dir, 1));
+		CHECK(cache_get(c, "cubin", "k", 1, &v, &len) == KGEN_ENOTFOUND);
 		memset(&sv, 0, sizeof(sv));
-		OK(cache_scan(c, "trial", NULL, 0, visit, &sv, msg, sizeof(msg)));
+		OK(cache_scan(c, "trial", NULL, 0, visit, &sv));
 		CHECK(sv.n == 0);
 		cache_close(c);
 	}
@@ -486,10 +486,10 @@ static int test_misc(const char *base)
 	CHECK(cache_default_dir(dir, 5) == KGEN_EINVAL);
 	unsetenv("HOME");
 	CHECK(cache_default_dir(dir, sizeof(dir)) == KGEN_EINVAL);
-	CHECK(cache_open(&c, NULL, 0, msg, sizeof(msg)) == KGEN_EINVAL);
+	CHECK(cache_open(&c, NULL, 0) == KGEN_EINVAL);
 	snprintf(dir, sizeof(dir), "%s/default", base);
 	setenv("KGEN_CACHE_DIR", dir, 1);
-	OK(cache_open(&c, NULL, 0, msg, sizeof(msg)));
+	OK(cache_open(&c, NULL, 0));
 	CHECK(!strcmp(cache_dir(c), dir));
 	cache_close(c);
 	for (i = 0; i < 3; i++)
@@ -513,40 +513,40 @@ static int test_pack_env(const char *base)
 
 	snprintf(dir, sizeof(dir), "%s/packsrc", base);
 	snprintf(file, sizeof(file), "%s/one.kgenpack", base);
-	OK(cache_open_flags(&c, dir, CACHE_PACK, msg, sizeof(msg)));
+	OK(cache_open_flags(&c, dir, CACHE_PACK));
 	fill(big, sizeof(big), 7, 1);
-	OK(cache_put(c, "cubin", "0123456789abcdef", 16, big, sizeof(big), msg, sizeof(msg)));
-	OK(cache_put(c, "sum", "0123456789abcdef", 16, "fnv1a64=1\n", 10, msg, sizeof(msg)));
-	OK(cache_put(c, "meta", "format", 6, "1", 1, msg, sizeof(msg)));
-	OK(cache_put_best(c, "k|r1", "time_us=2\n", NULL, msg, sizeof(msg)));
-	CHECK(cache_put(c, "trial", "k", 1, "x", 1, msg, sizeof(msg)) == KGEN_EINVAL);
-	CHECK(strstr(msg, "a pack has no database 'trial'") != NULL);
-	OK(cache_copy(c, file, msg, sizeof(msg)));
-	OK(cache_copy(c, file, msg, sizeof(msg)));	/* replaces it */
+	OK(cache_put(c, "cubin", "0123456789abcdef", 16, big, sizeof(big)));
+	OK(cache_put(c, "sum", "0123456789abcdef", 16, "fnv1a64=1\n", 10));
+	OK(cache_put(c, "meta", "format", 6, "1", 1));
+	OK(cache_put_best(c, "k|r1", "time_us=2\n", NULL));
+	CHECK(cache_put(c, "trial", "k", 1, "x", 1) == KGEN_EINVAL);
+	CHECK(strstr(kgen_last_error(), "a pack has no database 'trial'") != NULL);
+	OK(cache_copy(c, file));
+	OK(cache_copy(c, file));	/* replaces it */
 	cache_close(c);
 	CHECK(stat(file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0644);
 	/* one file: no lock file beside it, none made by opening it */
-	OK(cache_open_flags(&p, file, CACHE_PACK | CACHE_RDONLY, msg, sizeof(msg)));
+	OK(cache_open_flags(&p, file, CACHE_PACK | CACHE_RDONLY));
 	snprintf(dir, sizeof(dir), "%s-lock", file);
 	CHECK(access(dir, F_OK) != 0);
-	OK(cache_get(p, "cubin", "0123456789abcdef", 16, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(p, "cubin", "0123456789abcdef", 16, &v, &len));
 	CHECK(len == sizeof(big) && !memcmp(v, big, len));
 	free(v);
-	OK(cache_get(p, "best", "k|r1", 4, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(p, "best", "k|r1", 4, &v, &len));
 	CHECK(len == 10 && !memcmp(v, "time_us=2\n", 10));
 	free(v);
-	CHECK(cache_put(p, "meta", "x", 1, "y", 1, msg, sizeof(msg)) == KGEN_ECACHE);
-	CHECK(strstr(msg, "pack '") && strstr(msg, "' is opened read-only"));
-	CHECK(cache_get(p, "trial", "k", 1, &v, &len, msg, sizeof(msg)) == KGEN_EINVAL);
+	CHECK(cache_put(p, "meta", "x", 1, "y", 1) == KGEN_ECACHE);
+	CHECK(strstr(kgen_last_error(), "pack '") && strstr(kgen_last_error(), "' is opened read-only"));
+	CHECK(cache_get(p, "trial", "k", 1, &v, &len) == KGEN_EINVAL);
 	cache_close(p);
 	/* a cache has no sum or meta; a cache directory is not a pack file */
 	OK(open_dir(&c, base, "notapack"));
-	CHECK(cache_put(c, "sum", "k", 1, "x", 1, msg, sizeof(msg)) == KGEN_EINVAL);
-	CHECK(strstr(msg, "a cache has no database 'sum'") != NULL);
+	CHECK(cache_put(c, "sum", "k", 1, "x", 1) == KGEN_EINVAL);
+	CHECK(strstr(kgen_last_error(), "a cache has no database 'sum'") != NULL);
 	cache_close(c);
 	snprintf(dir, sizeof(dir), "%s/notapack", base);
-	CHECK(cache_open_flags(&p, dir, CACHE_PACK | CACHE_RDONLY, msg, sizeof(msg)) == KGEN_ECACHE);
-	CHECK(!strncmp(msg, "cannot open pack '", 18));
+	CHECK(cache_open_flags(&p, dir, CACHE_PACK | CACHE_RDONLY) == KGEN_ECACHE);
+	CHECK(!strncmp(kgen_last_error(), "cannot open pack '", 18));
 	printf("ok 7 - packs: their databases, one compacted read-only file\n");
 	return 0;
 }
@@ -570,10 +570,10 @@ static int test_integrity(const char *base)
 	MDB_val k, val;
 
 	snprintf(dir, sizeof(dir), "%s/integrity", base);
-	OK(cache_open(&c, dir, 0, msg, sizeof(msg)));
-	OK(cache_put_best(c, "p|k", rec, &replaced, msg, sizeof(msg)));
-	OK(cache_put(c, "cubin", "0123456789abcdef", 16, "CUBIN", 5, msg, sizeof(msg)));
-	OK(cache_get(c, "best", "p|k", 3, &v, &len, msg, sizeof(msg)));
+	OK(cache_open(&c, dir, 0));
+	OK(cache_put_best(c, "p|k", rec, &replaced));
+	OK(cache_put(c, "cubin", "0123456789abcdef", 16, "CUBIN", 5));
+	OK(cache_get(c, "best", "p|k", 3, &v, &len));
 	CHECK(len == strlen(rec) && !memcmp(v, rec, len));	/* the trailer stripped */
 	free(v);
 	cache_close(c);
@@ -590,20 +590,20 @@ static int test_integrity(const char *base)
 	fputc('9', f);
 	fclose(f);
 	free(buf);
-	OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
-	CHECK(cache_get(c, "best", "p|k", 3, &v, &len, msg, sizeof(msg)) == KGEN_ECACHE && !v);
-	CHECK(strstr(msg, "does not match its checksum") && strstr(msg, dir));
+	OK(cache_open(&c, dir, 1));
+	CHECK(cache_get(c, "best", "p|k", 3, &v, &len) == KGEN_ECACHE && !v);
+	CHECK(strstr(kgen_last_error(), "does not match its checksum") && strstr(kgen_last_error(), dir));
 	memset(&sv, 0, sizeof(sv));
-	OK(cache_scan(c, "best", NULL, 0, visit, &sv, msg, sizeof(msg)));
+	OK(cache_scan(c, "best", NULL, 0, visit, &sv));
 	CHECK(sv.n == 0);	/* skipped */
 	CHECK(cache_damaged(c, first, sizeof(first)) == 2 && !strcmp(first, "best 'p|k'"));
-	OK(cache_get(c, "cubin", "0123456789abcdef", 16, &v, &len, msg, sizeof(msg)));
+	OK(cache_get(c, "cubin", "0123456789abcdef", 16, &v, &len));
 	CHECK(len == 5 && !memcmp(v, "CUBIN", 5));
 	free(v);
 	cache_close(c);
 	/* a damaged record is replaced by the next, whatever it says */
-	OK(cache_open(&c, dir, 0, msg, sizeof(msg)));
-	OK(cache_put_best(c, "p|k", "time_us=50\n", &replaced, msg, sizeof(msg)));
+	OK(cache_open(&c, dir, 0));
+	OK(cache_put_best(c, "p|k", "time_us=50\n", &replaced));
 	CHECK(replaced);
 	cache_close(c);
 
@@ -620,21 +620,21 @@ static int test_integrity(const char *base)
 	OK(mdb_put(txn, dbi, &k, &val, 0));
 	OK(mdb_txn_commit(txn));
 	mdb_env_close(env);
-	OK(cache_open(&c, dir, 1, msg, sizeof(msg)));
-	CHECK(cache_get(c, "best", "p|old", 5, &v, &len, msg, sizeof(msg)) == KGEN_ECACHE);
-	CHECK(strstr(msg, "has no checksum"));
+	OK(cache_open(&c, dir, 1));
+	CHECK(cache_get(c, "best", "p|old", 5, &v, &len) == KGEN_ECACHE);
+	CHECK(strstr(kgen_last_error(), "has no checksum"));
 	cache_close(c);
 
 	/* data.mdb cut short: refused before LMDB maps it (it would fault) */
 	CHECK(truncate(file, 8192 + 100) == 0);
-	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE && !c);
-	CHECK(strstr(msg, "truncated (") && strstr(msg, "its header says") && strstr(msg, "data.mdb"));
-	CHECK(cache_open(&c, dir, 0, msg, sizeof(msg)) == KGEN_ECACHE && !c);
+	CHECK(cache_open(&c, dir, 1) == KGEN_ECACHE && !c);
+	CHECK(strstr(kgen_last_error(), "truncated (") && strstr(kgen_last_error(), "its header says") && strstr(kgen_last_error(), "data.mdb"));
+	CHECK(cache_open(&c, dir, 0) == KGEN_ECACHE && !c);
 	CHECK(truncate(file, 100) == 0);
-	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE && strstr(msg, "no LMDB header"));
+	CHECK(cache_open(&c, dir, 1) == KGEN_ECACHE && strstr(kgen_last_error(), "no LMDB header"));
 	/* data.mdb a FIFO: refused at once, not waited on */
 	CHECK(unlink(file) == 0 && mkfifo(file, 0644) == 0);
-	CHECK(cache_open(&c, dir, 1, msg, sizeof(msg)) == KGEN_ECACHE && strstr(msg, "not a regular file"));
+	CHECK(cache_open(&c, dir, 1) == KGEN_ECACHE && strstr(kgen_last_error(), "not a regular file"));
 	printf("ok 8 - integrity: entry checksums, a damaged entry skipped, data.mdb truncated or a FIFO refused\n");
 	return 0;
 }

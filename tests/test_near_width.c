@@ -1,5 +1,5 @@
 /* test_near_width: the runtime's nearest-width rule end to end, on the
- * stand-in driver (tests/mock_cuda.c) with NVRTC: a width the shipped pack
+ * stand-in driver (tests/stand_in_cuda.c, mock mode) with NVRTC: a width the shipped pack
  * lacks takes the configuration of the nearest tuned width (compiled for
  * its own width), a preset width its own record, and $KGEN_NO_NEAR_WIDTH=1
  * the template's default. The stand-in GPU is another model than the

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "err.h"
 #include "check.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 #define GPU "Test GPU"
@@ -45,16 +47,16 @@ static size_t fake_cubin(const rec_spec *r, unsigned char *buf, size_t len)
  * (bad_sum: a wrong one). */
 static int put_rec(cache *c, const rec_spec *r, int pack, int bad_sum)
 {
-	char key[KG_KEY_MAX], rec[1024], hex[17], sum[64], msg[256];
+	char key[KG_KEY_MAX], rec[1024], hex[17], sum[64];
 	unsigned char cubin[1000];
 	size_t n = fake_cubin(r, cubin, sizeof cubin);
 	kg_problem_key(key, sizeof key, r->op, 0, KGEN_BF16, 1024, r->sm, r->gpu, r->bucket);
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
 	snprintf(rec, sizeof rec, "config=%s\nkernel=k\nblock=128\nrows_per_cta=1\nvariant=%s\ntime_us=1.0\nstamp=%s\n%s%s%s",
 	         r->config, hex, r->stamp, r->nvrtc ? "nvrtc=" : "", r->nvrtc ? r->nvrtc : "", r->nvrtc ? "\n" : "");
-	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||
-	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg)) {
-		fprintf(stderr, "put_rec: %s\n", msg);
+	if (cache_put(c, "cubin", hex, 16, cubin, n) ||
+	    cache_put(c, "best", key, strlen(key), rec, strlen(rec))) {
+		fprintf(stderr, "put_rec: %s\n", kgen_last_error());
 		return -1;
 	}
 	if (!pack)
@@ -64,24 +66,24 @@ static int put_rec(cache *c, const rec_spec *r, int pack, int bad_sum)
 		sum[0] = sum[0] == '0' ? '1' : '0';
 	memmove(sum + 8, sum, 17);
 	memcpy(sum, "fnv1a64=", 8);
-	return cache_put(c, "sum", hex, 16, sum, strlen(sum), msg, sizeof msg);
+	return cache_put(c, "sum", hex, 16, sum, strlen(sum));
 }
 
 /* Write a pack file of n records (format: the meta format). */
 static int make_pack(const char *file, const rec_spec *r, int n, const char *format, int bad_sum)
 {
-	char dir[512], f[600], msg[256];
+	char dir[512], f[600];
 	cache *c;
 	int rc = 0;
 	snprintf(dir, sizeof dir, "%s/scratch", base);
-	if (mkdir(dir, 0755) || cache_open_flags(&c, dir, CACHE_PACK, msg, sizeof msg))
+	if (mkdir(dir, 0755) || cache_open_flags(&c, dir, CACHE_PACK))
 		return -1;
 	for (int i = 0; i < n && !rc; i++)
 		rc = put_rec(c, &r[i], 1, bad_sum);
 	if (!rc && format)
-		rc = cache_put(c, "meta", "format", 6, format, strlen(format), msg, sizeof msg);
+		rc = cache_put(c, "meta", "format", 6, format, strlen(format));
 	if (!rc)
-		rc = cache_copy(c, file, msg, sizeof msg);
+		rc = cache_copy(c, file);
 	cache_close(c);
 	snprintf(f, sizeof f, "%s/data.mdb", dir);
 	unlink(f);
@@ -139,7 +141,7 @@ static int count_visit(const void *key, size_t klen, const void *val, size_t vle
 
 int main(void)
 {
-	char p1[512], d2[512], d3[512], f[600], path[2048], msg[512], desc[4096];
+	char p1[512], d2[512], d3[512], f[600], path[2048], desc[4096];
 	cache *c, *pk;
 	kg_packs *p;
 	kg_record r;
@@ -155,7 +157,7 @@ int main(void)
 	/* the cache: softmax fwd, bucket 4096, threads=1 */
 	rec_spec cache_recs[] = {{KG_SOFTMAX_FWD, GPU, 90, 4096, "threads=1,vec=8", stamp, "13.0"}};
 	snprintf(f, sizeof f, "%s/cache", base);
-	CHECK(!cache_open(&c, f, 0, msg, sizeof msg), "cache_open: %s", msg);
+	CHECK(!cache_open(&c, f, 0), "cache_open: %s", kgen_last_error());
 	CHECK(!put_rec(c, &cache_recs[0], 0, 0), "put");
 
 	/* pack 1 (a file of the path) */
@@ -196,17 +198,17 @@ int main(void)
 	CHECK(!make_pack(f, pack3, 1, "1", 0), "make_pack format 1");
 
 	/* kg_pack_open: format, and what is not a pack */
-	CHECK(!kg_pack_open(&pk, p1, msg, sizeof msg), "open pack 1: %s", msg);
+	CHECK(!kg_pack_open(&pk, p1), "open pack 1: %s", kgen_last_error());
 	cache_close(pk);
-	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE &&
-	          strstr(msg, "pack format 1, this build reads 2: rebuild or re-export it") && strstr(msg, f) && !pk,
-	      "format 1: %s", msg);
+	CHECK(kg_pack_open(&pk, f) == KGEN_ECACHE &&
+	          strstr(kgen_last_error(), "pack format 1, this build reads 2: rebuild or re-export it") && strstr(kgen_last_error(), f) && !pk,
+	      "format 1: %s", kgen_last_error());
 	snprintf(f, sizeof f, "%s/cache/data.mdb", base);
-	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "pack format 1, this build reads 2"),
-	      "cache as pack (an LMDB file without the trailer): %s", msg);
+	CHECK(kg_pack_open(&pk, f) == KGEN_ECACHE && strstr(kgen_last_error(), "pack format 1, this build reads 2"),
+	      "cache as pack (an LMDB file without the trailer): %s", kgen_last_error());
 	snprintf(f, sizeof f, "%s/none.kgenpack", base);
-	CHECK(kg_pack_open(&pk, f, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "cannot open pack '"), "missing: %s",
-	      msg);
+	CHECK(kg_pack_open(&pk, f) == KGEN_ECACHE && strstr(kgen_last_error(), "cannot open pack '"), "missing: %s",
+	      kgen_last_error());
 
 	/* the set: missing entries skipped, a file listed twice opened once */
 	snprintf(path, sizeof path, "%s/nothing::%s:%s:%s", base, p1, d2, p1);
@@ -344,12 +346,12 @@ int main(void)
 			fclose(out);
 			free(copy);
 			if (bad[i].reseal)
-				CHECK(!cache_pack_seal(g, msg, sizeof msg), "reseal %zu: %s", i, msg);
+				CHECK(!cache_pack_seal(g), "reseal %zu: %s", i, kgen_last_error());
 			pk = (cache *)1;
-			msg[0] = 0;
-			rc = kg_pack_open(&pk, g, msg, sizeof msg);
-			CHECK(rc == KGEN_ECACHE && !pk && strstr(msg, g) && strstr(msg, bad[i].why), "damaged %zu (%ld bytes): %s",
-			      i, n, msg);
+			kg_err_clear();
+			rc = kg_pack_open(&pk, g);
+			CHECK(rc == KGEN_ECACHE && !pk && strstr(kgen_last_error(), g) && strstr(kgen_last_error(), bad[i].why), "damaged %zu (%ld bytes): %s",
+			      i, n, kgen_last_error());
 		}
 		free(buf);
 		/* another format in the trailer */
@@ -360,17 +362,17 @@ int main(void)
 		memcpy(want + 56, "KGENEND\n", 8);
 		fwrite(want, 1, 64, out);
 		fclose(out);
-		CHECK(kg_pack_open(&pk, g, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "pack format 3, this build reads 2"),
-		      "format 3: %s", msg);
+		CHECK(kg_pack_open(&pk, g) == KGEN_ECACHE && strstr(kgen_last_error(), "pack format 3, this build reads 2"),
+		      "format 3: %s", kgen_last_error());
 		/* not a regular file: a FIFO is refused at once (never waited on),
 		 * and so is a directory */
 		snprintf(g, sizeof g, "%s/fifo.kgenpack", base);
 		CHECK(!mkfifo(g, 0644), "mkfifo");
-		CHECK(kg_pack_open(&pk, g, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "not a regular file") &&
-		          strstr(msg, g),
-		      "fifo: %s", msg);
-		CHECK(kg_pack_open(&pk, base, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "not a regular file"), "dir: %s",
-		      msg);
+		CHECK(kg_pack_open(&pk, g) == KGEN_ECACHE && strstr(kgen_last_error(), "not a regular file") &&
+		          strstr(kgen_last_error(), g),
+		      "fifo: %s", kgen_last_error());
+		CHECK(kg_pack_open(&pk, base) == KGEN_ECACHE && strstr(kgen_last_error(), "not a regular file"), "dir: %s",
+		      kgen_last_error());
 		/* in the runtime's set: skipped, the next source used */
 		snprintf(path, sizeof path, "%s:%s/bad5.kgenpack:%s", g, base, p1);
 		CHECK(!kg_packs_new(&p, path, NULL), "kg_packs_new");
@@ -406,20 +408,21 @@ int main(void)
 		fputc('9', fp);
 		fclose(fp);
 		free(buf);
-		CHECK(kg_pack_open(&pk, g, msg, sizeof msg) == KGEN_ECACHE && strstr(msg, "damaged (sha256"), "flip: %s", msg);
-		CHECK(!cache_pack_seal(g, msg, sizeof msg), "reseal: %s", msg);
+		CHECK(kg_pack_open(&pk, g) == KGEN_ECACHE && strstr(kgen_last_error(), "damaged (sha256"), "flip: %s", kgen_last_error());
+		CHECK(!cache_pack_seal(g), "reseal: %s", kgen_last_error());
 		CHECK(!kg_packs_new(&p, g, NULL), "kg_packs_new");
 		CHECK(find(NULL, p, KG_SOFTMAX_FWD, GPU, 90, 4096, 0, &r) == KGEN_ENOTFOUND && !r.rec,
 		      "a damaged record was found: %s", r.rec ? r.rec : "");
 		kg_record_free(&r);
 		CHECK(kg_packs_count(p) == 1, "the resealed pack opens");
 		kg_packs_free(p);
-		CHECK(!kg_pack_open(&pk, g, msg, sizeof msg), "open resealed: %s", msg);
+		CHECK(!kg_pack_open(&pk, g), "open resealed: %s", kgen_last_error());
 		{
 			int seen = 0;
-			cache_scan(pk, "best", NULL, 0, count_visit, &seen, NULL, 0);
-			CHECK(seen == 0 && cache_damaged(pk, msg, sizeof msg) == 1 && strstr(msg, "best 'softmax|fwd"),
-			      "scan: %d seen, damaged: %s", seen, msg);
+			char first[512];
+			cache_scan(pk, "best", NULL, 0, count_visit, &seen);
+			CHECK(seen == 0 && cache_damaged(pk, first, sizeof first) == 1 && strstr(first, "best 'softmax|fwd"),
+			      "scan: %d seen, damaged: %s", seen, first);
 		}
 		cache_close(pk);
 	}

@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "check.h"
 #include "gen.h"
+#include "hash.h"
 #include "internal.h"
 
 #define GPU "kgen fake GPU"
@@ -46,41 +47,41 @@ typedef struct spec {
 
 static int put(cache *c, const spec *s, int pack)
 {
-	char key[KG_KEY_MAX], rec[1024], stamp[96], hex[17], good[17], sum[64], msg[256];
+	char key[KG_KEY_MAX], rec[1024], stamp[96], hex[17], good[17], sum[64];
 	char cubin[512];
 	size_t n = (size_t)snprintf(cubin, sizeof cubin, "%s\n%s %lld %lld", s->cubin, s->config, s->cols, s->bucket);
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[s->op].op)));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_ops[s->op].family));
 	const char *gpu = s->gpu ? s->gpu : GPU;
 	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)gen_hash(0, cubin, n));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
 	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
 	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
 	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", s->cluster ? s->cluster : 1, hex,
 	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp, gpu);
-	if (cache_put(c, "cubin", hex, 16, cubin, n, msg, sizeof msg) ||
-	    cache_put(c, "best", key, strlen(key), rec, strlen(rec), msg, sizeof msg))
+	if (cache_put(c, "cubin", hex, 16, cubin, n) ||
+	    cache_put(c, "best", key, strlen(key), rec, strlen(rec)))
 		return -1;
 	if (!pack)
 		return 0;
 	kg_pack_sum(cubin, s->bad_sum ? n - 1 : n, good);
 	snprintf(sum, sizeof sum, "fnv1a64=%s\n", good);
-	return cache_put(c, "sum", hex, 16, sum, strlen(sum), msg, sizeof msg);
+	return cache_put(c, "sum", hex, 16, sum, strlen(sum));
 }
 
 static int make_pack(const char *file, const spec *s, int n)
 {
-	char dir[512], f[600], msg[256];
+	char dir[512], f[600];
 	cache *c;
 	int rc = 0;
 	snprintf(dir, sizeof dir, "%s/scratch", base);
-	if (mkdir(dir, 0755) || cache_open_flags(&c, dir, CACHE_PACK, msg, sizeof msg))
+	if (mkdir(dir, 0755) || cache_open_flags(&c, dir, CACHE_PACK))
 		return -1;
 	for (int i = 0; i < n && !rc; i++)
 		rc = put(c, &s[i], 1);
 	if (!rc)
-		rc = cache_put(c, "meta", "format", 6, KG_PACK_FORMAT, 1, msg, sizeof msg) ||
-		     cache_copy(c, file, msg, sizeof msg);
+		rc = cache_put(c, "meta", "format", 6, KG_PACK_FORMAT, 1) ||
+		     cache_copy(c, file);
 	cache_close(c);
 	snprintf(f, sizeof f, "%s/data.mdb", dir);
 	unlink(f);
@@ -134,7 +135,7 @@ static kgen_ctx *open_ctx(const char *sub)
 
 int main(int argc, char **argv)
 {
-	char good[512], bad[512], path[1100], used[256], msg[256];
+	char good[512], bad[512], path[1100], used[256];
 	const char *err;
 	kgen_ctx *ctx;
 	void *fake;
@@ -300,7 +301,7 @@ int main(int argc, char **argv)
 		const spec mine = {KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=32,tpr=32,vec=8",
 		                   "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL};
 		snprintf(dir, sizeof dir, "%s/cache2", base);
-		CHECK(!cache_open(&c, dir, 0, msg, sizeof msg) && !put(c, &mine, 0), "cache2: %s", msg);
+		CHECK(!cache_open(&c, dir, 0) && !put(c, &mine, 0), "cache2: %s", kgen_last_error());
 		cache_close(c);
 		if (!(ctx = open_ctx("cache2")))
 			return 1;
@@ -369,7 +370,7 @@ int main(int argc, char **argv)
 		fwrite(buf, 1, (size_t)size, out);
 		fclose(out);
 		free(buf);
-		CHECK(!cache_pack_seal(rec, msg, sizeof msg), "reseal: %s", msg); /* the digest made anew */
+		CHECK(!cache_pack_seal(rec), "reseal: %s", kgen_last_error()); /* the digest made anew */
 		snprintf(all, sizeof all, "%s:%s:%s:%s", trunc, fifo, rec, good);
 		setenv("KGEN_PACK_PATH", all, 1);
 		if (!(ctx = open_ctx("cache3")))
@@ -447,7 +448,7 @@ int main(int argc, char **argv)
 		char prefix[KG_KEY_MAX], stamp[96];
 		const long long want[] = {1, 8, 64, 256, 512, 4096, 65536, 1 << 20};
 		const int far[] = {1, 1, 1, 1, 0, 0, 0, 0};
-		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family("softmax")));
+		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_op_family("softmax")));
 		kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, 1024, 90, GPU);
 		CHECK(!kg_packs_new(&ps, good, NULL), "packs");
 		for (int i = 0; i < 8; i++) {

@@ -174,7 +174,6 @@ int batch_run(const batch_opts *b)
 	shared s;
 	worker w[MAX_WORKERS];
 	pthread_t th[MAX_WORKERS];
-	char msg[512];
 	int nw = b->devices && b->ndevices > 0 ? b->ndevices : 1, started = 0, rc;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (nw > MAX_WORKERS)
@@ -186,8 +185,8 @@ int batch_run(const batch_opts *b)
 	s.threads = b->base->threads > 0 ? b->base->threads : (int)(cores / nw > 0 ? cores / nw : 1);
 	if (b->base->cache) {
 		s.cache = b->base->cache;
-	} else if ((rc = cache_open(&s.cache, b->base->cache_dir, 0, msg, sizeof msg))) {
-		return kg_err(rc, "%s", msg);
+	} else if ((rc = cache_open(&s.cache, b->base->cache_dir, 0))) {
+		return rc;
 	}
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.ahead_done, NULL);

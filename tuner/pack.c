@@ -172,8 +172,7 @@ static void parse(int argc, char **argv, const char *allowed, pargs *a)
 /* Every entry of db; prints the error. */
 static int read_all(cache *c, const char *db, pack_entries *l)
 {
-	char msg[512];
-	return pack_read_all(c, db, l, msg, sizeof msg) ? cli_error("%s", msg) : 0;
+	return pack_read_all(c, db, l) ? cli_error("%s", kgen_last_error()) : 0;
 }
 
 /* Report the entries of c that failed their checksum (they were skipped);
@@ -200,7 +199,7 @@ static int cmd_export(int argc, char **argv)
 	cache *c = NULL;
 	pack_writer w;
 	pack_entries l;
-	char msg[512], seen[1024] = "";
+	char seen[1024] = "";
 	int rc = 1, stale = 0, other = 0, nocubin = 0;
 	parse(argc, argv, "gpu sm cache output", &a);
 	if (a.nfiles)
@@ -210,23 +209,22 @@ static int cmd_export(int argc, char **argv)
 	if (!a.out || !*a.out)
 		cli_die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
-	if (cache_open(&c, a.cache, 1, msg, sizeof msg))
-		return cli_error("%s", msg);
+	if (cache_open(&c, a.cache, 1))
+		return cli_error("%s", kgen_last_error());
 	if (read_all(c, "best", &l)) {
 		cache_close(c);
 		return 1;
 	}
-	if (pack_writer_open(&w, msg, sizeof msg)) {
-		cli_error("%s", msg);
+	if (pack_writer_open(&w)) {
+		cli_error("%s", kgen_last_error());
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
 		const pack_entry *e = &l.v[i];
-		char hex[17], why[256], tag[300];
-		void *cubin;
-		size_t size;
-		pack_key k;
-		if (pack_key_parse(e->key, e->klen, &k)) {
+		char tag[300];
+		int no_cubin;
+		kg_key k;
+		if (kg_key_parse(e->key, e->klen, &k)) {
 			fprintf(stderr, "kgen: warning: skipping a record with a malformed key '%s'\n", e->key);
 			continue;
 		}
@@ -240,18 +238,15 @@ static int cmd_export(int argc, char **argv)
 			stale++;
 			continue;
 		}
-		if (pack_cubin(c, 0, cache_dir(c), e->rec, &cubin, &size, hex, why, sizeof why)) {
-			fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, why);
-			nocubin++;
-			continue;
-		}
-		rc = pack_writer_add(&w, e, &k, cubin, size, msg, sizeof msg);
-		free(cubin);
-		if (rc) {
-			rc = cli_error("%s", msg);
+		if (pack_copy(c, 0, cache_dir(c), e, &k, &w, NULL, NULL, &no_cubin)) {
+			if (no_cubin) {
+				fprintf(stderr, "kgen: warning: skipping '%s': %s\n", e->key, kgen_last_error());
+				nocubin++;
+				continue;
+			}
+			rc = cli_error("%s", kgen_last_error());
 			goto out;
 		}
-		rc = 1;
 	}
 	if (!w.records) {
 		char sm[16] = "";
@@ -262,8 +257,8 @@ static int cmd_export(int argc, char **argv)
 		      other ? "; it has records for " : "", other ? seen : "");
 		goto out;
 	}
-	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
-		cli_error("%s", msg);
+	if (pack_writer_finish(&w, a.out)) {
+		cli_error("%s", kgen_last_error());
 		goto out;
 	}
 	print_written(&w, a.out);
@@ -285,9 +280,8 @@ out:
 /* Open a pack given on the command line; prints the error. */
 static int open_pack(cache **c, const char *file)
 {
-	char msg[512];
-	if (kg_pack_open(c, file, msg, sizeof msg))
-		return cli_error("%s", msg);
+	if (kg_pack_open(c, file))
+		return cli_error("%s", kgen_last_error());
 	return 0;
 }
 
@@ -296,7 +290,6 @@ static int cmd_import(int argc, char **argv)
 	pargs a;
 	cache *p = NULL, *c = NULL;
 	pack_entries l = {0};
-	char msg[512];
 	int rc = 1, stale = 0, bad = 0, stored = 0, kept = 0;
 	parse(argc, argv, "cache", &a);
 	if (a.nfiles != 1)
@@ -305,32 +298,25 @@ static int cmd_import(int argc, char **argv)
 		return 1;
 	if (read_all(p, "best", &l))
 		goto out;
-	if (cache_open(&c, a.cache, 0, msg, sizeof msg)) {
-		cli_error("%s", msg);
+	if (cache_open(&c, a.cache, 0)) {
+		cli_error("%s", kgen_last_error());
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
 		const pack_entry *e = &l.v[i];
-		char hex[17], why[256];
-		void *cubin;
-		size_t size;
-		int replaced;
-		pack_key k;
-		if (pack_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
+		int replaced = 0, no_cubin;
+		kg_key k;
+		if (kg_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 			stale++;
 			continue;
 		}
-		if (pack_cubin(p, 1, a.files[0], e->rec, &cubin, &size, hex, why, sizeof why)) {
-			cli_error("'%s': %s", e->key, why);
-			bad++;
-			continue;
-		}
-		/* the cubin first: a record is never stored without its cubin */
-		rc = cache_put(c, "cubin", hex, 16, cubin, size, msg, sizeof msg) ||
-		     cache_put_best(c, e->key, e->rec, &replaced, msg, sizeof msg);
-		free(cubin);
-		if (rc) {
-			cli_error("%s", msg);
+		if (pack_copy(p, 1, a.files[0], e, &k, NULL, c, &replaced, &no_cubin)) {
+			if (no_cubin) {
+				cli_error("'%s': %s", e->key, kgen_last_error());
+				bad++;
+				continue;
+			}
+			rc = cli_error("%s", kgen_last_error());
 			goto out;
 		}
 		stored += replaced;
@@ -358,7 +344,6 @@ static int cmd_merge(int argc, char **argv)
 	pack_scratch s = {{0}, NULL};
 	pack_writer w;
 	pack_entries l = {0};
-	char msg[512];
 	int rc = 1, stale = 0, in = 0;
 	parse(argc, argv, "output", &a);
 	if (a.nfiles < 2)
@@ -367,8 +352,8 @@ static int cmd_merge(int argc, char **argv)
 		cli_die_usage("missing -o FILE");
 	memset(&w, 0, sizeof w);
 	/* 1: every current record into a scratch cache, by put_best's rules */
-	if (pack_scratch_open(&s, 0, msg, sizeof msg))
-		return cli_error("%s", msg);
+	if (pack_scratch_open(&s, 0))
+		return cli_error("%s", kgen_last_error());
 	for (int f = 0; f < a.nfiles; f++) {
 		cache *p;
 		if (open_pack(&p, a.files[f]))
@@ -384,28 +369,20 @@ static int cmd_merge(int argc, char **argv)
 		}
 		for (int i = 0; i < l.n; i++) {
 			const pack_entry *e = &l.v[i];
-			char hex[17], why[256];
-			void *cubin;
-			size_t size;
-			pack_key k;
-			if (pack_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
+			int no_cubin;
+			kg_key k;
+			if (kg_key_parse(e->key, e->klen, &k) || !pack_stamp_current(&k, e->rec)) {
 				stale++;
 				continue;
 			}
-			if (pack_cubin(p, 1, a.files[f], e->rec, &cubin, &size, hex, why, sizeof why)) {
-				cli_error("'%s': %s; nothing written", e->key, why);
+			if (pack_copy(p, 1, a.files[f], e, &k, NULL, s.c, NULL, &no_cubin)) {
+				if (no_cubin)
+					cli_error("'%s': %s; nothing written", e->key, kgen_last_error());
+				else
+					cli_error("%s", kgen_last_error());
 				cache_close(p);
 				goto out;
 			}
-			rc = cache_put(s.c, "cubin", hex, 16, cubin, size, msg, sizeof msg) ||
-			     cache_put_best(s.c, e->key, e->rec, NULL, msg, sizeof msg);
-			free(cubin);
-			if (rc) {
-				cli_error("%s", msg);
-				cache_close(p);
-				goto out;
-			}
-			rc = 1;
 			in++;
 		}
 		pack_entries_free(&l);
@@ -414,35 +391,26 @@ static int cmd_merge(int argc, char **argv)
 	/* 2: the winners and only their cubins into the pack */
 	if (read_all(s.c, "best", &l))
 		goto out;
-	if (pack_writer_open(&w, msg, sizeof msg)) {
-		cli_error("%s", msg);
+	if (pack_writer_open(&w)) {
+		cli_error("%s", kgen_last_error());
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++) {
-		char hex[17], why[256];
-		void *cubin;
-		size_t size;
-		pack_key k;
-		pack_key_parse(l.v[i].key, l.v[i].klen, &k);
-		if (pack_cubin(s.c, 0, s.dir, l.v[i].rec, &cubin, &size, hex, why, sizeof why)) {
-			cli_error("%s", why);
+		int no_cubin;
+		kg_key k;
+		kg_key_parse(l.v[i].key, l.v[i].klen, &k);
+		if (pack_copy(s.c, 0, s.dir, &l.v[i], &k, &w, NULL, NULL, &no_cubin)) {
+			rc = cli_error("%s", kgen_last_error());
 			goto out;
 		}
-		rc = pack_writer_add(&w, &l.v[i], &k, cubin, size, msg, sizeof msg);
-		free(cubin);
-		if (rc) {
-			rc = cli_error("%s", msg);
-			goto out;
-		}
-		rc = 1;
 	}
 	if (!w.records) {
 		cli_error("no current record in the %d packs%s", a.nfiles,
 		      stale ? " (all made by another template or kgen version)" : "");
 		goto out;
 	}
-	if (pack_writer_finish(&w, a.out, msg, sizeof msg)) {
-		cli_error("%s", msg);
+	if (pack_writer_finish(&w, a.out)) {
+		cli_error("%s", kgen_last_error());
 		goto out;
 	}
 	print_written(&w, a.out);
@@ -509,7 +477,7 @@ static int cmd_ls(int argc, char **argv)
 		printf("{\"file\": ");
 		cli_json_str(stdout, a.files[0]);
 		printf(", \"meta\": {");
-		cache_scan(p, "meta", NULL, 0, print_meta_json, &first, NULL, 0);
+		cache_scan(p, "meta", NULL, 0, print_meta_json, &first);
 		printf("}, \"records\": [");
 	} else {
 		printf("pack '%s': format %s, kgen %s, created %s\n", a.files[0], m[0], m[1], m[2]);
@@ -519,8 +487,8 @@ static int cmd_ls(int argc, char **argv)
 	}
 	for (int i = 0; i < l.n; i++) {
 		char cfg[256], t[32], g[32];
-		pack_key k;
-		if (pack_key_parse(l.v[i].key, l.v[i].klen, &k))
+		kg_key k;
+		if (kg_key_parse(l.v[i].key, l.v[i].klen, &k))
 			continue;
 		if (rec_get(l.v[i].rec, "config", cfg, sizeof cfg))
 			snprintf(cfg, sizeof cfg, "?");
@@ -703,24 +671,26 @@ static int cmd_verify(int argc, char **argv)
 		void *cubin = NULL;
 		size_t size;
 		int dev = -1, bad = 0;
-		pack_key k;
-		if (pack_key_parse(l.v[i].key, l.v[i].klen, &k)) {
+		kg_key k;
+		if (kg_key_parse(l.v[i].key, l.v[i].klen, &k)) {
 			printf("FAIL      %s: malformed key\n", l.v[i].key);
 			failed++;
 			continue;
 		}
 		rec_get(rec, "nvrtc", nv, sizeof nv);
-		if (missing_field(rec, why, sizeof why) || pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex, why, sizeof why))
+		if (missing_field(rec, why, sizeof why))
 			bad = 1;
-		else if (!pack_stamp_current(&k, rec)) {
+		else if (pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex)) {
+			snprintf(why, sizeof why, "%s", kgen_last_error());
+			bad = 1;
+		} else if (!pack_stamp_current(&k, rec)) {
 			char stamp[128] = "none";
 			rec_get(rec, "stamp", stamp, sizeof stamp);
 			snprintf(why, sizeof why, "stamp %s is not this build's %s: the runtime skips it", stamp,
 			         pack_stamp(k.op) ? pack_stamp(k.op) : "(unknown op)");
 			bad = 1;
 		} else if ((dev = gpus_pick(&g, k.sm, k.gpu)) >= 0) {
-			int major, minor;
-			if (sscanf(nv, "%d.%d", &major, &minor) == 2 && major * 1000 + minor * 10 > g.driver) {
+			if (kg_nvrtc_number(nv) > g.driver) {
 				snprintf(why, sizeof why, "compiled by NVRTC %s, newer than the driver (CUDA %d.%d): the runtime "
 				         "skips it", nv, g.driver / 1000, g.driver % 1000 / 10);
 				bad = 1;
@@ -794,8 +764,6 @@ static const struct {
 
 int pack_main(int argc, char **argv)
 {
-	static char see[64];
-	cli_set_command("kgen pack");
 	if (argc < 2) {
 		fputs(usage_pack, stderr);
 		return EXIT_USAGE;
@@ -808,8 +776,6 @@ int pack_main(int argc, char **argv)
 		if (!strcmp(argv[1], commands[i].name)) {
 			cur_name = commands[i].name;
 			cur_usage = commands[i].usage;
-			snprintf(see, sizeof see, "kgen pack %s", cur_name);
-			cli_set_command(see);
 			return commands[i].fn(argc - 1, argv + 1);
 		}
 	cli_die_usage("unknown pack command '%s' (export, import, merge, ls, verify)", argv[1]);

@@ -12,56 +12,12 @@
 #include "internal.h"
 #include "packfile.h"
 
-static int fail(char *msg, size_t msglen, int code, const char *what)
-{
-	if (msg && msglen)
-		snprintf(msg, msglen, "%s", what);
-	return code;
-}
-
-int pack_key_parse(const char *key, size_t klen, pack_key *k)
-{
-	char buf[KG_KEY_MAX + 64], *f[6], *p, *bar, *end;
-	if (klen >= sizeof buf)
-		return KGEN_EINVAL;
-	memcpy(buf, key, klen);
-	buf[klen] = 0;
-	p = buf;
-	for (int i = 0; i < 6; i++) {
-		if (!(bar = strchr(p, '|')))
-			return KGEN_EINVAL;
-		*bar = 0;
-		f[i] = p;
-		p = bar + 1;
-	}
-	/* the GPU name runs to the last bar */
-	if (!(bar = strrchr(p, '|')) || bar[1] != 'r')
-		return KGEN_EINVAL;
-	*bar = 0;
-	if (f[3][0] != 'c' || strncmp(f[5], "sm", 2))
-		return KGEN_EINVAL;
-	snprintf(k->op, sizeof k->op, "%s", f[0]);
-	snprintf(k->pass, sizeof k->pass, "%s", f[1]);
-	snprintf(k->dtype, sizeof k->dtype, "%s", f[2]);
-	snprintf(k->opts, sizeof k->opts, "%s", f[4]);
-	snprintf(k->gpu, sizeof k->gpu, "%s", p);
-	k->cols = strtoll(f[3] + 1, &end, 10);
-	if (*end || k->cols < 1)
-		return KGEN_EINVAL;
-	k->sm = (int)strtol(f[5] + 2, &end, 10);
-	if (*end || k->sm < 1)
-		return KGEN_EINVAL;
-	k->bucket = strtoll(bar + 2, &end, 10);
-	return *end || k->bucket < 1 ? KGEN_EINVAL : 0;
-}
-
 const char *pack_stamp(const char *op)
 {
-	static char stamps[2][96]; /* the CLI is one thread */
-	static const char *const families[2] = {"softmax", "xent"};
-	const char *family = gen_family(op);
-	for (int i = 0; family && i < 2; i++)
-		if (!strcmp(family, families[i])) {
+	static char stamps[KG_NOPS][96]; /* the CLI is one thread; by the first op of each family */
+	const char *family = kg_op_family(op);
+	for (int i = 0; family && i < KG_NOPS; i++)
+		if (!strcmp(family, kg_ops[i].family)) {
 			if (!stamps[i][0])
 				kg_stamp(stamps[i], sizeof stamps[i], gen_template_hash(NULL, family));
 			return stamps[i];
@@ -69,7 +25,7 @@ const char *pack_stamp(const char *op)
 	return NULL;
 }
 
-int pack_stamp_current(const pack_key *k, const char *rec)
+int pack_stamp_current(const kg_key *k, const char *rec)
 {
 	char stamp[128];
 	const char *want = pack_stamp(k->op);
@@ -111,29 +67,26 @@ void pack_entries_free(pack_entries *l)
 	memset(l, 0, sizeof *l);
 }
 
-int pack_read_all(cache *c, const char *db, pack_entries *l, char *msg, size_t msglen)
+int pack_read_all(cache *c, const char *db, pack_entries *l)
 {
 	int rc;
 	memset(l, 0, sizeof *l);
-	if ((rc = cache_scan(c, db, NULL, 0, collect, l, msg, msglen)))
+	if ((rc = cache_scan(c, db, NULL, 0, collect, l)))
 		return rc;
 	if (l->oom) {
 		pack_entries_free(l);
-		return fail(msg, msglen, KGEN_ENOMEM, "out of memory");
+		return kg_err(KGEN_ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
 int pack_cubin(cache *c, int is_pack, const char *where, const char *rec, void **cubin, size_t *size,
-               char hex[17], char *msg, size_t msglen)
+               char hex[17])
 {
 	kg_record r = {.rec = (char *)rec, .src = c, .pack = is_pack, .origin = is_pack ? "pack" : "cache", .where = where};
-	int rc;
 	if (rec_get(rec, "variant", hex, 17))
 		hex[0] = 0;
-	if ((rc = kg_record_cubin(&r, cubin, size)))
-		return fail(msg, msglen, rc, kgen_last_error());
-	return 0;
+	return kg_record_cubin(&r, cubin, size);
 }
 
 void pack_add_distinct(char *list, size_t len, const char *sep, const char *val)
@@ -149,17 +102,16 @@ void pack_add_distinct(char *list, size_t len, const char *sep, const char *val)
 	snprintf(list + n, len - n, "%s%s", n ? sep : "", val);
 }
 
-int pack_scratch_open(pack_scratch *s, unsigned flags, char *msg, size_t msglen)
+int pack_scratch_open(pack_scratch *s, unsigned flags)
 {
 	const char *tmp = getenv("TMPDIR");
 	int rc;
 	s->c = NULL;
 	snprintf(s->dir, sizeof s->dir, "%s/kgen-pack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(s->dir)) {
-		snprintf(msg, msglen, "cannot create a scratch directory '%s': %s", s->dir, strerror(errno));
-		return KGEN_ECACHE;
+		return kg_err(KGEN_ECACHE, "cannot create a scratch directory '%s': %s", s->dir, strerror(errno));
 	}
-	if ((rc = cache_open_flags(&s->c, s->dir, flags, msg, msglen)))
+	if ((rc = cache_open_flags(&s->c, s->dir, flags)))
 		rmdir(s->dir);
 	return rc;
 }
@@ -178,34 +130,33 @@ void pack_scratch_close(pack_scratch *s)
 	rmdir(s->dir);
 }
 
-int pack_writer_open(pack_writer *w, char *msg, size_t msglen)
+int pack_writer_open(pack_writer *w)
 {
 	memset(w, 0, sizeof *w);
-	return pack_scratch_open(&w->s, CACHE_PACK, msg, msglen);
+	return pack_scratch_open(&w->s, CACHE_PACK);
 }
 
-int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, const void *cubin, size_t size,
-                    char *msg, size_t msglen)
+int pack_writer_add(pack_writer *w, const pack_entry *e, const kg_key *k, const void *cubin, size_t size)
 {
 	char hex[32], sum[64], sm[16];
 	void *old;
 	size_t n;
 	int rc;
 	if (rec_get(e->rec, "variant", hex, sizeof hex) || strlen(hex) != 16)
-		return fail(msg, msglen, KGEN_EINVAL, "the record names no cubin");
-	if (cache_get(w->s.c, "sum", hex, 16, &old, &n, NULL, 0) == 0) {
+		return kg_err(KGEN_EINVAL, "the record names no cubin");
+	if (cache_get(w->s.c, "sum", hex, 16, &old, &n) == 0) {
 		free(old); /* a cubin two records share */
 	} else {
 		char h[17];
 		kg_pack_sum(cubin, size, h);
 		snprintf(sum, sizeof sum, "fnv1a64=%s\nsize=%zu\n", h, size);
-		if ((rc = cache_put(w->s.c, "cubin", hex, 16, cubin, size, msg, msglen)) ||
-		    (rc = cache_put(w->s.c, "sum", hex, 16, sum, strlen(sum), msg, msglen)))
+		if ((rc = cache_put(w->s.c, "cubin", hex, 16, cubin, size)) ||
+		    (rc = cache_put(w->s.c, "sum", hex, 16, sum, strlen(sum))))
 			return rc;
 		w->cubins++;
 		w->bytes += size;
 	}
-	if ((rc = cache_put(w->s.c, "best", e->key, e->klen, e->rec, strlen(e->rec), msg, msglen)))
+	if ((rc = cache_put(w->s.c, "best", e->key, e->klen, e->rec, strlen(e->rec))))
 		return rc;
 	w->records++;
 	pack_add_distinct(w->gpus, sizeof w->gpus, "; ", k->gpu);
@@ -214,7 +165,7 @@ int pack_writer_add(pack_writer *w, const pack_entry *e, const pack_key *k, cons
 	return 0;
 }
 
-int pack_writer_finish(pack_writer *w, const char *out, char *msg, size_t msglen)
+int pack_writer_finish(pack_writer *w, const char *out)
 {
 	char date[32], records[32], cubins[32];
 	const char *epoch = getenv("SOURCE_DATE_EPOCH"); /* reproducible packs */
@@ -228,13 +179,32 @@ int pack_writer_finish(pack_writer *w, const char *out, char *msg, size_t msglen
 	snprintf(records, sizeof records, "%d", w->records);
 	snprintf(cubins, sizeof cubins, "%d", w->cubins);
 	for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
-		if ((rc = cache_put(w->s.c, "meta", meta[i][0], strlen(meta[i][0]), meta[i][1], strlen(meta[i][1]), msg,
-		                    msglen)))
+		if ((rc = cache_put(w->s.c, "meta", meta[i][0], strlen(meta[i][0]), meta[i][1], strlen(meta[i][1]))))
 			return rc;
-	return cache_copy(w->s.c, out, msg, msglen);
+	return cache_copy(w->s.c, out);
 }
 
 void pack_writer_close(pack_writer *w)
 {
 	pack_scratch_close(&w->s);
+}
+
+int pack_copy(cache *src, int src_is_pack, const char *where, const pack_entry *e, const kg_key *k, pack_writer *w,
+              cache *dst, int *replaced, int *no_cubin)
+{
+	char hex[17];
+	void *cubin;
+	size_t size;
+	int rc;
+	*no_cubin = 0;
+	if ((rc = pack_cubin(src, src_is_pack, where, e->rec, &cubin, &size, hex))) {
+		*no_cubin = 1;
+		return rc;
+	}
+	if (w)
+		rc = pack_writer_add(w, e, k, cubin, size);
+	else if (!(rc = cache_put(dst, "cubin", hex, 16, cubin, size)))
+		rc = cache_put_best(dst, e->key, e->rec, replaced);
+	free(cubin);
+	return rc;
 }

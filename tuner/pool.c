@@ -45,14 +45,13 @@ void pool_free(pool *p)
 
 void compile_job(pool *p, job *j)
 {
-	if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size, NULL, 0)) {
+	if (!cache_get(p->cache, "cubin", j->hex, 16, &j->cubin, &j->size)) {
 		j->reused = 1;
 	} else if (!(j->rc = kg_compile(j->v.source, "kgen_variant.cu", p->sm, &j->cubin, &j->size, &j->log))) {
-		char m[512];
-		if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size, m, sizeof m)) {
+		if (cache_put(p->cache, "cubin", j->hex, 16, j->cubin, j->size)) {
 			pthread_mutex_lock(&p->lock);
 			if (!p->write_failed++)
-				snprintf(p->write_error, sizeof p->write_error, "%s", m);
+				snprintf(p->write_error, sizeof p->write_error, "%s", kgen_last_error());
 			pthread_mutex_unlock(&p->lock);
 		}
 	} else if (!j->log) {

@@ -153,7 +153,7 @@ static void write_trial(const trial_ctx *x, const tune_trial *t)
 	         t->status, t->us, t->p10_us, t->p90_us, t->gbps, t->max_err, t->regs, t->local_bytes, t->variant,
 	         x->rows, x->stamp, x->epoch, date, t->detail);
 	if (n > 0 && (size_t)n < sizeof k)
-		cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+		cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec));
 }
 
 /* The problem's epoch: the record under "<key>\x1f" (an empty config).
@@ -165,13 +165,13 @@ static long trial_epoch(cache *c, const char *key, int next)
 	void *val = NULL;
 	long epoch = 0;
 	int n = snprintf(k, sizeof k, "%s\x1f", key);
-	if (!cache_get(c, "trial", k, (size_t)n, &val, NULL, NULL, 0) && !rec_get(val, "epoch", v, sizeof v))
+	if (!cache_get(c, "trial", k, (size_t)n, &val, NULL) && !rec_get(val, "epoch", v, sizeof v))
 		epoch = strtol(v, NULL, 10);
 	free(val);
 	if (next) {
 		utc_date(date, sizeof date);
 		snprintf(rec, sizeof rec, "epoch=%ld\ndate=%s\n", ++epoch, date);
-		cache_put(c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+		cache_put(c, "trial", k, (size_t)n, rec, strlen(rec));
 	}
 	return epoch;
 }
@@ -228,7 +228,7 @@ static void resume(const trial_ctx *x, pool *p, tune_result *res)
 	int n = snprintf(prefix, sizeof prefix, "%s\x1f", x->key);
 	f.plen = (size_t)n;
 	/* an unreadable cache, or a short scan: time what was not found */
-	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f, NULL, 0);
+	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f);
 	for (int k = 0; k < f.n; k++) {
 		const char *rec = f.rec[k];
 		int i;
@@ -282,7 +282,7 @@ static void mark_complete(const trial_ctx *x, int how)
 	int n = snprintf(k, sizeof k, "%s\x1f", x->key);
 	utc_date(date, sizeof date);
 	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=%d\ndate=%s\n", x->epoch, how, date);
-	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec), NULL, 0);
+	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec));
 }
 
 /* The ranking of a related problem already tuned into the cache: its
@@ -353,7 +353,7 @@ static int find_rankings(const trial_ctx *x, int op, int dtype, long long cols, 
 	int nr = 0, n = snprintf(prefix, sizeof prefix, "%s|%s|", kg_ops[op].op, kg_ops[op].pass);
 	if (!tail)
 		return 0;
-	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f, NULL, 0);
+	cache_scan(x->c, "trial", prefix, (size_t)n, collect, &f);
 	for (int i = 0; i < f.n; i++) {
 		char *sep = strchr(f.cfg[i], '\x1f'), *d, *c;
 		const char *t;
@@ -561,10 +561,11 @@ out:
 static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
                        tune_result *res)
 {
-	char rec[2048], date[32], msg[256];
+	char rec[2048];
 	const tune_trial *t = &res->trials[0];
 	const gen_variant *v = NULL;
-	int drv = 0, replaced = 0;
+	kg_best b = {0};
+	int replaced = 0;
 	if (!res->n || strcmp(t->status, "ok"))
 		return;
 	for (int i = 0; i < p->n; i++)
@@ -572,18 +573,29 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 			v = &p->jobs[i].v;
 	if (!v)
 		return;
-	utc_date(date, sizeof date);
-	kg_cu.cuDriverGetVersion(&drv);
-	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\npersist=%u\nvariant=%s\n"
-	         "time_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
-	         "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
-	         t->config, v->kernel, v->prep ? v->prep : "", v->block, v->smem, v->rows_per_cta, v->cluster, v->persist,
-	         t->variant,
-	         t->us, t->p10_us, t->p90_us, t->gbps, res->copy_gbps, o->rows, stamp, kg_nvrtc_version(), drv,
-	         dev->name, date);
-	if (cache_put_best(c, res->key, rec, &replaced, msg, sizeof msg))
-		snprintf(res->store_error, sizeof res->store_error, "%s", msg);
+	snprintf(b.config, sizeof b.config, "%s", t->config);
+	snprintf(b.kernel, sizeof b.kernel, "%s", v->kernel);
+	snprintf(b.prep, sizeof b.prep, "%s", v->prep ? v->prep : "");
+	b.block = v->block;
+	b.smem = v->smem;
+	b.rows_per_cta = v->rows_per_cta;
+	b.cluster = v->cluster;
+	b.persist = v->persist;
+	snprintf(b.variant, sizeof b.variant, "%s", t->variant);
+	b.time_us = t->us;
+	b.p10_us = t->p10_us;
+	b.p90_us = t->p90_us;
+	b.gbps = t->gbps;
+	b.copy_gbps = res->copy_gbps;
+	b.rows = o->rows;
+	snprintf(b.stamp, sizeof b.stamp, "%s", stamp);
+	snprintf(b.nvrtc, sizeof b.nvrtc, "%s", kg_nvrtc_version());
+	kg_cu.cuDriverGetVersion(&b.driver);
+	snprintf(b.gpu, sizeof b.gpu, "%s", dev->name);
+	utc_date(b.date, sizeof b.date);
+	kg_best_format(&b, rec, sizeof rec);
+	if (cache_put_best(c, res->key, rec, &replaced))
+		snprintf(res->store_error, sizeof res->store_error, "%s", kgen_last_error());
 	res->stored = replaced;
 }
 
@@ -848,8 +860,8 @@ static int render_space(tune_ctx *x)
 	prune_limits(&x->p, res, x->gpu_rc ? 0 : x->smem_optin);
 	if (o->cache) {
 		x->c = o->cache;
-	} else if ((rc = cache_open(&x->c, o->cache_dir, 0, x->msg, sizeof x->msg))) {
-		return kg_err(rc, "%s", x->msg);
+	} else if ((rc = cache_open(&x->c, o->cache_dir, 0))) {
+		return rc;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
 	x->tx = (trial_ctx){x->c, res->key, x->stamp, o->rows, 0};
@@ -1179,7 +1191,7 @@ int tune_compile_ahead(const tune_opts *o)
 	cache *c = NULL;
 	pool p;
 	tune_result res;
-	char **configs = NULL, msg[512], optstr[96];
+	char **configs = NULL, optstr[96];
 	int n = 0, rc, op;
 	gen_problem prob;
 
@@ -1197,8 +1209,7 @@ int tune_compile_ahead(const tune_opts *o)
 	prune_limits(&p, &res, 0);
 	if (o->cache) {
 		c = o->cache;
-	} else if ((rc = cache_open(&c, o->cache_dir, 0, msg, sizeof msg))) {
-		rc = kg_err(rc, "%s", msg);
+	} else if ((rc = cache_open(&c, o->cache_dir, 0))) {
 		goto out;
 	}
 	p.cache = c;

@@ -27,7 +27,7 @@ def test_codes_match_kgen_h():
     # every KGEN_E* of kgen.h, by name and value, and libkgen's name for each
     import re
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "..", "..", "runtime", "kgen.h")) as f:
+    with open(os.path.join(here, "..", "..", "include", "kgen.h")) as f:
         header = f.read()
     codes = dict((m.group(1), int(m.group(2)))
                  for m in re.finditer(r"#define KGEN_(E[A-Z]+)\s+\((-\d+)\)", header))

@@ -6,7 +6,6 @@
 
 #include "dl.h"
 #include "err.h"
-#include "kgen.h"
 
 struct kg_cu_api kg_cu;
 struct kg_nvrtc_api kg_nvrtc;

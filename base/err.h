@@ -1,8 +1,16 @@
-/* err.h: the thread's last error detail, shared by every layer. */
+/* err.h: the one error channel of every layer.
+ *
+ * A failing function returns a negative KGEN_E* code (kgen.h, whose names
+ * kgen_strerror() gives) and leaves a detail message in the calling
+ * thread's buffer (kgen_last_error()); nothing below the command line
+ * prints or takes a caller's message buffer.
+ */
 #ifndef KGEN_ERR_H
 #define KGEN_ERR_H
 
 #include <stdarg.h>
+
+#include "kgen.h"
 
 /* Set the calling thread's last error message (printf format) and return
  * code, so that failing paths read `return kg_err(KGEN_EINVAL, "...")`. */

@@ -1,9 +1,8 @@
-/* err.c: error names and the thread's last error detail. */
+/* err.c: error names and the thread's last error detail (see err.h). */
 #include <stdio.h>
 #include <string.h>
 
 #include "err.h"
-#include "kgen.h"
 
 static _Thread_local char kg_errbuf[2048];
 
