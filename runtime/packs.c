@@ -268,11 +268,40 @@ static int nearest_visit(const void *key, size_t klen, const void *val, size_t v
 	return 0;
 }
 
+/* Fill out from the search n over the cache c (source 0) and the packs of
+ * p (source i + 1): the record kept, where it came from, the counts of
+ * those skipped. 0 or KGEN_ENOTFOUND. */
+static int found(nearest *n, cache *c, kg_packs *p, const char *origin, long long bucket, kg_record *out)
+{
+	out->skipped_stale = n->stale;
+	out->skipped_nvrtc = n->too_new;
+	if (!n->rec)
+		return KGEN_ENOTFOUND;
+	out->rec = n->rec;
+	out->src = n->best_src ? p->v[n->best_src - 1].c : c;
+	out->pack = n->best_src != 0;
+	out->origin = origin ? origin : out->pack ? "pack" : "cache";
+	out->where = cache_dir(out->src);
+	out->bucket = n->best_bucket;
+	out->far = n->best_bucket > KG_BUCKET_FAR * bucket;
+	return 0;
+}
+
+/* Scan the "best" records under prefix head (plen bytes) of every pack of
+ * p with visit, the pack's source number set in *src first. */
+static void scan_packs(kg_packs *p, const char *head, size_t plen, int *src,
+                       int (*visit)(const void *, size_t, const void *, size_t, void *), void *arg)
+{
+	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
+		*src = i + 1;
+		cache_scan(p->v[i].c, "best", head, plen, visit, arg);
+	}
+}
+
 int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
                    kg_record *out)
 {
 	nearest n = {stamp, strlen(prefix), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
-	cache *src = NULL;
 	memset(out, 0, sizeof *out);
 	if (bucket < 1)
 		return kg_err(KGEN_EINVAL, "rows bucket must be >= 1 (got %lld)", bucket);
@@ -280,23 +309,8 @@ int kg_record_find(cache *c, kg_packs *p, const char *prefix, long long bucket, 
 		cache_scan(c, "best", prefix, n.plen, nearest_visit, &n);
 	/* the cache's record of the very bucket: the packs are not opened */
 	if (!n.rec || n.best_bucket != bucket)
-		for (int i = 0, np = kg_packs_count(p); i < np; i++) {
-			n.src = i + 1;
-			cache_scan(p->v[i].c, "best", prefix, n.plen, nearest_visit, &n);
-		}
-	out->skipped_stale = n.stale;
-	out->skipped_nvrtc = n.too_new;
-	if (!n.rec)
-		return KGEN_ENOTFOUND;
-	src = n.best_src ? p->v[n.best_src - 1].c : c;
-	out->rec = n.rec;
-	out->src = src;
-	out->pack = n.best_src != 0;
-	out->origin = out->pack ? "pack" : "cache";
-	out->where = cache_dir(src);
-	out->bucket = n.best_bucket;
-	out->far = n.best_bucket > KG_BUCKET_FAR * bucket;
-	return 0;
+		scan_packs(p, prefix, n.plen, &n.src, nearest_visit, &n);
+	return found(&n, c, p, NULL, bucket, out);
 }
 
 /* GPU models whose records another model of the same SM may borrow: SM
@@ -428,21 +442,9 @@ int kg_record_borrow(kg_packs *p, const char *prefix, long long bucket, const ch
 		if (!kg_model_figures(dev->name, &sms, &gbps))
 			b.gbps = gbps;
 	}
-	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
-		b.n.src = i + 1;
-		cache_scan(p->v[i].c, "best", base, b.n.plen, borrow_visit, &b);
-	}
-	out->skipped_stale = b.n.stale;
-	out->skipped_nvrtc = b.n.too_new;
-	if (!b.n.rec)
+	scan_packs(p, base, b.n.plen, &b.n.src, borrow_visit, &b);
+	if (found(&b.n, NULL, p, "borrowed", bucket, out))
 		return KGEN_ENOTFOUND;
-	out->rec = b.n.rec;
-	out->src = p->v[b.n.best_src - 1].c;
-	out->pack = 1;
-	out->origin = "borrowed";
-	out->where = cache_dir(out->src);
-	out->bucket = b.n.best_bucket;
-	out->far = b.n.best_bucket > KG_BUCKET_FAR * bucket;
 	snprintf(out->lender, sizeof out->lender, "%s", b.lender);
 	return 0;
 }
@@ -545,20 +547,9 @@ int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bu
 	if (c) /* only packs lend, as for borrowing */
 		cache_scan(c, "best", head, nw.n.plen, near_width_visit, &nw);
 	nw.any_model = any_model;
-	for (int i = 0, np = kg_packs_count(p); i < np; i++) {
-		nw.n.src = i + 1;
-		cache_scan(p->v[i].c, "best", head, nw.n.plen, near_width_visit, &nw);
-	}
-	out->skipped_stale = nw.n.stale;
-	out->skipped_nvrtc = nw.n.too_new;
-	if (!nw.n.rec)
+	scan_packs(p, head, nw.n.plen, &nw.n.src, near_width_visit, &nw);
+	if (found(&nw.n, c, p, "nearest", bucket, out))
 		return KGEN_ENOTFOUND;
-	out->rec = nw.n.rec;
-	out->src = nw.n.best_src ? p->v[nw.n.best_src - 1].c : c;
-	out->pack = nw.n.best_src != 0;
-	out->origin = "nearest";
-	out->where = cache_dir(out->src);
-	out->bucket = nw.n.best_bucket;
 	out->near_cols = nw.best_cols;
 	snprintf(out->lender, sizeof out->lender, "%s", nw.lender);
 	return 0;

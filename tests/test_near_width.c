@@ -10,19 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kgen.h"
-
-static int failures, checks;
-#define CHECK(cond, ...)                                                                                               \
-	do {                                                                                                           \
-		checks++;                                                                                              \
-		if (!(cond)) {                                                                                         \
-			failures++;                                                                                    \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                  \
-			printf(__VA_ARGS__);                                                                           \
-			printf("\n");                                                                                  \
-		}                                                                                                      \
-	} while (0)
 
 enum { ROWS = 64, MAXCOLS = 140000 };
 
