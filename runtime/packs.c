@@ -240,6 +240,16 @@ static char *usable_copy(nearest *n, const void *val, size_t vlen)
 	return copy;
 }
 
+/* Keep copy as the best record so far (of bucket b, bucket distance d). */
+static void keep(nearest *n, char *copy, long long b, long long d)
+{
+	free(n->rec);
+	n->rec = copy;
+	n->best_bucket = b;
+	n->best_dist = d;
+	n->best_src = n->src;
+}
+
 /* cache_scan visitor: keep the usable record whose rows bucket is nearest
  * to the one wanted; between two as near, the earlier source, then (in one
  * source) the larger bucket. */
@@ -260,11 +270,7 @@ static int nearest_visit(const void *key, size_t klen, const void *val, size_t v
 		free(copy);
 		return 0;
 	}
-	free(n->rec);
-	n->rec = copy;
-	n->best_bucket = b;
-	n->best_dist = d;
-	n->best_src = n->src;
+	keep(n, copy, b, d);
 	return 0;
 }
 
@@ -408,11 +414,7 @@ static int borrow_visit(const void *key, size_t klen, const void *val, size_t vl
 		return 0;
 	if (!(copy = usable_copy(n, val, vlen)))
 		return 0;
-	free(n->rec);
-	n->rec = copy;
-	n->best_bucket = bk;
-	n->best_dist = d;
-	n->best_src = n->src;
+	keep(n, copy, bk, d);
 	b->best_model = md;
 	snprintf(b->lender, sizeof b->lender, "%s", rest);
 	return 0;
@@ -457,44 +459,32 @@ int kg_near_width_enabled(void)
 
 typedef struct near_width {
 	nearest n;         /* stamp, driver, skip counts; the rows bucket wanted */
-	const char *tail;  /* the key after the width, up to the GPU: "|options|smN|" */
-	size_t tlen;
-	const char *self;  /* this GPU's model */
+	kg_key want;       /* the problem asked for (its bucket unused) */
 	int any_model;     /* 0: this GPU's records only */
-	long long cols, best_cols;
+	long long best_cols;
 	double best_wd;
 	char lender[128];
 } near_width;
 
-/* cache_scan visitor over "COLS|options|smN|GPU|rBUCKET" after the prefix
- * "op|pass|dtype|c" (see kg_record_near_width). */
+/* cache_scan visitor over the records of the op, pass and dtype asked for
+ * (see kg_record_near_width). */
 static int near_width_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	near_width *nw = arg;
 	nearest *n = &nw->n;
-	char rest[KG_KEY_MAX], *end, *gpu, *r, *bend, *copy;
-	long long c, b, d;
+	char *copy;
+	kg_key k;
+	long long d;
 	double wd;
 	int own;
-	if (klen <= n->plen || klen - n->plen >= sizeof rest)
+	if (kg_key_parse(key, klen, &k) || k.cols == nw->want.cols || k.sm != nw->want.sm ||
+	    strcmp(k.opts, nw->want.opts) || k.bucket < 1)
 		return 0;
-	memcpy(rest, (const char *)key + n->plen, klen - n->plen);
-	rest[klen - n->plen] = 0;
-	c = strtoll(rest, &end, 10);
-	if (end == rest || c < 1 || c == nw->cols || strncmp(end, nw->tail, nw->tlen))
-		return 0;
-	gpu = end + nw->tlen;
-	if (!(r = strstr(gpu, "|r")) || strstr(r + 2, "|r"))
-		return 0;
-	*r = 0;
-	b = strtoll(r + 2, &bend, 10);
-	if (bend == r + 2 || *bend || b < 1)
-		return 0;
-	own = !strcmp(gpu, nw->self);
+	own = !strcmp(k.gpu, nw->want.gpu);
 	if (!own && !nw->any_model)
 		return 0;
-	wd = fabs(log((double)c / (double)nw->cols));
-	d = b > n->want ? b / n->want : n->want / b;
+	wd = fabs(log((double)k.cols / (double)nw->want.cols));
+	d = k.bucket > n->want ? k.bucket / n->want : n->want / k.bucket;
 	if (wd > log(KG_NEAR_WIDTH_MAX) + 1e-12 || d > KG_BUCKET_FAR)
 		return 0;
 	/* this GPU's records before another model's; then the width, the
@@ -502,18 +492,15 @@ static int near_width_visit(const void *key, size_t klen, const void *val, size_
 	if (n->rec && ((!own && !nw->lender[0]) ||
 	               (own == !nw->lender[0] &&
 	                (wd > nw->best_wd + 1e-12 ||
-	                 (wd > nw->best_wd - 1e-12 && (d > n->best_dist || (d == n->best_dist && c <= nw->best_cols)))))))
+	                 (wd > nw->best_wd - 1e-12 &&
+	                  (d > n->best_dist || (d == n->best_dist && k.cols <= nw->best_cols)))))))
 		return 0;
 	if (!(copy = usable_copy(n, val, vlen)))
 		return 0;
-	free(n->rec);
-	n->rec = copy;
-	n->best_bucket = b;
-	n->best_dist = d;
-	n->best_src = n->src;
-	nw->best_cols = c;
+	keep(n, copy, k.bucket, d);
+	nw->best_cols = k.cols;
 	nw->best_wd = wd;
-	snprintf(nw->lender, sizeof nw->lender, "%s", own ? "" : gpu);
+	snprintf(nw->lender, sizeof nw->lender, "%s", own ? "" : k.gpu);
 	return 0;
 }
 
@@ -521,33 +508,23 @@ int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bu
                          int any_model, kg_record *out)
 {
 	near_width nw;
-	char head[KG_KEY_MAX], tail[KG_KEY_MAX], self[128];
-	const char *at = prefix, *end, *sm, *gpu;
-	size_t len = strlen(prefix);
+	char key[KG_KEY_MAX + 2];
+	const char *at = prefix;
 	memset(out, 0, sizeof *out);
 	memset(&nw, 0, sizeof nw);
-	/* prefix is "op|pass|dtype|cCOLS|options|smN|GPU|r": split at the
-	 * width and at the GPU */
+	/* the prefix "op|pass|dtype|cCOLS|options|smN|GPU|r" as a key of bucket
+	 * 1, and its part up to the width, "op|pass|dtype|c", to scan under */
+	snprintf(key, sizeof key, "%s1", prefix);
 	for (int i = 0; i < 3 && at; i++)
 		if ((at = strchr(at, '|')))
 			at++;
-	if (bucket < 1 || !at || at[0] != 'c' || (nw.cols = strtoll(at + 1, (char **)&end, 10)) < 1 || *end != '|' ||
-	    !(sm = strstr(end, "|sm")) || !(gpu = strchr(sm + 1, '|')) || len < 3 || strcmp(prefix + len - 2, "|r") ||
-	    (size_t)(at + 1 - prefix) >= sizeof head)
+	if (bucket < 1 || !at || *at != 'c' || kg_key_parse(key, strlen(key), &nw.want))
 		return kg_err(KGEN_EINVAL, "kg_record_near_width: '%s' is not a problem key prefix", prefix);
-	gpu++;
-	memcpy(head, prefix, (size_t)(at + 1 - prefix));
-	head[at + 1 - prefix] = 0;
-	snprintf(tail, sizeof tail, "%.*s", (int)(gpu - end), end);
-	snprintf(self, sizeof self, "%.*s", (int)(prefix + len - 2 - gpu), gpu);
-	nw.tail = tail;
-	nw.tlen = strlen(tail);
-	nw.self = self;
-	nw.n = (nearest){stamp, strlen(head), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
+	nw.n = (nearest){stamp, (size_t)(at + 1 - prefix), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
 	if (c) /* only packs lend, as for borrowing */
-		cache_scan(c, "best", head, nw.n.plen, near_width_visit, &nw);
+		cache_scan(c, "best", prefix, nw.n.plen, near_width_visit, &nw);
 	nw.any_model = any_model;
-	scan_packs(p, head, nw.n.plen, &nw.n.src, near_width_visit, &nw);
+	scan_packs(p, prefix, nw.n.plen, &nw.n.src, near_width_visit, &nw);
 	if (found(&nw.n, c, p, "nearest", bucket, out))
 		return KGEN_ENOTFOUND;
 	out->near_cols = nw.best_cols;
