@@ -1,0 +1,105 @@
+/* test_ahead: compiling ahead (tune_compile_ahead, what a list of problems
+ * runs on spare cores while the GPU times the problem before) compiles
+ * what tune_run will compile: where a twin dtype's finished ranking names
+ * the leaders, those only; else the whole space. On the stand-in driver
+ * (tests/stand_in_cuda.c, mock mode) with NVRTC.
+ *
+ * usage: test_ahead LIBMOCKCUDA; exit 77 (skip) without NVRTC. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "check.h"
+#include "kgen.h"
+#include "tune.h"
+
+static int count_cubin(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	(void)k, (void)kl, (void)v, (void)vl;
+	++*(int *)arg;
+	return 0;
+}
+
+/* The cubins in the cache of dir. */
+static int cubins(const char *dir)
+{
+	cache *c;
+	int n = 0;
+	if (cache_open(&c, dir, 1))
+		return -1;
+	cache_scan(c, "cubin", "", 0, count_cubin, &n);
+	cache_close(c);
+	return n;
+}
+
+static tune_opts problem(const char *dir, int dtype)
+{
+	tune_opts o;
+	memset(&o, 0, sizeof o);
+	o.op = "softmax";
+	o.pass = "fwd";
+	o.dtype = dtype;
+	o.cols = 1024;
+	o.rows = 64;
+	o.sm = 90;
+	o.reps = 5;
+	o.jobs = 2;
+	o.cache_dir = dir;
+	return o;
+}
+
+int main(int argc, char **argv)
+{
+	char base[] = "/tmp/kgen_test_ahead_XXXXXX", twin[600], empty[600], cmd[700];
+	tune_result res;
+	tune_opts o;
+	int rc, n0, n1;
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_ahead LIBMOCKCUDA\n");
+		return 2;
+	}
+	if (!mkdtemp(base))
+		return 1;
+	setenv("KGEN_CUDA_LIBRARY", argv[1], 1);
+	snprintf(twin, sizeof twin, "%s/twin", base);
+	snprintf(empty, sizeof empty, "%s/empty", base);
+	/* bf16's whole space timed: a finished ranking */
+	o = problem(twin, KGEN_BF16);
+	o.full = 1;
+	memset(&res, 0, sizeof res);
+	setenv("KGEN_MOCK_DTYPE", "bf16", 1);
+	rc = tune_run(&o, &res);
+	if (rc == KGEN_ENONVRTC) {
+		printf("SKIP: no NVRTC: %s\n", kgen_last_error());
+		return 77;
+	}
+	CHECK(!rc && res.timed, "bf16: rc %d: %s", rc, kgen_last_error());
+	tune_result_free(&res);
+	n0 = cubins(twin);
+	/* f16 ahead: bf16's leaders only (the default and 2 x TUNE_RANKED_TOP) */
+	o = problem(twin, KGEN_F16);
+	rc = tune_compile_ahead(&o);
+	n1 = cubins(twin);
+	CHECK(!rc && n1 - n0 == 1 + 2 * TUNE_RANKED_TOP, "f16 ahead with a finished twin: rc %d, %d compiled", rc,
+	      n1 - n0);
+	/* the run that follows compiles nothing more */
+	setenv("KGEN_MOCK_DTYPE", "f16", 1);
+	memset(&res, 0, sizeof res);
+	rc = tune_run(&o, &res);
+	CHECK(!rc && res.compiled == 0 && res.reused == 1 + 2 * TUNE_RANKED_TOP && res.early_stop[0],
+	      "f16 after ahead: rc %d, compiled %d, reused %d, early stop '%s': %s", rc, res.compiled, res.reused,
+	      res.early_stop, kgen_last_error());
+	tune_result_free(&res);
+	/* no ranking to go by: the whole space, less what the template prunes */
+	o = problem(empty, KGEN_F16);
+	rc = tune_compile_ahead(&o);
+	n1 = cubins(empty);
+	CHECK(!rc && n1 > 1 + 2 * TUNE_RANKED_TOP, "f16 ahead without a twin: rc %d, %d compiled", rc, n1);
+	printf("compiled ahead: %d with bf16's ranking, %d without\n", 1 + 2 * TUNE_RANKED_TOP, n1);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+	if (system(cmd))
+		printf("could not remove %s\n", base);
+	printf("test_ahead: %d checks, %d failures\n", checks, failures);
+	return failures != 0;
+}
