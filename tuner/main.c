@@ -390,8 +390,11 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 	if (a->preset) {
 		tune_problem *list;
 		int n;
-		if (preset_get(a->preset, &list, &n))
-			cli_die_usage("unknown preset '%s' (%s)", a->preset, preset_names);
+		if (preset_get(a->preset, &list, &n)) {
+			char names[256];
+			preset_names(names, sizeof names);
+			cli_die_usage("unknown preset '%s' (%s)", a->preset, names);
+		}
 		free(list);
 		if (a->op || a->pass || a->cols != -1 || a->dtype_set || a->opts)
 			cli_die_usage("--preset takes no --op, --pass, --dtype, --cols or cross-entropy options");

@@ -9,8 +9,6 @@
 #include "internal.h"
 #include "preset.h"
 
-const char preset_names[] = "llm";
-
 /* The vocabularies of common language models: Llama 2 / Mistral (32000),
  * GPT-2 / GPT-J (50257), Llama 3 (128256), Mistral NeMo (131072), Qwen 2
  * (151936), Gemma (256000), Gemma 3 (262144). */
@@ -110,6 +108,15 @@ static int preset_fill(const preset *p, tune_problem *out)
 						}
 	}
 	return n;
+}
+
+void preset_names(char *buf, size_t len)
+{
+	size_t at = 0;
+	if (len)
+		buf[0] = 0;
+	for (int i = 0; i < COUNT(presets) && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? " " : "", presets[i].name);
 }
 
 static const preset *preset_find(const char *name)

@@ -14,8 +14,8 @@ typedef struct tune_problem {
 	long long rows;  /* the rows it is timed at; 0: the run's --rows */
 } tune_problem;
 
-/* The preset names, space-separated ("llm"). */
-extern const char preset_names[];
+/* The preset names, space-separated ("llm"), from the preset table. */
+void preset_names(char *buf, size_t len);
 
 /* The problems of preset name in their fixed order: a malloc'd array of *n.
  * Returns 0, KGEN_EINVAL (unknown name) or KGEN_ENOMEM. */
