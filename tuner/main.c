@@ -276,130 +276,142 @@ static void parse_devices(const char *s, args *a)
 	}
 }
 
-/* Parse the options of a subcommand; "allowed" is the set the command takes. */
-static void parse_args(int argc, char **argv, const char *usage, const char *allowed, args *a)
+/* The options' defaults. */
+static void args_init(args *a)
 {
-	int c;
 	memset(a, 0, sizeof *a);
 	a->pass = NULL;
 	a->dtype = KGEN_BF16;
 	a->rows = 4096;
 	a->cols = -1;
 	a->top = 10;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":qh", long_opts, NULL)) != -1) {
-		const char *name = NULL;
-		for (const struct option *o = long_opts; o->name; o++)
-			if (o->val == c)
-				name = o->name;
-		if (c == '?')
-			cli_die_usage("unknown option '%s'", argv[optind - 1]);
-		if (c == ':')
-			cli_die_usage("option '%s' needs a value", argv[optind - 1]);
-		if (c == 'h') {
-			if (usage == usage_tune) {
-				char presets[4096];
-				preset_usage(presets, sizeof presets);
-				printf(usage, usage_problem, presets);
-			} else {
-				printf(usage, usage_problem);
-			}
-			exit(0);
-		}
-		if (name && !cli_word_in(allowed, name))
-			cli_die_usage("option '--%s' does not apply to '%s'", name, argv[0]);
-		switch (c) {
-		case OPT_OP: a->op = optarg; break;
-		case OPT_PASS: a->pass = optarg; break;
-		case OPT_DTYPE:
-			if ((a->dtype = kg_dtype_parse(optarg)) < 0)
-				cli_die_usage("unknown dtype '%s' (f32, f16, bf16)", optarg);
-			a->dtype_set = 1;
-			break;
-		case OPT_COLS:
-			a->cols = cli_int("--cols", optarg, LLONG_MIN, INT32_MAX);
-			if (a->cols < 1)
-				cli_die_usage("--cols must be >= 1 (got %lld)", a->cols);
-			break;
-		case OPT_SM:
-			a->sm = (int)cli_int("--sm", optarg, 50, 200);
-			check_sm(a->sm);
-			break;
-		case OPT_ROWS: a->rows = cli_int("--rows", optarg, 1, INT32_MAX); break;
-		case OPT_DEVICE:
-			a->device = (int)cli_int("--device", optarg, 0, 1023);
-			a->device_set = 1;
-			break;
-		case OPT_CACHE: a->cache_dir = optarg; break;
-		case OPT_JOBS: a->jobs = (int)cli_int("--jobs", optarg, 1, 64); break;
-		case OPT_REPS: a->reps = (int)cli_int("--reps", optarg, 1, 1000); break;
-		case OPT_TOP: a->top = (int)cli_int("--top", optarg, 1, 100000); break;
-		case OPT_CHECK: a->check_only = 1; break;
-		case OPT_SEED: a->seed = (unsigned long long)cli_int("--seed", optarg, 1, LLONG_MAX); break;
-		case OPT_CONFIG: a->config = optarg; break;
-		case OPT_GEOMETRY: a->geometry = 1; break;
-		case OPT_CUBIN: a->cubin = optarg; break;
-		case OPT_TARGET:
-			if (!strcmp(optarg, "i32") || !strcmp(optarg, "int32"))
-				a->opts |= KG_XO_I32;
-			else if (strcmp(optarg, "i64") && strcmp(optarg, "int64"))
-				cli_die_usage("unknown target type '%s' (i32, i64)", optarg);
-			break;
-		case OPT_WEIGHT: a->opts |= KG_XO_WEIGHT; break;
-		case OPT_SMOOTH: a->opts |= KG_XO_SMOOTH; break;
-		case OPT_ZLOSS: a->opts |= KG_XO_ZLOSS; break;
-		case OPT_SOFTCAP: a->opts |= KG_XO_SOFTCAP; break;
-		case OPT_BUDGET: {
-			char *end;
-			a->budget = strtod(optarg, &end);
-			if (!*optarg || *end || !isfinite(a->budget))
-				cli_die_usage("--budget needs a number of seconds, not '%s'", optarg);
-			if (a->budget <= 0)
-				cli_die_usage("--budget must be > 0 (got %s)", optarg);
-			break;
-		}
-		case OPT_FRESH: a->fresh = 1; break;
-		case OPT_FULL: a->full = 1; break;
-		case OPT_NEAR_COPY: {
-			char *end;
-			a->near_copy = strtod(optarg, &end);
-			if (!*optarg || *end || !isfinite(a->near_copy) || a->near_copy <= 0 || a->near_copy > 100)
-				cli_die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
-			break;
-		}
-		case OPT_JSON: a->json = 1; break;
-		case OPT_PRESET: a->preset = optarg; break;
-		case OPT_LIST: a->list = 1; break;
-		case OPT_SHARD:
-			if (preset_parse_shard(optarg, &a->shard, &a->shards))
-				cli_die_usage("--shard needs I/N with 0 <= I < N, not '%s'", optarg);
-			break;
-		case OPT_DEVICES: parse_devices(optarg, a); break;
-		case 'q': a->quiet = 1; break;
-		}
+}
+
+/* --help: the command's usage (tune's with the presets' table). */
+static void print_usage(const char *usage)
+{
+	if (usage == usage_tune) {
+		char presets[4096];
+		preset_usage(presets, sizeof presets);
+		printf(usage, usage_problem, presets);
+	} else {
+		printf(usage, usage_problem);
 	}
-	if (optind < argc)
-		cli_die_usage("unexpected argument '%s'", argv[optind]);
-	if (a->shards && !a->preset)
-		cli_die_usage("--shard applies to --preset only");
-	if (a->list && !a->preset)
-		cli_die_usage("--list applies to --preset only");
-	if (a->ndevices && a->device_set)
-		cli_die_usage("give --device or --devices, not both");
-	if (a->preset) {
-		tune_problem *list;
-		int n;
-		if (preset_get(a->preset, &list, &n)) {
-			char names[256];
-			preset_names(names, sizeof names);
-			cli_die_usage("unknown preset '%s' (%s)", a->preset, names);
-		}
-		free(list);
-		if (a->op || a->pass || a->cols != -1 || a->dtype_set || a->opts)
-			cli_die_usage("--preset takes no --op, --pass, --dtype, --cols or cross-entropy options");
-		return;
+	exit(0);
+}
+
+/* The options that name the problem (op, pass, dtype, columns, SM and the
+ * cross-entropy options): 1 when c is one of them. */
+static int problem_opt(int c, args *a)
+{
+	switch (c) {
+	case OPT_OP: a->op = optarg; break;
+	case OPT_PASS: a->pass = optarg; break;
+	case OPT_DTYPE:
+		if ((a->dtype = kg_dtype_parse(optarg)) < 0)
+			cli_die_usage("unknown dtype '%s' (f32, f16, bf16)", optarg);
+		a->dtype_set = 1;
+		break;
+	case OPT_COLS:
+		a->cols = cli_int("--cols", optarg, LLONG_MIN, INT32_MAX);
+		if (a->cols < 1)
+			cli_die_usage("--cols must be >= 1 (got %lld)", a->cols);
+		break;
+	case OPT_SM:
+		a->sm = (int)cli_int("--sm", optarg, 50, 200);
+		check_sm(a->sm);
+		break;
+	case OPT_TARGET:
+		if (!strcmp(optarg, "i32") || !strcmp(optarg, "int32"))
+			a->opts |= KG_XO_I32;
+		else if (strcmp(optarg, "i64") && strcmp(optarg, "int64"))
+			cli_die_usage("unknown target type '%s' (i32, i64)", optarg);
+		break;
+	case OPT_WEIGHT: a->opts |= KG_XO_WEIGHT; break;
+	case OPT_SMOOTH: a->opts |= KG_XO_SMOOTH; break;
+	case OPT_ZLOSS: a->opts |= KG_XO_ZLOSS; break;
+	case OPT_SOFTCAP: a->opts |= KG_XO_SOFTCAP; break;
+	default: return 0;
 	}
+	return 1;
+}
+
+/* The numeric options of a run (rows, device, jobs, reps, top, seed, the
+ * budget and the copy's margin): 1 when c is one of them. */
+static int number_opt(int c, args *a)
+{
+	switch (c) {
+	case OPT_ROWS: a->rows = cli_int("--rows", optarg, 1, INT32_MAX); break;
+	case OPT_DEVICE:
+		a->device = (int)cli_int("--device", optarg, 0, 1023);
+		a->device_set = 1;
+		break;
+	case OPT_JOBS: a->jobs = (int)cli_int("--jobs", optarg, 1, 64); break;
+	case OPT_REPS: a->reps = (int)cli_int("--reps", optarg, 1, 1000); break;
+	case OPT_TOP: a->top = (int)cli_int("--top", optarg, 1, 100000); break;
+	case OPT_SEED: a->seed = (unsigned long long)cli_int("--seed", optarg, 1, LLONG_MAX); break;
+	case OPT_BUDGET: {
+		char *end;
+		a->budget = strtod(optarg, &end);
+		if (!*optarg || *end || !isfinite(a->budget))
+			cli_die_usage("--budget needs a number of seconds, not '%s'", optarg);
+		if (a->budget <= 0)
+			cli_die_usage("--budget must be > 0 (got %s)", optarg);
+		break;
+	}
+	case OPT_NEAR_COPY: {
+		char *end;
+		a->near_copy = strtod(optarg, &end);
+		if (!*optarg || *end || !isfinite(a->near_copy) || a->near_copy <= 0 || a->near_copy > 100)
+			cli_die_usage("--near-copy needs a percentage in (0, 100], not '%s'", optarg);
+		break;
+	}
+	default: return 0;
+	}
+	return 1;
+}
+
+/* The rest: switches, paths and names, the preset and the devices. */
+static void other_opt(int c, args *a)
+{
+	switch (c) {
+	case OPT_CACHE: a->cache_dir = optarg; break;
+	case OPT_CHECK: a->check_only = 1; break;
+	case OPT_CONFIG: a->config = optarg; break;
+	case OPT_GEOMETRY: a->geometry = 1; break;
+	case OPT_CUBIN: a->cubin = optarg; break;
+	case OPT_FRESH: a->fresh = 1; break;
+	case OPT_FULL: a->full = 1; break;
+	case OPT_JSON: a->json = 1; break;
+	case OPT_PRESET: a->preset = optarg; break;
+	case OPT_LIST: a->list = 1; break;
+	case OPT_SHARD:
+		if (preset_parse_shard(optarg, &a->shard, &a->shards))
+			cli_die_usage("--shard needs I/N with 0 <= I < N, not '%s'", optarg);
+		break;
+	case OPT_DEVICES: parse_devices(optarg, a); break;
+	case 'q': a->quiet = 1; break;
+	}
+}
+
+/* With --preset: a known preset, and no option that names a problem. */
+static void check_preset_args(const args *a)
+{
+	tune_problem *list;
+	int n;
+	if (preset_get(a->preset, &list, &n)) {
+		char names[256];
+		preset_names(names, sizeof names);
+		cli_die_usage("unknown preset '%s' (%s)", a->preset, names);
+	}
+	free(list);
+	if (a->op || a->pass || a->cols != -1 || a->dtype_set || a->opts)
+		cli_die_usage("--preset takes no --op, --pass, --dtype, --cols or cross-entropy options");
+}
+
+/* Without --preset: the problem complete (the pass defaulted) and known. */
+static void check_problem_args(args *a)
+{
 	if (!a->op)
 		cli_die_usage("missing --op (softmax, log_softmax, xent)");
 	if (!gen_family(a->op))
@@ -415,6 +427,43 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		cli_die_usage("missing --cols");
 	if (a->cols < 1)
 		cli_die_usage("--cols must be >= 1 (got %lld)", a->cols);
+}
+
+/* Parse the options of a subcommand; "allowed" is the set the command takes. */
+static void parse_args(int argc, char **argv, const char *usage, const char *allowed, args *a)
+{
+	int c;
+	args_init(a);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qh", long_opts, NULL)) != -1) {
+		const char *name = NULL;
+		for (const struct option *o = long_opts; o->name; o++)
+			if (o->val == c)
+				name = o->name;
+		if (c == '?')
+			cli_die_usage("unknown option '%s'", argv[optind - 1]);
+		if (c == ':')
+			cli_die_usage("option '%s' needs a value", argv[optind - 1]);
+		if (c == 'h')
+			print_usage(usage);
+		if (name && !cli_word_in(allowed, name))
+			cli_die_usage("option '--%s' does not apply to '%s'", name, argv[0]);
+		if (!problem_opt(c, a) && !number_opt(c, a))
+			other_opt(c, a);
+	}
+	if (optind < argc)
+		cli_die_usage("unexpected argument '%s'", argv[optind]);
+	if (a->shards && !a->preset)
+		cli_die_usage("--shard applies to --preset only");
+	if (a->list && !a->preset)
+		cli_die_usage("--list applies to --preset only");
+	if (a->ndevices && a->device_set)
+		cli_die_usage("give --device or --devices, not both");
+	if (a->preset)
+		check_preset_args(a);
+	else
+		check_problem_args(a);
 }
 
 /* Progress: one live line on a terminal, a few plain lines otherwise. */

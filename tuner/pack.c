@@ -486,12 +486,14 @@ static int cmd_ls(int argc, char **argv)
 		       "rows", "sm", "gpu", "config", "time_us", "gbps");
 	}
 	for (int i = 0; i < l.n; i++) {
-		char cfg[256], t[32], g[32];
+		char t[32], g[32];
+		const char *cfg;
+		kg_best b;
 		kg_key k;
 		if (kg_key_parse(l.v[i].key, l.v[i].klen, &k))
 			continue;
-		if (rec_get(l.v[i].rec, "config", cfg, sizeof cfg))
-			snprintf(cfg, sizeof cfg, "?");
+		kg_best_parse(l.v[i].rec, &b);
+		cfg = b.config[0] ? b.config : "?";
 		if (a.json) {
 			printf("%s\n  {\"op\": ", i ? "," : "");
 			cli_json_str(stdout, k.op);
@@ -509,13 +511,12 @@ static int cmd_ls(int argc, char **argv)
 			json_num(l.v[i].rec, "time_us");
 			printf(", \"gbps\": ");
 			json_num(l.v[i].rec, "gbps");
-			if (rec_get(l.v[i].rec, "variant", t, sizeof t))
-				t[0] = 0;
 			printf(", \"variant\": ");
-			cli_json_str(stdout, t);
+			cli_json_str(stdout, b.variant);
 			printf("}");
 			continue;
 		}
+		/* the times as the record has them ("-" when it has none) */
 		if (rec_get(l.v[i].rec, "time_us", t, sizeof t))
 			snprintf(t, sizeof t, "-");
 		if (rec_get(l.v[i].rec, "gbps", g, sizeof g))
@@ -596,9 +597,8 @@ static void ls_borrowers(const char *gpu, const char *sm)
 }
 
 /* Load cubin on GPU i and look up its kernels; 0, or 1 with why filled. */
-static int try_load(gpus *g, int i, const void *cubin, const char *rec, char *why, size_t wlen)
+static int try_load(gpus *g, int i, const void *cubin, const kg_best *b, char *why, size_t wlen)
 {
-	char kernel[64], prep[64], smem[32] = "0", cluster[32] = "0";
 	CUmodule mod;
 	CUfunction fn, pfn;
 	CUresult r;
@@ -614,17 +614,12 @@ static int try_load(gpus *g, int i, const void *cubin, const char *rec, char *wh
 		snprintf(why, wlen, "cuCtxSetCurrent: %s", kg_cu_errstr(r));
 		return 1;
 	}
-	if (rec_get(rec, "kernel", kernel, sizeof kernel)) {
+	if (!b->kernel[0]) {
 		snprintf(why, wlen, "the record names no kernel");
 		return 1;
 	}
-	if (rec_get(rec, "prep", prep, sizeof prep))
-		prep[0] = 0;
-	rec_get(rec, "smem", smem, sizeof smem);
-	rec_get(rec, "cluster", cluster, sizeof cluster);
 	/* with the record's shared memory and cluster: their attributes too */
-	if ((rc = kg_module_load(cubin, kernel, prep, (unsigned)strtoul(smem, NULL, 10),
-	                         (unsigned)strtoul(cluster, NULL, 10), &mod, &fn, &pfn))) {
+	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->smem, b->cluster, &mod, &fn, &pfn))) {
 		snprintf(why, wlen, "%s", kgen_last_error());
 		return 1;
 	}
@@ -666,27 +661,28 @@ static int cmd_verify(int argc, char **argv)
 	nd = cache_damaged(p, first, sizeof first);
 	gpus_find(&g);
 	for (int i = 0; i < l.n; i++) {
-		const char *rec = l.v[i].rec;
-		char hex[17], why[600] = "", note[300] = "", nv[32] = "?";
+		const char *rec = l.v[i].rec, *nv;
+		char hex[17], why[600] = "", note[300] = "";
 		void *cubin = NULL;
 		size_t size;
 		int dev = -1, bad = 0;
+		kg_best b;
 		kg_key k;
 		if (kg_key_parse(l.v[i].key, l.v[i].klen, &k)) {
 			printf("FAIL      %s: malformed key\n", l.v[i].key);
 			failed++;
 			continue;
 		}
-		rec_get(rec, "nvrtc", nv, sizeof nv);
+		kg_best_parse(rec, &b);
+		nv = b.nvrtc[0] ? b.nvrtc : "?";
 		if (missing_field(rec, why, sizeof why))
 			bad = 1;
 		else if (pack_cubin(p, 1, a.files[0], rec, &cubin, &size, hex)) {
 			snprintf(why, sizeof why, "%s", kgen_last_error());
 			bad = 1;
 		} else if (!pack_stamp_current(&k, rec)) {
-			char stamp[128] = "none";
-			rec_get(rec, "stamp", stamp, sizeof stamp);
-			snprintf(why, sizeof why, "stamp %s is not this build's %s: the runtime skips it", stamp,
+			/* missing_field saw the stamp */
+			snprintf(why, sizeof why, "stamp %s is not this build's %s: the runtime skips it", b.stamp,
 			         pack_stamp(k.op) ? pack_stamp(k.op) : "(unknown op)");
 			bad = 1;
 		} else if ((dev = gpus_pick(&g, k.sm, k.gpu)) >= 0) {
@@ -694,7 +690,7 @@ static int cmd_verify(int argc, char **argv)
 				snprintf(why, sizeof why, "compiled by NVRTC %s, newer than the driver (CUDA %d.%d): the runtime "
 				         "skips it", nv, g.driver / 1000, g.driver % 1000 / 10);
 				bad = 1;
-			} else if (try_load(&g, dev, cubin, rec, why, sizeof why)) {
+			} else if (try_load(&g, dev, cubin, &b, why, sizeof why)) {
 				bad = 1;
 			} else {
 				snprintf(note, sizeof note, "; loaded on GPU %d '%s'%s", dev, g.dev[dev].name,
