@@ -17,8 +17,20 @@ kernels are loaded (kgen.prepare, or one call before the capture).
 import torch
 
 from . import _torch_ops as kops
+from . import ops as _k
 
 __all__ = ["softmax", "log_softmax", "cross_entropy"]
+
+_peek = getattr(getattr(torch._C, "_functorch", None), "peek_interpreter_stack", None)
+
+
+def _direct(x):
+    """True for an eager call that needs neither autograd nor tracing: a
+    plain tensor, no torch.compile / export, no functorch transform. Such a
+    call goes to libkgen through kgen.ops directly, without the custom op's
+    dispatch (which cost tens of microseconds per call on the host)."""
+    return (type(x) is torch.Tensor and not (x.requires_grad and torch.is_grad_enabled()) and
+            _peek is not None and _peek() is None and not torch.compiler.is_compiling())
 
 
 def _as_rows(x, dim):
@@ -62,6 +74,8 @@ def _softmax(input, dim, dtype, log):
     if input.numel() == 0:
         return (torch.log_softmax if log else torch.softmax)(input, dim)
     rows, back = _as_rows(input, dim)
+    if _direct(rows):
+        return back(_k.softmax_fwd(rows, log=log))
     return back((kops.log_softmax_fwd if log else kops.softmax_fwd)(rows))
 
 
@@ -183,6 +197,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         one_pass = False  # see above: the scaling would cost a pass more
     if input.requires_grad and torch.is_grad_enabled() and one_pass:
         loss = _CrossEntropyOnePass.apply(logits, *args, bool(inplace_backward)).to(input.dtype)
+    elif _direct(logits) and _direct(tgt) and (w is None or _direct(w)):
+        loss = _k.xent_fwd(logits, tgt, kops._opt(w, *args[2:]), want_lse=False)[0].to(input.dtype)
     else:
         loss = kops.cross_entropy_fwd(logits, *args)[0].to(input.dtype)
     if reduction == "none":
