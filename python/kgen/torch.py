@@ -29,8 +29,10 @@ def _direct(x):
     plain tensor, no torch.compile / export, no functorch transform. Such a
     call goes to libkgen through kgen.ops directly, without the custom op's
     dispatch (which cost tens of microseconds per call on the host)."""
-    return (type(x) is torch.Tensor and not (x.requires_grad and torch.is_grad_enabled()) and
-            _peek is not None and _peek() is None and not torch.compiler.is_compiling())
+    # is_compiling first: under torch.compile it is a constant True that
+    # ends the test before anything dynamo would have to trace
+    return (not torch.compiler.is_compiling() and type(x) is torch.Tensor and
+            not (x.requires_grad and torch.is_grad_enabled()) and _peek is not None and _peek() is None)
 
 
 def _as_rows(x, dim):
