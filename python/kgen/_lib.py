@@ -34,6 +34,15 @@ ECOMPILE, ECUDA, ECACHE, ENOTFOUND, ETEMPLATE = -6, -7, -8, -9, -10
 EMISMATCH, EALIGN, EARCH, EUNSUPPORTED = -11, -12, -13, -14
 
 
+# The enums of kgen.h by name (kgen.ops maps torch's dtypes onto DTYPES
+# and ITYPES); python/tests/test_lib.py checks them against the header.
+DTYPES = {"f32": 0, "f16": 1, "bf16": 2}                                   # kgen_dtype
+ITYPES = {"int32": 0, "int64": 1}                                          # kgen_itype
+REDUCTIONS = {"none": 0, "sum": 1, "mean": 2, "sum_over": 3}               # kgen_reduction
+OPS = {"softmax_fwd": 0, "softmax_bwd": 1, "log_softmax_fwd": 2, "log_softmax_bwd": 3,  # kgen_op
+       "cross_entropy_fwd": 4, "cross_entropy_bwd": 5, "cross_entropy_fused": 6}
+
+
 class KgenError(RuntimeError):
     """A libkgen call failed: `code` is the KGEN_E* code, the message is
     libkgen's own ("KGEN_EINVAL: invalid argument: vocab must be >= 1 (got 0)")."""

@@ -14,12 +14,10 @@ from . import _lib
 __all__ = ["softmax_fwd", "softmax_bwd", "xent_fwd", "xent_bwd", "xent_fused", "xent_options", "prepare",
            "REDUCTIONS", "OPS"]
 
-_DTYPE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-_ITYPE = {torch.int32: 0, torch.int64: 1}
-REDUCTIONS = {"none": 0, "sum": 1, "mean": 2, "sum_over": 3}
-# kgen_op of kgen.h
-OPS = {"softmax_fwd": 0, "softmax_bwd": 1, "log_softmax_fwd": 2, "log_softmax_bwd": 3, "cross_entropy_fwd": 4,
-       "cross_entropy_bwd": 5, "cross_entropy_fused": 6}
+_DTYPE = {torch.float32: _lib.DTYPES["f32"], torch.float16: _lib.DTYPES["f16"], torch.bfloat16: _lib.DTYPES["bf16"]}
+_ITYPE = {torch.int32: _lib.ITYPES["int32"], torch.int64: _lib.ITYPES["int64"]}
+REDUCTIONS = _lib.REDUCTIONS
+OPS = _lib.OPS  # kgen_op of kgen.h
 
 
 def _dtype_code(t, what):

@@ -82,3 +82,24 @@ def test_nvrtc_of_the_nvidia_wheels_is_found(tmp_path):
     found = _lib.nvrtc_candidates([str(tmp_path / "c"), str(tmp_path / "a"), str(tmp_path / "b")])
     assert found == [str(a / "libnvrtc.so.12"), str(b / "libnvrtc.so.13")]
     assert _lib.nvrtc_candidates([str(tmp_path / "c")]) == []
+
+
+def test_enums_match_kgen_h():
+    # kgen_dtype, kgen_itype, kgen_reduction and kgen_op: every enumerator
+    # of the header, by value, in the package's tables (and no other)
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "include", "kgen.h")) as f:
+        header = f.read()
+
+    def enum(name):
+        body = re.search(r"typedef enum %s \{(.*?)\}" % name, header, re.S).group(1)
+        return dict((m.group(1), int(m.group(2))) for m in re.finditer(r"(KGEN_\w+)\s*=\s*(\d+)", body))
+
+    assert enum("kgen_dtype") == {"KGEN_" + k.upper(): v for k, v in _lib.DTYPES.items()}
+    assert enum("kgen_itype") == {"KGEN_" + k.upper(): v for k, v in _lib.ITYPES.items()}
+    assert enum("kgen_reduction") == {"KGEN_REDUCTION_" + k.upper(): v for k, v in _lib.REDUCTIONS.items()}
+    names = {"softmax_fwd": "SOFTMAX_FWD", "softmax_bwd": "SOFTMAX_BWD", "log_softmax_fwd": "LOG_SOFTMAX_FWD",
+             "log_softmax_bwd": "LOG_SOFTMAX_BWD", "cross_entropy_fwd": "XENT_FWD",
+             "cross_entropy_bwd": "XENT_BWD", "cross_entropy_fused": "XENT_FUSED"}
+    assert enum("kgen_op") == {"KGEN_OP_" + names[k]: v for k, v in _lib.OPS.items()}
