@@ -32,11 +32,10 @@ from . import ops as _k
 __all__ = ["softmax_fwd", "softmax_bwd", "log_softmax_fwd", "log_softmax_bwd", "cross_entropy_fwd",
            "cross_entropy_bwd", "cross_entropy_fused", "cross_entropy_fused_inplace"]
 
-_REDUCTION_NAMES = {0: "none", 1: "sum", 2: "mean"}
 
 
 def _opt(weight, ignore_index, reduction, label_smoothing, z_loss, softcap):
-    return _k.xent_options(weight=weight, ignore_index=ignore_index, reduction=_REDUCTION_NAMES[reduction],
+    return _k.xent_options(weight=weight, ignore_index=ignore_index, reduction=reduction,
                            label_smoothing=label_smoothing, z_loss=z_loss, softcap=softcap or None)
 
 

@@ -189,7 +189,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         w = weight.to(device=input.device, dtype=torch.float32).contiguous()
     if softcap is not None and softcap <= 0:
         raise ValueError(f"kgen: softcap must be > 0 or None (got {softcap})")
-    red = {"none": 0, "sum": 1, "mean": 2}.get(reduction)
+    red = _k.REDUCTIONS.get(reduction) if reduction in ("none", "sum", "mean") else None
     if red is None:
         raise ValueError(f"kgen: reduction must be one of none, sum, mean (got {reduction!r})")
     if logits.size(0) == 0:  # no rows: torch's empty results
