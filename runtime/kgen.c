@@ -486,7 +486,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	kg_record r, near = {0};
 	long long near_cols = 0;
 	char why[600] = "";
-	int rc, driver = 0;
+	int rc, driver = 0, had_far = 0;
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, kg_op_family(opname)));
 	kg_opts_string(w->op, w->opts, opts, sizeof opts);
 	kg_problem_prefix(prefix, sizeof prefix, w->op, w->opts, dtype, w->cols, dev->sm, dev->name);
@@ -503,17 +503,19 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	}
 	/* tuned for far more rows: the default, if NVRTC can compile it */
 	if (r.rec && r.far && kg_nvrtc_load() == 0) {
+		had_far = 1;
 		kg_record_free(&r);
 	} else if (r.rec && !from_record(&r, w, dev, e, why, sizeof why)) {
 		kg_record_free(&r);
 		return 0;
 	}
 	rec = r.rec;
-	/* no record of this width: the config of the nearest tuned one is a
+	/* no record of this width (not even one far in rows: then the
+	 * default, as measured): the config of the nearest tuned width is a
 	 * better guess than the default (at long rows the default reached
 	 * 58-87% of the copy where the tuned configs of the neighbouring
 	 * widths reach 95-99%) */
-	if (!rec && kg_near_width_enabled())
+	if (!rec && !had_far && kg_near_width_enabled())
 		kg_record_near_width(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, kg_borrow_enabled(), &near);
 	/* Fallback: the tuned config with the vector width the pointers allow,
 	 * else the template default (narrowed the same way). */

@@ -60,6 +60,7 @@ static void *ahead_main(void *arg)
 	tune_opts o = *s->b->base;
 	set_problem(&o, &s->b->problems[w->ahead_i]);
 	o.sm = w->sm;
+	o.device = w->device; /* the ranking to go by is this GPU model's */
 	o.cache = s->cache;
 	o.jobs = s->jobs > 1 ? s->jobs - 1 : 1; /* a core left to the thread that times */
 	o.progress = NULL;

@@ -40,9 +40,10 @@ typedef struct tune_opts {
 	                         * is first timed with 10, the fastest 8 within 10% again) */
 	int no_time;            /* check every variant, time none, store nothing */
 	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
-	double budget_s;        /* > 0: start no compilation or timing once this many seconds have
-	                         * passed since the start; the first variant (the template's default)
-	                         * is always done */
+	double budget_s;        /* > 0: start no compilation once this many seconds have passed
+	                         * since the start, and no check or timing once as many have passed
+	                         * on the GPU (making the test data not counted); the first variant
+	                         * (the template's default) is always done */
 	int full;               /* time the whole space: neither early stop below */
 	double near_copy_pct;   /* stop once a variant is within this many percent of the copy's time
 	                         * (ops that write what they read, copies of TUNE_NEAR_COPY_MIN_US or

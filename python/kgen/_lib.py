@@ -122,6 +122,7 @@ def _declare(lib):
 
 
 _NVRTC_NAMES = ("libnvrtc.so.13", "libnvrtc.so.12")
+_NVRTC_LOADER = _NVRTC_NAMES + ("libnvrtc.so",)  # what libkgen tries (base/dl.c)
 _NVRTC_DIRS = (("nvidia", "cu13", "lib"), ("nvidia", "cuda_nvrtc", "lib"))
 
 
@@ -130,9 +131,11 @@ def nvrtc_candidates(paths=None):
     of paths (default sys.path), in order (existing ones only)."""
     out = []
     for d in (sys.path if paths is None else paths):
+        if not d:
+            continue  # '' is the working directory: not a place to load libraries from
         for sub in _NVRTC_DIRS:
             for name in _NVRTC_NAMES:
-                f = os.path.join(d or ".", *sub, name)
+                f = os.path.join(d, *sub, name)
                 if os.path.isfile(f) and f not in out:
                     out.append(f)
     return out
@@ -142,15 +145,20 @@ def _name_nvrtc():
     """Point libkgen at a wheel's NVRTC when the loader finds none."""
     if os.environ.get("KGEN_NVRTC_LIBRARY"):
         return
-    for name in _NVRTC_NAMES:
+    for name in _NVRTC_LOADER:
         try:
             ctypes.CDLL(name)
             return  # on the loader's path (or loaded already, e.g. by torch)
         except OSError:
             pass
     found = nvrtc_candidates()
-    if found:
-        os.environ["KGEN_NVRTC_LIBRARY"] = found[0]
+    # the one of torch's CUDA when torch is loaded (its wheels match the
+    # driver it runs on), else the first
+    torch = sys.modules.get("torch")
+    cuda = getattr(getattr(torch, "version", None), "cuda", None) if torch else None
+    same = [f for f in found if cuda and f.endswith(".so." + str(cuda).split(".")[0])]
+    if same or found:
+        os.environ["KGEN_NVRTC_LIBRARY"] = (same or found)[0]
 
 
 def library():

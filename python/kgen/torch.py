@@ -22,17 +22,24 @@ from . import ops as _k
 __all__ = ["softmax", "log_softmax", "cross_entropy"]
 
 _peek = getattr(getattr(torch._C, "_functorch", None), "peek_interpreter_stack", None)
+_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", None)
+_function_modes = getattr(torch._C, "_is_torch_function_mode_enabled", None)
 
 
 def _direct(x):
     """True for an eager call that needs neither autograd nor tracing: a
-    plain tensor, no torch.compile / export, no functorch transform. Such a
-    call goes to libkgen through kgen.ops directly, without the custom op's
-    dispatch (which cost tens of microseconds per call on the host)."""
+    plain tensor; no torch.compile or export, no torch.jit trace, no
+    functorch transform, no dispatch or function mode (make_fx, FLOP
+    counters). Such a call goes to libkgen through kgen.ops directly,
+    without the custom op's dispatch (which cost tens of microseconds per
+    call on the host); every other call keeps the custom ops."""
     # is_compiling first: under torch.compile it is a constant True that
     # ends the test before anything dynamo would have to trace
     return (not torch.compiler.is_compiling() and type(x) is torch.Tensor and
-            not (x.requires_grad and torch.is_grad_enabled()) and _peek is not None and _peek() is None)
+            not (x.requires_grad and torch.is_grad_enabled()) and not torch.jit.is_tracing() and
+            _peek is not None and _peek() is None and
+            _dispatch_modes is not None and _dispatch_modes() == 0 and
+            _function_modes is not None and not _function_modes())
 
 
 def _as_rows(x, dim):
