@@ -73,19 +73,23 @@ expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax -
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 444 problems; shards split them by index.
+# --preset llm --list: the 462 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 444 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 444"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/all")" = 462 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 462"; fails=$((fails + 1)); }
 for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144" \
 	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536" \
 	"255 softmax fwd bf16 32000 rows=64" "257 softmax fwd f32 32000 rows=64" "263 softmax fwd f32 32000 rows=1" \
-	"318 log_softmax fwd bf16 32000 rows=64" "443 xent fwd f32 262144 rows=1"; do
+	"318 log_softmax fwd bf16 32000 rows=64" "443 xent fwd f32 262144 rows=1" "444 xent fused bf16 16384" \
+	"461 xent bwd f32 65536"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
 for v in 32000 50257 128256 131072 151936 256000 262144; do
 	for p in fwd bwd fused; do
 		[ "$(grep -c " xent $p .* $v\$" "$tmp/all")" = 3 ] || { echo "FAIL: xent $p $v not in 3 dtypes"; fails=$((fails + 1)); }
 	done
+done
+for v in 16384 65536; do # cross-entropy between and below the vocabularies
+	[ "$(grep -cE " xent (fwd|bwd|fused) .* $v\$" "$tmp/all")" = 9 ] || { echo "FAIL: xent at $v is not 9 problems"; fails=$((fails + 1)); }
 done
 for c in 1024 2048 4096 8192 16384 32768 65536 32000 50257 128256 131072 151936 256000 262144; do
 	[ "$(grep -cE " (softmax|log_softmax) (fwd|bwd) .* $c\$" "$tmp/all")" = 12 ] ||
@@ -103,11 +107,11 @@ for r in 1 8 64; do # decode: the forward ops over the 7 vocabularies in 3 dtype
 	[ "$(grep -cE " (softmax|log_softmax|xent) fwd .* rows=$r\$" "$tmp/all")" = 63 ] ||
 		{ echo "FAIL: llm lists $(grep -c "rows=$r\$" "$tmp/all") problems at $r rows, not 63"; fails=$((fails + 1)); }
 done
-[ "$(wc -l <"$tmp/shard0")" = 64 ] && [ "$(wc -l <"$tmp/shard6")" = 63 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 64 and 63"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/shard0")" = 66 ] && [ "$(wc -l <"$tmp/shard6")" = 66 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 66 and 66"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 89 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 92 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.

@@ -21,6 +21,9 @@ static const long long llm_widths[] = {1024, 2048, 4096, 8192, 16384, 32768, 655
  * config timed at 4096 rows (a problem of a few microseconds) is not
  * always the fastest. The runtime takes the record of the nearest rows. */
 static const long long llm_tall_widths[] = {1024, 2048};
+/* Cross-entropy over the smaller vocabularies and between the listed ones
+ * (16K-64K: small and code models). */
+static const long long llm_xent_widths[] = {16384, 65536};
 #define TALL_ROWS 65536
 /* Decode-time calls: a handful of rows over a vocabulary (sampling,
  * log-probabilities, scoring). A config timed at 4096 rows shapes its grid
@@ -46,6 +49,7 @@ typedef struct col_list {
 static const col_list vocabs = {"the vocabularies", llm_vocabs, COUNT(llm_vocabs)};
 static const col_list widths = {NULL, llm_widths, COUNT(llm_widths)};
 static const col_list tall_widths = {NULL, llm_tall_widths, COUNT(llm_tall_widths)};
+static const col_list xent_widths = {NULL, llm_xent_widths, COUNT(llm_xent_widths)};
 
 /* A group of a preset: every op over every row length of its lists in
  * turn, at each of its rows (none: the run's --rows), in every dtype of the
@@ -71,8 +75,9 @@ static const long long tall_rows[] = {TALL_ROWS};
 /* llm: cross-entropy fwd, bwd and fused over the vocabularies; softmax and
  * log-softmax fwd and bwd over the widths and the vocabularies, then over
  * the tall widths at TALL_ROWS rows, then softmax, log-softmax and
- * cross-entropy forward over the vocabularies at llm_few_rows (each group
- * after the ones before, so that their indices stay); every dtype;
+ * cross-entropy forward over the vocabularies at llm_few_rows, then
+ * cross-entropy fwd, bwd and fused over llm_xent_widths (each group after
+ * the ones before, so that their indices stay); every dtype;
  * cross-entropy with its default options (i64 targets, no weight, smoothing,
  * z-loss or softcap). The dtype varies fastest, so that a shard by
  * i % N gets a share of every width. */
@@ -83,6 +88,7 @@ static const preset_group llm_groups[] = {
 	 COUNT(tall_rows), NULL},
 	{{KG_SOFTMAX_FWD, KG_LOGSOFTMAX_FWD, KG_XENT_FWD}, 3, {&vocabs, NULL}, llm_few_rows, COUNT(llm_few_rows),
 	 "decode"},
+	{{KG_XENT_FUSED, KG_XENT_FWD, KG_XENT_BWD}, 3, {&xent_widths, NULL}, NULL, 0, NULL},
 };
 
 static const preset presets[] = {

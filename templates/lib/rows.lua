@@ -370,17 +370,31 @@ function R.default(p, ninputs, reg_ok)
   local nvec = cuda.ceil_div(p.cols, vec)
   local tpr = math.min(1024, cuda.next_pow2(cuda.ceil_div(nvec, 4)))
   local cfg = { strategy = "reg", vec = vec, tpr = tpr, threads = math.max(tpr, 256), cluster = 1, shift = shift }
-  -- Long rows on sm_90 (128 KB and more: bf16 from 65536 columns, f32
-  -- from 32768) whose 16-byte vectors divide the row: the row split over a
-  -- cluster of CTAs of 128 threads, each copying its whole slice with
-  -- cp.async at once (about 16 KB per CTA, 16 CTAs at most), partials
-  -- pushed. The tuned winners of those widths on an H100 (bench/NOTES.md,
-  -- "Clusters that push their partials"); where the direct-load push
-  -- cluster of 256 threads measured 55-63% of the copy as a default.
-  -- Rows no 16-byte vector divides keep the streamed default below (a
-  -- shifted cluster measured 31% at 50257).
+  -- Long rows (48 KB and more) whose 16-byte vectors divide the row or
+  -- are shifted: shared-memory slices (strategy loop, load cpasync), the
+  -- tuned winners of nearly every long width on an H100 (bench/NOTES.md,
+  -- "Clusters that push their partials, ... shared-memory slices"). Each
+  -- CTA of 256 threads copies its slice of the row into shared memory with
+  -- cp.async at once and every pass reads it there; on sm_90 the row is
+  -- split over a cluster so that a CTA stages at most 64 KB of all its
+  -- inputs together (one input: cluster 1 up to 64 KB, 4 at 256 KB, 8 at
+  -- 512 KB; 16 at most), so that several CTAs share an SM.
   local d = cuda.dtype(p.dtype)
   local row_bytes = p.cols * d.size
+  if vec * d.size == 16 and row_bytes >= 49152 then
+    local cl = 1
+    if p.sm >= 90 then
+      cl = math.min(16, cuda.next_pow2(cuda.ceil_div(row_bytes * ninputs, 65536)))
+    end
+    for _, threads in ipairs({ 256, 512, 1024 }) do
+      local c = { strategy = "loop", load = "cpasync", vec = vec, tpr = threads, threads = threads, cluster = cl,
+                  shift = shift }
+      if R.check(p, c, ninputs) then return c end
+    end
+  end
+  -- (else, rows of 128 KB and more on sm_90: a register-held cluster of
+  -- CTAs of 128 threads, each copying its whole slice with cp.async at
+  -- once, partials pushed)
   if reg_ok ~= false and p.sm >= 90 and row_bytes >= 131072 and vec * d.size == 16 and shift == nil then
     local cl = math.min(16, math.max(2, cuda.next_pow2(cuda.ceil_div(row_bytes, 16384))))
     for _, threads in ipairs({ 128, 256, 512, 1024 }) do
