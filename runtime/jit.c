@@ -115,7 +115,13 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuModuleGetFunction (prep)", r);
 	}
-	if (smem > 48 * 1024 &&
+	/* More than 48 KB of shared memory in all, static and dynamic, is
+	 * asked for per kernel (a 48 KB slice beside a few hundred static
+	 * bytes fails to launch without it). */
+	int static_smem = 0;
+	if (smem && kg_cu.cuFuncGetAttribute(&static_smem, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, *fn))
+		static_smem = 0;
+	if (smem + (size_t)(static_smem > 0 ? static_smem : 0) > 48 * 1024 &&
 	    (r = kg_cu.cuFuncSetAttribute(*fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem))) {
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuFuncSetAttribute", r);

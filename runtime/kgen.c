@@ -306,8 +306,10 @@ static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, si
 	return 0;
 }
 
-/* cfg with the value of vec replaced by vec (other keys kept, in order). */
-static void with_vec(char *out, size_t len, const char *cfg, int vec)
+/* cfg with the value of vec replaced by vec (other keys kept, in order);
+ * narrower than 16 bytes (esize: the element's), without the staged load
+ * and persistent grid that move 16-byte vectors only. */
+static void with_vec(char *out, size_t len, const char *cfg, int vec, int esize)
 {
 	size_t n = 0;
 	const char *p = cfg;
@@ -315,9 +317,11 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec)
 	while (*p && n + 1 < len) {
 		const char *end = strchr(p, ',');
 		size_t item = end ? (size_t)(end - p) : strlen(p);
-		int w = !strncmp(p, "vec=", 4)
-		            ? snprintf(out + n, len - n, "%svec=%d", n ? "," : "", vec)
-		            : snprintf(out + n, len - n, "%s%.*s", n ? "," : "", (int)item, p);
+		int w = 0;
+		if (!strncmp(p, "vec=", 4))
+			w = snprintf(out + n, len - n, "%svec=%d", n ? "," : "", vec);
+		else if (vec * esize == 16 || (strncmp(p, "load=", 5) && strncmp(p, "persist=", 8)))
+			w = snprintf(out + n, len - n, "%s%.*s", n ? "," : "", (int)item, p);
 		if (w < 0 || (size_t)w >= len - n)
 			break;
 		n += (size_t)w;
@@ -347,7 +351,7 @@ static void narrow(char *out, size_t len, const char *cfg, const kg_want *w)
 	int vec, allowed = allowed_vec(cfg, w);
 	if (kg_config_int(cfg, "vec", &vec))
 		vec = 1;
-	with_vec(out, len, cfg, vec > allowed ? allowed : vec);
+	with_vec(out, len, cfg, vec > allowed ? allowed : vec, kg_dtype_size(w->dtype));
 }
 
 /* The tuned kernel of a record, when its vector width suits the call's
@@ -528,7 +532,12 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		if (gen_render(ctx->gen, &p, narrowed, &v))
 			gen_variant_free(&v); /* a config the template no longer takes */
 	}
-	if (!v.source && near.rec && !kg_best_parse(near.rec, &tuned) && tuned.config[0]) {
+	/* (a neighbour of the same kind only: an odd width that no 16-byte
+	 * vector divides takes an odd width's shifted config, an aligned width
+	 * an aligned one; an aligned config's shifted twin at 100003 columns
+	 * ran at 54% of the copy where the default ran at 80%) */
+	if (!v.source && near.rec && !kg_best_parse(near.rec, &tuned) && tuned.config[0] &&
+	    shifted(tuned.config) == (w->cols % (16 / kg_dtype_size(dtype)) != 0)) {
 		char guess[200];
 		/* only a config the template would have tuned at this width */
 		if (nearest_in_space(ctx->gen, &p, w, tuned.config, guess, sizeof guess) ||

@@ -11,8 +11,10 @@
 #      NVRTC made unloadable (KGEN_NVRTC_LIBRARY=/nonexistent), which leaves
 #      the pack as the only way to a kernel;
 #   4. without the pack and without NVRTC the example must fail with
-#      KGEN_ENONVRTC and the message naming what to install; a problem the
-#      pack lacks falls back to NVRTC ("via fallback");
+#      KGEN_ENONVRTC and the message naming what to install; a width the
+#      pack lacks within 2x of a tuned one takes that width's config
+#      ("via nearest ... (tuned at 1024 cols)"), one further away the
+#      template's default ("via fallback"), both compiled with NVRTC;
 #   5. a pack with one byte of a cubin changed must fail verify (exit 1).
 #
 # Skips (77) without a GPU; logs in $OUT/test_gpu_pack when OUT is set;
@@ -66,7 +68,7 @@ st=$?
 	fail "xent_example without NVRTC: exit $st: $(cat "$out/xent_nonvrtc.log")"
 
 # 4. no pack and no NVRTC: KGEN_ENONVRTC naming what to install; a problem
-#    the pack lacks: the fallback
+#    the pack lacks: the nearest tuned width's config, else the fallback
 KGEN_PACK_PATH='' KGEN_NVRTC_LIBRARY=/nonexistent/libnvrtc.so "$build/softmax_example" 256 1024 \
 	>"$out/softmax_nothing.log" 2>&1
 st=$?
@@ -74,7 +76,11 @@ cat "$out/softmax_nothing.log"
 [ $st != 0 ] && grep -q "KGEN_ENONVRTC.*no tuned kernel for softmax fwd bf16 cols 1024 on '$gpu' (sm_$sm).*install a pack" \
 	"$out/softmax_nothing.log" && pass "no pack, no NVRTC: KGEN_ENONVRTC with the message" ||
 	fail "no pack, no NVRTC: exit $st"
-"$build/softmax_example" 256 2048 >"$out/softmax_fallback.log" 2>&1
+"$build/softmax_example" 256 2048 >"$out/softmax_nearest.log" 2>&1
+st=$?
+[ $st = 0 ] && grep -q "via nearest .*(tuned at 1024 cols).*PASS" "$out/softmax_nearest.log" &&
+	pass "a width within 2x of a tuned one: its config" || fail "nearest: exit $st: $(cat "$out/softmax_nearest.log")"
+"$build/softmax_example" 256 4096 >"$out/softmax_fallback.log" 2>&1
 st=$?
 [ $st = 0 ] && grep -q "via fallback .*PASS" "$out/softmax_fallback.log" && pass "a problem the pack lacks: fallback" ||
 	fail "fallback: exit $st: $(cat "$out/softmax_fallback.log")"

@@ -57,8 +57,10 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	CHECK(!rc && !strncmp(used, "borrowed ", 9), "131072: rc %d, '%s': %s", rc, used, kgen_last_error());
-	/* widths the pack lacks: the nearest tuned width's configuration */
-	const long long widths[] = {40000, 100000, 100003, 24001};
+	/* widths the pack lacks: the nearest tuned width's configuration, where
+	 * that width is of the same kind (odd widths take odd widths' shifted
+	 * configs, aligned widths aligned ones) */
+	const long long widths[] = {40000, 100000, 50001};
 	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
 		rc = run(cache, widths[i], used, sizeof used);
 		p = strstr(used, "(tuned at ");
@@ -68,7 +70,15 @@ int main(int argc, char **argv)
 		      "%lld: rc %d, '%s': %s", widths[i], rc, used, kgen_last_error());
 		/* an odd width takes a shifted configuration */
 		if (widths[i] % 8)
-			CHECK(strstr(used, "shift=1") != NULL, "%lld: not shifted: '%s'", widths[i], used);
+			CHECK(strstr(used, "shift=1") != NULL && at % 8, "%lld: not an odd width's shifted config: '%s'",
+			      widths[i], used);
+	}
+	/* odd widths whose nearest tuned width is aligned: the default, shifted */
+	const long long odd[] = {100003, 24001};
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		rc = run(cache, odd[i], used, sizeof used);
+		CHECK(!rc && !strncmp(used, "fallback ", 9) && strstr(used, "shift=1"), "%lld: rc %d, '%s': %s", odd[i], rc,
+		      used, kgen_last_error());
 	}
 	/* turned off: the template's default */
 	setenv("KGEN_NO_NEAR_WIDTH", "1", 1);
