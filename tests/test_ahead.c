@@ -1,7 +1,8 @@
 /* test_ahead: compiling ahead (tune_compile_ahead, what a list of problems
  * runs on spare cores while the GPU times the problem before) compiles
  * what tune_run will compile: where a twin dtype's finished ranking names
- * the leaders, those only; else the whole space. On the stand-in driver
+ * the leaders, those only; else the first TUNE_COMPILE_FIRST in plan
+ * order, and the run compiles the rest while it times. On the stand-in driver
  * (tests/stand_in_cuda.c, mock mode) with NVRTC.
  *
  * usage: test_ahead LIBMOCKCUDA; exit 77 (skip) without NVRTC. */
@@ -91,12 +92,26 @@ int main(int argc, char **argv)
 	      "f16 after ahead: rc %d, compiled %d, reused %d, early stop '%s': %s", rc, res.compiled, res.reused,
 	      res.early_stop, kgen_last_error());
 	tune_result_free(&res);
-	/* no ranking to go by: the whole space, less what the template prunes */
+	/* no ranking to go by: the first TUNE_COMPILE_FIRST in plan order */
 	o = problem(empty, KGEN_F16);
 	rc = tune_compile_ahead(&o);
 	n1 = cubins(empty);
-	CHECK(!rc && n1 > 1 + 2 * TUNE_RANKED_TOP, "f16 ahead without a twin: rc %d, %d compiled", rc, n1);
+	CHECK(!rc && n1 > 1 + 2 * TUNE_RANKED_TOP && n1 <= TUNE_COMPILE_FIRST, "f16 ahead without a twin: rc %d, %d compiled",
+	      rc, n1);
 	printf("compiled ahead: %d with bf16's ranking, %d without\n", 1 + 2 * TUNE_RANKED_TOP, n1);
+	/* the run that follows takes those and compiles the rest while it
+	 * times: every variant timed (--full), each cubin compiled once */
+	o.full = 1;
+	memset(&res, 0, sizeof res);
+	rc = tune_run(&o, &res);
+	CHECK(!rc && res.reused == n1 && res.compiled > 0 && res.compiled + res.reused >= res.n - res.pruned &&
+	          res.untimed == 0 && res.skipped == 0 && res.rejected == 0 && cubins(empty) == res.compiled + res.reused,
+	      "f16 after ahead without a twin: rc %d, %d variants, compiled %d, reused %d, pruned %d, untimed %d, "
+	      "rejected %d, %d cubins: %s",
+	      rc, res.n, res.compiled, res.reused, res.pruned, res.untimed, res.rejected, cubins(empty), kgen_last_error());
+	printf("then the run: %d variants, %d compiled while timing, %d reused, %d pruned\n", res.n, res.compiled,
+	       res.reused, res.pruned);
+	tune_result_free(&res);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
 	if (system(cmd))
 		printf("could not remove %s\n", base);

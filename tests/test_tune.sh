@@ -140,8 +140,9 @@ want_rc arch 3
 grep -q "GPU 0 'Mock GPU' is sm_80, not sm_90" "$tmp/arch.err" || fail "arch: $(cat "$tmp/arch.err")"
 
 # 9. --devices: one worker per GPU; lines and JSON objects name the device;
-# the compiler runs ahead of the timing (the second problem's cubins are all
-# in the cache when its run starts).
+# the compiler runs ahead of the timing (the second problem's first
+# TUNE_COMPILE_FIRST = 24 variants in plan order are in the cache when its
+# run starts; the rest are compiled while it checks and times).
 "$kgen" tune --preset llm --shard 63/200 --rows 64 --reps 5 --devices 0,1 --fresh --json >"$tmp/dev.out" 2>"$tmp/dev.err"
 rc=$?
 want_rc dev 1 # the mock computes softmax forward of 1024 columns only: 32000 fails its check
@@ -152,9 +153,10 @@ assert len(objs) == 2, objs
 by = {o["cols"]: o for o in objs}
 assert by[1024]["status"] == "tuned" and by[32000]["status"] == "failed" and by[32000]["rows"] == 1, objs
 assert sorted(o["device"] for o in objs) == [0, 1], [o["device"] for o in objs]
-# the second problem was compiled ahead while the first was timed
+# the second problem's first 24 were compiled ahead while the first was
+# timed, the rest during its own run (no early stop: every one checked)
 c, pb = by[32000]["counts"], by[32000]["pruned_by"]
-assert c["compiled"] == 0 and c["reused"] + pb["template"] + pb["limits"] == c["variants"], c
+assert 0 < c["reused"] <= 24 and c["compiled"] + c["reused"] + pb["template"] + pb["limits"] == c["variants"], c
 EOF
 [ "$(grep -cE '^\[gpu [01]\] \[[12]/2\] ' "$tmp/dev.err")" = 2 ] || fail "devices: progress lines: $(cat "$tmp/dev.err")"
 grep -q '^softmax fwd bf16 cols 1024 .* tuned$' "$tmp/dev.out" "$tmp/dev.err" || fail "devices: no summary row"

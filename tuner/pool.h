@@ -19,7 +19,10 @@ typedef struct job {
 	int skip;      /* pruned or resumed: not compiled */
 	int started;   /* compilation started (or the cubin was looked up) */
 	int reused, rc;
-	int later;     /* compiled when the timing reaches it (an early stop is expected before) */
+	int later;     /* compiled in the background while the run times the ones
+	                * before it (pool_background), or when the timing
+	                * reaches it; never if an early stop comes first */
+	int done;      /* compiled (or looked up): cubin or rc set */
 	int twin_rank; /* its place in the twin dtype's ranking, or -1 */
 	char hex[17];
 	char *log;
@@ -33,6 +36,11 @@ typedef struct pool {
 	const tune_opts *o;
 	double deadline;  /* 0: no budget */
 	int stopped, spent;
+	int background;        /* pool_background's threads run (they take the later jobs) */
+	int halt;              /* they are to stop */
+	int nbg;
+	pthread_t bg[64];
+	pthread_cond_t done_cond; /* a job's done was set */
 	int write_failed;      /* cubins the cache did not take (a full disk) */
 	char write_error[512]; /* the first such failure */
 	pthread_mutex_t lock;
@@ -51,5 +59,13 @@ void compile_job(pool *p, job *j);
  * one per core), the first whatever the budget, then until p->deadline
  * passes (p->spent) or opts->stop is set (p->stopped). */
 void compile_all(pool *p, int jobs);
+
+/* Compile the jobs left for later, in order, over jobs threads (0: one per
+ * core) in the background, until all are compiled, p->deadline passes or
+ * pool_halt; pool_await waits for one of them (compiling it on the
+ * calling thread when no background thread has taken it yet). */
+void pool_background(pool *p, int jobs);
+void pool_await(pool *p, job *j);
+void pool_halt(pool *p);
 
 #endif

@@ -427,9 +427,20 @@ static int render_space(tune_ctx *x)
 	return 0;
 }
 
+/* How many of the planned variants are compiled before the timing starts
+ * (the rest in the background while it runs): with a twin's finished
+ * ranking its leaders, else TUNE_COMPILE_FIRST. */
+static int compiled_first(int twin_cut, int ranked_top)
+{
+	return twin_cut >= 0 ? 1 + 2 * ranked_top : TUNE_COMPILE_FIRST;
+}
+
 /* Trials and resume (with a GPU to time on): the outcomes of earlier runs
- * taken, likely winners first; with a twin's finished ranking, its leaders
- * first and the rest compiled only if the timing reaches them. */
+ * taken, likely winners first; the first few compiled before the timing
+ * starts, the rest while it runs (the timing waits for a variant not yet
+ * compiled), so that an early stop or the budget saves their compiling;
+ * with a twin's finished ranking its leaders first and the rest only if the
+ * timing reaches them. */
 static void plan_trials(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
@@ -438,10 +449,9 @@ static void plan_trials(tune_ctx *x)
 	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh);
 	if (!o->fresh)
 		resume(&x->tx, &x->p, x->res);
-	if ((x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top)) >= 0) {
-		for (int i = 1 + 2 * x->ranked_top; i < x->n; i++)
-			x->p.jobs[i].later = 1;
-	}
+	x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top);
+	for (int i = compiled_first(x->twin_cut, x->ranked_top); i < x->n; i++)
+		x->p.jobs[i].later = 1;
 }
 
 /* Compile everything (NVRTC needs no GPU) and count the outcomes. Without
@@ -585,9 +595,8 @@ static int check_and_time_one(tune_ctx *x, int i, tally *tl)
 	CUmodule mod;
 	run_arg a = {.d = &x->data};
 	int rc;
-	if (j->later && !j->started) { /* not compiled ahead: now */
-		j->started = 1;
-		compile_job(&x->p, j);
+	if (j->later) { /* compiled in the background, or now */
+		pool_await(&x->p, j);
 		res->compiled += !j->reused;
 		res->reused += j->reused;
 		if (j->rc) {
@@ -732,8 +741,16 @@ int tune_run(const tune_opts *o, tune_result *res)
 		return rc;
 	if (!(rc = render_space(&x))) {
 		plan_trials(&x);
-		if (!(rc = compile_space(&x)) && !(rc = open_gpu(&x)) && !(rc = check_and_time(&x, &tl)))
-			finish(&x, &tl);
+		if (!(rc = compile_space(&x)) && !(rc = open_gpu(&x))) {
+			/* the rest in plan order while the timing runs (with a twin's
+			 * ranking an early stop is expected before them: on demand) */
+			if (x.twin_cut < 0)
+				pool_background(&x.p, o->jobs);
+			rc = check_and_time(&x, &tl);
+			pool_halt(&x.p);
+			if (!rc)
+				finish(&x, &tl);
+		}
 	}
 	res->total_s = now_s() - x.t0;
 	tune_ctx_free(&x);
@@ -746,12 +763,14 @@ void tune_result_free(tune_result *res)
 	memset(res, 0, sizeof *res);
 }
 
-/* What tune_run will compile for the problem, where a twin dtype's
- * finished ranking names the leaders: those only (plan_trials marks the
- * rest to be compiled if the timing reaches them), so that compiling ahead
- * does not spend the machine's cores on variants the run will skip (the f16
- * shard of the preset compiled about 20 times what it timed). Needs the
- * GPU's model for the ranking's key; without it, everything is compiled. */
+/* What tune_run will compile before its timing starts: the first
+ * TUNE_COMPILE_FIRST variants in plan order, or where a twin dtype's
+ * finished ranking names the leaders those only (plan_trials marks the
+ * rest, which the run compiles while it times or when the timing reaches
+ * them), so that compiling ahead does not spend the machine's cores on
+ * variants the run will skip (the f16 shard of the preset compiled about
+ * 20 times what it timed; bf16 and f32, about 1.4 times). Needs the GPU's
+ * model for the rankings' keys; without it, everything is compiled. */
 static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tune_result *res)
 {
 	CUdevice cudev;
@@ -764,9 +783,8 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
 	trial_ctx tx = {c, key, stamp, o->rows, 0};
-	if (plan_order(&tx, o, op, p, res, top) >= 0)
-		for (int i = 1 + 2 * top; i < p->n; i++)
-			p->jobs[i].later = 1;
+	for (int i = compiled_first(plan_order(&tx, o, op, p, res, top), top); i < p->n; i++)
+		p->jobs[i].later = 1;
 }
 
 int tune_compile_ahead(const tune_opts *o)

@@ -23,6 +23,9 @@ extern const char *const tune_prune_names[TUNE_NPRUNE]; /* "template", "limits",
 #define TUNE_NEAR_COPY_PCT 1.0
 #define TUNE_NEAR_COPY_MIN_US 50.0
 #define TUNE_RANKED_TOP 8
+/* Variants compiled before the timing starts where no twin ranking names
+ * the leaders (the rest are compiled while it runs). */
+#define TUNE_COMPILE_FIRST 24
 
 typedef struct tune_opts {
 	const char *op, *pass;  /* "softmax", "log_softmax", "xent"; "fwd", "bwd", "fused" */
