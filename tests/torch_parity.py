@@ -8,6 +8,8 @@ term in torch 2.x: the kept rows, or their weights) and every reduction, plus z-
 (skipped) without torch or CUDA.
 """
 import ctypes
+import importlib.util
+import os
 import sys
 
 try:
@@ -21,10 +23,14 @@ if not torch.cuda.is_available():
     sys.exit(77)
 
 
-class XentOptions(ctypes.Structure):
-    _fields_ = [("ignore_index", ctypes.c_int64), ("reduction", ctypes.c_int), ("denominator", ctypes.c_float),
-                ("label_smoothing", ctypes.c_float), ("z_loss", ctypes.c_float), ("softcap", ctypes.c_float),
-                ("weight", ctypes.c_void_p), ("bad_targets", ctypes.c_void_p)]
+# kgen_xent_options as python/kgen/_lib.py defines it (one definition; its
+# size is checked by python/tests/test_lib.py): that file alone, without the
+# package around it.
+_spec = importlib.util.spec_from_file_location(
+    "kgen_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "kgen", "_lib.py"))
+_kgen_lib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_kgen_lib)
+XentOptions = _kgen_lib.XentOptions
 
 
 lib = ctypes.CDLL(sys.argv[1])

@@ -12,6 +12,9 @@
 #include "internal.h"
 #include "pool.h"
 
+/* The priority of the background threads (lowered as compiling ahead's). */
+enum { BACKGROUND_NICE = 10 };
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -113,8 +116,12 @@ static void job_done(pool *p, job *j)
 static void *compile_worker(void *arg)
 {
 	pool *p = arg;
-	if (p->o->nice > 0) /* compiling ahead: the CPU left over by the problem at hand */
-		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->o->nice);
+	/* compiling ahead or in the background: the CPU left over by the
+	 * thread that enqueues the timed launches (a stall of it between a
+	 * start event and its kernel would be timed) */
+	int nice = p->background ? BACKGROUND_NICE : p->o->nice;
+	if (nice > 0)
+		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 	for (;;) {
 		job *j;
 		pthread_mutex_lock(&p->lock);
@@ -162,7 +169,7 @@ void pool_background(pool *p, int jobs)
 		work += !p->jobs[i].skip && !p->jobs[i].started && p->jobs[i].later;
 	if (!work || p->background)
 		return;
-	nth = threads_for(jobs, work);
+	nth = threads_for(jobs > 1 ? jobs - 1 : jobs == 1 ? 1 : (int)sysconf(_SC_NPROCESSORS_ONLN) - 1, work);
 	pthread_mutex_lock(&p->lock);
 	p->background = 1;
 	p->halt = 0;

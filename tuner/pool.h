@@ -60,8 +60,9 @@ void compile_job(pool *p, job *j);
  * passes (p->spent) or opts->stop is set (p->stopped). */
 void compile_all(pool *p, int jobs);
 
-/* Compile the jobs left for later, in order, over jobs threads (0: one per
- * core) in the background, until all are compiled, p->deadline passes or
+/* Compile the jobs left for later, in order, over jobs - 1 threads (0: one
+ * per core, less one; a core left to the thread that times) at a lowered
+ * priority in the background, until all are compiled, p->deadline passes or
  * pool_halt; pool_await waits for one of them (compiling it on the
  * calling thread when no background thread has taken it yet). */
 void pool_background(pool *p, int jobs);
