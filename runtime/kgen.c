@@ -308,11 +308,13 @@ static int cubin_for(kgen_ctx *ctx, const char *source, int sm, void **cubin, si
 
 /* cfg with the value of vec replaced by vec (other keys kept, in order);
  * narrower than 16 bytes (esize: the element's), without the staged load
- * and persistent grid that move 16-byte vectors only. */
+ * that moves 16-byte vectors only (and a cluster's persistent grid, which
+ * needs that load). */
 static void with_vec(char *out, size_t len, const char *cfg, int vec, int esize)
 {
 	size_t n = 0;
 	const char *p = cfg;
+	const int cluster = strstr(cfg, "strategy=cluster") != NULL; /* its persistent grid needs tma */
 	out[0] = 0;
 	while (*p && n + 1 < len) {
 		const char *end = strchr(p, ',');
@@ -320,10 +322,12 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec, int esize)
 		int w = 0;
 		if (!strncmp(p, "vec=", 4))
 			w = snprintf(out + n, len - n, "%svec=%d", n ? "," : "", vec);
-		else if (vec * esize == 16 || (strncmp(p, "load=", 5) && strncmp(p, "persist=", 8)))
+		else if (vec * esize == 16 || (strncmp(p, "load=", 5) && (strncmp(p, "persist=", 8) || !cluster)))
 			w = snprintf(out + n, len - n, "%s%.*s", n ? "," : "", (int)item, p);
-		if (w < 0 || (size_t)w >= len - n)
+		if (w < 0 || (size_t)w >= len - n) {
+			out[n] = 0; /* no item cut short */
 			break;
+		}
 		n += (size_t)w;
 		p += item + (end ? 1 : 0);
 	}

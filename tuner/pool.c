@@ -107,7 +107,7 @@ static void job_done(pool *p, job *j)
 	pthread_mutex_lock(&p->lock);
 	j->done = 1;
 	p->done++;
-	if (p->o->progress && !p->background) /* the timing reports its own progress */
+	if (p->o->progress && !p->background && !j->later) /* the timing reports its own progress */
 		p->o->progress(p->o->progress_arg, "compile", p->done, p->total, j->v.config);
 	pthread_cond_broadcast(&p->done_cond);
 	pthread_mutex_unlock(&p->lock);

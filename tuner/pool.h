@@ -23,6 +23,7 @@ typedef struct job {
 	                * before it (pool_background), or when the timing
 	                * reaches it; never if an early stop comes first */
 	int done;      /* compiled (or looked up): cubin or rc set */
+	int counted;   /* a later job's outcome counted in the result (the tuner's) */
 	int twin_rank; /* its place in the twin dtype's ranking, or -1 */
 	char hex[17];
 	char *log;
@@ -62,9 +63,11 @@ void compile_all(pool *p, int jobs);
 
 /* Compile the jobs left for later, in order, over jobs - 1 threads (0: one
  * per core, less one; a core left to the thread that times) at a lowered
- * priority in the background, until all are compiled, p->deadline passes or
- * pool_halt; pool_await waits for one of them (compiling it on the
- * calling thread when no background thread has taken it yet). */
+ * priority in the background, until all are compiled, a stop is asked
+ * (opts->stop) or pool_halt (not p->deadline: the timing's budget stops
+ * the timing, and it halts the pool); pool_await waits for one of them
+ * (compiling it on the calling thread when no background thread has taken
+ * it yet). */
 void pool_background(pool *p, int jobs);
 void pool_await(pool *p, job *j);
 void pool_halt(pool *p);

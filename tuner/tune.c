@@ -435,6 +435,15 @@ static int compiled_first(int twin_cut, int ranked_top)
 	return twin_cut >= 0 ? 1 + 2 * ranked_top : TUNE_COMPILE_FIRST;
 }
 
+/* Every job after the first `first` of those not skipped (pruned or
+ * resumed) left for later. */
+static void leave_for_later(pool *p, int first)
+{
+	for (int i = 0, k = 0; i < p->n; i++)
+		if (!p->jobs[i].skip && k++ >= first)
+			p->jobs[i].later = 1;
+}
+
 /* Trials and resume (with a GPU to time on): the outcomes of earlier runs
  * taken, likely winners first; the first few compiled before the timing
  * starts, the rest while it runs (the timing waits for a variant not yet
@@ -450,8 +459,14 @@ static void plan_trials(tune_ctx *x)
 	if (!o->fresh)
 		resume(&x->tx, &x->p, x->res);
 	x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top);
-	for (int i = compiled_first(x->twin_cut, x->ranked_top); i < x->n; i++)
-		x->p.jobs[i].later = 1;
+	leave_for_later(&x->p, compiled_first(x->twin_cut, x->ranked_top));
+}
+
+/* The cubins the cache did not take (a full disk): an error. */
+static int write_failure(const pool *p)
+{
+	return kg_err(KGEN_ECACHE, "%d compiled variant%s could not be stored in the cache: %s", p->write_failed,
+	              p->write_failed == 1 ? "" : "s", p->write_error);
 }
 
 /* Compile everything (NVRTC needs no GPU) and count the outcomes. Without
@@ -465,7 +480,17 @@ static int compile_space(tune_ctx *x)
 	for (int i = 0; i < x->n; i++) {
 		tune_trial *t = &res->trials[i];
 		job *j = &p->jobs[i];
-		if (j->skip || j->later)
+		if (j->skip)
+			continue;
+		if (j->later && (p->spent || p->stopped)) { /* in plan order after those: not compiled either */
+			j->later = 0;
+			j->skip = 1;
+			set_status(t, "untimed", p->stopped ? "stopped before it was compiled"
+			                                    : "the budget was spent before it was compiled");
+			res->untimed++;
+			continue;
+		}
+		if (j->later)
 			continue;
 		if (!j->started) {
 			set_status(t, "untimed", p->stopped ? "stopped before it was compiled"
@@ -482,8 +507,7 @@ static int compile_space(tune_ctx *x)
 	res->budget_spent = p->spent;
 	res->compile_s = now_s() - x->t0;
 	if (p->write_failed)
-		return kg_err(KGEN_ECACHE, "%d compiled variant%s could not be stored in the cache: %s", p->write_failed,
-		              p->write_failed == 1 ? "" : "s", p->write_error);
+		return write_failure(p);
 	if (x->gpu_rc) {
 		int done = res->compiled - res->rejected + res->reused, want = x->n - res->pruned;
 		if (done == want)
@@ -582,6 +606,16 @@ static int left_out(tune_ctx *x, const tally *tl, tune_trial *t)
 	return 0;
 }
 
+/* A job left for later, once compiled: counted (once). */
+static void count_later(tune_result *res, job *j)
+{
+	if (j->counted || !j->done)
+		return;
+	j->counted = 1;
+	res->compiled += !j->reused;
+	res->reused += j->reused;
+}
+
 /* Check and time variant i: compiled now if it was left for later, loaded,
  * pruned or checked against the reference, and (unless no_time) timed with
  * the first round's reps; its trial recorded. 0, or the error that ends
@@ -597,8 +631,7 @@ static int check_and_time_one(tune_ctx *x, int i, tally *tl)
 	int rc;
 	if (j->later) { /* compiled in the background, or now */
 		pool_await(&x->p, j);
-		res->compiled += !j->reused;
-		res->reused += j->reused;
+		count_later(res, j);
 		if (j->rc) {
 			set_status(t, "compile", j->log ? j->log : "compile failed");
 			res->rejected++;
@@ -748,6 +781,12 @@ int tune_run(const tune_opts *o, tune_result *res)
 				pool_background(&x.p, o->jobs);
 			rc = check_and_time(&x, &tl);
 			pool_halt(&x.p);
+			/* what the background compiled past an early stop counts too */
+			for (int i = 0; i < x.n; i++)
+				if (x.p.jobs[i].later)
+					count_later(res, &x.p.jobs[i]);
+			if (!rc && x.p.write_failed)
+				rc = write_failure(&x.p);
 			if (!rc)
 				finish(&x, &tl);
 		}
@@ -783,8 +822,7 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
 	trial_ctx tx = {c, key, stamp, o->rows, 0};
-	for (int i = compiled_first(plan_order(&tx, o, op, p, res, top), top); i < p->n; i++)
-		p->jobs[i].later = 1;
+	leave_for_later(p, compiled_first(plan_order(&tx, o, op, p, res, top), top));
 }
 
 int tune_compile_ahead(const tune_opts *o)
