@@ -14,12 +14,18 @@ void cli_set_command(const char *name)
 	command = name;
 }
 
+/* "kgen: error: <message>" on stderr, without the line's end. */
+static void verror(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "kgen: error: ");
+	vfprintf(stderr, fmt, ap);
+}
+
 void cli_die_usage(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "kgen: error: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n(see '%s --help')\n", command);
 	exit(EXIT_USAGE);
@@ -28,9 +34,8 @@ void cli_die_usage(const char *fmt, ...)
 int cli_error(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "kgen: error: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
