@@ -8,11 +8,13 @@
  *      spills (counted and printed);
  *   B. the tuned kernel through the public API (cache hit, then the
  *      in-process table), with padded row strides, and an odd stride that
- *      forces a narrower fallback variant;
+ *      forces a narrower fallback variant (quick: the tune times only the
+ *      template's default);
  *   C. cross-entropy: every combination of the options that change the
  *      code (target type, weights, smoothing, z-loss, softcap) with every
  *      reduction, each pass and dtype, ignored rows and out-of-range targets
- *      (NaN loss, counted), and the fused pass in place;
+ *      (NaN loss, counted), and the fused pass in place; one row (no prep
+ *      kernel) kept, ignored and out of range;
  *   D. edge cases: rows of -inf, +inf, large magnitudes, rows masked with
  *      the dtype's lowest value (in part, or all of a softmax row);
  *   E. bad arguments get specific codes and messages;
@@ -23,7 +25,12 @@
  * width (32768 columns, 1000 rows: clusters, staged and persistent
  * double-buffered loads, several groups of rows per CTA) for softmax
  * forward, log-softmax backward and fused cross-entropy;
- * $KGEN_TEST_SKIP_SWEEP=1 leaves A out.
+ * $KGEN_TEST_SKIP_SWEEP=1 leaves A out. $KGEN_TEST_SHARD=I/N runs only
+ * the I-th of N interleaved shares of A's problems (0 <= I < N): N such
+ * processes and one with KGEN_TEST_SKIP_SWEEP=1 (each under
+ * compute-sanitizer, say) cover the whole test in parallel.
+ * $KGEN_TEST_ROWS_MAX=R caps A's row counts at R (racecheck's cost grows
+ * with every shared-memory access of every row).
  */
 #include <math.h>
 #include <pthread.h>
@@ -52,6 +59,8 @@ static const char *name(const op_problem *p, char *buf, size_t len)
 }
 
 static int spill_pruned;
+static int shard_i, shard_n = 1, units; /* $KGEN_TEST_SHARD; A's problems so far */
+static long long rows_max;              /* $KGEN_TEST_ROWS_MAX: A's row counts capped (0: not) */
 
 /* A: every variant, checked on fresh data. */
 static void sweep(int op, unsigned opts, const long long *cols, int ncols, const long long *rows, int nrows)
@@ -59,6 +68,8 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 	for (int d = 0; d < 3; d++)
 		for (int k = 0; k < ncols; k++)
 			for (int ri = 0; ri < nrows; ri++) {
+				if (units++ % shard_n != shard_i)
+					continue;
 				tune_opts o = {0};
 				tune_result res;
 				o.op = kg_ops[op].op;
@@ -66,7 +77,7 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 				o.opts = opts;
 				o.dtype = d;
 				o.cols = cols[k];
-				o.rows = rows[ri];
+				o.rows = rows_max > 0 && rows[ri] > rows_max ? rows_max : rows[ri];
 				o.cache_dir = cache_dir;
 				o.no_time = 1;
 				o.seed = 1000 + (unsigned long long)(op * 131 + d * 17 + k * 5 + ri);
@@ -233,6 +244,9 @@ static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
 	o.cache_dir = cache_dir;
 	o.reps = 5;
 	o.seed = 77;
+	/* quick: time the default alone (still stored; A checked the rest) */
+	if (getenv("KGEN_TEST_QUICK"))
+		o.budget_s = 1e-6;
 	int rc = tune_run(&o, &res);
 	snprintf(nm, sizeof nm, "%s %s %s cols=%lld", o.op, o.pass, kg_dtype_names[dtype], cols);
 	CHECK(rc == 0 && res.stored, "tune %s: rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
@@ -384,11 +398,21 @@ int main(void)
 	static const long long rows2[] = {3, 1000};
 	static const long long long_cols[] = {32768}, long_rows[] = {1000};
 	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
+	const char *shard = getenv("KGEN_TEST_SHARD");
+	if (shard && !*shard)
+		shard = NULL;
+	if (getenv("KGEN_TEST_ROWS_MAX"))
+		rows_max = atoll(getenv("KGEN_TEST_ROWS_MAX"));
 	kgen_ctx *ctx;
 	CUdevice dev;
 	CUcontext cuctx;
 	int rc;
 
+	if (shard && (sscanf(shard, "%d/%d", &shard_i, &shard_n) != 2 || shard_n < 1 || shard_i < 0 ||
+	                        shard_i >= shard_n)) {
+		fprintf(stderr, "KGEN_TEST_SHARD must be I/N with 0 <= I < N, not '%s'\n", shard);
+		return 2;
+	}
 	if ((rc = kg_cu_load()) || (rc = kg_cu.cuDeviceGet(&dev, 0) ? KGEN_ENODEVICE : 0)) {
 		printf("SKIP: no GPU: %s\n", rc == KGEN_ENODEVICE && !kgen_last_error()[0] ? "no CUDA device"
 		                                                                          : kgen_last_error());
@@ -421,6 +445,11 @@ int main(void)
 	}
 
 runtime:
+	if (shard) {
+		printf("test_gpu_ops: shard %d/%d: %d of A's problems, %d checks, %d failures\n", shard_i, shard_n,
+		       (units + shard_n - 1 - shard_i) / shard_n, checks, failures);
+		return failures ? 1 : 0;
+	}
 	/* B */
 	for (int op = 0; op < KG_NOPS; op++)
 		for (int d = 0; d < 3; d++)
@@ -452,6 +481,23 @@ runtime:
 			p.ignore_frac = 1.0;
 			api_case(ctx, p, NULL);
 		}
+	/* One row: no prep kernel (but for weighted smoothing), the row's own
+	 * denominators and loss; kept, ignored (a mean of nothing is NaN) and
+	 * out of range, in one CTA (1000) and over a cluster (50257). */
+	static const unsigned one_opts[] = {0, KG_XO_WEIGHT, KG_XO_WEIGHT | KG_XO_SMOOTH, XO_ALL};
+	static const long long one_cols[] = {1000, 50257};
+	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++)
+		for (int d = 0; d < 3; d++)
+			for (int oi = 0; oi < 4; oi++)
+				for (int ci = 0; ci < 2; ci++)
+					for (int red = 0; red < 4; red++)
+						for (int kind = 0; kind < 3; kind++) {
+							op_problem p = problem(op, one_opts[oi], d, 1, one_cols[ci]);
+							p.reduction = red;
+							p.ignore_frac = kind == 1 ? 1.0 : 0;
+							p.bad_frac = kind == 2 ? 1.0 : 0;
+							api_case(ctx, p, NULL);
+						}
 	printf("C: %d failures so far\n", failures);
 
 	/* D: edge values (fill 4: the first two thirds of a row -inf; 5: of the

@@ -9,7 +9,9 @@
 #  2. the same again: nothing compiled or timed, every outcome resumed
 #  3. the same with --fresh: every cubin reused, variants timed again
 #  4. --budget 5 on a cold problem, then the run that goes on from it
-#  5. SIGINT after 5 s: exit 130; the next run goes on (cubins reused)
+#  5. SIGINT after 3 s of a run that times its whole space (--full: no
+#     early stop ends it sooner): exit 130; the next run goes on (cubins
+#     reused)
 #  6. --json of one problem, parsed
 #  7. (not quick) --preset llm --shard 0/16, stopped by SIGINT after 120 s
 #     at most: its lines give the elapsed time and ETA
@@ -48,11 +50,11 @@ echo "cores: $(nproc)" | tee -a "$out/gpu.txt"
 if [ -n "$quick" ]; then
 	xent=(tune --op xent --pass fused --vocab 32000 --rows 4096 --dtype bf16 --top 5 --json)
 	budget=(tune --op xent --pass fused --vocab 50257 --rows 4096 --dtype bf16 --top 3 --json)
-	int=(tune --op softmax --cols 32768 --rows 4096 --dtype bf16 --top 3 --json)
+	int=(tune --op xent --pass fused --vocab 50257 --rows 4096 --dtype bf16 --full --top 3 --json)
 else
 	xent=(tune --op xent --pass fused --vocab 128256 --rows 8192 --dtype bf16 --top 5 --json)
 	budget=(tune --op xent --pass fused --vocab 151936 --rows 8192 --dtype bf16 --top 3 --json)
-	int=(tune --op softmax --cols 131072 --rows 4096 --dtype bf16 --top 3 --json)
+	int=(tune --op softmax --cols 131072 --rows 4096 --dtype bf16 --full --top 3 --json)
 fi
 
 # 1-3: one problem, cold, again, fresh
@@ -71,9 +73,9 @@ expect 4_budget 0 'd["status"] == "tuned" and c["timed"] >= 1 and (c["untimed"] 
 timed 4_after "$kgen" "${budget[@]}"
 expect 4_after 0 'd["status"] == "tuned" and c["untimed"] == 0 and c["resumed"] > 0'
 
-# 5: SIGINT after 5 s (while compiling or timing), then the run that goes on
+# 5: SIGINT after 3 s (while compiling or timing), then the run that goes on
 cold
-timed 5_int timeout --preserve-status -s INT 5 "$kgen" "${int[@]}"
+timed 5_int timeout --preserve-status -s INT 3 "$kgen" "${int[@]}"
 [ "$rc" = 130 ] && grep -q 'stopping after the variant at hand' "$out/5_int.log" &&
 	pass "5_int: exit 130 after ${secs} s" || fail "5_int: exit $rc (want 130), ${secs} s: $(tail -2 "$out/5_int.log")"
 timed 5_resume "$kgen" "${int[@]}"
