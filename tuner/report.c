@@ -274,4 +274,19 @@ void report_summary(FILE *f, const report_item *items, int n)
 			fprintf(f, "%-36s %-*s %10s %7s %6s  %s\n", name, w, it->has_best ? it->best.config : "-", "-", "-",
 			        "-", it->status);
 	}
+	/* where the run's time went, summed over its problems */
+	double tot = 0, gen = 0, comp = 0, tm = 0;
+	int done = 0;
+	for (int i = 0; i < n; i++)
+		if (items[i].done) {
+			done++;
+			tot += items[i].res.total_s;
+			gen += items[i].res.gen_s;
+			comp += items[i].res.compile_s;
+			tm += items[i].res.time_s;
+		}
+	if (done > 1)
+		fprintf(f, "time: %d problems in %.1f s: render and compile before timing %.1f s, test data %.1f s, "
+		        "check and time %.1f s, the rest %.1f s\n",
+		        done, tot, comp, gen, tm, tot - comp - gen - tm);
 }

@@ -44,7 +44,8 @@ void report_json(FILE *f, const report_item *it);
 /* A line of a list's progress: "xent fused bf16 vocab 128256: best ... ". */
 void report_line(FILE *f, const report_item *it);
 
-/* The table of a list's outcomes. */
+/* The table of a list's outcomes, then (more than one problem run) where
+ * their time went: compiling before timing, test data, check and time. */
 void report_summary(FILE *f, const report_item *items, int n);
 
 #endif
