@@ -19,7 +19,7 @@ static float bits_f32(uint32_t u)
 	return f;
 }
 
-uint16_t ref_f32_to_bf16(float f)
+static inline uint16_t to_bf16(float f)
 {
 	uint32_t u = f32_bits(f);
 	if ((u & 0x7fffffffu) > 0x7f800000u)
@@ -28,12 +28,17 @@ uint16_t ref_f32_to_bf16(float f)
 	return (uint16_t)(u >> 16);
 }
 
+uint16_t ref_f32_to_bf16(float f)
+{
+	return to_bf16(f);
+}
+
 float ref_bf16_to_f32(uint16_t h)
 {
 	return bits_f32((uint32_t)h << 16);
 }
 
-uint16_t ref_f32_to_f16(float f)
+static inline uint16_t to_f16(float f)
 {
 	uint32_t x = f32_bits(f), sign = (x >> 16) & 0x8000u;
 	x &= 0x7fffffffu;
@@ -45,6 +50,11 @@ uint16_t ref_f32_to_f16(float f)
 		return (uint16_t)(sign | (uint32_t)nearbyintf(bits_f32(x) * 16777216.0f));
 	x += 0xfffu + ((x >> 13) & 1u);
 	return (uint16_t)(sign | ((x - 0x38000000u) >> 13));
+}
+
+uint16_t ref_f32_to_f16(float f)
+{
+	return to_f16(f);
 }
 
 float ref_f16_to_f32(uint16_t h)
@@ -73,18 +83,11 @@ void ref_set(void *buf, int dtype, size_t i, double v)
 {
 	switch (dtype) {
 	case KGEN_F32: ((float *)buf)[i] = (float)v; break;
-	case KGEN_F16: ((uint16_t *)buf)[i] = ref_f32_to_f16((float)v); break;
-	default: ((uint16_t *)buf)[i] = ref_f32_to_bf16((float)v); break;
+	case KGEN_F16: ((uint16_t *)buf)[i] = to_f16((float)v); break;
+	default: ((uint16_t *)buf)[i] = to_bf16((float)v); break;
 	}
 }
 
-uint64_t ref_rand_u64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 double ref_rand_normal(uint64_t *s)
 {
@@ -105,6 +108,8 @@ void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, u
 	 * as fp32 at most): one 64-bit draw gives both uniforms of a pair, and
 	 * an accepted pair gives two normals for one log and one square root. */
 	const float k = 2.0f / 16777216.0f, sc = (float)scale;
+	float *f32 = (float *)buf + off;
+	uint16_t *h16 = (uint16_t *)buf + off;
 	for (long long c = 0; c < n; c += 2) {
 		float u, v, s;
 		do {
@@ -114,9 +119,27 @@ void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, u
 			s = u * u + v * v;
 		} while (s >= 1.0f || s == 0.0f);
 		s = sqrtf(-2.0f * logf(s) / s) * sc;
-		ref_set(buf, dtype, off + (size_t)c, u * s);
-		if (c + 1 < n)
-			ref_set(buf, dtype, off + (size_t)c + 1, v * s);
+		const float a = u * s, b = v * s;
+		const int two = c + 1 < n;
+		/* (as ref_set stores them; the conversions inlined: this fills
+		 * every test tensor of a tune) */
+		switch (dtype) {
+		case KGEN_F32:
+			f32[c] = a;
+			if (two)
+				f32[c + 1] = b;
+			break;
+		case KGEN_F16:
+			h16[c] = to_f16(a);
+			if (two)
+				h16[c + 1] = to_f16(b);
+			break;
+		default:
+			h16[c] = to_bf16(a);
+			if (two)
+				h16[c + 1] = to_bf16(b);
+			break;
+		}
 	}
 }
 

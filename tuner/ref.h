@@ -16,8 +16,15 @@ float ref_bf16_to_f32(uint16_t h);
 double ref_get(const void *buf, int dtype, size_t i);
 void ref_set(void *buf, int dtype, size_t i, double v);
 
-/* A small deterministic generator (splitmix64) for test data. */
-uint64_t ref_rand_u64(uint64_t *state);
+/* A small deterministic generator (splitmix64) for test data (inline:
+ * it draws every element of every test tensor). */
+static inline uint64_t ref_rand_u64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
 double ref_rand_normal(uint64_t *state);
 
 /* An independent generator state for one row of one stream (tensor) of a
