@@ -160,6 +160,15 @@ assert 0 < c["reused"] <= 24 and c["compiled"] + c["reused"] + pb["template"] + 
 EOF
 [ "$(grep -cE '^\[gpu [01]\] \[[12]/2\] ' "$tmp/dev.err")" = 2 ] || fail "devices: progress lines: $(cat "$tmp/dev.err")"
 grep -q '^softmax fwd bf16 cols 1024 .* tuned$' "$tmp/dev.out" "$tmp/dev.err" || fail "devices: no summary row"
+# where the time went, summed over both problems, its parts within the whole
+python3 - "$tmp/dev.err" <<'EOF' || fail "devices: time line: $(grep '^time:' "$tmp/dev.err")"
+import re, sys
+m = re.search(r"^time summed over 2 problems: ([0-9.]+) s: render and compile before timing ([0-9.]+) s, test data "
+              r"([0-9.]+) s, check and time ([0-9.]+) s, the rest (-?[0-9.]+) s$", open(sys.argv[1]).read(), re.M)
+assert m, "no time line"
+tot, comp, data, tm, rest = map(float, m.groups())
+assert tot > 0 and comp > 0 and data >= 0 and tm > 0 and abs(comp + data + tm + rest - tot) < 0.3, m.groups()
+EOF
 "$kgen" tune --op softmax --cols 1024 --devices 0,5 >"$tmp/dev5.out" 2>&1
 rc=$?
 want_rc dev5 1

@@ -286,7 +286,7 @@ void report_summary(FILE *f, const report_item *items, int n)
 			tm += items[i].res.time_s;
 		}
 	if (done > 1)
-		fprintf(f, "time: %d problems in %.1f s: render and compile before timing %.1f s, test data %.1f s, "
+		fprintf(f, "time summed over %d problems: %.1f s: render and compile before timing %.1f s, test data %.1f s, "
 		        "check and time %.1f s, the rest %.1f s\n",
 		        done, tot, comp, gen, tm, tot - comp - gen - tm);
 }
