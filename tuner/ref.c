@@ -79,15 +79,20 @@ double ref_get(const void *buf, int dtype, size_t i)
 	}
 }
 
-void ref_set(void *buf, int dtype, size_t i, double v)
+/* v rounded to dtype, stored (inline: the fill of every test tensor) */
+static inline void store(void *buf, int dtype, size_t i, float v)
 {
 	switch (dtype) {
-	case KGEN_F32: ((float *)buf)[i] = (float)v; break;
-	case KGEN_F16: ((uint16_t *)buf)[i] = to_f16((float)v); break;
-	default: ((uint16_t *)buf)[i] = to_bf16((float)v); break;
+	case KGEN_F32: ((float *)buf)[i] = v; break;
+	case KGEN_F16: ((uint16_t *)buf)[i] = to_f16(v); break;
+	default: ((uint16_t *)buf)[i] = to_bf16(v); break;
 	}
 }
 
+void ref_set(void *buf, int dtype, size_t i, double v)
+{
+	store(buf, dtype, i, (float)v);
+}
 
 double ref_rand_normal(uint64_t *s)
 {
@@ -108,8 +113,6 @@ void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, u
 	 * as fp32 at most): one 64-bit draw gives both uniforms of a pair, and
 	 * an accepted pair gives two normals for one log and one square root. */
 	const float k = 2.0f / 16777216.0f, sc = (float)scale;
-	float *f32 = (float *)buf + off;
-	uint16_t *h16 = (uint16_t *)buf + off;
 	for (long long c = 0; c < n; c += 2) {
 		float u, v, s;
 		do {
@@ -119,27 +122,9 @@ void ref_fill_row(void *buf, int dtype, size_t off, long long n, double scale, u
 			s = u * u + v * v;
 		} while (s >= 1.0f || s == 0.0f);
 		s = sqrtf(-2.0f * logf(s) / s) * sc;
-		const float a = u * s, b = v * s;
-		const int two = c + 1 < n;
-		/* (as ref_set stores them; the conversions inlined: this fills
-		 * every test tensor of a tune) */
-		switch (dtype) {
-		case KGEN_F32:
-			f32[c] = a;
-			if (two)
-				f32[c + 1] = b;
-			break;
-		case KGEN_F16:
-			h16[c] = to_f16(a);
-			if (two)
-				h16[c + 1] = to_f16(b);
-			break;
-		default:
-			h16[c] = to_bf16(a);
-			if (two)
-				h16[c + 1] = to_bf16(b);
-			break;
-		}
+		store(buf, dtype, off + (size_t)c, u * s);
+		if (c + 1 < n)
+			store(buf, dtype, off + (size_t)c + 1, v * s);
 	}
 }
 
