@@ -64,6 +64,15 @@ void kg_opts_string(int op, unsigned bits, char *buf, size_t len)
 	         !!(bits & KG_XO_ZLOSS));
 }
 
+int kg_xent_with_prep(int op, unsigned opts, int reduction, long long rows)
+{
+	if (!kg_ops[op].xent)
+		return 0;
+	if ((opts & KG_XO_WEIGHT) && (opts & KG_XO_SMOOTH))
+		return 1;
+	return rows != 1 && (reduction == KGEN_REDUCTION_MEAN || (op != KG_XENT_BWD && reduction != KGEN_REDUCTION_NONE));
+}
+
 const char *const kg_dtype_names[KG_NDTYPES] = {"f32", "f16", "bf16"};
 
 int kg_dtype_size(int dtype)

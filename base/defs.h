@@ -47,6 +47,13 @@ int kg_op_find(const char *op, const char *pass);
  * "smooth=0,softcap=0,target=i64,weight=0,zloss=0" for cross-entropy. */
 void kg_opts_string(int op, unsigned bits, char *buf, size_t len);
 
+/* Whether a cross-entropy call of op runs the prep kernel before its row
+ * kernel: the reduction's denominators (mean), the sum of class weights
+ * (weights with smoothing), the loss accumulator zeroed (the forward
+ * passes' reduced loss); reduction as kgen_reduction. One row computes its
+ * own denominators and writes its loss: no prep unless weighted smoothing. */
+int kg_xent_with_prep(int op, unsigned opts, int reduction, long long rows);
+
 /* The dtypes, indexed by kgen_dtype (kgen.h). */
 #define KG_NDTYPES 3
 extern const char *const kg_dtype_names[KG_NDTYPES]; /* "f32", "f16", "bf16" */

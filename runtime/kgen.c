@@ -859,9 +859,8 @@ size_t kgen_xent_workspace_size(void)
 }
 
 /* The problem bits of a cross-entropy call, and whether it runs the prep
- * kernel: denominators for mean, the sum of class weights for weighted
- * smoothing, and zeroing the loss accumulator (it then needs a scratch). */
-static unsigned xent_bits(int op, kgen_itype itype, const kgen_xent_options *opt, int *with_prep)
+ * kernel (kg_xent_with_prep; it then needs a scratch). */
+static unsigned xent_bits(int op, kgen_itype itype, const kgen_xent_options *opt, int64_t rows, int *with_prep)
 {
 	unsigned bits = 0;
 	bits |= itype == KGEN_INT32 ? KG_XO_I32 : 0;
@@ -869,8 +868,7 @@ static unsigned xent_bits(int op, kgen_itype itype, const kgen_xent_options *opt
 	bits |= opt->label_smoothing > 0.0f ? KG_XO_SMOOTH : 0;
 	bits |= opt->z_loss > 0.0f ? KG_XO_ZLOSS : 0;
 	bits |= opt->softcap > 0.0f ? KG_XO_SOFTCAP : 0;
-	*with_prep = opt->reduction == KGEN_REDUCTION_MEAN || ((bits & KG_XO_WEIGHT) && (bits & KG_XO_SMOOTH)) ||
-	             (op != KG_XENT_BWD && opt->reduction != KGEN_REDUCTION_NONE);
+	*with_prep = kg_xent_with_prep(op, bits, opt->reduction, rows);
 	return bits;
 }
 
@@ -928,7 +926,7 @@ static int xent(int op, kgen_ctx *ctx, float *loss, float *lse, void *dlogits, c
 		return kg_err(KGEN_EINVAL, "weight must not alias dlogits");
 	if ((uintptr_t)opt->workspace % 8u)
 		return kg_err(KGEN_EALIGN, "workspace must be 8-byte aligned");
-	bits = xent_bits(op, itype, opt, &with_prep);
+	bits = xent_bits(op, itype, opt, rows, &with_prep);
 	memset(&a, 0, sizeof a);
 	a.out = dlogits;
 	a.in0 = logits;
@@ -1006,7 +1004,7 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 			return kg_err(KGEN_EINVAL, "unknown target type %d", (int)itype);
 		if ((int)opt->reduction < KGEN_REDUCTION_NONE || (int)opt->reduction > KGEN_REDUCTION_SUM_OVER)
 			return kg_err(KGEN_EINVAL, "unknown reduction %d", (int)opt->reduction);
-		bits = xent_bits((int)op, itype, opt, &with_prep);
+		bits = xent_bits((int)op, itype, opt, rows, &with_prep);
 	}
 	es = kg_dtype_size(dtype);
 	row_alignment(base, ld, base, ld, base, ld, es, align);

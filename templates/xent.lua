@@ -140,7 +140,11 @@ local row_setup = [[
     /* the sum of class weights: computed by prep, which runs whenever it is used */
     const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
-    if (a.reduction == 2) {
+    if (a.reduction == 2 && a.rows == 1) {
+        /* one row: its own denominators (the prep kernel's, without it) */
+        inv_nll = inv_s = kg_rcp(valid ? wt : 0.f);
+        inv_z = kg_rcp(valid ? 1.f : 0.f);
+    } else if (a.reduction == 2) {
         inv_nll = inv_s = kg_rcp(a.scratch[0]);
         inv_z = kg_rcp(a.scratch[1]);
     } else if (a.reduction == 3) {
@@ -148,7 +152,7 @@ local row_setup = [[
     }
     (void)wsum;
     (void)zt;
-]]
+$dl]]
 
 local loss_out = [[
     float loss = wt * (1.f - a.eps) * (lse - zt) * inv_nll;
@@ -180,15 +184,23 @@ local loss_out = [[
             for (int g = threadIdx.x; g < ROWS_PER_CTA; g += 32)
                 v += cta_loss[g];
             v = kg_group_sum<32>(v);
-            if (threadIdx.x == 0 && rank == 0)
-                atomicAdd(a.loss, v);
+            if (threadIdx.x == 0 && rank == 0) {
+                if (a.rows == 1) /* no prep zeroed it: the one row's loss is the total */
+                    a.loss[0] = a.reduction == 2 && !valid ? KG_NAN : v; /* torch: mean of nothing is NaN */
+                else
+                    atomicAdd(a.loss, v);
+            }
         }
     }
 ]]
 
+-- (read with the row's scalars: the loss gradient, for the passes that write one)
+local dl_load = [[
+    const float dl = live && a.dloss ? (a.reduction == 0 ? a.dloss[row] : a.dloss[0]) : 1.f;
+]]
+
 local grad_setup = [[
     /* d loss / d z_j = p_j (ca + cb wsum + cg) - ca [j == t] - cb w_j */
-    const float dl = live && a.dloss ? (a.reduction == 0 ? a.dloss[row] : a.dloss[0]) : 1.f;
     const float ca = valid ? (bad ? KG_NAN : wt * (1.f - a.eps) * inv_nll * dl) : 0.f;
     const float cb = valid && HAS_SMOOTH ? a.eps / COLS * inv_s * dl : 0.f;
     const float cg = valid && HAS_ZLOSS ? 2.f * a.zloss * inv_z * dl * lse : 0.f;
@@ -235,9 +247,11 @@ function T.render(p, cfg)
         float (&z)[VEC] = x;]]
   local grad = grad_body:gsub("a%.weight_or_one%(c %+ j%)", "(HAS_WEIGHT ? a.weight[c + j] : 1.f)")
 
-  add(row_setup)
+  -- The row's scalars are read while its logits are on their way (staged
+  -- loads), before any store: dlogits may be the logits.
+  local early = cuda.subst(row_setup, { dl = p.pass ~= "fwd" and dl_load or "" })
+  if p.pass == "bwd" then early = early .. "    const float lse = live ? a.lse[row] : 0.f;\n" end
   if p.pass == "bwd" then
-    add("    const float lse = live ? a.lse[row] : 0.f;\n")
     add(grad_setup)
     add(E.loop({ "x" }, cap_in_place .. "\n" .. grad))
   else
@@ -314,7 +328,7 @@ __device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
 ]],
     prep,
     string.format('extern "C" __global__ void __launch_bounds__(THREADS)\n%s(const kg_args a)\n{', kernel),
-    E.prologue(),
+    E.prologue(early),
     p.pass ~= "fwd" and "    T *dx_p = (T *)a.out + row * a.ld_out;\n" or "",
     table.concat(body),
     E.epilogue(),

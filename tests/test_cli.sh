@@ -125,6 +125,11 @@ n=$("$kgen" space --op softmax --cols 8192 --dtype bf16 --sm 90 | grep -c 'strat
 expect 0 '^#define COLS 8192$' gen --op softmax --cols 8192 --dtype bf16 --sm 90
 expect 0 '^#define VEC 4$' gen --op softmax --cols 8192 --dtype bf16 --sm 90 --config vec=4
 expect 0 'block 256, dynamic smem 0' gen --op softmax --cols 8192 --sm 90 --geometry
+# A narrower vec given alone on a long row (whose default stages 16-byte
+# vectors through shared memory) loads directly instead of failing.
+expect 0 '^#define VEC 1$' gen --op softmax --cols 100000 --dtype bf16 --sm 90 --config vec=1
+expect 0 'load=cpasync' gen --op softmax --cols 100000 --dtype bf16 --sm 90
+expect 2 "kgen: error: invalid config .*load cpasync moves 16-byte vectors" gen --op softmax --cols 100000 --dtype bf16 --sm 90 --config vec=1,load=cpasync
 
 # tune without a GPU: compiles every variant into the cache, exits 3.
 if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then

@@ -152,6 +152,22 @@ int main(int argc, char **argv)
 			deterministic(p);
 		}
 	}
+	/* which cross-entropy calls run the prep kernel (the runtime and the
+	 * tuner ask kg_xent_with_prep): reduced losses and means of more than
+	 * one row, and weighted smoothing (the sum of every class weight) */
+	const unsigned ws = KG_XO_WEIGHT | KG_XO_SMOOTH;
+	CHECK(kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_MEAN, 4096), "fwd mean of 4096 rows: prep");
+	CHECK(kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_SUM, 2), "fwd sum of 2 rows: prep");
+	CHECK(!kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_NONE, 4096), "fwd without reduction: no prep");
+	CHECK(!kg_xent_with_prep(KG_XENT_BWD, 0, KGEN_REDUCTION_SUM, 4096), "bwd of a sum: no prep");
+	CHECK(kg_xent_with_prep(KG_XENT_BWD, 0, KGEN_REDUCTION_MEAN, 4096), "bwd of a mean: prep");
+	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++)
+		for (int red = 0; red < 4; red++) {
+			CHECK(!kg_xent_with_prep(op, KG_XO_WEIGHT | KG_XO_ZLOSS, red, 1), "one row, op %d reduction %d: prep", op,
+			      red);
+			CHECK(kg_xent_with_prep(op, ws, red, 1), "one row, weighted smoothing, op %d: no prep", op);
+		}
+	CHECK(!kg_xent_with_prep(KG_SOFTMAX_FWD, ws, KGEN_REDUCTION_MEAN, 4096), "softmax: prep");
 	printf("test_ops: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }

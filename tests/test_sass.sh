@@ -15,6 +15,8 @@
 #     the next row's bulk copies issued before this row's reductions): bulk
 #     copies in two places (the first row, then each next one), the proxy
 #     fence before refilling a buffer, the cluster barrier, no spills;
+#   - cross-entropy with cp.async copies: the row's target and scalars
+#     read before the copies' wait, not after it;
 #   - a shifted variant (a vocabulary of 50257, rows starting anywhere):
 #     16-byte global loads and stores for the aligned body of each row,
 #     2-byte accesses for its ends, no spills.
@@ -90,6 +92,17 @@ sass shiftstaged --op xent --pass fused --cols 50257 --dtype bf16 --config strat
 		want shiftstaged 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies of a shifted row's whole vectors"
 		want shiftstaged 'LDG\.E\.U16' "2-byte loads at the ends of the row"
 		refuse shiftstaged '\b(LDL|STL)\b' "local-memory spills"
+	}
+# The row's target, its logit and the mean's denominator are read while the
+# cp.async copies are in flight: every global load up to the first wait
+# (DEPBAR) comes before it, none between the wait and the first reduction.
+sass xentearly --op xent --pass fused --cols 50257 --dtype bf16 --config strategy=loop,cluster=1,tpr=256,threads=256,vec=8,shift=1,load=cpasync &&
+	{
+		want xentearly 'LDGSTS\.E\.BYPASS\.128' "16-byte cp.async copies"
+		early=$(awk '/DEPBAR\.LE/ { exit } /LDG\.E\.64/ { n++ } END { print n + 0 }' "$tmp/xentearly.sass")
+		late=$(awk '/DEPBAR\.LE/ { w = 1; next } w && /SHFL|BAR\.SYNC/ { exit } w && /LDG\.E(\.64)? / { n++ } END { print n + 0 }' "$tmp/xentearly.sass")
+		[ "$early" -ge 1 ] && [ "$late" = 0 ] ||
+			{ echo "FAIL: xentearly: the target's load before the cp.async wait: $early, global loads after it before the first reduction: $late"; fails=$((fails + 1)); }
 	}
 sass tma --op xent --pass fused --cols 128256 --dtype bf16 --config strategy=cluster,cluster=4,tpr=512,threads=512,load=tma,xchg=barrier &&
 	{

@@ -389,9 +389,7 @@ static int op_data_upload(op_data *d)
 	d->a.softcap = p->opts & KG_XO_SOFTCAP ? (float)p->softcap : 0.f;
 	d->a.inv_den = p->reduction == KGEN_REDUCTION_SUM_OVER ? (float)(1.0 / p->denominator) : 1.f;
 	d->a.reduction = p->reduction;
-	d->with_prep = info->xent && (p->reduction == KGEN_REDUCTION_MEAN ||
-	                              ((p->opts & KG_XO_WEIGHT) && (p->opts & KG_XO_SMOOTH)) ||
-	                              (p->op != KG_XENT_BWD && p->reduction != KGEN_REDUCTION_NONE));
+	d->with_prep = kg_xent_with_prep(p->op, p->opts, p->reduction, p->rows);
 	return 0;
 }
 

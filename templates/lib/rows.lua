@@ -427,6 +427,11 @@ function R.complete(p, cfg, given)
   if cfg.strategy == "reg" and given.cluster == nil then cfg.cluster = 1 end
   if given.strategy ~= nil and given.cluster == nil and given.strategy ~= "cluster" then cfg.cluster = 1 end
   if (cfg.cluster or 1) == 1 and given.xchg == nil then cfg.xchg = nil end
+  -- Staged loads move 16-byte vectors: a narrower vec given alone loads directly.
+  if given.vec ~= nil and given.load == nil and cfg.load ~= nil
+     and cfg.vec * cuda.dtype(p.dtype).size ~= 16 then
+    cfg.load = nil
+  end
   return cfg
 end
 
@@ -554,7 +559,9 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
 ]] or "")
   end
 
-  local function stage()
+  -- early: code run while the copies are in flight (before the wait).
+  local function stage(early)
+    early = early or ""
     local out = {}
     local buf = (E.load == "tma" and E.persist) and "buf * STAGE_BYTES + " or ""
     for k, inp in ipairs(inputs) do
@@ -570,7 +577,8 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
         out[#out + 1] = string.format("            kg_cp_async16((void *)(%s_s + o), %s_p - off + rank * SLICE + o);",
           inp.name, inp.name)
       end
-      out[#out + 1] = "        }\n    }\n    kg_cp_async_wait(); /* each thread reads back only what it copied */"
+      out[#out + 1] = "        }\n    }"
+      out[#out + 1] = early .. "    kg_cp_async_wait(); /* each thread reads back only what it copied */"
       return table.concat(out, "\n") .. "\n"
     end
     if E.persist then
@@ -581,10 +589,11 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
     if (threadIdx.x < 32 && (blk + gridDim.x / CLUSTER) * ROWS_PER_CTA < a.rows) {
         kg_fence_proxy_async();
         stage(blk + gridDim.x / CLUSTER, buf ^ 1);
-    }
-    kg_mbar_wait(&bar[buf], (it >> 1) & 1);]]
+    }]]
+      out[#out + 1] = early .. "    kg_mbar_wait(&bar[buf], (it >> 1) & 1);"
     else
-      out[#out + 1] = "    if (threadIdx.x < 32)\n        stage(blockIdx.x / CLUSTER, 0);\n    kg_mbar_wait(&bar[0], 0);"
+      out[#out + 1] = "    if (threadIdx.x < 32)\n        stage(blockIdx.x / CLUSTER, 0);"
+      out[#out + 1] = early .. "    kg_mbar_wait(&bar[0], 0);"
     end
     return table.concat(out, "\n") .. "\n"
   end
@@ -623,7 +632,13 @@ $wait    if (threadIdx.x < CLUSTER)
 ]], { k = k, a = a, b = b, wait = k == 0 and "    kg_cluster_wait(); /* every CTA's mbarriers are initialised */\n" or "" }), k
   end
 
-  function E.prologue()
+  -- The kernel's head up to its row's inputs on chip (staged loads: issued
+  -- and waited for). early: code of the row's own scalars (a target, say)
+  -- that only reads memory, run while the staged copies are in flight, so
+  -- that its loads' latency hides behind theirs; after the row's pointers
+  -- when nothing is staged.
+  function E.prologue(early)
+    early = early or ""
     local lines = {
       cfg.tpr > 32 and "    __shared__ float red[4][THREADS / 32];" or "",
       (cl > 1 and not E.push) and (E.persist and "    __shared__ float part[2][4]; /* this CTA's partials, read by the cluster (by group parity) */"
@@ -664,7 +679,7 @@ $wait    if (threadIdx.x < CLUSTER)
         lines[#lines + 1] = string.format("    float %s_r[NCHUNK][VEC];", inp.name)
       end
     end
-    return table.concat(lines, "\n") .. "\n" .. (E.staged and stage() or "")
+    return table.concat(lines, "\n") .. "\n" .. (E.staged and stage(early) or early)
   end
 
   -- One loop over the row's vectors. uses: input names the body reads as
