@@ -261,8 +261,8 @@ size_t kgen_xent_workspace_size(void);
  * kernel), and for cross-entropy @p itype and which options are on
  * (weight, smoothing, z-loss, softcap; their values do not matter).
  *
- * Cross-entropy calls with reduction mean or sum (and weighted smoothing)
- * need a few bytes of device scratch: the caller's
+ * Cross-entropy calls with reduction mean or sum over more than one row,
+ * and those with weighted smoothing, need a few bytes of device scratch: the caller's
  * kgen_xent_options::workspace, else the handle's scratch of the stream.
  * With @p opt->workspace NULL, kgen_prepare() also makes the handle's
  * scratch of @p stream (its first call would make it otherwise, and a

@@ -24,7 +24,9 @@
 -- denominator. Ignored rows have loss 0 and gradient 0; a
 -- target outside [0, C) gives the row a NaN loss and gradient and counts in
 -- a.bad. The denominators come from kgen_xent_prep, launched first on the
--- same stream, so no host synchronization is needed.
+-- same stream, so no host synchronization is needed; a call of one row
+-- takes its own (the row kernel's `a.rows == 1` branch) and runs no prep
+-- unless it has weights and smoothing (kg_xent_with_prep).
 local cuda = require("lib.cuda")
 local rows = require("lib.rows")
 local host = require("lib.host")

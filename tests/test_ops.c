@@ -163,11 +163,11 @@ int main(int argc, char **argv)
 	CHECK(kg_xent_with_prep(KG_XENT_BWD, 0, KGEN_REDUCTION_MEAN, 4096), "bwd of a mean: prep");
 	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++)
 		for (int red = 0; red < 4; red++) {
-			CHECK(!kg_xent_with_prep(op, KG_XO_WEIGHT | KG_XO_ZLOSS, red, 1), "one row, op %d reduction %d: prep", op,
+			CHECK(!kg_xent_with_prep(op, KG_XO_WEIGHT | KG_XO_ZLOSS, red, 1), "one row, op %d reduction %d: no prep", op,
 			      red);
-			CHECK(kg_xent_with_prep(op, ws, red, 1), "one row, weighted smoothing, op %d: no prep", op);
+			CHECK(kg_xent_with_prep(op, ws, red, 1), "one row, weighted smoothing, op %d: prep", op);
 		}
-	CHECK(!kg_xent_with_prep(KG_SOFTMAX_FWD, ws, KGEN_REDUCTION_MEAN, 4096), "softmax: prep");
+	CHECK(!kg_xent_with_prep(KG_SOFTMAX_FWD, ws, KGEN_REDUCTION_MEAN, 4096), "softmax: no prep");
 	printf("test_ops: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
