@@ -2,11 +2,12 @@
 # gpu_sanitize.sh [TOOL ...]: compute-sanitizer over the GPU tests' quick
 # form, on the GPU at hand. For each tool (default: memcheck racecheck),
 # test_gpu_ops with KGEN_TEST_QUICK=1 runs as $SHARDS processes (default 8)
-# that share out its sweep of every variant (KGEN_TEST_SHARD=I/N) and one
-# more for its runtime sections (KGEN_TEST_SKIP_SWEEP=1), all at once, then
-# the two examples (the pack or the JIT path, a CUDA graph). A tool's
-# instrumentation makes each kernel slow; the processes keep the GPU and
-# the cores busy.
+# that share out its sweep of every variant (KGEN_TEST_SHARD=I/N) and
+# $RUNTIME_SHARDS more (default 4) that share out its runtime sections
+# (KGEN_TEST_SKIP_SWEEP=1 as well), all at once, then the two examples (the
+# pack or the JIT path, a CUDA graph). SWEEP=0 leaves the sweep's processes
+# out. A tool's instrumentation makes each kernel slow; the processes keep
+# the GPU and the cores busy.
 #
 # Prints one line per process (the tool's summary, the test's last line)
 # and exits 1 if any reports an error or hazard, fails a check, or runs
@@ -19,6 +20,7 @@
 set -u
 build=${BUILD:-build}
 shards=${SHARDS:-8}
+rshards=${RUNTIME_SHARDS:-4}
 limit=${TIMEOUT:-1500}
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(memcheck racecheck)
@@ -53,7 +55,8 @@ report() {
 	esac
 }
 
-echo "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1); $shards shards of the sweep and the runtime sections per tool"
+[ "${SWEEP:-1}" = 0 ] && shards=0
+echo "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1); $shards shards of the sweep and $rshards of the runtime sections per tool"
 for tool in "${tools[@]}"; do
 	cap=
 	[ "$tool" = racecheck ] && cap=${RACECHECK_ROWS-264}
@@ -63,8 +66,11 @@ for tool in "${tools[@]}"; do
 			-- "$build/tests/test_gpu_ops" &
 		names+=("$tool-sweep-$i")
 	done
-	run "$tool-runtime" "$tool" KGEN_TEST_QUICK=1 KGEN_TEST_SKIP_SWEEP=1 -- "$build/tests/test_gpu_ops" &
-	names+=("$tool-runtime")
+	for i in $(seq 0 $((rshards - 1))); do
+		run "$tool-runtime-$i" "$tool" KGEN_TEST_QUICK=1 KGEN_TEST_SKIP_SWEEP=1 KGEN_TEST_SHARD="$i/$rshards" \
+			-- "$build/tests/test_gpu_ops" &
+		names+=("$tool-runtime-$i")
+	done
 	wait
 	for ex in softmax_example xent_example; do
 		run "$tool-$ex" "$tool" -- "$build/$ex"

@@ -18,7 +18,8 @@
  *   D. edge cases: rows of -inf, +inf, large magnitudes, rows masked with
  *      the dtype's lowest value (in part, or all of a softmax row);
  *   E. bad arguments get specific codes and messages;
- *   F. host threads on one handle, each on the per-thread default stream.
+ *   F. host threads on one handle, each on the per-thread default stream;
+ *   G. rows of odd widths and strides (run after D, before F and E).
  *
  * Without a driver or a device it prints why and exits 77 (skip).
  * $KGEN_TEST_QUICK=1 runs a smaller sweep in A: narrow rows, and one long
@@ -26,9 +27,13 @@
  * double-buffered loads, several groups of rows per CTA) for softmax
  * forward, log-softmax backward and fused cross-entropy;
  * $KGEN_TEST_SKIP_SWEEP=1 leaves A out. $KGEN_TEST_SHARD=I/N runs only
- * the I-th of N interleaved shares of A's problems (0 <= I < N): N such
- * processes and one with KGEN_TEST_SKIP_SWEEP=1 (each under
- * compute-sanitizer, say) cover the whole test in parallel.
+ * the I-th of N interleaved shares (0 <= I < N) of A's problems, then
+ * stops; with $KGEN_TEST_SKIP_SWEEP=1, of the runtime sections' units
+ * instead, in their order (each tune of B, each pass of C's and D's
+ * innermost loops, each op, dtype and width of G; F and E one each; C to
+ * G then meet only this share's tunes of B in the cache, and none of
+ * them asks for one). N processes of the one kind and M of the other
+ * (each under compute-sanitizer, say) cover the whole test in parallel.
  * $KGEN_TEST_ROWS_MAX=R caps A's row counts at R (racecheck's cost grows
  * with every shared-memory access of every row).
  */
@@ -60,6 +65,7 @@ static const char *name(const op_problem *p, char *buf, size_t len)
 
 static int spill_pruned;
 static int shard_i, shard_n = 1, units; /* $KGEN_TEST_SHARD; A's problems so far */
+static int rt_units;                    /* the runtime sections' units so far */
 static long long rows_max;              /* $KGEN_TEST_ROWS_MAX: A's row counts capped (0: not) */
 
 /* A: every variant, checked on fresh data. */
@@ -103,6 +109,13 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 	printf("A %s %s opts %u: %d failures so far; %d variants pruned for spills so far\n", kg_ops[op].op,
 	       kg_ops[op].pass, opts, failures, spill_pruned);
 	fflush(stdout);
+}
+
+/* B to G: whether the next unit of the runtime sections is this shard's
+ * (always without $KGEN_TEST_SHARD). */
+static int mine(void)
+{
+	return rt_units++ % shard_n == shard_i;
 }
 
 /* Run d's op through the public API on stream (NULL: the default stream). */
@@ -210,6 +223,8 @@ static void odd_rows(kgen_ctx *ctx)
 	for (int op = 0; op < KG_NOPS; op++)
 		for (int d = 0; d < 3; d++)
 			for (int k = 0; k < 2; k++) {
+				if (!mine())
+					continue;
 				op_problem p = problem(op, 0, d, 67, cols[k]);
 				snprintf(nm, sizeof nm, "%s %s %s cols=%lld", kg_ops[op].op, kg_ops[op].pass, kg_dtype_names[d],
 				         cols[k]);
@@ -447,7 +462,7 @@ int main(void)
 	}
 
 runtime:
-	if (shard) {
+	if (shard && !getenv("KGEN_TEST_SKIP_SWEEP")) {
 		printf("test_gpu_ops: shard %d/%d: %d of A's problems, %d checks, %d failures\n", shard_i, shard_n,
 		       (units + shard_n - 1 - shard_i) / shard_n, checks, failures);
 		return failures ? 1 : 0;
@@ -455,7 +470,8 @@ runtime:
 	/* B */
 	for (int op = 0; op < KG_NOPS; op++)
 		for (int d = 0; d < 3; d++)
-			tuned_through_api(op, 0, d, op == KG_SOFTMAX_FWD ? 8192 : 1000);
+			if (mine())
+				tuned_through_api(op, 0, d, op == KG_SOFTMAX_FWD ? 8192 : 1000);
 	printf("B: %d failures so far\n", failures);
 
 	if (kgen_open(&ctx, cache_dir)) {
@@ -467,6 +483,8 @@ runtime:
 		for (int d = 0; d < 3; d++)
 			for (unsigned opts = 0; opts <= XO_ALL; opts++)
 				for (int red = 0; red < 4; red++) {
+					if (!mine())
+						continue;
 					op_problem p = problem(op, opts, d, 67, 1000);
 					p.reduction = red;
 					p.bad_frac = opts & 1 ? 0.05 : 0; /* out-of-range targets in half the cases */
@@ -474,6 +492,8 @@ runtime:
 				}
 	for (int d = 0; d < 3; d++)
 		for (int red = 0; red < 4; red++) {
+			if (!mine())
+				continue;
 			op_problem p = problem(KG_XENT_FUSED, KG_XO_SMOOTH | KG_XO_WEIGHT, d, 130, 4096);
 			p.reduction = red;
 			p.inplace = 1;
@@ -494,6 +514,8 @@ runtime:
 				for (int ci = 0; ci < 2; ci++)
 					for (int red = 0; red < 4; red++)
 						for (int kind = 0; kind < 3; kind++) {
+							if (!mine())
+								continue;
 							op_problem p = problem(op, one_opts[oi], d, 1, one_cols[ci]);
 							p.reduction = red;
 							p.ignore_frac = kind == 1 ? 1.0 : 0;
@@ -507,7 +529,7 @@ runtime:
 	for (int fill = 1; fill <= 5; fill++)
 		for (int d = 0; d < 3; d++)
 			for (int op = 0; op < KG_NOPS; op++) {
-				if (op == KG_SOFTMAX_BWD || op == KG_LOGSOFTMAX_BWD)
+				if (op == KG_SOFTMAX_BWD || op == KG_LOGSOFTMAX_BWD || !mine())
 					continue;
 				op_problem p = problem(op, 0, d, 30, op == KG_XENT_BWD ? 1000 : 3000);
 				p.fill = fill;
@@ -527,13 +549,19 @@ runtime:
 	printf("G: %d failures so far\n", failures);
 
 	/* F */
-	threads(ctx, cuctx);
+	if (mine())
+		threads(ctx, cuctx);
 	printf("F: %d failures so far\n", failures);
 
 	/* E */
-	bad_arguments(ctx);
+	if (mine())
+		bad_arguments(ctx);
 	kgen_close(ctx);
 	kg_cu.cuDevicePrimaryCtxRelease(dev);
-	printf("test_gpu_ops: %d checks, %d failures\n", checks, failures);
+	if (shard)
+		printf("test_gpu_ops: runtime shard %d/%d: %d of the runtime's units, %d checks, %d failures\n", shard_i,
+		       shard_n, (rt_units + shard_n - 1 - shard_i) / shard_n, checks, failures);
+	else
+		printf("test_gpu_ops: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
