@@ -2,7 +2,9 @@
 # gpu_sanitize.sh [TOOL ...]: compute-sanitizer over the GPU tests' quick
 # form, on the GPU at hand. For each tool (default: memcheck racecheck),
 # test_gpu_ops with KGEN_TEST_QUICK=1 runs as $SHARDS processes (default 8)
-# that share out its sweep of every variant (KGEN_TEST_SHARD=I/N) and
+# that share out its sweep of every variant (KGEN_TEST_SHARD=I/N: the
+# narrow rows' problems one process each, the long rows' variants spread
+# over all of them, since one long problem alone outlasts the rest) and
 # $RUNTIME_SHARDS more (default 4) that share out its runtime sections
 # (KGEN_TEST_SKIP_SWEEP=1 as well), all at once, then the two examples (the
 # pack or the JIT path, a CUDA graph). SWEEP=0 leaves the sweep's processes

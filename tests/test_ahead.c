@@ -2,7 +2,9 @@
  * runs on spare cores while the GPU times the problem before) compiles
  * what tune_run will compile: where a twin dtype's finished ranking names
  * the leaders, those only; else the first TUNE_COMPILE_FIRST in plan
- * order, and the run compiles the rest while it times. On the stand-in driver
+ * order, and the run compiles the rest while it times. A check-only run
+ * shared out (tune_opts.share_i/share_n) checks and compiles each variant
+ * in one share. On the stand-in driver
  * (tests/stand_in_cuda.c, mock mode) with NVRTC.
  *
  * usage: test_ahead LIBMOCKCUDA; exit 77 (skip) without NVRTC. */
@@ -48,6 +50,68 @@ static tune_opts problem(const char *dir, int dtype)
 	o.jobs = 2;
 	o.cache_dir = dir;
 	return o;
+}
+
+/* A check-only run in 3 shares (tune_opts.share_i/share_n) checks each
+ * variant that an unshared run checks exactly once, and compiles only its
+ * own. */
+static void share_check(const char *base)
+{
+	char dir[600], whole[256][192];
+	int nwhole = 0, seen[256] = {0}, compiled = 0;
+	tune_result res;
+	tune_opts o;
+	int rc;
+	setenv("KGEN_MOCK_DTYPE", "bf16", 1);
+	snprintf(dir, sizeof dir, "%s/whole", base);
+	o = problem(dir, KGEN_BF16);
+	o.no_time = 1;
+	memset(&res, 0, sizeof res);
+	rc = tune_run(&o, &res);
+	CHECK(!rc && res.n <= 256, "check-only: rc %d, %d variants: %s", rc, res.n, kgen_last_error());
+	for (int i = 0; i < res.n && i < 256; i++)
+		if (!strcmp(res.trials[i].status, "checked"))
+			snprintf(whole[nwhole++], sizeof whole[0], "%s", res.trials[i].config);
+	tune_result_free(&res);
+	snprintf(dir, sizeof dir, "%s/shares", base);
+	for (int s = 0; s < 3; s++) {
+		o = problem(dir, KGEN_BF16);
+		o.no_time = 1;
+		o.share_i = s;
+		o.share_n = 3;
+		memset(&res, 0, sizeof res);
+		rc = tune_run(&o, &res);
+		CHECK(!rc && res.skipped > 0, "share %d of 3: rc %d, %d skipped: %s", s, rc, res.skipped, kgen_last_error());
+		compiled += res.compiled;
+		printf("share %d: %d variants, %d compiled, %d skipped, %d pruned\n", s, res.n, res.compiled, res.skipped,
+		       res.pruned);
+		for (int i = 0; i < res.n; i++) {
+			const tune_trial *t = &res.trials[i];
+			if (!strcmp(t->status, "skipped")) {
+				CHECK(!strcmp(t->detail, "another share's"), "share %d: %s skipped: '%s'", s, t->config, t->detail);
+				continue;
+			}
+			if (strcmp(t->status, "checked"))
+				continue;
+			int k = 0;
+			while (k < nwhole && strcmp(whole[k], t->config))
+				k++;
+			CHECK(k < nwhole, "share %d checked %s, which the whole run did not", s, t->config);
+			if (k < nwhole)
+				seen[k]++;
+		}
+		tune_result_free(&res);
+	}
+	for (int k = 0; k < nwhole; k++)
+		CHECK(seen[k] == 1, "%s checked by %d shares, want 1", whole[k], seen[k]);
+	CHECK(compiled == cubins(dir), "the shares compiled %d, the cache holds %d", compiled, cubins(dir));
+	o.share_i = 3;
+	memset(&res, 0, sizeof res);
+	rc = tune_run(&o, &res);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "share 3 of 3"), "share 3 of 3: rc %d: %s", rc,
+	      kgen_last_error());
+	tune_result_free(&res);
+	printf("check-only in 3 shares: %d variants checked once each, %d compiled\n", nwhole, compiled);
 }
 
 int main(int argc, char **argv)
@@ -112,6 +176,7 @@ int main(int argc, char **argv)
 	printf("then the run: %d variants, %d compiled while timing, %d reused, %d pruned\n", res.n, res.compiled,
 	       res.reused, res.pruned);
 	tune_result_free(&res);
+	share_check(base);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
 	if (system(cmd))
 		printf("could not remove %s\n", base);

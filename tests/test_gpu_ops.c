@@ -27,7 +27,8 @@
  * double-buffered loads, several groups of rows per CTA) for softmax
  * forward, log-softmax backward and fused cross-entropy;
  * $KGEN_TEST_SKIP_SWEEP=1 leaves A out. $KGEN_TEST_SHARD=I/N runs only
- * the I-th of N interleaved shares (0 <= I < N) of A's problems, then
+ * the I-th of N interleaved shares (0 <= I < N) of A's problems (of the
+ * long rows' problems, the I-th share of each one's variants), then
  * stops; with $KGEN_TEST_SKIP_SWEEP=1, of the runtime sections' units
  * instead, in their order (each tune of B, each pass of C's and D's
  * innermost loops, each op, dtype and width of G; F and E one each; C to
@@ -66,15 +67,20 @@ static const char *name(const op_problem *p, char *buf, size_t len)
 static int spill_pruned;
 static int shard_i, shard_n = 1, units; /* $KGEN_TEST_SHARD; A's problems so far */
 static int rt_units;                    /* the runtime sections' units so far */
+static int spread_units;                /* A's problems whose variants the shards share */
 static long long rows_max;              /* $KGEN_TEST_ROWS_MAX: A's row counts capped (0: not) */
 
-/* A: every variant, checked on fresh data. */
-static void sweep(int op, unsigned opts, const long long *cols, int ncols, const long long *rows, int nrows)
+/* A: every variant, checked on fresh data. With $KGEN_TEST_SHARD, each
+ * problem is one shard's, or (spread: the long rows, whose checks take
+ * longest under compute-sanitizer) every shard checks its share of each
+ * problem's variants. */
+static void sweep(int op, unsigned opts, const long long *cols, int ncols, const long long *rows, int nrows,
+                  int spread)
 {
 	for (int d = 0; d < 3; d++)
 		for (int k = 0; k < ncols; k++)
 			for (int ri = 0; ri < nrows; ri++) {
-				if (units++ % shard_n != shard_i)
+				if (!spread && units++ % shard_n != shard_i)
 					continue;
 				tune_opts o = {0};
 				tune_result res;
@@ -86,6 +92,11 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 				o.rows = rows_max > 0 && rows[ri] > rows_max ? rows_max : rows[ri];
 				o.cache_dir = cache_dir;
 				o.no_time = 1;
+				if (spread) {
+					o.share_i = shard_i;
+					o.share_n = shard_n;
+					spread_units++;
+				}
 				o.seed = 1000 + (unsigned long long)(op * 131 + d * 17 + k * 5 + ri);
 				int rc = tune_run(&o, &res);
 				CHECK(rc == 0, "sweep %s %s %s cols=%lld rows=%lld: %s", o.op, o.pass, kg_dtype_names[d], o.cols,
@@ -96,6 +107,8 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 				 * compiler's version); the default (first) is never one. */
 				for (int i = 0; i < res.n; i++) {
 					const tune_trial *t = &res.trials[i];
+					if (spread && !strcmp(t->status, "skipped") && !strcmp(t->detail, "another share's"))
+						continue;
 					if (i > 0 && !strcmp(t->status, "pruned") && t->prune == TUNE_PRUNE_SPILLS) {
 						spill_pruned++;
 						continue;
@@ -415,6 +428,7 @@ int main(void)
 	static const long long rows2[] = {3, 1000};
 	static const long long long_cols[] = {32768}, long_rows[] = {1000};
 	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* the sections' progress shows even if the run is killed */
 	const char *shard = getenv("KGEN_TEST_SHARD");
 	if (shard && !*shard)
 		shard = NULL;
@@ -448,23 +462,23 @@ int main(void)
 	 * e.g. under compute-sanitizer) */
 	if (getenv("KGEN_TEST_SKIP_SWEEP"))
 		goto runtime;
-	sweep(KG_SOFTMAX_FWD, 0, sm_cols, quick ? 3 : 7, sm_rows, 3);
+	sweep(KG_SOFTMAX_FWD, 0, sm_cols, quick ? 3 : 7, sm_rows, 3, 0);
 	for (int op = KG_SOFTMAX_BWD; op <= KG_LOGSOFTMAX_BWD; op++)
-		sweep(op, 0, cols4, quick ? 2 : 4, rows2, 2);
+		sweep(op, 0, cols4, quick ? 2 : 4, rows2, 2, 0);
 	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++) {
-		sweep(op, 0, xcols, quick ? 2 : 4, rows2, 2);
-		sweep(op, XO_ALL, xcols, quick ? 2 : 3, rows2, 1);
+		sweep(op, 0, xcols, quick ? 2 : 4, rows2, 2, 0);
+		sweep(op, XO_ALL, xcols, quick ? 2 : 3, rows2, 1, 0);
 	}
 	if (quick) {
-		sweep(KG_SOFTMAX_FWD, 0, long_cols, 1, long_rows, 1);
-		sweep(KG_LOGSOFTMAX_BWD, 0, long_cols, 1, long_rows, 1);
-		sweep(KG_XENT_FUSED, 0, long_cols, 1, long_rows, 1);
+		sweep(KG_SOFTMAX_FWD, 0, long_cols, 1, long_rows, 1, 1);
+		sweep(KG_LOGSOFTMAX_BWD, 0, long_cols, 1, long_rows, 1, 1);
+		sweep(KG_XENT_FUSED, 0, long_cols, 1, long_rows, 1, 1);
 	}
 
 runtime:
 	if (shard && !getenv("KGEN_TEST_SKIP_SWEEP")) {
-		printf("test_gpu_ops: shard %d/%d: %d of A's problems, %d checks, %d failures\n", shard_i, shard_n,
-		       (units + shard_n - 1 - shard_i) / shard_n, checks, failures);
+		printf("test_gpu_ops: shard %d/%d: %d of A's problems and a share of %d more, %d checks, %d failures\n",
+		       shard_i, shard_n, (units + shard_n - 1 - shard_i) / shard_n, spread_units, checks, failures);
 		return failures ? 1 : 0;
 	}
 	/* B */

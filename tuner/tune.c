@@ -360,6 +360,8 @@ static int check_problem(const tune_opts *o, int *op)
 		return kg_err(KGEN_EINVAL, "rows must be in 1..2147483647 (got %lld)", o->rows);
 	if (o->opts && !kg_ops[*op].xent)
 		return kg_err(KGEN_EINVAL, "op '%s' takes no cross-entropy options", o->op);
+	if (o->share_n > 1 && (o->share_i < 0 || o->share_i >= o->share_n))
+		return kg_err(KGEN_EINVAL, "share %d of %d: must be in 0..%d", o->share_i, o->share_n, o->share_n - 1);
 	return 0;
 }
 
@@ -444,7 +446,8 @@ static void leave_for_later(pool *p, int first)
 			p->jobs[i].later = 1;
 }
 
-/* Trials and resume (with a GPU to time on): the outcomes of earlier runs
+/* A share of the space (no_time, share_n > 1): the others' variants
+ * skipped, not compiled. Trials and resume (with a GPU to time on): the outcomes of earlier runs
  * taken, likely winners first; the first few compiled before the timing
  * starts, the rest while it runs (the timing waits for a variant not yet
  * compiled), so that an early stop or the budget saves their compiling;
@@ -453,6 +456,13 @@ static void leave_for_later(pool *p, int first)
 static void plan_trials(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
+	if (o->no_time && o->share_n > 1)
+		for (int i = 0; i < x->n; i++)
+			if (!x->p.jobs[i].skip && i % o->share_n != o->share_i) {
+				x->p.jobs[i].skip = 1;
+				set_status(&x->res->trials[i], "skipped", "another share's");
+				x->res->skipped++;
+			}
 	if (x->gpu_rc || o->no_time)
 		return;
 	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh);

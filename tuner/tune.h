@@ -42,6 +42,9 @@ typedef struct tune_opts {
 	int reps;               /* timed repetitions of the final round; 0: 50 (every variant
 	                         * is first timed with 10, the fastest 8 within 10% again) */
 	int no_time;            /* check every variant, time none, store nothing */
+	int share_i, share_n;   /* no_time and share_n > 1: only the variants i with
+	                         * i % share_n == share_i (0 <= share_i < share_n), the rest
+	                         * "skipped": N processes check one problem's space together */
 	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
 	double budget_s;        /* > 0: start no compilation once this many seconds have passed
 	                         * since the start, and no check or timing once as many have passed
