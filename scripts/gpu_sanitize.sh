@@ -8,7 +8,9 @@
 # $RUNTIME_SHARDS more (default 4) that share out its runtime sections
 # (KGEN_TEST_SKIP_SWEEP=1 as well), all at once, then the two examples (the
 # pack or the JIT path, a CUDA graph). SWEEP=0 leaves the sweep's processes
-# out. A tool's instrumentation makes each kernel slow; the processes keep
+# out; SWEEP_ONLY="I ..." and RUNTIME_ONLY="I ..." run only those shares (of
+# the same SHARDS and RUNTIME_SHARDS), so that a tool's run can be split
+# over several sittings. A tool's instrumentation makes each kernel slow; the processes keep
 # the GPU and the cores busy.
 #
 # Prints one line per process (the tool's summary, the test's last line)
@@ -57,6 +59,13 @@ report() {
 	esac
 }
 
+# picked I LIST: whether share I is to run (LIST empty: every share)
+picked() {
+	[ -z "$2" ] && return 0
+	case " $2 " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 [ "${SWEEP:-1}" = 0 ] && shards=0
 echo "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1); $shards shards of the sweep and $rshards of the runtime sections per tool"
 for tool in "${tools[@]}"; do
@@ -64,11 +73,13 @@ for tool in "${tools[@]}"; do
 	[ "$tool" = racecheck ] && cap=${RACECHECK_ROWS-264}
 	names=()
 	for i in $(seq 0 $((shards - 1))); do
+		picked "$i" "${SWEEP_ONLY:-}" || continue
 		run "$tool-sweep-$i" "$tool" KGEN_TEST_QUICK=1 KGEN_TEST_SHARD="$i/$shards" KGEN_TEST_ROWS_MAX="$cap" \
 			-- "$build/tests/test_gpu_ops" &
 		names+=("$tool-sweep-$i")
 	done
 	for i in $(seq 0 $((rshards - 1))); do
+		picked "$i" "${RUNTIME_ONLY:-}" || continue
 		run "$tool-runtime-$i" "$tool" KGEN_TEST_QUICK=1 KGEN_TEST_SKIP_SWEEP=1 KGEN_TEST_SHARD="$i/$rshards" \
 			-- "$build/tests/test_gpu_ops" &
 		names+=("$tool-runtime-$i")
