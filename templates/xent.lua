@@ -249,10 +249,16 @@ function T.render(p, cfg)
         float (&z)[VEC] = x;]]
   local grad = grad_body:gsub("a%.weight_or_one%(c %+ j%)", "(HAS_WEIGHT ? a.weight[c + j] : 1.f)")
 
-  -- The row's scalars are read while its logits are on their way (staged
-  -- loads), before any store: dlogits may be the logits.
+  -- The passes that write a gradient read the row's scalars while its
+  -- logits are on their way (staged loads), before any store: dlogits may
+  -- be the logits. The forward reads them once the row is on chip: early,
+  -- they cost it 2% where a cluster stages the row (bench/NOTES.md).
   local early = cuda.subst(row_setup, { dl = p.pass ~= "fwd" and dl_load or "" })
   if p.pass == "bwd" then early = early .. "    const float lse = live ? a.lse[row] : 0.f;\n" end
+  if p.pass == "fwd" then
+    add(early)
+    early = ""
+  end
   if p.pass == "bwd" then
     add(grad_setup)
     add(E.loop({ "x" }, cap_in_place .. "\n" .. grad))

@@ -19,7 +19,8 @@
 #     read before the copies' wait, not after it;
 #   - a shifted variant (a vocabulary of 50257, rows starting anywhere):
 #     16-byte global loads and stores for the aligned body of each row,
-#     2-byte accesses for its ends, no spills.
+#     2-byte accesses for its ends, no spills; a shifted staged loop within
+#     16 registers of the same loop on aligned rows.
 # Skips (77) without cuobjdump (scripts/deps.sh installs it from PyPI).
 set -u
 kgen=$1
@@ -136,6 +137,20 @@ sass shifted --op xent --pass fused --cols 50257 --dtype bf16 --config strategy=
 		want shifted 'LDG\.E\.U16' "2-byte loads at the ends of the row"
 		want shifted 'STG\.E\.U16' "2-byte stores at the ends of the row"
 		refuse shifted '\b(LDL|STL)\b' "local-memory spills"
+	}
+# A shifted row's loop over its whole vectors carries no second load path:
+# about the registers of the same loop on an aligned row (a shared loop
+# with the partial ends inside took 125 against 32, halving occupancy).
+regs() { "$cuobjdump" --dump-resource-usage "$tmp/$1.cubin" | sed -nE 's/.*REG:([0-9]+).*/\1/p' | head -1; }
+loop=strategy=loop,cluster=4,tpr=256,threads=256,vec=8,load=cpasync
+sass aligned --op softmax --cols 100000 --dtype bf16 --config $loop &&
+	sass peeled --op softmax --cols 100003 --dtype bf16 --config $loop,shift=1 &&
+	{
+		ra=$(regs aligned) rp=$(regs peeled)
+		[ -n "$ra" ] && [ -n "$rp" ] && [ "$rp" -le $((ra + 16)) ] ||
+			{ echo "FAIL: peeled: a shifted loop uses ${rp:-?} registers, the aligned one ${ra:-?}"; fails=$((fails + 1)); }
+		want peeled 'LDG\.E\.U16' "2-byte loads at the ends of the row"
+		refuse peeled '\b(LDL|STL)\b' "local-memory spills"
 	}
 if [ "$fails" -ne 0 ]; then
 	echo "test_sass: $fails failures"

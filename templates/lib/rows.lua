@@ -494,6 +494,16 @@ __device__ __forceinline__ void kg_load_row(const T *__restrict__ p, int c, floa
     for (int j = 0; j < VEC; ++j)
         v[j] = (unsigned)(c + j) < (unsigned)COLS ? kg_to_f32(p[c + j]) : pad;
 }
+/* Element j inside the row, in a loop over whole vectors only. */
+#define KG_IN_WHOLE(j) (ok)
+/* The VEC elements at columns c.. of the row at p, c a whole vector's. */
+__device__ __forceinline__ void kg_store_whole(T *__restrict__ p, int c, const float (&v)[VEC], float scale)
+{
+    if (SHIFT)
+        kg_st_global(p + c, kg_pack_raw<VEC>(v, scale)); /* the compiler would split it */
+    else
+        kg_store<VEC>(p + c, v, scale);
+}
 __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const float (&v)[VEC], float scale)
 {
     if (!SHIFT || (c >= 0 && c + VEC <= COLS)) {
@@ -734,6 +744,57 @@ $wait    if (threadIdx.x < CLUSTER)
           or "        const bool ok = live && (EVEN || u < COLS + off);",
         table.concat(pre, "\n"),
         body,
+        "    }",
+      }, "\n") .. "\n"
+    end
+    if E.shift then
+      -- A shifted row: the loop over its whole vectors (no test for a
+      -- partial one left in the unrolled body, which would keep a second
+      -- load path and its registers alive), then the row's partial first
+      -- and last vectors, element by element, by the threads whose loop
+      -- they fall in.
+      local whole = {}
+      for _, name in ipairs(uses) do
+        whole[#whole + 1] = string.format("        float %s[VEC];", name)
+        if E.staged then
+          whole[#whole + 1] = string.format("        kg_load<VEC>(%s_s + (u - rank * SLICE), %s);", name, name)
+        else
+          whole[#whole + 1] = string.format("        kg_load<VEC>(%s_p + c, %s);", name, name)
+        end
+      end
+      local part = {}
+      for _, name in ipairs(uses) do
+        part[#part + 1] = string.format("            float %s[VEC];\n            kg_load_row(%s_p, c, %s, %s);", name, name,
+          name, E.inputs[name].pad)
+      end
+      local wbody = body:gsub("kg_store_row%(", "kg_store_whole("):gsub("KG_IN%(", "KG_IN_WHOLE(")
+      local u0 = cl > 1 and "rank * SLICE" or "0"
+      return table.concat({
+        "    {",
+        cl > 1 and "    const int ue = (rank + 1) * SLICE; /* the slice's end, from the row's first vector */" or "",
+        "#pragma unroll 4",
+        string.format("    for (int u = %s + lane * VEC + (off && %s + lane == 0 ? TPR * VEC : 0); live && %su - off + VEC <= COLS; u += TPR * VEC) {",
+          u0, cl > 1 and "rank" or "0", cl > 1 and "u < ue && " or ""),
+        "        const int c = u - off; /* the column */",
+        "        const bool ok = true;",
+        table.concat(whole, "\n"),
+        wbody,
+        "    }",
+        "#pragma unroll 1",
+        "    for (int e = 0; e < 2; ++e) { /* the partial first and last vectors */",
+        "        const int u = e == 0 ? 0 : (COLS + off) / VEC * VEC;",
+        "        if (!live || (e == 0 ? off == 0 : u >= COLS + off || (off && u == 0)))",
+        "            continue;",
+        cl > 1 and "        if (u < rank * SLICE || u >= (rank + 1) * SLICE || (u - rank * SLICE) / VEC % TPR != lane)"
+          or "        if (u / VEC % TPR != lane)",
+        "            continue;",
+        "        {",
+        "        const int c = u - off; /* the column */",
+        "        const bool ok = true;",
+        table.concat(part, "\n"),
+        body,
+        "        }",
+        "    }",
         "    }",
       }, "\n") .. "\n"
     end
