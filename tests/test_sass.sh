@@ -141,7 +141,10 @@ sass shifted --op xent --pass fused --cols 50257 --dtype bf16 --config strategy=
 # A shifted row's loop over its whole vectors carries no second load path:
 # about the registers of the same loop on an aligned row (a shared loop
 # with the partial ends inside took 125 against 32, halving occupancy).
-regs() { "$cuobjdump" --dump-resource-usage "$tmp/$1.cubin" | sed -nE 's/.*REG:([0-9]+).*/\1/p' | head -1; }
+regs() { # NAME: the registers of its row kernel (not cross-entropy's prep)
+	"$cuobjdump" --dump-resource-usage "$tmp/$1.cubin" |
+		awk '/Function/ { row = $0 !~ /_prep:/ } row && match($0, /REG:[0-9]+/) { print substr($0, RSTART + 4, RLENGTH - 4); exit }'
+}
 loop=strategy=loop,cluster=4,tpr=256,threads=256,vec=8,load=cpasync
 sass aligned --op softmax --cols 100000 --dtype bf16 --config $loop &&
 	sass peeled --op softmax --cols 100003 --dtype bf16 --config $loop,shift=1 &&
@@ -151,6 +154,15 @@ sass aligned --op softmax --cols 100000 --dtype bf16 --config $loop &&
 			{ echo "FAIL: peeled: a shifted loop uses ${rp:-?} registers, the aligned one ${ra:-?}"; fails=$((fails + 1)); }
 		want peeled 'LDG\.E\.U16' "2-byte loads at the ends of the row"
 		refuse peeled '\b(LDL|STL)\b' "local-memory spills"
+	}
+# (and cross-entropy's gradient, whose target test c + j == t held 64-bit
+# arithmetic per element when the row is shifted)
+sass fusedaligned --op xent --pass fused --cols 50256 --dtype bf16 --config $loop &&
+	sass fusedpeeled --op xent --pass fused --cols 50257 --dtype bf16 --config $loop,shift=1 &&
+	{
+		ra=$(regs fusedaligned) rp=$(regs fusedpeeled)
+		[ -n "$ra" ] && [ -n "$rp" ] && [ "$rp" -le $((ra + 16)) ] ||
+			{ echo "FAIL: fusedpeeled: a shifted fused loop uses ${rp:-?} registers, the aligned one ${ra:-?}"; fails=$((fails + 1)); }
 	}
 if [ "$fails" -ne 0 ]; then
 	echo "test_sass: $fails failures"
