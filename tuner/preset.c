@@ -34,6 +34,11 @@ static const long long llm_xent_widths[] = {16384, 65536};
  * more than 8x above the call's). The cubins are those of 4096 rows: only
  * the check and the timing repeat. */
 static const long long llm_few_rows[] = {64, 8, 1};
+/* Fused cross-entropy of a few rows (scoring a handful of sequences, a
+ * step of online training) at 8 and 1 rows: through a 4096-row record
+ * or the template's default, one row of 128256 took 12 us on an H100,
+ * twice its forward's tuned 1-row record. */
+static const long long llm_fused_few_rows[] = {8, 1};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -76,7 +81,8 @@ static const long long tall_rows[] = {TALL_ROWS};
  * log-softmax fwd and bwd over the widths and the vocabularies, then over
  * the tall widths at TALL_ROWS rows, then softmax, log-softmax and
  * cross-entropy forward over the vocabularies at llm_few_rows, then
- * cross-entropy fwd, bwd and fused over llm_xent_widths (each group after
+ * cross-entropy fwd, bwd and fused over llm_xent_widths, then fused
+ * cross-entropy over the vocabularies at llm_fused_few_rows (each group after
  * the ones before, so that their indices stay); every dtype;
  * cross-entropy with its default options (i64 targets, no weight, smoothing,
  * z-loss or softcap). The dtype varies fastest, so that a shard by
@@ -89,6 +95,7 @@ static const preset_group llm_groups[] = {
 	{{KG_SOFTMAX_FWD, KG_LOGSOFTMAX_FWD, KG_XENT_FWD}, 3, {&vocabs, NULL}, llm_few_rows, COUNT(llm_few_rows),
 	 "decode"},
 	{{KG_XENT_FUSED, KG_XENT_FWD, KG_XENT_BWD}, 3, {&xent_widths, NULL}, NULL, 0, NULL},
+	{{KG_XENT_FUSED}, 1, {&vocabs, NULL}, llm_fused_few_rows, COUNT(llm_fused_few_rows), "a few rows"},
 };
 
 static const preset presets[] = {
