@@ -3,11 +3,14 @@
     PYTHONPATH=python KGEN_LIBRARY=build/libkgen.so python3 bench/run.py            # the whole grid
     python3 bench/run.py --grid anchors --dtypes bf16 --ops softmax:fwd             # a part of it
     python3 bench/run.py --dtypes bf16,f16,f32 --cols 65536,131072 --replace       # these widths again
+    python3 bench/run.py --backends kgen,torch,compile,quack,liger,triton --minutes 8  # with the peers, resumable
     python3 bench/run.py --plot-only bench/results/nvidia-h100-80gb-hbm3.jsonl       # redraw
 
 Every op and pass (softmax and log-softmax forward and backward,
 cross-entropy forward and forward+backward) is run, for each shape of the
-grid, on each backend in one process, each result checked against torch in
+grid, on each backend (kgen, torch eager, torch.compile, and with
+--backends the peers Quack, Liger-Kernel and the Triton tutorial's softmax
+where they have the operation) in one process, each result checked against torch in
 float32 before it is timed (kgen.bench: CUDA events, L2 flushed, median).
 The device-to-device copy bandwidth and an empty launch are measured in the
 same run. Results are appended, one JSON object per case, to
@@ -76,66 +79,96 @@ def fmt_ms(x):
     return f"{x:.4f}" if x is not None else "-"
 
 
+PEERS = ("torch", "compile", "quack", "liger", "triton")
+PEER_NAMES = {"torch": "torch eager", "compile": "torch.compile", "quack": "Quack", "liger": "Liger-Kernel",
+              "triton": "the Triton tutorial's softmax"}
+
+
+def peers_in(results):
+    """The peers with at least one timed case, in PEERS order."""
+    return [b for b in PEERS if any(r.get(b, {}).get("ms") for r in results)]
+
+
+def best_of(r, backends):
+    """(ms, backend) of the fastest of `backends` timed in result r, or None."""
+    ts = [(r[b]["ms"], b) for b in backends if r.get(b, {}).get("ms")]
+    return min(ts) if ts else None
+
+
 def write_report(results, meta, md_path, png_path):
     """The markdown table and the target checks, from all results so far."""
     copy = meta["copy_gbps"]
     empty = meta["empty_ms"]
-    L = [f"# kgen vs torch eager and torch.compile: {meta['gpu']}", "",
-         f"Written by `bench/run.py` ({meta['date']}): torch {meta['torch']}, kgen {meta['kgen']}. "
+    present = peers_in(results)
+    versions = meta.get("versions", {})
+    vs = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+    L = [f"# kgen beside {', '.join(PEER_NAMES[b] for b in present) or 'its peers'}: {meta['gpu']}", "",
+         f"Written by `bench/run.py` ({meta['date']}): torch {meta['torch']}, kgen {meta['kgen']}"
+         f"{', ' + vs if vs else ''}. "
          f"Device-to-device copy **{copy:.0f} GB/s** (bytes read + written), an empty launch "
          f"{empty * 1000:.1f} us, both measured in the same run. Each time is the median of CUDA-event timings "
          "with the L2 cache flushed before every call; every result was checked against torch in float32 "
-         "first. GB/s counts the fewest bytes the op must move (softmax/log-softmax forward 2x the tensor, "
+         "first; all backends of a case run in the same process, one after another. GB/s counts the fewest "
+         "bytes the op must move (softmax/log-softmax forward 2x the tensor, "
          "backward 3x; cross-entropy forward 1x the logits, forward+backward 2x). kgen is the bare libkgen "
          "kernel (cross-entropy forward+backward: the fused kernel, loss and gradient in one pass); 'src' says "
-         "whether its kernel came from the tuning cache or the template's default configuration.", ""]
+         "whether its kernel came from a pack or the cache, the nearest tuned width, or the template's default "
+         "configuration. A peer's '-' means it has no such operation or shape (Quack: no log-softmax, rows a "
+         "16-byte vector divides; Liger-Kernel: no log-softmax; the Triton tutorial: softmax forward of rows "
+         "that fit one block) or failed (the .jsonl says why).", ""]
     # targets
     big = [r for r in results if r["bytes"] >= BIG and r["kgen"].get("ms")]
     big_ok = [r for r in big if r["kgen"]["pct_copy"] >= 95]
-    peers = [r for r in results if r["kgen"].get("ms") and any(r.get(b, {}).get("ms") for b in ("torch", "compile"))]
-    beat = [r for r in peers if r["kgen"]["ms"] <= min(r[b]["ms"] for b in ("torch", "compile") if r.get(b, {}).get("ms"))]
+    torchlike = [r for r in results if r["kgen"].get("ms") and best_of(r, ("torch", "compile"))]
+    beat = [r for r in torchlike if r["kgen"]["ms"] <= best_of(r, ("torch", "compile"))[0]]
+    anyp = [r for r in results if r["kgen"].get("ms") and best_of(r, present)]
+    beat_all = [r for r in anyp if r["kgen"]["ms"] <= best_of(r, present)[0]]
     small = [r for r in results if r["bytes"] <= SMALL and r["kgen"].get("ms")]
     small_ok = [r for r in small if r["kgen"]["ms"] <= 1.2 * empty]
     speed = {}
-    for b in ("torch", "compile"):
+    for b in present:
         rs = [r[b]["ms"] / r["kgen"]["ms"] for r in results if r["kgen"].get("ms") and r.get(b, {}).get("ms")]
         if rs:
             speed[b] = (math.exp(sum(math.log(x) for x in rs) / len(rs)), min(rs), max(rs), len(rs))
     L += ["## Speedup of kgen", ""]
     for b, (g, lo, hi, n) in speed.items():
-        L.append(f"- over {'torch eager' if b == 'torch' else 'torch.compile'}: geometric mean **{g:.2f}x** over {n} "
+        L.append(f"- over {PEER_NAMES[b]}: geometric mean **{g:.2f}x** over {n} "
                  f"cases (from {lo:.2f}x to {hi:.2f}x)")
     L.append("")
     L += ["## Targets", "",
           f"- at least 95% of the copy for problems moving >= 256 MB: **{len(big_ok)} of {len(big)}** cases",
-          f"- at or above the best of torch eager and torch.compile: **{len(beat)} of {len(peers)}** cases",
-          f"- problems moving <= 8 MB within 1.2x an empty launch ({1.2 * empty * 1000:.1f} us): "
+          f"- at or above the best of torch eager and torch.compile: **{len(beat)} of {len(torchlike)}** cases"]
+    if any(b not in ("torch", "compile") for b in present):
+        L.append(f"- at or above the best of every peer measured ({', '.join(present)}): "
+                 f"**{len(beat_all)} of {len(anyp)}** cases")
+    L += [f"- problems moving <= 8 MB within 1.2x an empty launch ({1.2 * empty * 1000:.1f} us): "
           f"**{len(small_ok)} of {len(small)}** cases", ""]
-    miss = [r for r in peers if r not in beat]
+    miss = [r for r in anyp if r not in beat_all]
     if miss:
-        def best_peer(r):
-            return min((r[b]["ms"], b) for b in ("torch", "compile") if r.get(b, {}).get("ms"))
-        close = [r for r in miss if r["kgen"]["ms"] <= 1.02 * best_peer(r)[0]]
+        close = [r for r in miss if r["kgen"]["ms"] <= 1.02 * best_of(r, present)[0]]
         L += [f"Slower than a peer: {len(miss)} cases, {len(close)} of them by 2% or less (the spread of repeated "
               "runs of one kernel); sorted by how much slower:", ""]
-        for r in sorted(miss, key=lambda r: -r["kgen"]["ms"] / best_peer(r)[0]):
-            t, b = best_peer(r)
+        for r in sorted(miss, key=lambda r: -r["kgen"]["ms"] / best_of(r, present)[0]):
+            t, b = best_of(r, present)
             L.append(f"- {r['op']} {r['pass']} {r['rows']}x{r['cols']} {r['dtype']}: kgen {r['kgen']['ms']:.4f} ms "
                      f"({r['kgen']['note'].split(' ')[0]}), {b} {t:.4f} ms: {r['kgen']['ms'] / t:.2f}x")
         L.append("")
     L += ["## All cases", "",
-          "| op | pass | rows x cols | dtype | MB | kgen ms | GB/s | %copy | torch ms | compile ms | vs torch | "
-          "vs compile | src |", "|" + "---|" * 13]
+          "| op | pass | rows x cols | dtype | MB | kgen ms | GB/s | %copy | "
+          + "".join(f"{b} ms | " for b in present) + "best peer | kgen vs best | src |",
+          "|" + "---|" * (11 + len(present))]
     order = {p: i for i, p in enumerate(PASSES)}
     for r in sorted(results, key=lambda r: (order[(r["op"], r["pass"])], r["dtype"], r["cols"], r["rows"])):
-        k, t, c = r["kgen"], r.get("torch", {}), r.get("compile", {})
-        vt = f"{t['ms'] / k['ms']:.2f}x" if k.get("ms") and t.get("ms") else "-"
-        vc = f"{c['ms'] / k['ms']:.2f}x" if k.get("ms") and c.get("ms") else "-"
+        k = r["kgen"]
+        best = best_of(r, present)
+        vb = f"{best[0] / k['ms']:.2f}x" if k.get("ms") and best else "-"
         note = k.get("note", "")
         src = note.split(" ")[0] if k.get("ms") else note
         L.append(f"| {r['op']} | {r['pass']} | {r['rows']}x{r['cols']} | {r['dtype']} | {r['bytes'] / 1e6:.1f} | "
                  f"{fmt_ms(k.get('ms'))} | {k.get('gbps') or 0:.0f} | {k.get('pct_copy') or 0:.0f}% | "
-                 f"{fmt_ms(t.get('ms'))} | {fmt_ms(c.get('ms'))} | {vt} | {vc} | {src} |")
+                 + "".join(f"{fmt_ms(r.get(b, {}).get('ms'))} | " for b in present)
+                 + f"{best[1] if best else '-'} | {vb} | {src} |")
+    L += ["", "'kgen vs best' is the best peer's time over kgen's: above 1, kgen is faster."]
     notes = os.path.join(os.path.dirname(md_path), slug(meta["gpu"]) + ".notes.md")
     if os.path.exists(notes):
         with open(notes) as f:
@@ -155,7 +188,8 @@ def plot(results, meta, png_path):
     except ImportError:
         print("bench: note: no matplotlib; the plot is not drawn (run --plot-only where it is)", file=sys.stderr)
         return
-    styles = {"kgen": ("tab:red", "o"), "torch": ("tab:blue", "s"), "compile": ("tab:green", "^")}
+    styles = {"kgen": ("tab:red", "o"), "torch": ("tab:blue", "s"), "compile": ("tab:green", "^"),
+              "quack": ("tab:purple", "D"), "liger": ("tab:orange", "v"), "triton": ("tab:brown", "x")}
     for dtype in ("bf16", "f16", "f32"):
         on_ladder = [r for r in results if r["dtype"] == dtype
                      and (r["rows"] * r["cols"] == 1 << 27 or (r["rows"] == 4096 and r["cols"] in VOCABS))]
@@ -182,6 +216,19 @@ def plot(results, meta, png_path):
         plt.close(fig)
 
 
+def peer_versions(backends):
+    """The installed versions of the peer packages among `backends`."""
+    from importlib import metadata
+    out = {}
+    for b, dist in (("quack", "quack-kernels"), ("liger", "liger-kernel"), ("triton", "triton")):
+        if b in backends:
+            try:
+                out[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                out[dist] = "not installed"
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -189,7 +236,9 @@ def main():
     p.add_argument("--dtypes", default="bf16", help="dtypes of the ladder grid: bf16,f16,f32 (default bf16)")
     p.add_argument("--ops", default="all", help="op:pass list, e.g. softmax:fwd,cross_entropy:fwdbwd (default all)")
     p.add_argument("--cols", default="", help="only the grid's shapes of these widths, e.g. 65536,131072 (default all)")
-    p.add_argument("--backends", default="kgen,torch,compile")
+    p.add_argument("--backends", default="kgen,torch,compile",
+                   help="comma-separated, from kgen, torch, compile and the peers quack, liger, triton "
+                        "(default kgen,torch,compile)")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results of this GPU")
     p.add_argument("--replace", action="store_true",
@@ -243,7 +292,8 @@ def main():
                 f.write(json.dumps(r) + "\n")
     done = {case_key(r) for r in load(jl)}
     meta = {"gpu": gpu, "torch": torch.__version__, "kgen": kgen.__version__,
-            "date": datetime.date.today().isoformat(), "copy_gbps": bench.copy_gbps(), "empty_ms": bench.empty_launch_ms()}
+            "date": datetime.date.today().isoformat(), "copy_gbps": bench.copy_gbps(), "empty_ms": bench.empty_launch_ms(),
+            "versions": peer_versions(backends)}
     print(f"{gpu}: copy {meta['copy_gbps']:.0f} GB/s, empty launch {meta['empty_ms'] * 1000:.1f} us", flush=True)
     dt = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
     t0 = time.time()

@@ -7,8 +7,10 @@ autograd functions of kgen.torch, as a training script calls them), torch
 (eager), compile (torch.compile, default mode, compiled for this shape),
 and where importable the peers quack (quack-kernels: softmax forward and
 backward, cross-entropy forward and forward with the gradient in one pass;
-rows a 16-byte vector divides) and liger (Liger-Kernel: softmax, and
-cross-entropy whose forward writes the gradient over its input).
+rows a 16-byte vector divides), liger (Liger-Kernel: softmax, and
+cross-entropy whose forward writes the gradient over its input) and triton
+(the softmax forward of Triton's fused-softmax tutorial, rows of at most
+32768 columns).
 Every backend's result is checked against torch in float32 before it is
 timed. Timing: CUDA events around each call, a 256 MB buffer zeroed before
 each call so that the L2 cache is cold, warm-up first, the median of the
@@ -32,7 +34,7 @@ OPS = {  # op -> passes
     "log_softmax": ("fwd", "bwd"),
     "cross_entropy": ("fwd", "fwdbwd"),
 }
-BACKENDS = ("kgen", "kgen.torch", "torch", "compile", "quack", "liger")
+BACKENDS = ("kgen", "kgen.torch", "torch", "compile", "quack", "liger", "triton")
 DTYPES = {"float32": torch.float32, "f32": torch.float32, "float16": torch.float16, "f16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 TOL = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}  # of max |reference|
@@ -174,7 +176,7 @@ class Case:
             f = lambda y, dy: prim(dy, y, -1, y.dtype)  # noqa: E731
             f = torch.compile(f) if backend == "compile" else f
             return lambda: (f(self.y, self.dy),)
-        if backend in ("quack", "liger"):
+        if backend in ("quack", "liger", "triton"):
             return self._peer(backend)
         raise ValueError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
 
@@ -186,6 +188,14 @@ class Case:
         op, pas, x = self.op, self.pas, self.x
         if op == "log_softmax":
             return None
+        if backend == "triton":
+            from . import _triton_softmax as ts
+            if op != "softmax" or pas != "fwd" or self.cols > ts.MAX_COLS:
+                return None
+            call = lambda: ts.softmax(x)  # noqa: E731
+            fn = lambda: (call(),)  # noqa: E731
+            fn.timed = call
+            return fn
         if backend == "quack":
             import importlib
             # (the package's own names cross_entropy and softmax are functions)
