@@ -35,6 +35,8 @@
  * G then meet only this share's tunes of B in the cache, and none of
  * them asks for one). N processes of the one kind and M of the other
  * (each under compute-sanitizer, say) cover the whole test in parallel.
+ * $KGEN_TEST_SECTIONS=LETTERS (with $KGEN_TEST_SKIP_SWEEP=1, say) runs only
+ * those runtime sections, e.g. "F" (their units are then the ones shared).
  * $KGEN_TEST_ROWS_MAX=R caps A's row counts at R (racecheck's cost grows
  * with every shared-memory access of every row).
  */
@@ -124,10 +126,17 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 	fflush(stdout);
 }
 
+/* $KGEN_TEST_SECTIONS: the runtime sections to run (letters, e.g. "F"; all
+ * when unset); section: the one running. */
+static const char *sections;
+static char section;
+
 /* B to G: whether the next unit of the runtime sections is this shard's
- * (always without $KGEN_TEST_SHARD). */
+ * (always without $KGEN_TEST_SHARD) and its section is one to run. */
 static int mine(void)
 {
+	if (sections && !strchr(sections, section))
+		return 0;
 	return rt_units++ % shard_n == shard_i;
 }
 
@@ -481,7 +490,11 @@ runtime:
 		       shard_i, shard_n, (units + shard_n - 1 - shard_i) / shard_n, spread_units, checks, failures);
 		return failures ? 1 : 0;
 	}
+	sections = getenv("KGEN_TEST_SECTIONS");
+	if (sections && !*sections)
+		sections = NULL;
 	/* B */
+	section = 'B';
 	for (int op = 0; op < KG_NOPS; op++)
 		for (int d = 0; d < 3; d++)
 			if (mine())
@@ -493,6 +506,7 @@ runtime:
 		return 1;
 	}
 	/* C: every option combination, reduction, pass and dtype. */
+	section = 'C';
 	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++)
 		for (int d = 0; d < 3; d++)
 			for (unsigned opts = 0; opts <= XO_ALL; opts++)
@@ -540,6 +554,7 @@ runtime:
 
 	/* D: edge values (fill 4: the first two thirds of a row -inf; 5: of the
 	 * dtype's lowest value, or all of a softmax row). */
+	section = 'D';
 	for (int fill = 1; fill <= 5; fill++)
 		for (int d = 0; d < 3; d++)
 			for (int op = 0; op < KG_NOPS; op++) {
@@ -559,15 +574,18 @@ runtime:
 	printf("D: %d failures so far\n", failures);
 
 	/* G */
+	section = 'G';
 	odd_rows(ctx);
 	printf("G: %d failures so far\n", failures);
 
 	/* F */
+	section = 'F';
 	if (mine())
 		threads(ctx, cuctx);
 	printf("F: %d failures so far\n", failures);
 
 	/* E */
+	section = 'E';
 	if (mine())
 		bad_arguments(ctx);
 	kgen_close(ctx);
