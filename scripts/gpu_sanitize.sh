@@ -20,7 +20,11 @@
 # past $TIMEOUT seconds (default 1500). Racecheck tracks every
 # shared-memory access, so under it the sweep's row counts are capped at
 # $RACECHECK_ROWS (default 264: two rows per SM of an H100, still several
-# groups of rows per CTA of a persistent grid; empty: no cap). Logs:
+# groups of rows per CTA of a persistent grid; empty: no cap), and the long
+# width's variants that are not persistent run at $RACECHECK_FLAT_ROWS
+# (default 7: one CTA or cluster per group of rows, so each CTA's accesses
+# are the same at any row count; empty: at the capped count). SWEEP_PART=
+# narrow or long runs only that part of the sweep. Logs:
 # $OUT/gpu_sanitize when OUT is set, else a temporary directory (named at
 # the end). BUILD=DIR (default build) is the build directory.
 set -u
@@ -76,13 +80,13 @@ picked() {
 [ "${SWEEP:-1}" = 0 ] && shards=0
 echo "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1); $shards shards of the sweep and $rshards of the runtime sections per tool"
 for tool in "${tools[@]}"; do
-	cap=
-	[ "$tool" = racecheck ] && cap=${RACECHECK_ROWS-264}
+	cap= flat=
+	[ "$tool" = racecheck ] && cap=${RACECHECK_ROWS-264} flat=${RACECHECK_FLAT_ROWS-7}
 	names=()
 	for i in $(seq 0 $((shards - 1))); do
 		picked "$i" "${SWEEP_ONLY:-}" || continue
 		run "$tool-sweep-$i" "$tool" KGEN_TEST_QUICK=1 KGEN_TEST_SHARD="$i/$shards" KGEN_TEST_ROWS_MAX="$cap" \
-			-- "$build/tests/test_gpu_ops" &
+			KGEN_TEST_FLAT_ROWS="$flat" KGEN_TEST_PART="${SWEEP_PART:-}" -- "$build/tests/test_gpu_ops" &
 		names+=("$tool-sweep-$i")
 	done
 	for i in $(seq 0 $((rshards - 1))); do

@@ -4,7 +4,8 @@
  * the leaders, those only; else the first TUNE_COMPILE_FIRST in plan
  * order, and the run compiles the rest while it times. A check-only run
  * shared out (tune_opts.share_i/share_n) checks and compiles each variant
- * in one share. On the stand-in driver
+ * in one share, and so does one run in parts (tune_opts.want). On the
+ * stand-in driver
  * (tests/stand_in_cuda.c, mock mode) with NVRTC.
  *
  * usage: test_ahead LIBMOCKCUDA; exit 77 (skip) without NVRTC. */
@@ -50,6 +51,12 @@ static tune_opts problem(const char *dir, int dtype)
 	o.jobs = 2;
 	o.cache_dir = dir;
 	return o;
+}
+
+/* want: the persistent variants (*arg 1) or the others (0) */
+static int persistent(void *arg, const char *config)
+{
+	return (strstr(config, "persist=") != NULL) == *(const int *)arg;
 }
 
 /* A check-only run in 3 shares (tune_opts.share_i/share_n) checks each
@@ -112,6 +119,51 @@ static void share_check(const char *base)
 	      kgen_last_error());
 	tune_result_free(&res);
 	printf("check-only in 3 shares: %d variants checked once each, %d compiled\n", nwhole, compiled);
+
+	/* In two parts (tune_opts.want: the persistent variants, then the
+	 * others), each in 2 shares: again each variant checked once, in the
+	 * part it belongs to; the rest skipped as "not wanted". */
+	memset(seen, 0, sizeof seen);
+	snprintf(dir, sizeof dir, "%s/parts", base);
+	int in_part[2] = {0};
+	for (int part = 0; part < 2; part++)
+		for (int s = 0; s < 2; s++) {
+			int want_persistent = part == 0;
+			o = problem(dir, KGEN_BF16);
+			o.no_time = 1;
+			o.share_i = s;
+			o.share_n = 2;
+			o.want = persistent;
+			o.want_arg = &want_persistent;
+			memset(&res, 0, sizeof res);
+			rc = tune_run(&o, &res);
+			CHECK(!rc, "part %d share %d: rc %d: %s", part, s, rc, kgen_last_error());
+			for (int i = 0; i < res.n; i++) {
+				const tune_trial *t = &res.trials[i];
+				const int p = strstr(t->config, "persist=") != NULL;
+				if (!strcmp(t->status, "skipped")) {
+					CHECK(!strcmp(t->detail, p == want_persistent ? "another share's" : "not wanted"),
+					      "part %d share %d: %s skipped: '%s'", part, s, t->config, t->detail);
+					continue;
+				}
+				if (strcmp(t->status, "checked"))
+					continue;
+				CHECK(p == want_persistent, "part %d checked %s", part, t->config);
+				int k = 0;
+				while (k < nwhole && strcmp(whole[k], t->config))
+					k++;
+				CHECK(k < nwhole, "part %d share %d checked %s, which the whole run did not", part, s, t->config);
+				if (k < nwhole)
+					seen[k]++;
+				in_part[part]++;
+			}
+			tune_result_free(&res);
+		}
+	for (int k = 0; k < nwhole; k++)
+		CHECK(seen[k] == 1, "%s checked by %d parts' shares, want 1", whole[k], seen[k]);
+	CHECK(in_part[0] > 0 && in_part[1] > 0, "parts: %d persistent, %d others checked", in_part[0], in_part[1]);
+	printf("check-only in 2 parts of 2 shares: %d persistent and %d other variants, each checked once\n", in_part[0],
+	       in_part[1]);
 }
 
 int main(int argc, char **argv)

@@ -38,13 +38,20 @@
  * $KGEN_TEST_SECTIONS=LETTERS (with $KGEN_TEST_SKIP_SWEEP=1, say) runs only
  * those runtime sections, e.g. "F" (their units are then the ones shared).
  * $KGEN_TEST_ROWS_MAX=R caps A's row counts at R (racecheck's cost grows
- * with every shared-memory access of every row).
+ * with every shared-memory access of every row); $KGEN_TEST_FLAT_ROWS=F
+ * checks the long width's variants that are not persistent at F rows
+ * (each CTA's work is then the same at any row count; the persistent ones
+ * keep the capped count, so that each CTA walks over several groups).
+ * $KGEN_TEST_PART=narrow or long runs only that part of A's quick sweep
+ * (the narrow rows' problems, or the long width's), so that a slow tool's
+ * run can be split over several sittings.
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -75,7 +82,25 @@ static long long rows_max;              /* $KGEN_TEST_ROWS_MAX: A's row counts c
 /* A: every variant, checked on fresh data. With $KGEN_TEST_SHARD, each
  * problem is one shard's, or (spread: the long rows, whose checks take
  * longest under compute-sanitizer) every shard checks its share of each
- * problem's variants. */
+ * problem's variants. With $KGEN_TEST_FLAT_ROWS=F, a spread problem is
+ * checked in two parts: its persistent variants (a CTA walks over
+ * several groups of rows, reusing its shared memory) at its row count,
+ * the others at F rows (one CTA or cluster per group of rows: what each
+ * one does does not depend on how many there are). */
+static long long flat_rows; /* $KGEN_TEST_FLAT_ROWS (0: one part) */
+
+static int persistent(void *arg, const char *config)
+{
+	return (strstr(config, "persist=") != NULL) == *(const int *)arg;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void sweep(int op, unsigned opts, const long long *cols, int ncols, const long long *rows, int nrows,
                   int spread)
 {
@@ -84,42 +109,63 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 			for (int ri = 0; ri < nrows; ri++) {
 				if (!spread && units++ % shard_n != shard_i)
 					continue;
-				tune_opts o = {0};
-				tune_result res;
-				o.op = kg_ops[op].op;
-				o.pass = kg_ops[op].pass;
-				o.opts = opts;
-				o.dtype = d;
-				o.cols = cols[k];
-				o.rows = rows_max > 0 && rows[ri] > rows_max ? rows_max : rows[ri];
-				o.cache_dir = cache_dir;
-				o.no_time = 1;
-				if (spread) {
-					o.share_i = shard_i;
-					o.share_n = shard_n;
+				if (spread)
 					spread_units++;
-				}
-				o.seed = 1000 + (unsigned long long)(op * 131 + d * 17 + k * 5 + ri);
-				int rc = tune_run(&o, &res);
-				CHECK(rc == 0, "sweep %s %s %s cols=%lld rows=%lld: %s", o.op, o.pass, kg_dtype_names[d], o.cols,
-				      o.rows, kgen_last_error());
-				/* Every variant passes the check, but for those the tuner
-				 * prunes for spills (never timed nor cached: whether a
-				 * variant at the register limit spills depends on the
-				 * compiler's version); the default (first) is never one. */
-				for (int i = 0; i < res.n; i++) {
-					const tune_trial *t = &res.trials[i];
-					if (spread && !strcmp(t->status, "skipped") && !strcmp(t->detail, "another share's"))
-						continue;
-					if (i > 0 && !strcmp(t->status, "pruned") && t->prune == TUNE_PRUNE_SPILLS) {
-						spill_pruned++;
-						continue;
+				const int parts = spread && flat_rows > 0 ? 2 : 1;
+				for (int part = 0; part < parts; part++) {
+					tune_opts o = {0};
+					tune_result res;
+					int want_persistent = part == 0;
+					const double t0 = now_s();
+					int checked = 0;
+					o.op = kg_ops[op].op;
+					o.pass = kg_ops[op].pass;
+					o.opts = opts;
+					o.dtype = d;
+					o.cols = cols[k];
+					o.rows = rows_max > 0 && rows[ri] > rows_max ? rows_max : rows[ri];
+					if (parts == 2) {
+						o.want = persistent;
+						o.want_arg = &want_persistent;
+						if (part == 1 && o.rows > flat_rows)
+							o.rows = flat_rows;
 					}
-					CHECK(!strcmp(t->status, "checked"), "%s %s %s cols=%lld rows=%lld opts %u %s: %s %s (err %.3g)",
-					      o.op, o.pass, kg_dtype_names[d], o.cols, o.rows, opts, t->config, t->status,
-					      t->detail, t->max_err);
+					o.cache_dir = cache_dir;
+					o.no_time = 1;
+					if (spread) {
+						o.share_i = shard_i;
+						o.share_n = shard_n;
+					}
+					o.seed = 1000 + (unsigned long long)(op * 131 + d * 17 + k * 5 + ri);
+					int rc = tune_run(&o, &res);
+					CHECK(rc == 0, "sweep %s %s %s cols=%lld rows=%lld: %s", o.op, o.pass, kg_dtype_names[d],
+					      o.cols, o.rows, kgen_last_error());
+					/* Every variant passes the check, but for those the tuner
+					 * prunes for spills (never timed nor cached: whether a
+					 * variant at the register limit spills depends on the
+					 * compiler's version); the default (first) is never one. */
+					for (int i = 0; i < res.n; i++) {
+						const tune_trial *t = &res.trials[i];
+						if (!strcmp(t->status, "skipped") &&
+						    (!strcmp(t->detail, "another share's") || !strcmp(t->detail, "not wanted")))
+							continue;
+						if (i > 0 && !strcmp(t->status, "pruned") && t->prune == TUNE_PRUNE_SPILLS) {
+							spill_pruned++;
+							continue;
+						}
+						checked += !strcmp(t->status, "checked");
+						CHECK(!strcmp(t->status, "checked"),
+						      "%s %s %s cols=%lld rows=%lld opts %u %s: %s %s (err %.3g)", o.op, o.pass,
+						      kg_dtype_names[d], o.cols, o.rows, opts, t->config, t->status, t->detail,
+						      t->max_err);
+					}
+					tune_result_free(&res);
+					if (spread)
+						printf("A %s %s %s %lldx%lld%s: %d variants checked in %.1f s\n", o.op, o.pass,
+						       kg_dtype_names[d], o.rows, o.cols,
+						       parts == 1 ? "" : part == 0 ? " (persistent)" : " (the others)", checked,
+						       now_s() - t0);
 				}
-				tune_result_free(&res);
 			}
 	printf("A %s %s opts %u: %d failures so far; %d variants pruned for spills so far\n", kg_ops[op].op,
 	       kg_ops[op].pass, opts, failures, spill_pruned);
@@ -443,6 +489,15 @@ int main(void)
 		shard = NULL;
 	if (getenv("KGEN_TEST_ROWS_MAX"))
 		rows_max = atoll(getenv("KGEN_TEST_ROWS_MAX"));
+	if (getenv("KGEN_TEST_FLAT_ROWS"))
+		flat_rows = atoll(getenv("KGEN_TEST_FLAT_ROWS"));
+	const char *part = getenv("KGEN_TEST_PART");
+	if (part && !*part)
+		part = NULL;
+	if (part && strcmp(part, "narrow") && strcmp(part, "long")) {
+		fprintf(stderr, "KGEN_TEST_PART must be narrow or long, not '%s'\n", part);
+		return 2;
+	}
 	kgen_ctx *ctx;
 	CUdevice dev;
 	CUcontext cuctx;
@@ -471,14 +526,16 @@ int main(void)
 	 * e.g. under compute-sanitizer) */
 	if (getenv("KGEN_TEST_SKIP_SWEEP"))
 		goto runtime;
-	sweep(KG_SOFTMAX_FWD, 0, sm_cols, quick ? 3 : 7, sm_rows, 3, 0);
-	for (int op = KG_SOFTMAX_BWD; op <= KG_LOGSOFTMAX_BWD; op++)
-		sweep(op, 0, cols4, quick ? 2 : 4, rows2, 2, 0);
-	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++) {
-		sweep(op, 0, xcols, quick ? 2 : 4, rows2, 2, 0);
-		sweep(op, XO_ALL, xcols, quick ? 2 : 3, rows2, 1, 0);
+	if (!part || !strcmp(part, "narrow")) {
+		sweep(KG_SOFTMAX_FWD, 0, sm_cols, quick ? 3 : 7, sm_rows, 3, 0);
+		for (int op = KG_SOFTMAX_BWD; op <= KG_LOGSOFTMAX_BWD; op++)
+			sweep(op, 0, cols4, quick ? 2 : 4, rows2, 2, 0);
+		for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++) {
+			sweep(op, 0, xcols, quick ? 2 : 4, rows2, 2, 0);
+			sweep(op, XO_ALL, xcols, quick ? 2 : 3, rows2, 1, 0);
+		}
 	}
-	if (quick) {
+	if (quick && (!part || !strcmp(part, "long"))) {
 		sweep(KG_SOFTMAX_FWD, 0, long_cols, 1, long_rows, 1, 1);
 		sweep(KG_LOGSOFTMAX_BWD, 0, long_cols, 1, long_rows, 1, 1);
 		sweep(KG_XENT_FUSED, 0, long_cols, 1, long_rows, 1, 1);

@@ -446,8 +446,8 @@ static void leave_for_later(pool *p, int first)
 			p->jobs[i].later = 1;
 }
 
-/* A share of the space (no_time, share_n > 1): the others' variants
- * skipped, not compiled. Trials and resume (with a GPU to time on): the
+/* A share of the space (no_time, share_n > 1; of the variants want()
+ * keeps, when given): the others' variants skipped, not compiled. Trials and resume (with a GPU to time on): the
  * outcomes of earlier runs taken, likely winners first; the first few
  * compiled before the timing starts, the rest while it runs (the timing
  * waits for a variant not yet compiled), so that an early stop or the
@@ -457,13 +457,21 @@ static void leave_for_later(pool *p, int first)
 static void plan_trials(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
-	if (o->no_time && o->share_n > 1)
-		for (int i = 0; i < x->n; i++)
-			if (!x->p.jobs[i].skip && i % o->share_n != o->share_i) {
+	if (o->no_time && (o->share_n > 1 || o->want))
+		for (int i = 0, k = 0; i < x->n; i++) {
+			const char *why = NULL;
+			if (x->p.jobs[i].skip)
+				continue;
+			if (o->want && !o->want(o->want_arg, x->res->trials[i].config))
+				why = "not wanted";
+			else if (o->share_n > 1 && k++ % o->share_n != o->share_i)
+				why = "another share's";
+			if (why) {
 				x->p.jobs[i].skip = 1;
-				set_status(&x->res->trials[i], "skipped", "another share's");
+				set_status(&x->res->trials[i], "skipped", why);
 				x->res->skipped++;
 			}
+		}
 	if (x->gpu_rc || o->no_time)
 		return;
 	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh);

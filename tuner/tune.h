@@ -45,6 +45,11 @@ typedef struct tune_opts {
 	int share_i, share_n;   /* no_time and share_n > 1: only the variants i with
 	                         * i % share_n == share_i (0 <= share_i < share_n), the rest
 	                         * "skipped": N processes check one problem's space together */
+	int (*want)(void *arg, const char *config); /* no_time: non-NULL, only the variants it
+	                         * returns non-zero for (then shared out as above), the rest
+	                         * "skipped": one problem's space checked in parts, e.g. each
+	                         * at a row count of its own */
+	void *want_arg;
 	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
 	double budget_s;        /* > 0: start no compilation once this many seconds have passed
 	                         * since the start, and no check or timing once as many have passed
