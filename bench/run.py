@@ -4,6 +4,7 @@
     python3 bench/run.py --grid anchors --dtypes bf16 --ops softmax:fwd             # a part of it
     python3 bench/run.py --dtypes bf16,f16,f32 --cols 65536,131072 --replace       # these widths again
     python3 bench/run.py --backends kgen,torch,compile,quack,liger,triton --minutes 8  # with the peers, resumable
+    python3 bench/run.py --dtypes bf16,f16,f32 --backends kgen,torch,compile,quack,liger --warm 6  # compile first
     python3 bench/run.py --plot-only bench/results/nvidia-h100-80gb-hbm3.jsonl       # redraw
 
 Every op and pass (softmax and log-softmax forward and backward,
@@ -18,6 +19,14 @@ bench/results/<gpu>.jsonl (a rerun skips cases already there unless
 --fresh); the table bench/results/<gpu>.md and the plots <gpu>.png (bf16),
 <gpu>.f16.png and <gpu>.f32.png are
 rewritten from it after every case group.
+
+With --warm N, N processes first run each case once, untimed, on
+torch.compile and the peers that compile per shape, side by side, so that
+the timed pass finds their kernels in the on-disk caches (Inductor's FX
+graph and Triton caches, Quack's object cache) instead of compiling one
+case at a time; the autotuning choices they cached are then dropped, so
+that torch.compile's kernels still pick their configurations alone on the
+GPU. The grid then takes less of the GPU's time.
 
 Grids: 'anchors' are the shapes and dtypes of ../shared/anchors/h100-peers.md
 (where published peer numbers exist); 'ladder' is cols 128..262144 (powers of
@@ -229,6 +238,84 @@ def peer_versions(backends):
     return out
 
 
+COMPILED = ("compile", "quack", "liger", "triton")  # backends that compile per shape on first use
+
+
+def warm_share(cases_file, share, backends, seconds):
+    """A worker of --warm: run its share of the cases once on each backend
+    that compiles per shape, untimed, so that their on-disk caches (Inductor's
+    FX graphs and Triton kernels, Quack's objects) hold them before the timed
+    pass. A case that fails here (out of memory beside the other workers, a
+    peer without the op) is left to the timed pass."""
+    import torch
+    from kgen import bench
+    i, n = (int(v) for v in share.split("/"))
+    t0 = time.time()
+    dt = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+    with open(cases_file) as f:
+        cases = json.load(f)
+    done = failed = 0
+    for k, (op, pas, rows, cols, d) in enumerate(cases):
+        if k % n != i:
+            continue
+        if time.time() - t0 > seconds:
+            break
+        try:
+            case = bench.make_case(op, pas, rows, cols, dt[d])
+            for b in backends:
+                if b == "compile":
+                    torch._dynamo.reset()
+                fn = case.runner(b)
+                if fn is not None:
+                    fn()
+            torch.cuda.synchronize()
+            done += 1
+        except Exception:  # noqa: BLE001 (the timed pass compiles it, and reports what fails)
+            failed += 1
+        case = fn = None
+        torch.cuda.empty_cache()
+    print(f"warm share {share}: {done} cases compiled, {failed} left to the timed pass", flush=True)
+    return 0
+
+
+def warm(todo, backends, workers, seconds):
+    """--warm: the cases' per-shape compilation done first by `workers`
+    processes side by side (the cores, not the GPU, are the limit), then the
+    autotuning choices they cached dropped, so that torch.compile's kernels
+    pick their configurations in the timed pass, alone on the GPU."""
+    import subprocess
+    import tempfile
+    comp = [b for b in backends if b in COMPILED]
+    if workers < 1 or not comp or not todo:
+        return
+    t0 = time.time()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(todo, f)
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--warm-share", f"{i}/{workers}",
+                               "--warm-cases", f.name, "--backends", ",".join(comp),
+                               "--warm-seconds", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True) for i in range(workers)]
+    lines = [pr.communicate()[0].strip() for pr in procs]
+    os.unlink(f.name)
+    dropped = 0
+    if "compile" in comp:
+        try:
+            from torch._inductor.runtime.cache_dir_utils import cache_dir
+            root = cache_dir()
+        except Exception:  # noqa: BLE001
+            import getpass
+            root = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(tempfile.gettempdir(),
+                                                                             "torchinductor_" + getpass.getuser())
+        for d, _, files in os.walk(root):
+            for fn in files:
+                if fn.endswith(".best_config"):
+                    os.unlink(os.path.join(d, fn))
+                    dropped += 1
+    compiled = sum(int(m.group(1)) for m in (re.search(r": (\d+) cases compiled", ln) for ln in lines) if m)
+    print(f"warm: {compiled} of {len(todo)} cases compiled by {workers} processes in {time.time() - t0:.0f} s "
+          f"({', '.join(comp)}); {dropped} cached autotuning choices dropped", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,7 +332,15 @@ def main():
                    help="run the selected cases again, replacing their earlier results (others are kept)")
     p.add_argument("--minutes", type=float, default=0, help="stop starting new cases after this long (0: no limit)")
     p.add_argument("--plot-only", metavar="JSONL", help="redraw the table and plot from a results file")
+    p.add_argument("--warm", type=int, default=0, metavar="N",
+                   help="first compile the cases on torch.compile and the peers in N processes side by side "
+                        "(untimed; their on-disk caches then serve the timed pass); 0: no (default)")
+    p.add_argument("--warm-share", help=argparse.SUPPRESS)
+    p.add_argument("--warm-cases", help=argparse.SUPPRESS)
+    p.add_argument("--warm-seconds", type=float, default=1e9, help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.warm_share:
+        return warm_share(a.warm_cases, a.warm_share, a.backends.split(","), a.warm_seconds)
 
     if a.plot_only:
         res = load(a.plot_only)
@@ -291,12 +386,15 @@ def main():
             for r in kept:
                 f.write(json.dumps(r) + "\n")
     done = {case_key(r) for r in load(jl)}
+    t0 = time.time()
+    if a.warm:
+        todo = [(op, pas, r, c, d) for (r, c, d) in grid for (op, pas) in passes if (op, pas, r, c, d) not in done]
+        warm(todo, backends, a.warm, 60 * a.minutes * 0.5 if a.minutes else 1e9)
     meta = {"gpu": gpu, "torch": torch.__version__, "kgen": kgen.__version__,
             "date": datetime.date.today().isoformat(), "copy_gbps": bench.copy_gbps(), "empty_ms": bench.empty_launch_ms(),
             "versions": peer_versions(backends)}
     print(f"{gpu}: copy {meta['copy_gbps']:.0f} GB/s, empty launch {meta['empty_ms'] * 1000:.1f} us", flush=True)
     dt = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
-    t0 = time.time()
     todo = [(op, pas, r, c, d) for (r, c, d) in grid for (op, pas) in passes if (op, pas, r, c, d) not in done]
     print(f"{len(todo)} cases to run ({len(done)} already in {jl})", flush=True)
     for i, (op, pas, rows, cols, d) in enumerate(todo):
