@@ -1,8 +1,9 @@
 /* test_near_width: the runtime's nearest-width rule end to end, on the
  * stand-in driver (tests/stand_in_cuda.c, mock mode) with NVRTC: a width the shipped pack
  * lacks takes the configuration of the nearest tuned width (compiled for
- * its own width), a preset width its own record, and $KGEN_NO_NEAR_WIDTH=1
- * the template's default. The stand-in GPU is another model than the
+ * its own width), a preset width its own record, a width whose default
+ * holds its rows in registers the default, and $KGEN_NO_NEAR_WIDTH=1 the
+ * template's default. The stand-in GPU is another model than the
  * pack's, so the records are another model's (borrowed).
  *
  * usage: test_near_width LIBMOCKCUDA PACK; exit 77 (skip) without NVRTC. */
@@ -87,6 +88,12 @@ int main(int argc, char **argv)
 		CHECK(!rc && !strncmp(used, "fallback ", 9) && strstr(used, "shift=1"), "%lld: rc %d, '%s': %s", odd[i], rc,
 		      used, kgen_last_error());
 	}
+	/* a width whose rows fit registers (the default: strategy=reg) beside
+	 * a tuned width that spreads or streams them (32000 at 64 rows:
+	 * strategy=cluster): the default, not the neighbour's configuration */
+	rc = run(cache, 24000, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "fallback ", 9) && strstr(used, "strategy=reg"), "24000: rc %d, '%s': %s", rc, used,
+	      kgen_last_error());
 	/* output rows at an odd element: the default narrowed to 2-byte
 	 * accesses, without the staged load that moves 16-byte vectors only */
 	rc = run_at(cache, 100000, 1, used, sizeof used);
