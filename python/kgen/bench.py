@@ -2,7 +2,10 @@
 
     python -m kgen.bench --backend kgen,torch,compile --op softmax --rows 4096 --cols 1024 --dtype float16
 
-Backends: kgen (the bare libkgen kernel, through kgen.ops), kgen.torch (the
+Backends: kgen (the bare libkgen kernel, through kgen.ops), kgen.rows
+(cross-entropy only: the same with reduction none, each row's loss, whose
+mean is taken outside the timed call as for Quack; without the mean's
+extra launch), kgen.torch (the
 autograd functions of kgen.torch, as a training script calls them), torch
 (eager), compile (torch.compile, default mode, compiled for this shape),
 and where importable the peers quack (quack-kernels: softmax forward and
@@ -34,7 +37,7 @@ OPS = {  # op -> passes
     "log_softmax": ("fwd", "bwd"),
     "cross_entropy": ("fwd", "fwdbwd"),
 }
-BACKENDS = ("kgen", "kgen.torch", "torch", "compile", "quack", "liger", "triton")
+BACKENDS = ("kgen", "kgen.rows", "kgen.torch", "torch", "compile", "quack", "liger", "triton")
 DTYPES = {"float32": torch.float32, "f32": torch.float32, "float16": torch.float16, "f16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 TOL = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}  # of max |reference|
@@ -144,6 +147,8 @@ class Case:
             if pas == "fwd":
                 return lambda: (ops.softmax_fwd(x, log=log),)
             return lambda: (ops.softmax_bwd(self.y, self.dy, log=log),)
+        if backend == "kgen.rows":
+            return self._kgen_rows()
         if backend in ("torch", "compile", "kgen.torch"):
             if backend == "kgen.torch":
                 from . import torch as kt
@@ -179,6 +184,28 @@ class Case:
         if backend in ("quack", "liger", "triton"):
             return self._peer(backend)
         raise ValueError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+
+    def _kgen_rows(self):
+        """kgen's cross-entropy with reduction none (each row's loss), timed
+        as Quack's call is: the mean over kept rows that the check needs is
+        taken outside the timed call. None for the other ops."""
+        if self.op != "cross_entropy":
+            return None
+        from . import ops
+        opt = ops.xent_options(reduction="none")
+        x, t = self.x, self.t
+        kept = (t != -100).sum().float()
+        if self.pas == "fwd":
+            call = lambda: ops.xent_fwd(x, t, opt, want_lse=False)[0]  # noqa: E731
+            fn = lambda: (call().sum() / kept,)  # noqa: E731
+        else:
+            call = lambda: ops.xent_fused(x, t, opt)  # noqa: E731
+
+            def fn():
+                loss, _, dx = call()
+                return loss.sum() / kept, dx.float() / kept
+        fn.timed = call
+        return fn
 
     def _peer(self, backend):
         """A peer library's run of this case. Its result is brought to
@@ -293,7 +320,7 @@ def measure(case, backends, copy, log=None):
             torch.cuda.synchronize()
             row["err"] = _error(got, ref, SUBNORMAL_STEP[case.dtype])
             row["ok"] = row["err"] <= TOL[case.dtype]
-            if b == "kgen":
+            if b in ("kgen", "kgen.rows"):
                 from . import _lib
                 row["note"] = _lib.last_kernel()
             if not row["ok"]:

@@ -20,6 +20,7 @@ import torch.nn.functional as F  # noqa: E402
 import kgen  # noqa: E402
 import kgen.nn  # noqa: E402
 import kgen.torch as kt  # noqa: E402
+from kgen import bench  # noqa: E402
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
@@ -252,3 +253,18 @@ def test_bench_cli():
     lines = r.stdout.splitlines()
     assert any(ln.startswith("kgen ") and "x" in ln for ln in lines), r.stdout
     assert any(ln.startswith("torch ") and "1.00x" in ln for ln in lines), r.stdout
+
+
+@pytest.mark.parametrize("pas", ["fwd", "fwdbwd"])
+def test_bench_kgen_rows(pas):
+    """kgen.rows (reduction none, the mean outside the timed call) passes the
+    check against torch and is timed; it has no softmax."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(kgen.__file__)))
+    r = subprocess.run([sys.executable, "-m", "kgen.bench", "--backend", "kgen,kgen.rows,torch", "--op",
+                        "cross_entropy", "--pass", pas, "--rows", "512", "--cols", "1000", "--dtype", "float32"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = [ln for ln in r.stdout.splitlines() if ln.startswith("kgen.rows ")]
+    assert row and "wrong result" not in row[0] and row[0].split()[1] != "-", r.stdout
+    case = bench.make_case("softmax", "fwd", 4, 64, torch.float32)
+    assert case.runner("kgen.rows") is None
