@@ -260,21 +260,27 @@ def warm_share(cases_file, share, backends, seconds):
             continue
         if time.time() - t0 > seconds:
             break
+        case = fn = None
         try:
             case = bench.make_case(op, pas, rows, cols, dt[d])
-            for b in backends:
+        except Exception:  # noqa: BLE001 (out of memory beside the other workers: the timed pass does it)
+            failed += 1
+        ok = case is not None
+        for b in backends if case is not None else ():
+            try:  # each backend on its own: a peer without the shape leaves the others warmed
                 if b == "compile":
                     torch._dynamo.reset()
                 fn = case.runner(b)
                 if fn is not None:
                     fn()
-            torch.cuda.synchronize()
-            done += 1
-        except Exception:  # noqa: BLE001 (the timed pass compiles it, and reports what fails)
-            failed += 1
+                torch.cuda.synchronize()
+            except Exception:  # noqa: BLE001 (the timed pass compiles it, and reports what fails)
+                ok = False
+        done += ok
+        failed += case is not None and not ok
         case = fn = None
         torch.cuda.empty_cache()
-    print(f"warm share {share}: {done} cases compiled, {failed} left to the timed pass", flush=True)
+    print(f"warm share {share}: {done} cases compiled, {failed} with a backend left to the timed pass", flush=True)
     return 0
 
 
