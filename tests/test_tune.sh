@@ -167,7 +167,10 @@ m = re.search(r"^time summed over 2 problems: ([0-9.]+) s: render and compile be
               r"([0-9.]+) s, check and time ([0-9.]+) s, the rest (-?[0-9.]+) s$", open(sys.argv[1]).read(), re.M)
 assert m, "no time line"
 tot, comp, data, tm, rest = map(float, m.groups())
-assert tot > 0 and comp > 0 and data >= 0 and tm > 0 and abs(comp + data + tm + rest - tot) < 0.3, m.groups()
+# (compiling before the timing may round to 0.0 s: the first problem's
+# cubins are in the cache from the sections above, the second's compiled
+# ahead while the first was timed)
+assert tot > 0 and comp >= 0 and data >= 0 and tm > 0 and abs(comp + data + tm + rest - tot) < 0.3, m.groups()
 EOF
 "$kgen" tune --op softmax --cols 1024 --devices 0,5 >"$tmp/dev5.out" 2>&1
 rc=$?
