@@ -447,11 +447,11 @@ static void leave_for_later(pool *p, int first)
 }
 
 /* A share of the space (no_time, share_n > 1; of the variants want()
- * keeps, when given): the others' variants skipped, not compiled. Trials and resume (with a GPU to time on): the
- * outcomes of earlier runs taken, likely winners first; the first few
- * compiled before the timing starts, the rest while it runs (the timing
- * waits for a variant not yet compiled), so that an early stop or the
- * budget saves their compiling;
+ * keeps, when given): the others' variants skipped, not compiled. Trials
+ * and resume (with a GPU to time on): the outcomes of earlier runs taken,
+ * likely winners first; the first few compiled before the timing starts,
+ * the rest while it runs (the timing waits for a variant not yet
+ * compiled), so that an early stop or the budget saves their compiling;
  * with a twin's finished ranking its leaders first and the rest only if the
  * timing reaches them. */
 static void plan_trials(tune_ctx *x)

@@ -42,8 +42,9 @@ typedef struct tune_opts {
 	int reps;               /* timed repetitions of the final round; 0: 50 (every variant
 	                         * is first timed with 10, the fastest 8 within 10% again) */
 	int no_time;            /* check every variant, time none, store nothing */
-	int share_i, share_n;   /* no_time and share_n > 1: only the variants i with
-	                         * i % share_n == share_i (0 <= share_i < share_n), the rest
+	int share_i, share_n;   /* no_time and share_n > 1: only the k-th variants, counting those
+	                         * neither pruned by the template nor left out by want, with
+	                         * k % share_n == share_i (0 <= share_i < share_n), the rest
 	                         * "skipped": N processes check one problem's space together */
 	int (*want)(void *arg, const char *config); /* no_time: non-NULL, only the variants it
 	                         * returns non-zero for (then shared out as above), the rest
