@@ -4,7 +4,7 @@
 # made-up kernel attributes; it computes softmax forward, so those variants
 # pass the check):
 # pruning after load, trial records resumed by the next run, --fresh,
-# --budget, Ctrl-C and kill -9 then resume, --json, --devices.
+# --budget, Ctrl-C and kill -9 then resume, --json, --devices, --keep-current.
 set -u
 kgen=$1
 export KGEN_CUDA_LIBRARY=$2
@@ -235,6 +235,43 @@ KGEN_MOCK_DTYPE=f16 run twin_after_copy --dtype f16 --fresh --json
 [ "$(field twin_after_copy 'd["early_stop"], d["order"]')" = "None the rankings of bf16 cols 1024" ] ||
 	fail "twin after a copy stop: $(field twin_after_copy 'd["early_stop"], d["order"], d["counts"]')"
 echo "softmax f16 1024: $(field twin 'd["counts"]["timed"]') variants timed after bf16's ranking, $(field twin 'd["counts"]["timed"]') + $(field twin_full 'd["counts"]["timed"]') with --full"
+
+# 12. --keep-current: a problem whose best record was made by this build's
+# template is kept (nothing compiled, loaded or timed); a record of another
+# template (KGEN_TEMPLATE_DIR: softmax.lua edited) is not; after 'kgen pack
+# import' of a pack into an empty cache, a list keeps what the pack holds.
+tdir=$(cd "$(dirname "$0")/../templates" && pwd)
+run keep --keep-current --json
+want_rc keep 0
+[ "$(field keep 'd["status"], d["counts"]["compiled"], d["counts"]["reused"], d["counts"]["timed"], d["time_us"] > 0, d["stored"]')" = \
+	"kept 0 0 0 True False" ] || fail "keep: $(field keep 'd["status"], d["counts"], d["time_us"]')"
+kept_cfg=$(field keep 'd["config"]')
+run keep_human --keep-current
+grep -q "^kept the record in '$tmp/cache': $kept_cfg " "$tmp/keep_human.out" || fail "keep: $(cat "$tmp/keep_human.out")"
+cp -r "$tdir" "$tmp/templates"
+echo "-- edited" >>"$tmp/templates/softmax.lua"
+KGEN_TEMPLATE_DIR=$tmp/templates run keep_edited --keep-current --json
+want_rc keep_edited 0
+[ "$(field keep_edited 'd["status"], d["counts"]["timed"] > 0')" = "tuned True" ] ||
+	fail "keep, template edited: $(field keep_edited 'd["status"], d["counts"]')"
+run keep_back --keep-current --json # the record is now the edited template's: tuned again
+[ "$(field keep_back 'd["status"], d["counts"]["timed"] > 0')" = "tuned True" ] ||
+	fail "keep after an edit: $(field keep_back 'd["status"], d["counts"]')"
+run keep_fresh --keep-current --fresh
+want_rc keep_fresh 2
+grep -q "give --fresh or --keep-current, not both" "$tmp/keep_fresh.err" || fail "keep --fresh: $(cat "$tmp/keep_fresh.err")"
+"$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/keep.kgenpack" >"$tmp/keep_export.out" 2>&1 ||
+	fail "keep: export: $(cat "$tmp/keep_export.out")"
+KGEN_CACHE_DIR=$tmp/cache2 "$kgen" pack import "$tmp/keep.kgenpack" >"$tmp/keep_import.out" 2>&1 ||
+	fail "keep: import: $(cat "$tmp/keep_import.out")"
+KGEN_CACHE_DIR=$tmp/cache2 "$kgen" tune --preset llm --shard 63/600 --rows 64 --keep-current --json \
+	>"$tmp/keep_list.out" 2>"$tmp/keep_list.err"
+rc=$?
+want_rc keep_list 0
+[ "$(field keep_list 'd["status"], d["cols"], d["counts"]["compiled"]')" = "kept 1024 0" ] ||
+	fail "keep, imported: $(cat "$tmp/keep_list.out")"
+grep -qE "^1 problems: 0 tuned, 1 kept, 0 failed, 0 compiled but not timed, 0 not finished; " "$tmp/keep_list.err" ||
+	fail "keep, imported: $(tail -2 "$tmp/keep_list.err")"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"

@@ -103,6 +103,11 @@ static const char usage_tune[] =
 	"                   count); the template's default variant is always timed; the\n"
 	"                   best so far is kept and the next run goes on from there\n"
 	"  --fresh          time every variant again, ignoring earlier runs' outcomes\n"
+	"  --keep-current   keep a problem whose best record in the cache (this GPU's model,\n"
+	"                   the rows bucket) was made by this build's template: nothing is\n"
+	"                   compiled or timed for it (status 'kept'). After 'kgen pack import'\n"
+	"                   of the last pack, a preset run tunes only the problems whose\n"
+	"                   template changed since and those the pack lacks\n"
 	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
 	"                   copy of the same bytes (default 1), time no more variants; for\n"
 	"                   ops that write what they read (not xent fwd) where the copy\n"
@@ -160,7 +165,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT
 };
 
 static const struct option long_opts[] = {
@@ -188,6 +193,7 @@ static const struct option long_opts[] = {
 	{"softcap", no_argument, NULL, OPT_SOFTCAP},
 	{"budget", required_argument, NULL, OPT_BUDGET},
 	{"fresh", no_argument, NULL, OPT_FRESH},
+	{"keep-current", no_argument, NULL, OPT_KEEP_CURRENT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"preset", required_argument, NULL, OPT_PRESET},
 	{"list", no_argument, NULL, OPT_LIST},
@@ -205,7 +211,7 @@ static const struct option long_opts[] = {
 typedef struct args {
 	const char *op, *pass, *config, *cache_dir, *cubin, *preset;
 	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id;
-	int dtype_set, device_set, fresh, json, list, shard, shards;
+	int dtype_set, device_set, fresh, keep_current, json, list, shard, shards;
 	int devices[MAX_DEVICES], ndevices;
 	unsigned opts;
 	long long cols, rows;
@@ -382,6 +388,7 @@ static void other_opt(int c, args *a)
 	case OPT_GEOMETRY: a->geometry = 1; break;
 	case OPT_CUBIN: a->cubin = optarg; break;
 	case OPT_FRESH: a->fresh = 1; break;
+	case OPT_KEEP_CURRENT: a->keep_current = 1; break;
 	case OPT_FULL: a->full = 1; break;
 	case OPT_JSON: a->json = 1; break;
 	case OPT_PRESET: a->preset = optarg; break;
@@ -461,6 +468,8 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		cli_die_usage("--list applies to --preset only");
 	if (a->ndevices && a->device_set)
 		cli_die_usage("give --device or --devices, not both");
+	if (a->fresh && a->keep_current)
+		cli_die_usage("give --fresh or --keep-current, not both");
 	if (a->preset)
 		check_preset_args(a);
 	else
@@ -569,6 +578,11 @@ static void cli_done(void *arg, int device, int i, int rc, const char *error, co
 	if (a->json)
 		report_json(stdout, it);
 	if (t->single) {
+		if (res->kept) {
+			fprintf(t->human, "kept the record in '%s': %s %.2f us, %.0f GB/s (tuned with this template before; "
+			        "--keep-current)\n", res->cache_dir, it->best.config, it->best.us, it->best.gbps);
+			return;
+		}
 		if (res->n && (!rc || !strcmp(it->status, "untimed") || !strcmp(it->status, "stopped"))) {
 			if (!res->timed)
 				fprintf(t->human, "GPU: none   problem: %s\n", res->key);
@@ -682,6 +696,7 @@ static void tune_opts_of(const args *a, tune_opts *o)
 	o->reps = a->reps;
 	o->no_time = a->check_only;
 	o->fresh = a->fresh;
+	o->keep_current = a->keep_current;
 	o->budget_s = a->budget;
 	o->full = a->full;
 	o->near_copy_pct = a->near_copy;
@@ -764,6 +779,8 @@ static int report_single(const tune_cli *t)
 		cli_error("%s", it->res.store_error);
 		return 1;
 	}
+	if (it->res.kept) /* cli_done said it */
+		return 0;
 	if (it->res.stored)
 		fprintf(t->human, "best stored in '%s'\n", it->res.cache_dir);
 	else if (it->res.timed && it->has_best)
@@ -776,18 +793,22 @@ static int report_single(const tune_cli *t)
 static int report_list(const tune_cli *t)
 {
 	const args *a = t->a;
-	int n = t->n, failed = 0, untimed = 0, stopped = 0;
+	int n = t->n, failed = 0, untimed = 0, stopped = 0, kept = 0;
+	char keptstr[48] = "";
 	for (int i = 0; i < n; i++) {
 		const report_item *it = &t->items[i];
+		kept += it->done && !strcmp(it->status, "kept");
 		failed += it->done && !strcmp(it->status, "failed");
 		untimed += it->done && !strcmp(it->status, "untimed");
 		stopped += !it->done || !strcmp(it->status, "stopped");
 	}
 	if (!a->quiet)
 		report_summary(t->human, t->items, n);
+	if (a->keep_current)
+		snprintf(keptstr, sizeof keptstr, ", %d kept", kept);
 	if (!a->quiet || failed)
-		fprintf(stderr, "%d problems: %d tuned, %d failed, %d compiled but not timed, %d not finished; %.1f s\n", n,
-		        n - failed - untimed - stopped, failed, untimed, stopped, now_s() - t->t0);
+		fprintf(stderr, "%d problems: %d tuned%s, %d failed, %d compiled but not timed, %d not finished; %.1f s\n", n,
+		        n - failed - untimed - stopped - kept, keptstr, failed, untimed, stopped, now_s() - t->t0);
 	if (untimed && !failed && !stop_signal) {
 		for (int i = 0; i < n; i++)
 			if (t->items[i].done && !strcmp(t->items[i].status, "untimed")) {
@@ -807,7 +828,7 @@ static int cmd_tune(int argc, char **argv)
 	int *orig = NULL, n = 1, rc, status;
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
-	           "target weight smooth zloss softcap budget fresh json preset list shard devices full near-copy",
+	           "target weight smooth zloss softcap budget fresh keep-current json preset list shard devices full near-copy",
 	           &a);
 	if ((rc = tune_problems(&a, &one, &problems, &orig, &n)))
 		return cli_fail(rc);

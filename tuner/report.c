@@ -33,7 +33,9 @@ void report_item_set(report_item *it, const tune_problem *p, long long rows, int
 		it->best = res->trials[0];
 		it->has_best = 1;
 	}
-	if (res->interrupted)
+	if (res->kept)
+		it->status = "kept";
+	else if (res->interrupted)
 		it->status = "stopped";
 	else if (rc == KGEN_ENODRIVER || rc == KGEN_ENODEVICE || rc == KGEN_EARCH)
 		it->status = res->n ? "untimed" : "failed";
@@ -230,7 +232,10 @@ void report_line(FILE *f, const report_item *it)
 	const tune_result *r = &it->res;
 	problem_name(&it->p, name, sizeof name);
 	fprintf(f, "%s: ", name);
-	if (it->has_best && r->timed)
+	if (r->kept)
+		fprintf(f, "kept %s %.2f us, %.0f GB/s, %.0f%% of copy (a record of this template)", it->best.config,
+		        it->best.us, it->best.gbps, r->copy_gbps > 0 ? 100.0 * it->best.gbps / r->copy_gbps : 0.0);
+	else if (it->has_best && r->timed)
 		fprintf(f, "best %s %.2f us, %.0f GB/s, %.0f%% of copy", it->best.config, it->best.us, it->best.gbps,
 		        r->copy_gbps > 0 ? 100.0 * it->best.gbps / r->copy_gbps : 0.0);
 	else if (it->has_best)
@@ -243,7 +248,7 @@ void report_line(FILE *f, const report_item *it)
 		fprintf(f, "failed: %s", it->error);
 	if (r->pruned)
 		fprintf(f, "; pruned %d", r->pruned);
-	if (r->resumed)
+	if (r->resumed && !r->kept)
 		fprintf(f, "; %d from an earlier run", r->resumed);
 	if (r->budget_spent)
 		fprintf(f, "; budget spent, %d not timed", r->untimed);

@@ -15,7 +15,8 @@ typedef struct report_item {
 	long long rows;
 	int device;          /* the worker's device; -1: none named (a single run) */
 	int rc;              /* tune_run's return */
-	const char *status;  /* "tuned", "checked", "untimed" (no GPU), "stopped", "failed" */
+	const char *status;  /* "tuned", "checked", "kept" (keep_current), "untimed" (no GPU), "stopped",
+	                      * "failed" */
 	char error[512];     /* why (failed, untimed), or "" */
 	int sm;
 	tune_result res;     /* without its trials */

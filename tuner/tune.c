@@ -775,6 +775,65 @@ static void tune_ctx_free(tune_ctx *x)
 	gen_close(x->g);
 }
 
+/* Whether the best record of key in c carries stamp (and a config and a
+ * time): b gets it. A damaged record is not current. */
+static int current_best(cache *c, const char *key, const char *stamp, kg_best *b)
+{
+	void *val = NULL;
+	size_t len = 0;
+	int cur = 0;
+	if (!cache_get(c, "best", key, strlen(key), &val, &len) && !kg_best_parse(val, b))
+		cur = !strcmp(b->stamp, stamp) && b->config[0] && b->time_us > 0;
+	free(val);
+	return cur;
+}
+
+/* keep_current: the cache's best record of the problem, for the GPU at
+ * hand and the rows bucket, when its stamp is this build's (the template
+ * unchanged since it was tuned, e.g. a record imported from the pack of
+ * the last build): the outcome, as one resumed trial. 0 when kept,
+ * KGEN_ENOTFOUND when the problem must be tuned (a damaged record too), or
+ * the cache's error when it cannot be opened. */
+static int keep_record(tune_ctx *x)
+{
+	const tune_opts *o = x->o;
+	tune_result *res = x->res;
+	char stamp[96];
+	kg_best b;
+	int rc;
+	if (!res->gpu[0])
+		return KGEN_ENOTFOUND;
+	kg_problem_key(res->key, sizeof res->key, x->op, o->opts, o->dtype, o->cols, x->sm, res->gpu,
+	               kg_rows_bucket(o->rows));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[x->op].op)));
+	if (o->cache) {
+		x->c = o->cache;
+	} else if ((rc = cache_open(&x->c, o->cache_dir, 0))) {
+		return rc;
+	}
+	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
+	if (!current_best(x->c, res->key, stamp, &b))
+		return KGEN_ENOTFOUND;
+	if (!(res->trials = calloc(1, sizeof *res->trials)))
+		return kg_err(KGEN_ENOMEM, "out of memory");
+	tune_trial *t = &res->trials[0];
+	snprintf(t->config, sizeof t->config, "%s", b.config);
+	snprintf(t->status, sizeof t->status, "ok");
+	snprintf(t->variant, sizeof t->variant, "%s", b.variant);
+	t->us = b.time_us;
+	t->p10_us = b.p10_us;
+	t->p90_us = b.p90_us;
+	t->gbps = b.gbps;
+	t->resumed = 1;
+	res->n = 1;
+	res->resumed = 1;
+	res->kept = 1;
+	res->timed = 1;
+	res->copy_gbps = b.copy_gbps;
+	res->copy_us = b.copy_gbps > 0 && b.gbps > 0 ? b.time_us * b.gbps / b.copy_gbps : 0;
+	return 0;
+}
+
 int tune_run(const tune_opts *o, tune_result *res)
 {
 	tune_ctx x;
@@ -791,6 +850,15 @@ int tune_run(const tune_opts *o, tune_result *res)
 	x.near_copy = o->near_copy_pct > 0 ? o->near_copy_pct : TUNE_NEAR_COPY_PCT;
 	if ((rc = check_problem(o, &x.op)) || (rc = find_gpu(&x)))
 		return rc;
+	if (o->keep_current && !x.gpu_rc && (rc = keep_record(&x)) != KGEN_ENOTFOUND) {
+		res->total_s = now_s() - x.t0;
+		tune_ctx_free(&x);
+		return rc;
+	}
+	if (x.c && x.c != o->cache) { /* keep_record's cache: render_space opens it again */
+		cache_close(x.c);
+		x.c = NULL;
+	}
 	if (!(rc = render_space(&x))) {
 		plan_trials(&x);
 		if (!(rc = compile_space(&x)) && !(rc = open_gpu(&x))) {
@@ -844,6 +912,30 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 	leave_for_later(p, compiled_first(plan_order(&tx, o, op, p, res, top), top));
 }
 
+/* keep_current, before compiling ahead: whether the problem's cache record
+ * for the GPU at hand is current, so that tune_run will keep it (and
+ * nothing need be compiled). */
+static int ahead_kept(const tune_opts *o, int op)
+{
+	CUdevice cudev;
+	kg_device dev;
+	cache *c = o->cache;
+	char key[KG_KEY_MAX], stamp[96];
+	kg_best b;
+	int kept;
+	if (!o->keep_current || kg_cu_load() || kg_cu.cuDeviceGet(&cudev, o->device) || kg_device_query(cudev, &dev) ||
+	    dev.sm != o->sm)
+		return 0;
+	if (!c && cache_open(&c, o->cache_dir, 0))
+		return 0;
+	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[op].op)));
+	kept = current_best(c, key, stamp, &b);
+	if (c != o->cache)
+		cache_close(c);
+	return kept;
+}
+
 int tune_compile_ahead(const tune_opts *o)
 {
 	gen *g = NULL;
@@ -859,6 +951,8 @@ int tune_compile_ahead(const tune_opts *o)
 	if ((op = kg_op_find(o->op, o->pass ? o->pass : "fwd")) < 0 || o->dtype < 0 || o->dtype > KGEN_BF16 ||
 	    o->cols < 1 || o->cols > INT32_MAX || !o->sm)
 		return kg_err(KGEN_EINVAL, "tune_compile_ahead: not a problem");
+	if (ahead_kept(o, op))
+		return 0;
 	kg_opts_string(op, o->opts, optstr, sizeof optstr);
 	prob = (gen_problem){kg_ops[op].op, kg_ops[op].pass, o->dtype, o->cols, o->sm, optstr};
 	if ((rc = gen_open(&g)) || (rc = gen_space(g, &prob, &configs, &n)) || n == 0)

@@ -52,6 +52,9 @@ typedef struct tune_opts {
 	                         * at a row count of its own */
 	void *want_arg;
 	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
+	int keep_current;       /* where the cache's best record of the problem (this GPU's model, the
+	                         * rows bucket) was made by this build's template (its stamp is
+	                         * current), keep it: nothing is compiled or timed (res->kept) */
 	double budget_s;        /* > 0: start no compilation once this many seconds have passed
 	                         * since the start, and no check or timing once as many have passed
 	                         * on the GPU (making the test data not counted); the first variant
@@ -101,6 +104,8 @@ typedef struct tune_result {
 	char order[96];       /* where the order of the variants came from: "the rankings of f16 cols
 	                       * 128256, ..." (finished problems in the cache), or "" */
 	int budget_spent, interrupted;
+	int kept;             /* keep_current: the cache's current record is the outcome (trials[0],
+	                       * resumed; n is 1), nothing compiled or timed */
 	double copy_us, copy_gbps;
 	double gen_s;         /* test data and reference */
 	double compile_s;     /* rendering and compiling (from the start) */
