@@ -70,6 +70,7 @@ expect 2 "kgen: error: --devices needs CUDA device ordinals like 0,1,2, not '0,,
 expect 2 "kgen: error: --devices needs CUDA device ordinals like 0,1,2, not 'gpu0'" tune --op softmax --cols 8 --devices gpu0
 expect 2 "kgen: error: --devices names device 1 twice" tune --op softmax --cols 8 --devices 1,0,1
 expect 2 "kgen: error: give --device or --devices, not both" tune --op softmax --cols 8 --device 0 --devices 0,1
+expect 2 "kgen: error: give --check-only or --keep-current, not both" tune --op softmax --cols 8 --check-only --keep-current
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 

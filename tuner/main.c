@@ -470,6 +470,8 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		cli_die_usage("give --device or --devices, not both");
 	if (a->fresh && a->keep_current)
 		cli_die_usage("give --fresh or --keep-current, not both");
+	if (a->check_only && a->keep_current)
+		cli_die_usage("give --check-only or --keep-current, not both");
 	if (a->preset)
 		check_preset_args(a);
 	else
