@@ -91,13 +91,13 @@ want_rc after_budget 0
 	"$((n - untimed)) True $best" ] ||
 	fail "after budget: $(field after_budget 'd["counts"]') (the budget run left $untimed)"
 
-# signal_when_timing SIG NAME: start a fresh tune in the background, send SIG
+# signal_when_timing SIG NAME [ARGS]: start a fresh tune in the background, send SIG
 # once its progress shows the first quarter of the variants timed (not at a
 # fixed time: generating and compiling take longer on a loaded machine),
 # and wait for it; rc is its exit status.
 signal_when_timing() {
 	local sig=$1 name=$2 pid i
-	"$kgen" tune --op softmax --cols 1024 --rows 64 --reps 5 --fresh >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	"$kgen" tune --op softmax --cols 1024 --rows 64 --reps 5 --fresh "${@:3}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
 	pid=$!
 	for i in $(seq 600); do
 		grep -qE '^time: [1-9][0-9]*/' "$tmp/$name.err" && break
@@ -237,10 +237,14 @@ KGEN_MOCK_DTYPE=f16 run twin_after_copy --dtype f16 --fresh --json
 echo "softmax f16 1024: $(field twin 'd["counts"]["timed"]') variants timed after bf16's ranking, $(field twin 'd["counts"]["timed"]') + $(field twin_full 'd["counts"]["timed"]') with --full"
 
 # 12. --keep-current: a problem whose best record was made by this build's
-# template is kept (nothing compiled, loaded or timed); a record of another
-# template (KGEN_TEMPLATE_DIR: softmax.lua edited) is not; after 'kgen pack
-# import' of a pack into an empty cache, a list keeps what the pack holds.
+# template, by a finished search, is kept (nothing compiled, loaded or
+# timed); the best so far of a search stopped by Ctrl-C is not (the run goes
+# on), nor a record of another template (KGEN_TEMPLATE_DIR: softmax.lua
+# edited); after 'kgen pack import' of a pack into an empty cache, a list
+# keeps what the pack holds.
 tdir=$(cd "$(dirname "$0")/../templates" && pwd)
+run keep_base --full --json # (the last run above ended by an early stop: this one finishes the search)
+want_rc keep_base 0
 run keep --keep-current --json
 want_rc keep 0
 [ "$(field keep 'd["status"], d["counts"]["compiled"], d["counts"]["reused"], d["counts"]["timed"], d["time_us"] > 0, d["stored"]')" = \
@@ -257,6 +261,14 @@ want_rc keep_edited 0
 run keep_back --keep-current --json # the record is now the edited template's: tuned again
 [ "$(field keep_back 'd["status"], d["counts"]["timed"] > 0')" = "tuned True" ] ||
 	fail "keep after an edit: $(field keep_back 'd["status"], d["counts"]')"
+export KGEN_MOCK_SLEEP_US=10000
+signal_when_timing INT keep_int --full # (no early stop: the signal comes while it times)
+want_rc keep_int 130
+unset KGEN_MOCK_SLEEP_US
+run keep_after_int --keep-current --json
+want_rc keep_after_int 0
+[ "$(field keep_after_int 'd["status"], d["counts"]["resumed"] > 0')" = "tuned True" ] ||
+	fail "keep after Ctrl-C: $(field keep_after_int 'd["status"], d["counts"]')"
 run keep_fresh --keep-current --fresh
 want_rc keep_fresh 2
 grep -q "give --fresh or --keep-current, not both" "$tmp/keep_fresh.err" || fail "keep --fresh: $(cat "$tmp/keep_fresh.err")"

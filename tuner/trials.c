@@ -62,6 +62,40 @@ long trial_epoch(cache *c, const char *key, int next)
 	return epoch;
 }
 
+/* cache_scan callback of unfinished(): a trial record (not the epoch
+ * record, whose key is the prefix alone) of the stamp in *arg. */
+struct stamp_scan {
+	const char *stamp;
+	size_t plen;
+	int any;
+};
+static int has_stamp(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct stamp_scan *a = arg;
+	const char *v;
+	size_t n;
+	(void)key;
+	if (klen > a->plen && !kg_rec_find(val, vlen, "stamp", &v, &n) && n == strlen(a->stamp) &&
+	    !memcmp(v, a->stamp, n))
+		a->any = 1;
+	return a->any;
+}
+
+int unfinished(cache *c, const char *key, const char *stamp)
+{
+	char k[KG_KEY_MAX + 8], v[128];
+	void *val = NULL;
+	int n = snprintf(k, sizeof k, "%s\x1f", key), done = 0;
+	if (!cache_get(c, "trial", k, (size_t)n, &val, NULL))
+		done = rec_num(val, "complete") > 0 && !rec_get(val, "stamp", v, sizeof v) && !strcmp(v, stamp);
+	free(val);
+	if (done)
+		return 0;
+	struct stamp_scan a = {stamp, (size_t)n, 0};
+	cache_scan(c, "trial", k, (size_t)n, has_stamp, &a);
+	return a.any;
+}
+
 int collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	found *f = arg;
@@ -152,13 +186,14 @@ void resume(const trial_ctx *x, pool *p, tune_result *res)
 
 /* The end of a run that timed the whole space (complete=1), or as much of
  * it as its budget allowed, likely winners first (complete=2), marks the
- * problem's epoch record: its ranking may then stand in for a twin's
- * (rank.c). A run stopped otherwise leaves no mark. */
+ * problem's epoch record, with the template stamp of the run: its ranking
+ * may then stand in for a twin's (rank.c). A run stopped otherwise leaves
+ * no mark. */
 void mark_complete(const trial_ctx *x, int how)
 {
-	char k[KG_KEY_MAX + 8], rec[160], date[32];
+	char k[KG_KEY_MAX + 8], rec[320], date[32];
 	int n = snprintf(k, sizeof k, "%s\x1f", x->key);
 	utc_date(date, sizeof date);
-	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=%d\ndate=%s\n", x->epoch, how, date);
+	snprintf(rec, sizeof rec, "epoch=%ld\ncomplete=%d\nstamp=%s\ndate=%s\n", x->epoch, how, x->stamp, date);
 	cache_put(x->c, "trial", k, (size_t)n, rec, strlen(rec));
 }

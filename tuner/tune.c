@@ -775,25 +775,35 @@ static void tune_ctx_free(tune_ctx *x)
 	gen_close(x->g);
 }
 
-/* Whether the best record of key in c carries stamp (and a config and a
- * time): b gets it. A damaged record is not current. */
-static int current_best(cache *c, const char *key, const char *stamp, kg_best *b)
+/* Whether the best record of key in c is one to keep (keep_current): this
+ * build's stamp, timed at these rows, whole (config, kernel, geometry), its
+ * cubin in the cache, an NVRTC the driver loads, and the outcome of a
+ * finished search (no trials of an unfinished run of this stamp). b gets
+ * it. A damaged record is not kept. */
+static int current_best(cache *c, const char *key, const char *stamp, long long rows, kg_best *b)
 {
-	void *val = NULL;
+	void *val = NULL, *cubin = NULL;
 	size_t len = 0;
-	int cur = 0;
+	int cur = 0, driver = 0;
 	if (!cache_get(c, "best", key, strlen(key), &val, &len) && !kg_best_parse(val, b))
-		cur = !strcmp(b->stamp, stamp) && b->config[0] && b->time_us > 0;
+		cur = !strcmp(b->stamp, stamp) && b->rows == rows && b->config[0] && b->kernel[0] && b->block &&
+		      b->rows_per_cta && b->time_us > 0 && strlen(b->variant) == 16;
 	free(val);
-	return cur;
+	if (cur && !kg_cu_load() && !kg_cu.cuDriverGetVersion(&driver) && driver &&
+	    kg_nvrtc_number(b->nvrtc) > driver)
+		cur = 0;
+	if (cur && cache_get(c, "cubin", b->variant, 16, &cubin, &len))
+		cur = 0;
+	free(cubin);
+	return cur && !unfinished(c, key, stamp);
 }
 
 /* keep_current: the cache's best record of the problem, for the GPU at
  * hand and the rows bucket, when its stamp is this build's (the template
  * unchanged since it was tuned, e.g. a record imported from the pack of
  * the last build): the outcome, as one resumed trial. 0 when kept,
- * KGEN_ENOTFOUND when the problem must be tuned (a damaged record too), or
- * the cache's error when it cannot be opened. */
+ * KGEN_ENOTFOUND when the problem must be tuned (current_best says which
+ * records are kept), or the cache's error when it cannot be opened. */
 static int keep_record(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
@@ -812,7 +822,7 @@ static int keep_record(tune_ctx *x)
 		return rc;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
-	if (!current_best(x->c, res->key, stamp, &b))
+	if (!current_best(x->c, res->key, stamp, o->rows, &b))
 		return KGEN_ENOTFOUND;
 	if (!(res->trials = calloc(1, sizeof *res->trials)))
 		return kg_err(KGEN_ENOMEM, "out of memory");
@@ -850,7 +860,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 	x.near_copy = o->near_copy_pct > 0 ? o->near_copy_pct : TUNE_NEAR_COPY_PCT;
 	if ((rc = check_problem(o, &x.op)) || (rc = find_gpu(&x)))
 		return rc;
-	if (o->keep_current && !x.gpu_rc && (rc = keep_record(&x)) != KGEN_ENOTFOUND) {
+	if (o->keep_current && !o->fresh && !o->no_time && !x.gpu_rc && (rc = keep_record(&x)) != KGEN_ENOTFOUND) {
 		res->total_s = now_s() - x.t0;
 		tune_ctx_free(&x);
 		return rc;
@@ -923,14 +933,14 @@ static int ahead_kept(const tune_opts *o, int op)
 	char key[KG_KEY_MAX], stamp[96];
 	kg_best b;
 	int kept;
-	if (!o->keep_current || kg_cu_load() || kg_cu.cuDeviceGet(&cudev, o->device) || kg_device_query(cudev, &dev) ||
+	if (!o->keep_current || o->fresh || o->no_time || kg_cu_load() || kg_cu.cuDeviceGet(&cudev, o->device) || kg_device_query(cudev, &dev) ||
 	    dev.sm != o->sm)
 		return 0;
 	if (!c && cache_open(&c, o->cache_dir, 0))
 		return 0;
 	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[op].op)));
-	kept = current_best(c, key, stamp, &b);
+	kept = current_best(c, key, stamp, o->rows, &b);
 	if (c != o->cache)
 		cache_close(c);
 	return kept;

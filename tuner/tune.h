@@ -54,7 +54,8 @@ typedef struct tune_opts {
 	int fresh;              /* time every variant again, ignoring the trial records of earlier runs */
 	int keep_current;       /* where the cache's best record of the problem (this GPU's model, the
 	                         * rows bucket) was made by this build's template (its stamp is
-	                         * current), keep it: nothing is compiled or timed (res->kept) */
+	                         * current) at these rows by a finished search, keep it: nothing is
+	                         * compiled or timed (res->kept); not with fresh or no_time */
 	double budget_s;        /* > 0: start no compilation once this many seconds have passed
 	                         * since the start, and no check or timing once as many have passed
 	                         * on the GPU (making the test data not counted); the first variant

@@ -36,6 +36,10 @@ int collect(const void *key, size_t klen, const void *val, size_t vlen, void *ar
 double rec_num(const char *rec, const char *k);
 void resume(const trial_ctx *x, pool *p, tune_result *res);
 void mark_complete(const trial_ctx *x, int how);
+/* Whether an earlier run of key left trial records of this stamp without
+ * marking the problem complete with it (stopped, killed, or ended by an
+ * early stop): its best may be partial, and a run resumes it. */
+int unfinished(cache *c, const char *key, const char *stamp);
 
 /* rank.c */
 int plan_order(const trial_ctx *x, const tune_opts *o, int op, pool *p, tune_result *res, int ranked_top);
