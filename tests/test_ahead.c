@@ -4,7 +4,8 @@
  * the leaders, those only; else the first TUNE_COMPILE_FIRST in plan
  * order, and the run compiles the rest while it times. A check-only run
  * shared out (tune_opts.share_i/share_n) checks and compiles each variant
- * in one share, and so does one run in parts (tune_opts.want). On the
+ * in one share, and so does one run in parts (tune_opts.want); with
+ * keep_current, a current record means nothing is compiled. On the
  * stand-in driver
  * (tests/stand_in_cuda.c, mock mode) with NVRTC.
  *
@@ -166,6 +167,62 @@ static void share_check(const char *base)
 	       in_part[1]);
 }
 
+/* cache_scan callback: the first best record's key and text into arg */
+struct first_best {
+	char key[512], rec[4096];
+	int found;
+};
+static int take_best(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct first_best *b = arg;
+	if (kl >= sizeof b->key || vl >= sizeof b->rec)
+		return 0;
+	memcpy(b->key, k, kl);
+	b->key[kl] = 0;
+	memcpy(b->rec, v, vl);
+	b->rec[vl] = 0;
+	b->found = 1;
+	return 1;
+}
+
+/* keep_current: the best record of the bf16 problem tuned in twin, copied
+ * with its cubin alone into an empty cache (as 'kgen pack import' leaves
+ * it), is kept: compiling ahead compiles nothing and tune_run keeps it;
+ * without keep_current compiling ahead compiles. */
+static void keep_ahead(const char *base, const char *twin)
+{
+	char dir[600], variant[32];
+	struct first_best b = {0};
+	cache *src, *dst;
+	void *cubin = NULL;
+	size_t size = 0;
+	tune_result res;
+	tune_opts o;
+	int rc;
+	snprintf(dir, sizeof dir, "%s/keep", base);
+	CHECK(!cache_open(&src, twin, 1), "open %s: %s", twin, kgen_last_error());
+	cache_scan(src, "best", "", 0, take_best, &b);
+	CHECK(b.found && !rec_get(b.rec, "variant", variant, sizeof variant), "no best record in %s", twin);
+	CHECK(!cache_get(src, "cubin", variant, 16, &cubin, &size), "no cubin %s in %s", variant, twin);
+	cache_close(src);
+	CHECK(!cache_open(&dst, dir, 0), "open %s: %s", dir, kgen_last_error());
+	CHECK(!cache_put_best(dst, b.key, b.rec, NULL) && !cache_put(dst, "cubin", variant, 16, cubin, size),
+	      "copy into %s: %s", dir, kgen_last_error());
+	cache_close(dst);
+	free(cubin);
+	o = problem(dir, KGEN_BF16);
+	o.keep_current = 1;
+	CHECK(!tune_compile_ahead(&o) && cubins(dir) == 1, "keep: compiled ahead: %d cubins", cubins(dir));
+	memset(&res, 0, sizeof res);
+	rc = tune_run(&o, &res);
+	CHECK(!rc && res.kept && res.compiled == 0 && res.n == 1 && res.trials[0].us > 0, "keep: rc %d, kept %d, compiled %d",
+	      rc, res.kept, res.compiled);
+	tune_result_free(&res);
+	o.keep_current = 0;
+	CHECK(!tune_compile_ahead(&o) && cubins(dir) > 1, "without keep: %d cubins after compiling ahead", cubins(dir));
+	printf("keep_current: a copied current record kept, nothing compiled ahead; %d cubins without it\n", cubins(dir));
+}
+
 int main(int argc, char **argv)
 {
 	char base[] = "/tmp/kgen_test_ahead_XXXXXX", twin[600], empty[600], cmd[700];
@@ -193,6 +250,7 @@ int main(int argc, char **argv)
 	}
 	CHECK(!rc && res.timed, "bf16: rc %d: %s", rc, kgen_last_error());
 	tune_result_free(&res);
+	keep_ahead(base, twin);
 	n0 = cubins(twin);
 	/* f16 ahead: bf16's leaders only (the default and 2 x TUNE_RANKED_TOP) */
 	o = problem(twin, KGEN_F16);
