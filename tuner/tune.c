@@ -421,7 +421,7 @@ static int render_space(tune_ctx *x)
 	prune_limits(&x->p, res, x->gpu_rc ? 0 : x->smem_optin);
 	if (o->cache) {
 		x->c = o->cache;
-	} else if ((rc = cache_open(&x->c, o->cache_dir, 0))) {
+	} else if (!x->c && (rc = cache_open(&x->c, o->cache_dir, 0))) { /* (keep_record may have opened it) */
 		return rc;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
@@ -775,16 +775,22 @@ static void tune_ctx_free(tune_ctx *x)
 	gen_close(x->g);
 }
 
-/* Whether the best record of key in c is one to keep (keep_current): this
- * build's stamp, timed at these rows, whole (config, kernel, geometry), its
- * cubin in the cache, an NVRTC the driver loads, and the outcome of a
- * finished search (no trials of an unfinished run of this stamp). b gets
- * it. A damaged record is not kept. */
-static int current_best(cache *c, const char *key, const char *stamp, long long rows, kg_best *b)
+/* Whether the best record of the problem of o (op, on GPU model gpu of SM
+ * sm; its key into key) in c is one to keep (keep_current): this build's
+ * stamp, timed at o's rows, whole (config, kernel, geometry), its cubin in
+ * the cache, an NVRTC the driver loads, and the outcome of a finished
+ * search (no trials of an unfinished run of this stamp). b gets it. A
+ * damaged record is not kept. */
+static int current_best(cache *c, const tune_opts *o, int op, int sm, const char *gpu, char *key, size_t klen,
+                        kg_best *b)
 {
 	void *val = NULL, *cubin = NULL;
 	size_t len = 0;
 	int cur = 0, driver = 0;
+	const long long rows = o->rows;
+	char stamp[96];
+	kg_problem_key(key, klen, op, o->opts, o->dtype, o->cols, sm, gpu, kg_rows_bucket(rows));
+	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[op].op)));
 	if (!cache_get(c, "best", key, strlen(key), &val, &len) && !kg_best_parse(val, b))
 		cur = !strcmp(b->stamp, stamp) && b->rows == rows && b->config[0] && b->kernel[0] && b->block &&
 		      b->rows_per_cta && b->time_us > 0 && strlen(b->variant) == 16;
@@ -808,21 +814,17 @@ static int keep_record(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
 	tune_result *res = x->res;
-	char stamp[96];
 	kg_best b;
 	int rc;
 	if (!res->gpu[0])
 		return KGEN_ENOTFOUND;
-	kg_problem_key(res->key, sizeof res->key, x->op, o->opts, o->dtype, o->cols, x->sm, res->gpu,
-	               kg_rows_bucket(o->rows));
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[x->op].op)));
 	if (o->cache) {
 		x->c = o->cache;
 	} else if ((rc = cache_open(&x->c, o->cache_dir, 0))) {
 		return rc;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
-	if (!current_best(x->c, res->key, stamp, o->rows, &b))
+	if (!current_best(x->c, o, x->op, x->sm, res->gpu, res->key, sizeof res->key, &b))
 		return KGEN_ENOTFOUND;
 	if (!(res->trials = calloc(1, sizeof *res->trials)))
 		return kg_err(KGEN_ENOMEM, "out of memory");
@@ -864,10 +866,6 @@ int tune_run(const tune_opts *o, tune_result *res)
 		res->total_s = now_s() - x.t0;
 		tune_ctx_free(&x);
 		return rc;
-	}
-	if (x.c && x.c != o->cache) { /* keep_record's cache: render_space opens it again */
-		cache_close(x.c);
-		x.c = NULL;
 	}
 	if (!(rc = render_space(&x))) {
 		plan_trials(&x);
@@ -930,17 +928,15 @@ static int ahead_kept(const tune_opts *o, int op)
 	CUdevice cudev;
 	kg_device dev;
 	cache *c = o->cache;
-	char key[KG_KEY_MAX], stamp[96];
+	char key[KG_KEY_MAX];
 	kg_best b;
 	int kept;
-	if (!o->keep_current || o->fresh || o->no_time || kg_cu_load() || kg_cu.cuDeviceGet(&cudev, o->device) || kg_device_query(cudev, &dev) ||
-	    dev.sm != o->sm)
+	if (!o->keep_current || o->fresh || o->no_time || kg_cu_load() || kg_cu.cuDeviceGet(&cudev, o->device) ||
+	    kg_device_query(cudev, &dev) || dev.sm != o->sm)
 		return 0;
 	if (!c && cache_open(&c, o->cache_dir, 0))
 		return 0;
-	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
-	kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family(kg_ops[op].op)));
-	kept = current_best(c, key, stamp, o->rows, &b);
+	kept = current_best(c, o, op, o->sm, dev.name, key, sizeof key, &b);
 	if (c != o->cache)
 		cache_close(c);
 	return kept;
