@@ -5,6 +5,10 @@
 # with MERGE="a.kgenpack ..." merge those and this one into
 # $OUT/h100-sm90.kgenpack and verify it. Logs in $OUT/$NAME.tgz; work files
 # (the cache) in $WORK (default /tmp/kgen-pack-work).
+# After a change to one template family: IMPORT=packs/<gpu>-sm90.kgenpack
+# (the GPU's last pack, imported into the cache once; its stale records are
+# skipped) and KEEP=1 (kgen tune --keep-current) tune only the problems
+# whose template changed and those the pack lacks.
 set -u
 out=${OUT:-/tmp/kgen-pack}
 name=${NAME:-part}
@@ -12,10 +16,14 @@ w=${WORK:-/tmp/kgen-pack-work}
 mkdir -p "$out" "$w"
 export KGEN_CACHE_DIR=$w/cache KGEN_PACK_DIR=
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+if [ -n "${IMPORT:-}" ] && [ ! -f "$w/imported" ]; then
+	build/kgen pack import "$IMPORT" 2>&1 | tee -a "$w/summary.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] && touch "$w/imported"
+fi
 for s in ${SHARDS:-0 1}; do
 	t0=$(date +%s)
 	timeout --preserve-status -s INT "${SHARD_SECONDS:-270}" build/kgen tune --preset llm --shard "$s/3" \
-		--budget "${BUDGET:-5}" --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
+		--budget "${BUDGET:-5}" ${KEEP:+--keep-current} --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
 	echo "shard $s/3: exit $? after $(( $(date +%s) - t0 )) s: $(wc -l <"$w/shard$s.jsonl") problems" | tee -a "$w/summary.txt"
 done
 for p in ${EXTRA:-}; do # op:pass:dtype:cols
