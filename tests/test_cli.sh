@@ -150,8 +150,11 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 			tune --op softmax --cols 1024 --sm $sm
 	done
 	# a cache that cannot take the cubins (a file-size limit stands for a
-	# full disk): an error and exit 1, not "compiled into the cache"
-	out=$(trap '' XFSZ; ulimit -f 100; "$kgen" tune --op softmax --cols 1024 --sm 90 --budget 1 --cache "$tmp/full" 2>&1)
+	# full disk): an error and exit 1, not "compiled into the cache". 16 KiB
+	# hold the cache's first pages but not one cubin (about 11 KiB here) with
+	# them, so that the write fails even where a loaded machine compiles a
+	# single variant within the budget (with 100 KiB, one cubin fit there)
+	out=$(trap '' XFSZ; ulimit -f 16; "$kgen" tune --op softmax --cols 1024 --sm 90 --budget 1 --cache "$tmp/full" 2>&1)
 	rc=$?
 	if [ "$rc" != 1 ] || ! grep -qE "^kgen: error: [0-9]+ compiled variants? could not be stored in the cache: cannot write cubin of cache '$tmp/full'" <<<"$out"; then
 		echo "FAIL: a failed cache write: exit $rc (want 1), output:"
