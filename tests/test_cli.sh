@@ -74,14 +74,15 @@ expect 2 "kgen: error: give --check-only or --keep-current, not both" tune --op 
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 504 problems; shards split them by index.
+# --preset llm --list: the 549 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 504 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 504"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/all")" = 549 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 549"; fails=$((fails + 1)); }
 for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144" \
 	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536" \
 	"255 softmax fwd bf16 32000 rows=64" "257 softmax fwd f32 32000 rows=64" "263 softmax fwd f32 32000 rows=1" \
 	"318 log_softmax fwd bf16 32000 rows=64" "443 xent fwd f32 262144 rows=1" "444 xent fused bf16 16384" \
-	"461 xent bwd f32 65536" "462 xent fused bf16 32000 rows=8" "503 xent fused f32 262144 rows=1"; do
+	"461 xent bwd f32 65536" "462 xent fused bf16 32000 rows=8" "503 xent fused f32 262144 rows=1" \
+	"504 xent fused bf16 1024" "548 xent bwd f32 32768"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
 for v in 32000 50257 128256 131072 151936 256000 262144; do
@@ -89,7 +90,7 @@ for v in 32000 50257 128256 131072 151936 256000 262144; do
 		[ "$(grep -c " xent $p .* $v\$" "$tmp/all")" = 3 ] || { echo "FAIL: xent $p $v not in 3 dtypes"; fails=$((fails + 1)); }
 	done
 done
-for v in 16384 65536; do # cross-entropy between and below the vocabularies
+for v in 1024 2048 4096 8192 16384 32768 65536; do # cross-entropy between and below the vocabularies
 	[ "$(grep -cE " xent (fwd|bwd|fused) .* $v\$" "$tmp/all")" = 9 ] || { echo "FAIL: xent at $v is not 9 problems"; fails=$((fails + 1)); }
 done
 for c in 1024 2048 4096 8192 16384 32768 65536 32000 50257 128256 131072 151936 256000 262144; do
@@ -112,11 +113,11 @@ for r in 1 8 64; do # decode: the forward ops over the 7 vocabularies in 3 dtype
 	[ "$(grep -cE " (softmax|log_softmax|xent) fwd .* rows=$r\$" "$tmp/all")" = 63 ] ||
 		{ echo "FAIL: llm lists $(grep -c "rows=$r\$" "$tmp/all") problems at $r rows, not 63"; fails=$((fails + 1)); }
 done
-[ "$(wc -l <"$tmp/shard0")" = 72 ] && [ "$(wc -l <"$tmp/shard6")" = 72 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 72 and 72"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/shard0")" = 79 ] && [ "$(wc -l <"$tmp/shard6")" = 78 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 79 and 78"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 101 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 110 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.
@@ -186,10 +187,10 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 	expect 3 "1 of $nb variants are compiled" tune --op xent --vocab 8192 --sm 90 --jobs 1 --budget 0.001 --cache-dir "$tmp/c2"
 	# a list and --devices without a GPU: every problem compiled, lines name the device, exit 3
 	expect 3 "^\[gpu 1\] \[1/1\] softmax fwd bf16 cols 1024: compiled 0, reused $n1; not timed \(no GPU\)" \
-		tune --preset llm --shard 63/450 --sm 90 --devices 1
-	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/450 --sm 90 --devices 0,1
+		tune --preset llm --shard 63/500 --sm 90 --devices 1
+	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/500 --sm 90 --devices 0,1
 	# a tall problem of the preset is tuned at its own rows, whatever --rows says
-	"$kgen" tune --preset llm --shard 231/300 --sm 90 --rows 64 --json -q >"$tmp/tall.json" 2>/dev/null
+	"$kgen" tune --preset llm --shard 231/400 --sm 90 --rows 64 --json -q >"$tmp/tall.json" 2>/dev/null
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["rows"] == 65536 and d["key"].endswith("|r65536") and d["cols"] == 1024, d' "$tmp/tall.json" ||
 		{ echo "FAIL: tall problem: $(head -c 300 "$tmp/tall.json")"; fails=$((fails + 1)); }
 	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192
