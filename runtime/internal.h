@@ -55,6 +55,7 @@ typedef struct kg_launch {
 	CUfunction fn, prep;
 	unsigned block, smem, rows_per_cta, cluster;
 	unsigned max_grid; /* persistent kernels: at most this many CTAs (0: one per group of rows) */
+	unsigned pdl;      /* launched as prep's programmatic dependent (kernels for sm_90 and newer) */
 } kg_launch;
 /* The grid cap of a persistent kernel (fn loaded) of persist CTAs per SM
  * on sms SMs: no more CTAs than fit on the GPU at once (the rows of a CTA
@@ -63,9 +64,11 @@ typedef struct kg_launch {
 unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms);
 /* Load a cubin in the current context and fetch its kernel; raise the
  * dynamic shared memory limit when smem needs it, allow clusters of more
- * than 8 CTAs when cluster needs it. */
+ * than 8 CTAs when cluster needs it. pdl (or NULL): whether the kernel
+ * follows its prep kernel as a programmatic dependent (a prep, and code for
+ * sm_90 or newer, where the templates wait for prep with griddepcontrol). */
 int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem, unsigned cluster,
-                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn);
+                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn, unsigned *pdl);
 /* Launch a row kernel over a->rows rows (prep first when with_prep). */
 int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s);
 

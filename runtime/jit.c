@@ -95,7 +95,7 @@ int kg_device_query(CUdevice dev, kg_device *d)
 }
 
 int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem, unsigned cluster,
-                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn)
+                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn, unsigned *pdl)
 {
 	CUresult r;
 	if ((r = kg_cu.cuModuleLoadData(mod, cubin)))
@@ -126,12 +126,19 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuFuncSetAttribute", r);
 	}
+	if (pdl) {
+		int version = 0;
+		*pdl = *prep_fn && !kg_cu.cuFuncGetAttribute(&version, CU_FUNC_ATTRIBUTE_BINARY_VERSION, *fn) &&
+		       version >= 90;
+	}
 	return 0;
 }
 
-/* A launch of grid CTAs in clusters of `cluster` along x. */
-static void cluster_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned grid, unsigned block, unsigned smem,
-			   unsigned cluster, CUstream s)
+/* A launch of grid CTAs, in clusters of `cluster` along x when cluster > 1,
+ * and when pdl as a programmatic dependent of the kernel before it on the
+ * stream (attr: room for two attributes). */
+static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned grid, unsigned block, unsigned smem,
+			  unsigned cluster, int pdl, CUstream s)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->gridDimX = grid;
@@ -140,11 +147,19 @@ static void cluster_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigne
 	cfg->blockDimY = cfg->blockDimZ = 1;
 	cfg->sharedMemBytes = smem;
 	cfg->hStream = s;
-	attr->id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-	attr->value.clusterDim.x = cluster;
-	attr->value.clusterDim.y = attr->value.clusterDim.z = 1;
 	cfg->attrs = attr;
-	cfg->numAttrs = 1;
+	memset(attr, 0, 2 * sizeof *attr);
+	if (cluster > 1) {
+		attr[cfg->numAttrs].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+		attr[cfg->numAttrs].value.clusterDim.x = cluster;
+		attr[cfg->numAttrs].value.clusterDim.y = attr[cfg->numAttrs].value.clusterDim.z = 1;
+		cfg->numAttrs++;
+	}
+	if (pdl) {
+		attr[cfg->numAttrs].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+		attr[cfg->numAttrs].value.programmaticStreamSerializationAllowed = 1;
+		cfg->numAttrs++;
+	}
 }
 
 unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms)
@@ -159,8 +174,8 @@ unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned s
 	cap = persist * (unsigned)sms;
 	if (cluster > 1) {
 		CUlaunchConfig cfg;
-		CUlaunchAttribute attr;
-		cluster_config(&cfg, &attr, cluster, block, smem, cluster, NULL);
+		CUlaunchAttribute attr[2];
+		launch_config(&cfg, attr, cluster, block, smem, cluster, 0, NULL);
 		if (!kg_cu.cuOccupancyMaxActiveClusters(&clusters, fn, &cfg) && clusters > 0 &&
 		    (unsigned)clusters * cluster < cap)
 			cap = (unsigned)clusters * cluster;
@@ -191,13 +206,15 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	}
 	/* prep: one CTA of 1024 threads per 16384 rows, at most 128 */
 	unsigned prep_grid = (unsigned)(a->rows / 16384 + 1 < 128 ? a->rows / 16384 + 1 : 128);
+	const int pdl = with_prep && l->prep && l->pdl;
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, prep_grid, 1, 1, 1024, 1, 1, 0, s, args, NULL)))
 		return kg_cu_fail("cuLaunchKernel (prep)", r);
-	if (l->cluster > 1) {
-		/* l->cluster CTAs share each group of rows: one cluster per group. */
+	if (l->cluster > 1 || pdl) {
+		/* l->cluster CTAs share each group of rows: one cluster per group;
+		 * after prep, the row kernel starts while prep runs (pdl) */
 		CUlaunchConfig cfg;
-		CUlaunchAttribute attr;
-		cluster_config(&cfg, &attr, grid * l->cluster, l->block, l->smem, l->cluster, s);
+		CUlaunchAttribute attr[2];
+		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->cluster, pdl, s);
 		r = kg_cu.cuLaunchKernelEx(&cfg, l->fn, args, NULL);
 	} else {
 		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);

@@ -72,18 +72,27 @@ function T.default(p)
 end
 
 local prep = [[
-/* Denominators of the reductions, and the zeroed loss accumulator. Several
- * CTAs (the runtime launches one per 16384 rows, at most 128) add their
- * partial sums into double accumulators in the scratch; the last CTA to
- * finish writes the results and leaves the accumulators zeroed for the next
- * call. Scratch (zeroed once by its owner): float results [0..2], double
- * accumulators at byte 16, a CTA counter at byte 40. */
+/* Denominators of the reductions, and the zeroed loss accumulator and
+ * loss slots. Several CTAs (the runtime launches one per 16384 rows, at
+ * most 128) add their partial sums into double accumulators in the
+ * scratch; the last CTA to finish writes the results and leaves the
+ * accumulators zeroed for the next call. Scratch (its first 128 bytes
+ * zeroed once by its owner): float results [0..2], double accumulators at
+ * byte 16, a CTA counter at byte 40; the loss slots from byte 128 (see
+ * kg_loss_add), zeroed here at every call.
+ * On sm_90 the row kernel is launched as this kernel's programmatic
+ * dependent: it may start at once, and waits (kg_dep_wait) for this
+ * kernel's completion only where it reads what this kernel writes. */
 extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args a)
 {
     __shared__ double sh[3][32];
     __shared__ bool last;
     double *acc = (double *)((char *)a.scratch + 16);
     unsigned *count = (unsigned *)((char *)a.scratch + 40);
+    kg_dep_launch();
+    if (blockIdx.x == 0)
+        for (int i = threadIdx.x; i < 2 * KG_LOSS_SLOTS; i += blockDim.x)
+            ((unsigned *)((char *)a.scratch + KG_SLOT_BASE + (i >> 1) * KG_SLOT_BYTES))[i & 1] = 0u;
     double v[3] = {0, 0, 0}; /* kept rows, their weights, class weights */
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x; r < a.rows; r += stride) {
@@ -139,6 +148,14 @@ local row_setup = [[
     const float inv_cap = HAS_SOFTCAP ? kg_rcp(a.softcap) : 0.f;
     const float zt = valid && !bad ? kg_cap(kg_to_f32(x_p[t]), a.softcap, inv_cap) : 0.f;
     const float wt = HAS_WEIGHT && valid && !bad ? a.weight[t] : 1.f;
+    (void)zt;
+$dl]]
+
+-- What prep wrote: the denominators and the sum of class weights, read
+-- once the row is on chip and reduced, after the wait for prep (a no-op
+-- when the row kernel was not launched as prep's dependent).
+local den_setup = [[
+    kg_dep_wait();
     /* the sum of class weights: computed by prep, which runs whenever it is used */
     const float wsum = HAS_WEIGHT && HAS_SMOOTH ? a.scratch[2] : (float)COLS;
     float inv_nll = 1.f, inv_s = 1.f, inv_z = 1.f;
@@ -153,8 +170,7 @@ local row_setup = [[
         inv_nll = inv_s = inv_z = a.inv_den;
     }
     (void)wsum;
-    (void)zt;
-$dl]]
+]]
 
 local loss_out = [[
     float loss = wt * (1.f - a.eps) * (lse - zt) * inv_nll;
@@ -175,8 +191,8 @@ local loss_out = [[
             atomicAdd(a.bad, 1ull);
     }
     if (a.reduction != 0) {
-        /* The CTA's rows are summed first: one atomic per CTA, not per row
-         * (same-address atomics serialize in L2). */
+        /* The CTA's rows are summed first, then its groups of rows (a
+         * persistent CTA's): one add per CTA at its end (kg_loss_add). */
         __shared__ float cta_loss[ROWS_PER_CTA];
         if (lane == 0)
             cta_loss[group] = leader && valid ? loss : 0.f;
@@ -190,10 +206,66 @@ local loss_out = [[
                 if (a.rows == 1) /* no prep zeroed it: the one row's loss is the total */
                     a.loss[0] = a.reduction == 2 && !valid ? KG_NAN : v; /* torch: mean of nothing is NaN */
                 else
-                    atomicAdd(a.loss, v);
+                    groups_loss += v;
             }
         }
     }
+]]
+
+-- After the last group of rows: the CTA's (the cluster's) loss into the total.
+local loss_add = [[
+    if (a.reduction != 0 && a.rows != 1 && threadIdx.x == 0 && blockIdx.x % CLUSTER == 0)
+        kg_loss_add(a.scratch, a.loss, blockIdx.x / CLUSTER, gridDim.x / CLUSTER, groups_loss);
+]]
+
+-- The helpers of prep and the row kernel: the programmatic dependence on
+-- prep, and the loss slots.
+local helpers = [[
+/* Programmatic dependent launch (sm_90): prep lets its dependent start
+ * (kg_dep_launch); the dependent waits for prep's completion and memory
+ * (kg_dep_wait). Without the launch attribute the wait returns at once. */
+__device__ __forceinline__ void kg_dep_launch(void)
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void kg_dep_wait(void)
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+/* The loss slots: KG_LOSS_SLOTS lines of KG_SLOT_BYTES from byte
+ * KG_SLOT_BASE of the scratch (KGEN_XENT_WORKSPACE_BYTES = KG_SLOT_BASE +
+ * KG_LOSS_SLOTS * KG_SLOT_BYTES), each a float sum and an unsigned count,
+ * zeroed by prep at each call. Same-address atomics serialize in L2 (about
+ * 1.3 ns each on an H100): 131072 CTAs adding into the one loss cost 166 us. */
+#define KG_LOSS_SLOTS 128
+#define KG_SLOT_BASE 128
+#define KG_SLOT_BYTES 128
+/* Unit u of n (a CTA, or a cluster) adds v into the loss: straight in when
+ * n <= KG_LOSS_SLOTS; else into slot u % KG_LOSS_SLOTS, counting itself
+ * there, and the slot's last unit (the count it expects follows from u and
+ * n) moves the slot's sum into the loss. At most KG_LOSS_SLOTS atomics
+ * reach the loss. */
+__device__ __forceinline__ void kg_loss_add(float *scratch, float *loss, unsigned u, unsigned n, float v)
+{
+    if (n <= KG_LOSS_SLOTS) {
+        atomicAdd(loss, v);
+        return;
+    }
+    const unsigned s = u % KG_LOSS_SLOTS;
+    float *sum = (float *)((char *)scratch + KG_SLOT_BASE + s * KG_SLOT_BYTES);
+    unsigned *cnt = (unsigned *)(sum + 1);
+    const unsigned want = n / KG_LOSS_SLOTS + (s < n % KG_LOSS_SLOTS ? 1u : 0u);
+    atomicAdd(sum, v);
+    __threadfence(); /* the sum before the count */
+    if (atomicAdd(cnt, 1u) == want - 1) {
+        __threadfence();
+        atomicAdd(loss, atomicExch(sum, 0.f));
+    }
+}
 ]]
 
 -- (read with the row's scalars: the loss gradient, for the passes that write one)
@@ -264,6 +336,7 @@ function T.render(p, cfg)
     early = ""
   end
   if p.pass == "bwd" then
+    add(den_setup)
     add(grad_setup)
     add(E.loop({ "x" }, cap_in_place .. "\n" .. grad))
   else
@@ -305,6 +378,7 @@ function T.render(p, cfg)
     end
     if o.smooth then add(E.reduce("sum", "sz", 2)) end
     add("    const float lse = m + logf(s);\n")
+    add(den_setup)
     add(loss_out)
     if p.pass == "fused" then
       if cfg.tpr <= 32 then
@@ -338,12 +412,15 @@ __device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
     return HAS_SOFTCAP ? c * tanhf(x * inv_c) : x;
 }
 ]],
+    helpers,
     prep,
     string.format('extern "C" __global__ void __launch_bounds__(THREADS)\n%s(const kg_args a)\n{', kernel),
+    p.pass ~= "bwd" and "    float groups_loss = 0.f; /* the loss of this CTA's rows (thread 0) */\n" or "",
     E.prologue(early),
     p.pass ~= "fwd" and "    T *dx_p = (T *)a.out + row * a.ld_out;\n" or "",
     table.concat(body),
     E.epilogue(),
+    p.pass ~= "bwd" and loss_add or "",
     "}\n",
   }, "\n")
   local g = rows.geometry(cfg, p, 1)

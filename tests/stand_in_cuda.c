@@ -71,6 +71,7 @@ static struct CUstream_st fake_stream;
  * launch path must not make (and of cuMemsetD8Async, which it may). */
 static int loads, launches;
 static int n_alloc, n_memset, n_memset_async, n_record, n_wait, n_event_create, n_sync;
+static int n_programmatic; /* launches as a programmatic dependent of the kernel before them */
 
 void fake_cuda_stats(int *nloads, int *nlaunches)
 {
@@ -83,7 +84,7 @@ int fake_cuda_count(const char *fn)
 	return !strcmp(fn, "cuMemAlloc") ? n_alloc : !strcmp(fn, "cuMemsetD8") ? n_memset
 	     : !strcmp(fn, "cuMemsetD8Async") ? n_memset_async : !strcmp(fn, "cuEventRecord") ? n_record
 	     : !strcmp(fn, "cuStreamWaitEvent") ? n_wait : !strcmp(fn, "cuEventCreate") ? n_event_create
-	     : !strcmp(fn, "synchronize") ? n_sync : -1;
+	     : !strcmp(fn, "synchronize") ? n_sync : !strcmp(fn, "programmatic") ? n_programmatic : -1;
 }
 
 static long env_int(const char *name, long dflt)
@@ -337,6 +338,10 @@ CUresult CUDAAPI cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int v)
 CUresult CUDAAPI cuFuncGetAttribute(int *v, CUfunction_attribute a, CUfunction f)
 {
 	*v = 0;
+	if (a == CU_FUNC_ATTRIBUTE_BINARY_VERSION) { /* kernels for sm_90 */
+		*v = 90;
+		return CUDA_SUCCESS;
+	}
 	if (!mock)
 		return CUDA_SUCCESS;
 	switch (a) {
@@ -406,7 +411,10 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, 
 
 CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **params, void **extra)
 {
-	(void)config, (void)extra;
+	(void)extra;
+	for (unsigned i = 0; !mock && i < config->numAttrs; i++)
+		n_programmatic += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
+		                  config->attrs[i].value.programmaticStreamSerializationAllowed;
 	return launch(f, params);
 }
 

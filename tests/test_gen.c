@@ -111,6 +111,17 @@ static void test_config_errors(gen *g)
 	p.pass = "fused";
 	rc = gen_render(g, &p, NULL, &v);
 	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "no pass 'fused'"), "rc %d: %s", rc, kgen_last_error());
+	/* the loss slots of the cross-entropy kernels end where the workspace does */
+	p = (gen_problem){"xent", "fwd", KGEN_BF16, 8192, 90, NULL};
+	rc = gen_render(g, &p, NULL, &v);
+	CHECK(rc == 0, "render xent fwd: %s", kgen_last_error());
+	if (!rc) {
+		const long long base = define_of(v.source, "KG_SLOT_BASE"), n = define_of(v.source, "KG_LOSS_SLOTS"),
+		                line = define_of(v.source, "KG_SLOT_BYTES");
+		CHECK(base >= 48 && n >= 1 && line >= 8 && base + n * line == KGEN_XENT_WORKSPACE_BYTES,
+		      "loss slots: %lld + %lld * %lld bytes, workspace %d", base, n, line, KGEN_XENT_WORKSPACE_BYTES);
+		gen_variant_free(&v);
+	}
 	p = (gen_problem){"xent", "fused", KGEN_BF16, 8192, 90, "target=i16"};
 	rc = gen_render(g, &p, NULL, &v);
 	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "target must be i32 or i64"), "rc %d: %s", rc,

@@ -13,7 +13,8 @@
  *   C. cross-entropy: every combination of the options that change the
  *      code (target type, weights, smoothing, z-loss, softcap) with every
  *      reduction, each pass and dtype, ignored rows and out-of-range targets
- *      (NaN loss, counted), and the fused pass in place; one row (no prep
+ *      (NaN loss, counted), and the fused pass in place; thousands of
+ *      CTAs reducing the loss through the scratch's slots; one row (no prep
  *      kernel) kept, ignored and out of range;
  *   D. edge cases: rows of -inf, +inf, large magnitudes, rows masked with
  *      the dtype's lowest value (in part, or all of a softmax row);
@@ -588,6 +589,19 @@ runtime:
 			p.ignore_frac = 1.0;
 			api_case(ctx, p, NULL);
 		}
+	/* Thousands of CTAs (50000 rows of 200 columns): the reduced loss
+	 * through the loss slots of the stream's scratch, each slot's last CTA
+	 * adding its sum into the total (smoothing with sum, the others plain). */
+	static const int many_ops[] = {KG_XENT_FWD, KG_XENT_FUSED};
+	for (int oi = 0; oi < 2; oi++)
+		for (int d = 0; d < 3; d++)
+			for (int red = 1; red < 4; red++) {
+				if (!mine())
+					continue;
+				op_problem p = problem(many_ops[oi], red == 2 ? KG_XO_SMOOTH : 0, d, 50000, 200);
+				p.reduction = red;
+				api_case(ctx, p, NULL);
+			}
 	/* One row: no prep kernel (but for weighted smoothing), the row's own
 	 * denominators and loss; kept, ignored (a mean of nothing is NaN) and
 	 * out of range, in one CTA (1000) and over a cluster (50257). */

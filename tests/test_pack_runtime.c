@@ -204,20 +204,23 @@ int main(int argc, char **argv)
 	{
 		void *s1 = (void *)(uintptr_t)0x1000, *s2 = (void *)(uintptr_t)0x2000, *s3 = (void *)(uintptr_t)0x3000;
 		kgen_xent_options o;
-		int f0, m0, l0, n0;
+		int f0, m0, l0, n0, p0;
 		kgen_xent_options_init(&o);
 		CHECK(kgen_xent_workspace_size() == KGEN_XENT_WORKSPACE_BYTES && KGEN_XENT_WORKSPACE_BYTES >= 48,
 		      "workspace size %zu", kgen_xent_workspace_size());
 		rc = xent_on(ctx, &o, s1); /* the first call on s1 makes its scratch */
 		CHECK(!rc, "xent on s1: %s", kgen_last_error());
-		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		f0 = forbidden(), m0 = count("cuMemsetD8Async"), p0 = count("programmatic");
 		stats(&l0, &n0);
 		for (int i = 0; i < 3; i++)
 			rc |= xent_on(ctx, &o, s1);
 		stats(&loads, &launches);
-		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && launches == n0 + 6 && loads == l0,
-		      "loaded xent on s1: %d forbidden driver calls, %d memsets, %d launches, %d loads", forbidden() - f0,
-		      count("cuMemsetD8Async") - m0, launches - n0, loads - l0);
+		/* each call: prep, then the row kernel as its programmatic dependent */
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && launches == n0 + 6 && loads == l0 &&
+		          count("programmatic") == p0 + 3,
+		      "loaded xent on s1: %d forbidden driver calls, %d memsets, %d launches (%d programmatic), %d loads",
+		      forbidden() - f0, count("cuMemsetD8Async") - m0, launches - n0, count("programmatic") - p0,
+		      loads - l0);
 		/* a stream set up ahead, and a new problem loaded ahead */
 		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s2);
 		CHECK(!rc, "kgen_prepare s2: %s", kgen_last_error());
@@ -246,10 +249,11 @@ int main(int argc, char **argv)
 		/* reduction none needs no scratch at all */
 		o.workspace = NULL;
 		o.reduction = KGEN_REDUCTION_NONE;
-		f0 = forbidden(), m0 = count("cuMemsetD8Async");
+		f0 = forbidden(), m0 = count("cuMemsetD8Async"), p0 = count("programmatic");
 		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s3) || xent_on(ctx, &o, s3);
-		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0, "reduction none: rc %d, %d forbidden", rc,
-		      forbidden() - f0);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && count("programmatic") == p0,
+		      "reduction none: rc %d, %d forbidden, %d programmatic launches (no prep to follow)", rc,
+		      forbidden() - f0, count("programmatic") - p0);
 		rc = kgen_prepare(ctx, (kgen_op)9, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, NULL, NULL);
 		CHECK(rc == KGEN_EINVAL && !strcmp(kgen_last_error(), "unknown op 9"), "prepare op 9: %d", rc);
 	}

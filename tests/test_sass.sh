@@ -20,7 +20,9 @@
 #   - a shifted variant (a vocabulary of 50257, rows starting anywhere):
 #     16-byte global loads and stores for the aligned body of each row,
 #     2-byte accesses for its ends, no spills; a shifted staged loop within
-#     16 registers of the same loop on aligned rows.
+#     16 registers of the same loop on aligned rows;
+#   - cross-entropy's reduced loss: one add a CTA through the loss slots,
+#     the row kernel waiting for prep, prep starting it early.
 # Skips (77) without cuobjdump (scripts/deps.sh installs it from PyPI).
 set -u
 kgen=$1
@@ -164,6 +166,19 @@ sass fusedaligned --op xent --pass fused --cols 50256 --dtype bf16 --config $loo
 		[ -n "$ra" ] && [ -n "$rp" ] && [ "$rp" -le $((ra + 16)) ] ||
 			{ echo "FAIL: fusedpeeled: a shifted fused loop uses ${rp:-?} registers, the aligned one ${ra:-?}"; fails=$((fails + 1)); }
 	}
+# cross-entropy's reduced loss: in the row kernel (not prep), the CTA's one
+# add through a loss slot (kg_loss_add: float adds into the slot and into the
+# loss, the slot's counted add, the exchange that empties it) and the wait
+# for prep (griddepcontrol.wait: ACQBULK) before prep's results are read;
+# in prep, the start of its dependent (griddepcontrol.launch_dependents: PREEXIT)
+if [ -s "$tmp/xent_fwd.sass" ]; then
+	counts=$(awk '/Function :/ { row = $3 !~ /_prep$/ } row && /(ATOMG?|RED)\.E\.ADD\.F32/ { f++ } row && /ATOMG?\.E\.ADD\.STRONG/ { u++ } row && /ATOMG?\.E\.EXCH/ { x++ } END { print f + 0, u + 0, x + 0 }' "$tmp/xent_fwd.sass")
+	[ "$counts" = "3 1 1" ] || { echo "FAIL: xent_fwd: float adds, counted adds, exchanges in the row kernel: $counts (want 3 1 1)"; fails=$((fails + 1)); }
+	wait_at=$(awk '/Function :/ { row = $3 !~ /_prep$/ } row && /ACQBULK/ { print "wait"; exit }' "$tmp/xent_fwd.sass")
+	[ "$wait_at" = wait ] || { echo "FAIL: xent_fwd: no wait for prep (ACQBULK) in the row kernel"; fails=$((fails + 1)); }
+	trig=$(awk '/Function :/ { prep = $3 ~ /_prep$/ } prep && /PREEXIT/ { print "trigger"; exit }' "$tmp/xent_fwd.sass")
+	[ "$trig" = trigger ] || { echo "FAIL: xent_fwd: prep does not start its dependent (PREEXIT)"; fails=$((fails + 1)); }
+fi
 if [ "$fails" -ne 0 ]; then
 	echo "test_sass: $fails failures"
 	exit 1

@@ -159,7 +159,7 @@ int bench_empty(bench *b, int reps, bench_stats *st)
 		if ((rc = kg_compile(src, "kgen_empty.cu", major * 10 + minor, &cubin, &size, NULL)))
 			return rc;
 		CUfunction none;
-		rc = kg_module_load(cubin, "kgen_empty", NULL, 0, 1, &b->empty_mod, &b->empty, &none);
+		rc = kg_module_load(cubin, "kgen_empty", NULL, 0, 1, &b->empty_mod, &b->empty, &none, NULL);
 		free(cubin);
 		if (rc)
 			return rc;

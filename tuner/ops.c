@@ -359,10 +359,11 @@ static int op_data_upload(op_data *d)
 		}
 		if ((r = kg_cu.cuMemAlloc(&d->d_loss, 4 * (nl > 1 ? nl : 2))) ||
 		    (r = kg_cu.cuMemAlloc(&d->d_lse, 4 * (size_t)p->rows)) || (r = kg_cu.cuMemAlloc(&d->d_bad, 8)) ||
-		    (r = kg_cu.cuMemAlloc(&d->d_scratch, 256)) || (r = kg_cu.cuMemAlloc(&d->d_dloss, 4 * nl)))
+		    (r = kg_cu.cuMemAlloc(&d->d_scratch, KGEN_XENT_WORKSPACE_BYTES)) ||
+		    (r = kg_cu.cuMemAlloc(&d->d_dloss, 4 * nl)))
 			return kg_cu_fail("cuMemAlloc (losses)", r);
 		/* the prep kernel's accumulators and CTA counter start at zero (it leaves them so) */
-		if ((r = kg_cu.cuMemsetD8(d->d_scratch, 0, 256)))
+		if ((r = kg_cu.cuMemsetD8(d->d_scratch, 0, KGEN_XENT_WORKSPACE_BYTES)))
 			return kg_cu_fail("cuMemsetD8 (scratch)", r);
 		if ((r = kg_cu.cuMemcpyHtoD(d->d_dloss, d->h_dloss, 4 * nl)))
 			return kg_cu_fail("cuMemcpyHtoD (dloss)", r);

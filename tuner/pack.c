@@ -619,7 +619,7 @@ static int try_load(gpus *g, int i, const void *cubin, const kg_best *b, char *w
 		return 1;
 	}
 	/* with the record's shared memory and cluster: their attributes too */
-	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->smem, b->cluster, &mod, &fn, &pfn))) {
+	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->smem, b->cluster, &mod, &fn, &pfn, NULL))) {
 		snprintf(why, wlen, "%s", kgen_last_error());
 		return 1;
 	}

@@ -217,8 +217,9 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 static int load_job(const job *j, run_arg *a, const kg_device *dev, CUmodule *mod)
 {
 	int rc;
-	a->l = (kg_launch){0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0};
-	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, mod, &a->l.fn, &a->l.prep);
+	a->l = (kg_launch){0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0, 0};
+	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, mod, &a->l.fn, &a->l.prep,
+	                    &a->l.pdl);
 	if (!rc)
 		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev->sms);
 	return rc;

@@ -63,7 +63,7 @@ class XentOptions(ctypes.Structure):
                 ("weight", ctypes.c_void_p), ("bad_targets", ctypes.c_void_p), ("workspace", ctypes.c_void_p)]
 
 
-XENT_WORKSPACE_BYTES = 64  # KGEN_XENT_WORKSPACE_BYTES of kgen.h
+XENT_WORKSPACE_BYTES = 16512  # KGEN_XENT_WORKSPACE_BYTES of kgen.h
 
 
 def library_candidates():
