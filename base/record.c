@@ -9,10 +9,10 @@
 int kg_best_format(const kg_best *b, char *buf, size_t len)
 {
 	return snprintf(buf, len,
-	                "config=%s\nkernel=%s\nprep=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\npersist=%u\n"
+	                "config=%s\nkernel=%s\nprep=%s\nfinish=%s\nblock=%u\nsmem=%u\nrows_per_cta=%u\ncluster=%u\npersist=%u\n"
 	                "variant=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=%.1f\nrows=%lld\n"
 	                "stamp=%s\nnvrtc=%s\ndriver=%d\ngpu=%s\ndate=%s\n",
-	                b->config, b->kernel, b->prep, b->block, b->smem, b->rows_per_cta, b->cluster, b->persist,
+	                b->config, b->kernel, b->prep, b->finish, b->block, b->smem, b->rows_per_cta, b->cluster, b->persist,
 	                b->variant, b->time_us, b->p10_us, b->p90_us, b->gbps, b->copy_gbps, b->rows, b->stamp, b->nvrtc,
 	                b->driver, b->gpu, b->date);
 }
@@ -38,6 +38,7 @@ int kg_best_parse(const char *rec, kg_best *b)
 	rec_get(rec, "config", b->config, sizeof b->config);
 	rec_get(rec, "kernel", b->kernel, sizeof b->kernel);
 	rec_get(rec, "prep", b->prep, sizeof b->prep);
+	rec_get(rec, "finish", b->finish, sizeof b->finish);
 	b->block = rec_uint(rec, "block");
 	b->smem = rec_uint(rec, "smem");
 	b->rows_per_cta = rec_uint(rec, "rows_per_cta");

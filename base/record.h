@@ -18,6 +18,7 @@ typedef struct kg_best {
 	char config[256];      /* canonical "k=v,..." */
 	char kernel[256];      /* entry point */
 	char prep[256];        /* a kernel launched first, "" for none */
+	char finish[256];      /* a kernel launched after it for a reduced loss, "" for none */
 	unsigned block, smem, rows_per_cta, cluster, persist;
 	char variant[32];      /* 16 hex digits: the cubin's key */
 	double time_us, p10_us, p90_us, gbps, copy_gbps;

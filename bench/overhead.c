@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 		return die("render", rc);
 	if ((rc = kg_compile(v.source, "overhead.cu", p.sm, &cubin, &size, &log)))
 		return die("compile", rc);
-	if ((rc = kg_module_load(cubin, v.kernel, NULL, v.smem, v.cluster, &mod, &l.fn, &l.prep, NULL)))
+	if ((rc = kg_module_load(cubin, v.kernel, NULL, NULL, v.smem, v.cluster, &mod, &l)))
 		return die("load", rc);
 	l.block = v.block, l.smem = v.smem, l.rows_per_cta = v.rows_per_cta, l.cluster = v.cluster;
 	memset(&a, 0, sizeof a);

@@ -288,6 +288,7 @@ int gen_render(gen *g, const gen_problem *p, const char *config, gen_variant *v)
 	v->source = field_str(L, "source");
 	v->kernel = field_str(L, "kernel");
 	v->prep = field_str(L, "prep");
+	v->finish = field_str(L, "finish");
 	v->block = field_uint(L, "block", 0);
 	v->smem = field_uint(L, "smem", 0);
 	v->rows_per_cta = field_uint(L, "rows_per_cta", 1);
@@ -309,6 +310,7 @@ void gen_variant_free(gen_variant *v)
 	free(v->source);
 	free(v->kernel);
 	free(v->prep);
+	free(v->finish);
 	memset(v, 0, sizeof *v);
 }
 

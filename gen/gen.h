@@ -31,6 +31,8 @@ typedef struct gen_variant {
 	char *source;            /* CUDA C++ for NVRTC */
 	char *kernel;            /* extern "C" name of the kernel */
 	char *prep;              /* a kernel to launch first (CTAs of 1024), or NULL */
+	char *finish;            /* a kernel to launch after it (one CTA of KG_FINISH_THREADS) when the
+	                          * call reduces the loss, or NULL */
 	unsigned block;          /* threads per CTA */
 	unsigned smem;           /* dynamic shared memory, bytes */
 	unsigned rows_per_cta;   /* grid.x = ceil(rows / rows_per_cta) */

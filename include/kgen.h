@@ -110,8 +110,8 @@ typedef struct kgen_xent_options {
 } kgen_xent_options;
 
 /** Bytes of a cross-entropy workspace (kgen_xent_options::workspace): the
- *  reductions' denominators (128 bytes), then 128 lines of 128 bytes through
- *  which the kernel's CTAs add their losses into the total. It was 64
+ *  reductions' denominators (128 bytes), then 128 lines of 128 bytes into
+ *  which the kernel's CTAs add their losses, summed into the total after. It was 64
  *  bytes before the slots: a program that sized its workspace with the old
  *  macro must be rebuilt; kgen_xent_workspace_size() gives the library's. */
 #define KGEN_XENT_WORKSPACE_BYTES 16512

@@ -50,26 +50,33 @@ int kg_device_query(CUdevice dev, kg_device *out);
 
 /* Launch geometry of a loaded kernel; prep (may be NULL) runs first as
  * CTAs of 1024 threads, one per 16384 rows, at most 128 (cross-entropy's
- * denominators). */
+ * denominators); finish (may be NULL) after it as one CTA of
+ * KG_FINISH_THREADS when the call reduces the loss (cross-entropy's total
+ * from the loss slots of the scratch). */
+#define KG_FINISH_THREADS 128
 typedef struct kg_launch {
-	CUfunction fn, prep;
+	CUfunction fn, prep, finish;
 	unsigned block, smem, rows_per_cta, cluster;
 	unsigned max_grid; /* persistent kernels: at most this many CTAs (0: one per group of rows) */
-	unsigned pdl;      /* launched as prep's programmatic dependent (kernels for sm_90 and newer) */
+	unsigned pdl;      /* the row kernel launched as prep's programmatic dependent, and finish as
+	                    * the row kernel's (kernels for sm_90 and newer) */
 } kg_launch;
 /* The grid cap of a persistent kernel (fn loaded) of persist CTAs per SM
  * on sms SMs: no more CTAs than fit on the GPU at once (the rows of a CTA
  * that waited for a place would finish last), and for clusters no more
  * than fit as whole clusters. 0 when persist is 0. */
 unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms);
-/* Load a cubin in the current context and fetch its kernel; raise the
- * dynamic shared memory limit when smem needs it, allow clusters of more
- * than 8 CTAs when cluster needs it. pdl (or NULL): whether the kernel
- * follows its prep kernel as a programmatic dependent (a prep, and code for
- * sm_90 or newer, where the templates wait for prep with griddepcontrol). */
-int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem, unsigned cluster,
-                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn, unsigned *pdl);
-/* Launch a row kernel over a->rows rows (prep first when with_prep). */
+/* Load a cubin in the current context and fetch its kernel, and its prep
+ * and finish kernels where named (NULL or ""), into l (fn, prep, finish,
+ * pdl; the geometry is the caller's); raise the dynamic shared memory limit
+ * when smem needs it, allow clusters of more than 8 CTAs when cluster
+ * needs it. l->pdl: whether the kernels follow each other as programmatic
+ * dependents (a prep, and code for sm_90 or newer, where the templates
+ * wait for the kernel before with griddepcontrol). */
+int kg_module_load(const void *cubin, const char *kernel, const char *prep, const char *finish, unsigned smem,
+                   unsigned cluster, CUmodule *mod, kg_launch *l);
+/* Launch a row kernel over a->rows rows (prep first when with_prep; then
+ * finish too when the call reduces the loss). */
 int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream s);
 
 /* Packs (packs.c, docs/packs.md): read-only LMDB files of best records

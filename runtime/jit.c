@@ -94,10 +94,25 @@ int kg_device_query(CUdevice dev, kg_device *d)
 	return 0;
 }
 
-int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsigned smem, unsigned cluster,
-                   CUmodule *mod, CUfunction *fn, CUfunction *prep_fn, unsigned *pdl)
+/* Kernel name of the module mod into *fn (NULL for no name); what names
+ * it in an error. */
+static int get_function(CUmodule mod, const char *name, CUfunction *fn, const char *what)
 {
 	CUresult r;
+	*fn = NULL;
+	if (name && *name && (r = kg_cu.cuModuleGetFunction(fn, mod, name))) {
+		kg_cu.cuModuleUnload(mod);
+		return kg_cu_fail(what, r);
+	}
+	return 0;
+}
+
+int kg_module_load(const void *cubin, const char *kernel, const char *prep, const char *finish, unsigned smem,
+                   unsigned cluster, CUmodule *mod, kg_launch *l)
+{
+	CUfunction *fn = &l->fn;
+	CUresult r;
+	int rc;
 	if ((r = kg_cu.cuModuleLoadData(mod, cubin)))
 		return kg_cu_fail("cuModuleLoadData", r);
 	if ((r = kg_cu.cuModuleGetFunction(fn, *mod, kernel))) {
@@ -110,11 +125,9 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuFuncSetAttribute (non-portable cluster size)", r);
 	}
-	*prep_fn = NULL;
-	if (prep && *prep && (r = kg_cu.cuModuleGetFunction(prep_fn, *mod, prep))) {
-		kg_cu.cuModuleUnload(*mod);
-		return kg_cu_fail("cuModuleGetFunction (prep)", r);
-	}
+	if ((rc = get_function(*mod, prep, &l->prep, "cuModuleGetFunction (prep)")) ||
+	    (rc = get_function(*mod, finish, &l->finish, "cuModuleGetFunction (finish)")))
+		return rc;
 	/* More than 48 KB of shared memory in all, static and dynamic, is
 	 * asked for per kernel (a 48 KB slice beside a few hundred static
 	 * bytes fails to launch without it). */
@@ -126,11 +139,8 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, unsi
 		kg_cu.cuModuleUnload(*mod);
 		return kg_cu_fail("cuFuncSetAttribute", r);
 	}
-	if (pdl) {
-		int version = 0;
-		*pdl = *prep_fn && !kg_cu.cuFuncGetAttribute(&version, CU_FUNC_ATTRIBUTE_BINARY_VERSION, *fn) &&
-		       version >= 90;
-	}
+	int version = 0;
+	l->pdl = l->prep && !kg_cu.cuFuncGetAttribute(&version, CU_FUNC_ATTRIBUTE_BINARY_VERSION, *fn) && version >= 90;
 	return 0;
 }
 
@@ -219,5 +229,21 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	} else {
 		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);
 	}
-	return r ? kg_cu_fail("cuLaunchKernel", r) : 0;
+	if (r)
+		return kg_cu_fail("cuLaunchKernel", r);
+	/* finish: the reduced loss from the slots, once the row kernel is done
+	 * (pdl: resident early, it waits for the row kernel's completion) */
+	if (with_prep && l->finish && a->reduction != KGEN_REDUCTION_NONE) {
+		if (pdl) {
+			CUlaunchConfig cfg;
+			CUlaunchAttribute attr[2];
+			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 1, s);
+			r = kg_cu.cuLaunchKernelEx(&cfg, l->finish, args, NULL);
+		} else {
+			r = kg_cu.cuLaunchKernel(l->finish, 1, 1, 1, KG_FINISH_THREADS, 1, 1, 0, s, args, NULL);
+		}
+		if (r)
+			return kg_cu_fail("cuLaunchKernel (finish)", r);
+	}
+	return 0;
 }

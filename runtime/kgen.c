@@ -398,8 +398,7 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	rc = kg_module_load(cubin, b.kernel, b.prep, e->launch.smem, e->launch.cluster, &e->mod, &e->launch.fn,
-	                    &e->launch.prep, &e->launch.pdl);
+	rc = kg_module_load(cubin, b.kernel, b.prep, b.finish, e->launch.smem, e->launch.cluster, &e->mod, &e->launch);
 	free(cubin);
 	if (rc) { /* e.g. a cubin this driver cannot load */
 		snprintf(why, len, "%s", kgen_last_error());
@@ -586,8 +585,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->near_cols = near_cols;
 	if (near_cols)
 		snprintf(e->lender, sizeof e->lender, "%s", near.lender);
-	rc = kg_module_load(cubin, v.kernel, v.prep, v.smem, v.cluster, &e->mod, &e->launch.fn, &e->launch.prep,
-	                    &e->launch.pdl);
+	rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.cluster, &e->mod, &e->launch);
 	if (!rc)
 		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.cluster, dev->sms);
 out:

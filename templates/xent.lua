@@ -79,7 +79,7 @@ local prep = [[
  * accumulators zeroed for the next call. Scratch (its first 128 bytes
  * zeroed once by its owner): float results [0..2], double accumulators at
  * byte 16, a CTA counter at byte 40; the loss slots from byte 128 (see
- * kg_loss_add), zeroed here at every call.
+ * kg_loss_add, kgen_xent_finish), zeroed here at every call.
  * On sm_90 the row kernel is launched as this kernel's programmatic
  * dependent: it may start at once, and waits (kg_dep_wait) for this
  * kernel's completion only where it reads what this kernel writes. */
@@ -91,8 +91,8 @@ extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args 
     unsigned *count = (unsigned *)((char *)a.scratch + 40);
     kg_dep_launch();
     if (blockIdx.x == 0)
-        for (int i = threadIdx.x; i < 2 * KG_LOSS_SLOTS; i += blockDim.x)
-            ((unsigned *)((char *)a.scratch + KG_SLOT_BASE + (i >> 1) * KG_SLOT_BYTES))[i & 1] = 0u;
+        for (int i = threadIdx.x; i < KG_LOSS_SLOTS; i += blockDim.x)
+            *(float *)((char *)a.scratch + KG_SLOT_BASE + i * KG_SLOT_BYTES) = 0.f;
     double v[3] = {0, 0, 0}; /* kept rows, their weights, class weights */
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x; r < a.rows; r += stride) {
@@ -212,17 +212,48 @@ local loss_out = [[
     }
 ]]
 
--- After the last group of rows: the CTA's (the cluster's) loss into the total.
+-- After the last group of rows: the CTA's (the cluster's) loss into its slot.
 local loss_add = [[
     if (a.reduction != 0 && a.rows != 1 && threadIdx.x == 0 && blockIdx.x % CLUSTER == 0)
-        kg_loss_add(a.scratch, a.loss, blockIdx.x / CLUSTER, gridDim.x / CLUSTER, groups_loss);
+        kg_loss_add(a.scratch, blockIdx.x / CLUSTER, groups_loss);
+]]
+
+-- The loss total, after the row kernel (fwd and fused).
+local finish = [[
+/* The slots' sums into the loss that prep set (0, or NaN for a mean of no
+ * rows), once the row kernel is complete: one CTA of KG_LOSS_SLOTS
+ * threads, a slot each. The runtime launches it after the row kernel, on
+ * sm_90 as its programmatic dependent: it is resident before the row
+ * kernel ends and waits (kg_dep_wait) for the row kernel's completion and
+ * memory. The row kernel's CTAs add with fire-and-forget atomics and leave
+ * at once: no CTA waits on an atomic's result or a fence. */
+extern "C" __global__ void __launch_bounds__(KG_LOSS_SLOTS) kgen_xent_finish(const kg_args a)
+{
+    __shared__ float part[KG_LOSS_SLOTS / 32];
+    if (a.reduction == 0 || a.rows == 1) /* no slots: the row kernel wrote the loss */
+        return;
+    kg_dep_wait();
+    float v = *(const float *)((const char *)a.scratch + KG_SLOT_BASE + threadIdx.x * KG_SLOT_BYTES);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (threadIdx.x % 32 == 0)
+        part[threadIdx.x / 32] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float t = 0.f;
+        for (int w = 0; w < KG_LOSS_SLOTS / 32; ++w)
+            t += part[w];
+        a.loss[0] += t;
+    }
+}
 ]]
 
 -- The helpers of prep and the row kernel: the programmatic dependence on
 -- prep, and the loss slots.
 local helpers = [[
-/* Programmatic dependent launch (sm_90): prep lets its dependent start
- * (kg_dep_launch); the dependent waits for prep's completion and memory
+/* Programmatic dependent launch (sm_90): a kernel lets its dependent start
+ * (kg_dep_launch: prep the row kernel, the row kernel finish); the
+ * dependent waits for the completion and memory of the kernel before it
  * (kg_dep_wait). Without the launch attribute the wait returns at once. */
 __device__ __forceinline__ void kg_dep_launch(void)
 {
@@ -238,33 +269,19 @@ __device__ __forceinline__ void kg_dep_wait(void)
 }
 /* The loss slots: KG_LOSS_SLOTS lines of KG_SLOT_BYTES from byte
  * KG_SLOT_BASE of the scratch (KGEN_XENT_WORKSPACE_BYTES = KG_SLOT_BASE +
- * KG_LOSS_SLOTS * KG_SLOT_BYTES), each a float sum and an unsigned count,
- * zeroed by prep at each call. Same-address atomics serialize in L2 (about
- * 1.3 ns each on an H100): 131072 CTAs adding into the one loss cost 166 us. */
+ * KG_LOSS_SLOTS * KG_SLOT_BYTES), a float sum at the start of each,
+ * zeroed by prep at each call and summed into the loss by
+ * kgen_xent_finish. Same-address atomics serialize in L2 (about 1.3 ns
+ * each on an H100): 131072 CTAs adding into the one loss cost 166 us;
+ * spread over the slots' lines (and L2's slices) they do not. */
 #define KG_LOSS_SLOTS 128
 #define KG_SLOT_BASE 128
 #define KG_SLOT_BYTES 128
-/* Unit u of n (a CTA, or a cluster) adds v into the loss: straight in when
- * n <= KG_LOSS_SLOTS; else into slot u % KG_LOSS_SLOTS, counting itself
- * there, and the slot's last unit (the count it expects follows from u and
- * n) moves the slot's sum into the loss. At most KG_LOSS_SLOTS atomics
- * reach the loss. */
-__device__ __forceinline__ void kg_loss_add(float *scratch, float *loss, unsigned u, unsigned n, float v)
+/* Unit u (a CTA, or a cluster) adds v into slot u % KG_LOSS_SLOTS: an
+ * atomic whose result is not used (a reduction the SM does not wait for). */
+__device__ __forceinline__ void kg_loss_add(float *scratch, unsigned u, float v)
 {
-    if (n <= KG_LOSS_SLOTS) {
-        atomicAdd(loss, v);
-        return;
-    }
-    const unsigned s = u % KG_LOSS_SLOTS;
-    float *sum = (float *)((char *)scratch + KG_SLOT_BASE + s * KG_SLOT_BYTES);
-    unsigned *cnt = (unsigned *)(sum + 1);
-    const unsigned want = n / KG_LOSS_SLOTS + (s < n % KG_LOSS_SLOTS ? 1u : 0u);
-    atomicAdd(sum, v);
-    __threadfence(); /* the sum before the count */
-    if (atomicAdd(cnt, 1u) == want - 1) {
-        __threadfence();
-        atomicAdd(loss, atomicExch(sum, 0.f));
-    }
+    atomicAdd((float *)((char *)scratch + KG_SLOT_BASE + (u % KG_LOSS_SLOTS) * KG_SLOT_BYTES), v);
 }
 ]]
 
@@ -414,8 +431,10 @@ __device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
 ]],
     helpers,
     prep,
+    p.pass ~= "bwd" and finish or "",
     string.format('extern "C" __global__ void __launch_bounds__(THREADS)\n%s(const kg_args a)\n{', kernel),
-    p.pass ~= "bwd" and "    float groups_loss = 0.f; /* the loss of this CTA's rows (thread 0) */\n" or "",
+    p.pass ~= "bwd" and "    float groups_loss = 0.f; /* the loss of this CTA's rows (thread 0) */\n" ..
+      "    kg_dep_launch(); /* kgen_xent_finish may start (its wait holds it) */\n" or "",
     E.prologue(early),
     p.pass ~= "fwd" and "    T *dx_p = (T *)a.out + row * a.ld_out;\n" or "",
     table.concat(body),
@@ -425,6 +444,7 @@ __device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
   }, "\n")
   local g = rows.geometry(cfg, p, 1)
   g.source, g.kernel, g.prep = source, kernel, "kgen_xent_prep"
+  if p.pass ~= "bwd" then g.finish = "kgen_xent_finish" end
   return g
 end
 

@@ -68,6 +68,10 @@ static void test_space_and_render(gen *g, int op, const char *opts)
 					          strstr(v.source, v.kernel),
 					      "kernel name %s", v.kernel);
 					CHECK(!kg_ops[op].xent == !v.prep, "prep kernel %s", v.prep ? v.prep : "(none)");
+					/* a finish kernel (the reduced loss) for the passes that compute the loss */
+					CHECK(!(kg_ops[op].xent && op != KG_XENT_BWD) == !v.finish &&
+					          (!v.finish || strstr(v.source, v.finish)),
+					      "finish kernel %s", v.finish ? v.finish : "(none)");
 					for (int j = 0; names && j < i; j++)
 						CHECK(!names[j] || strcmp(names[j], v.kernel), "%s and %s: one kernel name %s", cfg[j],
 						      cfg[i], v.kernel);
@@ -120,6 +124,8 @@ static void test_config_errors(gen *g)
 		                line = define_of(v.source, "KG_SLOT_BYTES");
 		CHECK(base >= 48 && n >= 1 && line >= 8 && base + n * line == KGEN_XENT_WORKSPACE_BYTES,
 		      "loss slots: %lld + %lld * %lld bytes, workspace %d", base, n, line, KGEN_XENT_WORKSPACE_BYTES);
+		/* finish sums the slots with a thread each: the runtime launches that many */
+		CHECK(n == KG_FINISH_THREADS, "%lld loss slots, finish launched with %d threads", n, KG_FINISH_THREADS);
 		gen_variant_free(&v);
 	}
 	p = (gen_problem){"xent", "fused", KGEN_BF16, 8192, 90, "target=i16"};

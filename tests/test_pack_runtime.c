@@ -55,9 +55,10 @@ static int put(cache *c, const spec *s, int pack)
 	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
+	         "config=%s\nkernel=%s\nprep=%s\nfinish=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
 	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
-	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "", s->cluster ? s->cluster : 1, hex,
+	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "",
+	         kg_ops[s->op].xent && s->op != KG_XENT_BWD ? "kgen_xent_finish" : "", s->cluster ? s->cluster : 1, hex,
 	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp, gpu);
 	if (cache_put(c, "cubin", hex, 16, cubin, n) ||
 	    cache_put(c, "best", key, strlen(key), rec, strlen(rec)))
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
 	const spec good_recs[] = {
 		{KG_SOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=128,tpr=128,vec=8", "FAKECUBIN kgen_softmax_fwd", 0, 0, 0, NULL},
 		{KG_XENT_FUSED, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
-		 "FAKECUBIN kgen_xent_fused kgen_xent_prep", 0, 0, 0, NULL},
+		 "FAKECUBIN kgen_xent_fused kgen_xent_prep kgen_xent_finish", 0, 0, 0, NULL},
 		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0, 0, NULL},
 		{KG_LOGSOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_log_softmax_bwd",
 		 1, 0, 0, NULL},
@@ -190,11 +191,11 @@ int main(int argc, char **argv)
 	/* another rows bucket: the nearest tuned one, from the pack */
 	rc = call(ctx, KG_SOFTMAX_FWD, 100, 1024, 0, used, sizeof used);
 	CHECK(!rc && !strncmp(used, "pack strategy=reg,threads=128", 29), "bucket 128: rc %d, '%s'", rc, used);
-	/* cross-entropy: the row kernel and its prep kernel, from one cubin */
+	/* cross-entropy with the mean: prep, the row kernel and finish, from one cubin */
 	stats(&loads0, &launches0);
 	rc = call(ctx, KG_XENT_FUSED, 64, 8192, 0, used, sizeof used);
 	stats(&loads, &launches);
-	CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 2,
+	CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 3,
 	      "xent: rc %d, '%s', %d launches: %s", rc, used, launches - launches0, kgen_last_error());
 
 	/* Capture-safe launch paths: once a problem's kernel is loaded, a call
@@ -215,9 +216,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 3; i++)
 			rc |= xent_on(ctx, &o, s1);
 		stats(&loads, &launches);
-		/* each call: prep, then the row kernel as its programmatic dependent */
-		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && launches == n0 + 6 && loads == l0 &&
-		          count("programmatic") == p0 + 3,
+		/* each call: prep, the row kernel as its programmatic dependent, and
+		 * finish as the row kernel's */
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && launches == n0 + 9 && loads == l0 &&
+		          count("programmatic") == p0 + 6,
 		      "loaded xent on s1: %d forbidden driver calls, %d memsets, %d launches (%d programmatic), %d loads",
 		      forbidden() - f0, count("cuMemsetD8Async") - m0, launches - n0, count("programmatic") - p0,
 		      loads - l0);
@@ -231,7 +233,7 @@ int main(int argc, char **argv)
 		rc = xent_on(ctx, &o, s2) | kgen_softmax_fwd(ctx, ybuf, xbuf, 2500, 1024, 1024, 1024, KGEN_BF16, s2);
 		kgen_last_kernel(ctx, used, sizeof used);
 		stats(&loads, &launches);
-		CHECK(!rc && forbidden() == f0 && loads == l0 && launches == n0 + 3 && !strncmp(used, "table ", 6),
+		CHECK(!rc && forbidden() == f0 && loads == l0 && launches == n0 + 4 && !strncmp(used, "table ", 6),
 		      "prepared s2: rc %d, %d forbidden driver calls, %d loads, '%s'", rc, forbidden() - f0, loads - l0,
 		      used);
 		/* the caller's workspace: any stream, cleared on it, nothing else */

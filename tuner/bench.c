@@ -158,8 +158,9 @@ int bench_empty(bench *b, int reps, bench_stats *st)
 		kg_cu.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
 		if ((rc = kg_compile(src, "kgen_empty.cu", major * 10 + minor, &cubin, &size, NULL)))
 			return rc;
-		CUfunction none;
-		rc = kg_module_load(cubin, "kgen_empty", NULL, 0, 1, &b->empty_mod, &b->empty, &none, NULL);
+		kg_launch l = {0};
+		rc = kg_module_load(cubin, "kgen_empty", NULL, NULL, 0, 1, &b->empty_mod, &l);
+		b->empty = l.fn;
 		free(cubin);
 		if (rc)
 			return rc;

@@ -923,10 +923,11 @@ static int cmd_gen(int argc, char **argv)
 	}
 	if (a.geometry)
 		printf("/* kernel %s: block %u, dynamic smem %u, rows per CTA %u, cluster %u;"
-		       " grid = ceil(rows / %u) x %u CTAs%s%s%s%s */\n",
+		       " grid = ceil(rows / %u) x %u CTAs%s%s%s%s%s%s */\n",
 		       v.kernel, v.block, v.smem, v.rows_per_cta, v.cluster, v.rows_per_cta, v.cluster,
 		       v.persist ? ", at most " : "", v.persist ? "persist x the SMs (persistent)" : "",
-		       v.prep ? "; first " : "", v.prep ? v.prep : "");
+		       v.prep ? "; first " : "", v.prep ? v.prep : "", v.finish ? "; after it, for a reduced loss, " : "",
+		       v.finish ? v.finish : "");
 	fputs(v.source, stdout);
 	if (a.cubin) {
 		void *cubin;

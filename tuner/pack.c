@@ -600,7 +600,7 @@ static void ls_borrowers(const char *gpu, const char *sm)
 static int try_load(gpus *g, int i, const void *cubin, const kg_best *b, char *why, size_t wlen)
 {
 	CUmodule mod;
-	CUfunction fn, pfn;
+	kg_launch l = {0};
 	CUresult r;
 	int rc;
 	if (!g->ctx[i]) {
@@ -619,7 +619,7 @@ static int try_load(gpus *g, int i, const void *cubin, const kg_best *b, char *w
 		return 1;
 	}
 	/* with the record's shared memory and cluster: their attributes too */
-	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->smem, b->cluster, &mod, &fn, &pfn, NULL))) {
+	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->finish, b->smem, b->cluster, &mod, &l))) {
 		snprintf(why, wlen, "%s", kgen_last_error());
 		return 1;
 	}

@@ -135,6 +135,7 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 	snprintf(b.config, sizeof b.config, "%s", t->config);
 	snprintf(b.kernel, sizeof b.kernel, "%s", v->kernel);
 	snprintf(b.prep, sizeof b.prep, "%s", v->prep ? v->prep : "");
+	snprintf(b.finish, sizeof b.finish, "%s", v->finish ? v->finish : "");
 	b.block = v->block;
 	b.smem = v->smem;
 	b.rows_per_cta = v->rows_per_cta;
@@ -217,9 +218,9 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 static int load_job(const job *j, run_arg *a, const kg_device *dev, CUmodule *mod)
 {
 	int rc;
-	a->l = (kg_launch){0, 0, j->v.block, j->v.smem, j->v.rows_per_cta, j->v.cluster, 0, 0};
-	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.smem, j->v.cluster, mod, &a->l.fn, &a->l.prep,
-	                    &a->l.pdl);
+	a->l = (kg_launch){.block = j->v.block, .smem = j->v.smem, .rows_per_cta = j->v.rows_per_cta,
+	                   .cluster = j->v.cluster};
+	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.finish, j->v.smem, j->v.cluster, mod, &a->l);
 	if (!rc)
 		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev->sms);
 	return rc;
