@@ -49,7 +49,7 @@ typedef struct kg_device {
 int kg_device_query(CUdevice dev, kg_device *out);
 
 /* Launch geometry of a loaded kernel; prep (may be NULL) runs first as
- * CTAs of 1024 threads, one per 16384 rows, at most 128 (cross-entropy's
+ * CTAs of 1024 threads, one per 2048 rows, at most 128 (cross-entropy's
  * denominators); finish (may be NULL) after it as one CTA of
  * KG_FINISH_THREADS when the call reduces the loss (cross-entropy's total
  * from the loss slots of the scratch). */

@@ -214,8 +214,10 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	} else {
 		grid = (unsigned)groups;
 	}
-	/* prep: one CTA of 1024 threads per 16384 rows, at most 128 */
-	unsigned prep_grid = (unsigned)(a->rows / 16384 + 1 < 128 ? a->rows / 16384 + 1 : 128);
+	/* prep: one CTA of 1024 threads per 2048 rows, at most 128 (two
+	 * targets a thread: the row kernel's first CTAs wait for prep, and a
+	 * CTA per 16384 rows walked 16 dependent loads a thread) */
+	unsigned prep_grid = (unsigned)(a->rows / 2048 + 1 < 128 ? a->rows / 2048 + 1 : 128);
 	const int pdl = with_prep && l->prep && l->pdl;
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, prep_grid, 1, 1, 1024, 1, 1, 0, s, args, NULL)))
 		return kg_cu_fail("cuLaunchKernel (prep)", r);

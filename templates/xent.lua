@@ -73,7 +73,7 @@ end
 
 local prep = [[
 /* Denominators of the reductions, and the zeroed loss accumulator and
- * loss slots. Several CTAs (the runtime launches one per 16384 rows, at
+ * loss slots. Several CTAs (the runtime launches one per 2048 rows, at
  * most 128) add their partial sums into double accumulators in the
  * scratch; the last CTA to finish writes the results and leaves the
  * accumulators zeroed for the next call. Scratch (its first 128 bytes
