@@ -51,7 +51,7 @@ typedef struct kg_ctxinfo {
  * calls that pass no workspace (kgen_xent_options::workspace). It is made
  * by kgen_prepare() or by the first such call on the stream (cuMemAlloc,
  * cleared with cuMemsetD8Async on that stream); after that a call only
- * enqueues its prep and row kernels, under the scratch's lock so that two
+ * enqueues its prep, row and finish kernels, under the scratch's lock so that two
  * host threads on one stream do not interleave theirs. Stream order does
  * the rest: nothing is allocated, synchronized or recorded on the launch
  * path, so it can be captured in a CUDA graph. (A stream handle is not
@@ -374,6 +374,12 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "it has no config with vec or no kernel");
 		return KGEN_ENOTFOUND;
 	}
+	/* cross-entropy's loss passes add the loss through the slots: without
+	 * prep and finish a reduced loss would stay unset */
+	if (kg_ops[w->op].xent && (!b.prep[0] || (w->op != KG_XENT_BWD && !b.finish[0]))) {
+		snprintf(why, len, "it names no %s kernel", !b.prep[0] ? "prep" : "finish");
+		return KGEN_ENOTFOUND;
+	}
 	if (vec > allowed_vec(b.config, w)) {
 		snprintf(why, len, "its vector width needs rows %s %d bytes, the call's are to %d",
 		         shifted(b.config) ? "at the same offset modulo" : "aligned to", vec * kg_dtype_size(dtype),
@@ -634,7 +640,7 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 	return 0;
 }
 
-/* Enqueue prep and row kernel on the handle's scratch of the stream,
+/* Enqueue prep, row kernel and finish on the handle's scratch of the stream,
  * atomically with respect to other kgen calls on that stream. */
 static int launch_with_scratch(kg_scratch *sc, const kg_launch *l, kg_args *a, int with_prep, CUstream stream)
 {
@@ -646,7 +652,7 @@ static int launch_with_scratch(kg_scratch *sc, const kg_launch *l, kg_args *a, i
 	return rc;
 }
 
-/* Enqueue prep and row kernel on the caller's workspace: cleared on the
+/* Enqueue prep, row kernel and finish on the caller's workspace: cleared on the
  * stream first (the caller's memory may hold anything). */
 static int launch_with_workspace(void *ws, const kg_launch *l, kg_args *a, int with_prep, CUstream stream)
 {

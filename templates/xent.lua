@@ -230,9 +230,9 @@ local finish = [[
 extern "C" __global__ void __launch_bounds__(KG_LOSS_SLOTS) kgen_xent_finish(const kg_args a)
 {
     __shared__ float part[KG_LOSS_SLOTS / 32];
-    if (a.reduction == 0 || a.rows == 1) /* no slots: the row kernel wrote the loss */
+    kg_dep_wait(); /* first, on every path: the dependent of a kernel that starts it early waits */
+    if (a.reduction == 0 || a.rows == 1) /* no slots: the row kernel wrote the loss (the runtime does not launch it) */
         return;
-    kg_dep_wait();
     float v = *(const float *)((const char *)a.scratch + KG_SLOT_BASE + threadIdx.x * KG_SLOT_BYTES);
     for (int o = 16; o > 0; o >>= 1)
         v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -248,8 +248,8 @@ extern "C" __global__ void __launch_bounds__(KG_LOSS_SLOTS) kgen_xent_finish(con
 }
 ]]
 
--- The helpers of prep and the row kernel: the programmatic dependence on
--- prep, and the loss slots.
+-- The helpers of prep, the row kernel and finish: the programmatic
+-- dependences, and the loss slots.
 local helpers = [[
 /* Programmatic dependent launch (sm_90): a kernel lets its dependent start
  * (kg_dep_launch: prep the row kernel, the row kernel finish); the

@@ -38,10 +38,11 @@ static int put(cache *c, int op, const char *gpu, int sm, long long cols, double
 		cubin[i] = (unsigned char)(i * 131 + (size_t)us);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, sizeof cubin));
 	snprintf(rec, sizeof rec,
-	         "config=strategy=reg,threads=%s,tpr=32,vec=8\n%s=%s\nprep=%s\nblock=%s\nsmem=0\nrows_per_cta=8\n"
+	         "config=strategy=reg,threads=%s,tpr=32,vec=8\n%s=%s\nprep=%s\nfinish=%s\nblock=%s\nsmem=0\nrows_per_cta=8\n"
 	         "cluster=1\nvariant=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\ncopy_gbps=3000.0\n"
 	         "rows=4096\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\ndate=2025-01-01T00:00:00Z\n",
-	         tag, no_kernel && op == KG_SOFTMAX_FWD ? "no_kernel" : "kernel", kg_ops[op].kernel, kg_ops[op].xent ? "kgen_xent_prep" : "", tag, hex, us, us * 0.98, us * 1.02,
+	         tag, no_kernel && op == KG_SOFTMAX_FWD ? "no_kernel" : "kernel", kg_ops[op].kernel, kg_ops[op].xent ? "kgen_xent_prep" : "",
+	         kg_ops[op].xent && op != KG_XENT_BWD ? "kgen_xent_finish" : "", tag, hex, us, us * 0.98, us * 1.02,
 	         (double)cols * 4096 * 4 / us * 1e-3, stamp, gpu);
 	if (cache_put(c, "cubin", hex, 16, cubin, sizeof cubin) ||
 	    cache_put(c, "best", key, strlen(key), rec, strlen(rec))) {

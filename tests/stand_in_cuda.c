@@ -79,6 +79,32 @@ void fake_cuda_stats(int *nloads, int *nlaunches)
 	*nlaunches = launches;
 }
 
+/* fake: the launches since the last call, in order, as "NAME/GRID/BLOCK"
+ * and "/P" for a programmatic dependent, space-separated (the oldest
+ * dropped past 1 KB), copied into buf; the log then starts anew. */
+static char launch_log[1024];
+
+void fake_cuda_launches(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", launch_log);
+	launch_log[0] = 0;
+}
+
+static void log_launch(CUfunction f, unsigned grid, unsigned block, int programmatic)
+{
+	char one[256];
+	const char *name = (const char *)f, *end = strchr(name, ' ');
+	size_t n = strlen(launch_log), k;
+	k = (size_t)snprintf(one, sizeof one, "%s%.*s/%u/%u%s", n ? " " : "", (int)(end ? end - name : 200), name, grid,
+	                     block, programmatic ? "/P" : "");
+	if (n + k >= sizeof launch_log) { /* drop the oldest */
+		memmove(launch_log, launch_log + n / 2, n - n / 2 + 1);
+		n = strlen(launch_log);
+	}
+	if (k < sizeof one && n + k < sizeof launch_log)
+		memcpy(launch_log + n, one, k + 1);
+}
+
 int fake_cuda_count(const char *fn)
 {
 	return !strcmp(fn, "cuMemAlloc") ? n_alloc : !strcmp(fn, "cuMemsetD8") ? n_memset
@@ -405,16 +431,23 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, 
                                 unsigned int by, unsigned int bz, unsigned int smem, CUstream s, void **params,
                                 void **extra)
 {
-	(void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)smem, (void)s, (void)extra;
+	(void)gy, (void)gz, (void)by, (void)bz, (void)smem, (void)s, (void)extra;
+	if (!mock)
+		log_launch(f, gx, bx, 0);
 	return launch(f, params);
 }
 
 CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **params, void **extra)
 {
+	int programmatic = 0;
 	(void)extra;
 	for (unsigned i = 0; !mock && i < config->numAttrs; i++)
-		n_programmatic += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
-		                  config->attrs[i].value.programmaticStreamSerializationAllowed;
+		programmatic |= config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
+		                config->attrs[i].value.programmaticStreamSerializationAllowed;
+	if (!mock) {
+		n_programmatic += programmatic;
+		log_launch(f, config->gridDimX, config->blockDimX, programmatic);
+	}
 	return launch(f, params);
 }
 

@@ -26,6 +26,7 @@
 static char base[] = "/tmp/kgen_test_pack_runtime_XXXXXX";
 static void (*stats)(int *loads, int *launches);
 static int (*count)(const char *fn);
+static void (*launched)(char *buf, size_t len); /* the launches since the last call, in order */
 
 /* The driver calls that stream capture forbids on a launch path, summed:
  * allocation, synchronous memset, synchronization, events. */
@@ -147,7 +148,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!mkdtemp(base) || !(fake = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) ||
-	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats")) || !(*(void **)&count = dlsym(fake, "fake_cuda_count"))) {
+	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats")) || !(*(void **)&count = dlsym(fake, "fake_cuda_count")) ||
+	    !(*(void **)&launched = dlsym(fake, "fake_cuda_launches"))) {
 		fprintf(stderr, "test_pack_runtime: cannot set up: %s\n", dlerror());
 		return 1;
 	}
@@ -191,12 +193,25 @@ int main(int argc, char **argv)
 	/* another rows bucket: the nearest tuned one, from the pack */
 	rc = call(ctx, KG_SOFTMAX_FWD, 100, 1024, 0, used, sizeof used);
 	CHECK(!rc && !strncmp(used, "pack strategy=reg,threads=128", 29), "bucket 128: rc %d, '%s'", rc, used);
-	/* cross-entropy with the mean: prep, the row kernel and finish, from one cubin */
-	stats(&loads0, &launches0);
-	rc = call(ctx, KG_XENT_FUSED, 64, 8192, 0, used, sizeof used);
-	stats(&loads, &launches);
-	CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 3,
-	      "xent: rc %d, '%s', %d launches: %s", rc, used, launches - launches0, kgen_last_error());
+	/* cross-entropy with the mean: prep, the row kernel and finish, from one
+	 * cubin, in that order (the row kernel as prep's programmatic dependent,
+	 * finish, one CTA of a thread per loss slot, as the row kernel's) */
+	{
+		char seq[1024];
+		stats(&loads0, &launches0);
+		launched(seq, sizeof seq);
+		rc = call(ctx, KG_XENT_FUSED, 64, 8192, 0, used, sizeof used);
+		stats(&loads, &launches);
+		launched(seq, sizeof seq);
+		CHECK(!rc && !strcmp(used, "pack strategy=loop,threads=256,tpr=256,vec=8") && launches == launches0 + 3,
+		      "xent: rc %d, '%s', %d launches: %s", rc, used, launches - launches0, kgen_last_error());
+		CHECK(!strcmp(seq, "kgen_xent_prep/1/1024 kgen_xent_fused/64/128/P kgen_xent_finish/1/128/P"),
+		      "xent with the mean launched '%s'", seq);
+		/* one row: the row kernel writes the loss itself, no prep or finish */
+		rc = call(ctx, KG_XENT_FUSED, 1, 8192, 0, used, sizeof used);
+		launched(seq, sizeof seq);
+		CHECK(!rc && !strcmp(seq, "kgen_xent_fused/1/128"), "one row: rc %d, launched '%s'", rc, seq);
+	}
 
 	/* Capture-safe launch paths: once a problem's kernel is loaded, a call
 	 * only launches (and clears a caller's workspace asynchronously): no
@@ -252,10 +267,14 @@ int main(int argc, char **argv)
 		o.workspace = NULL;
 		o.reduction = KGEN_REDUCTION_NONE;
 		f0 = forbidden(), m0 = count("cuMemsetD8Async"), p0 = count("programmatic");
-		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s3) || xent_on(ctx, &o, s3);
-		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && count("programmatic") == p0,
-		      "reduction none: rc %d, %d forbidden, %d programmatic launches (no prep to follow)", rc,
-		      forbidden() - f0, count("programmatic") - p0);
+		rc = kgen_prepare(ctx, KGEN_OP_XENT_FUSED, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, &o, s3);
+		launched(used, sizeof used);
+		rc = rc || xent_on(ctx, &o, s3);
+		launched(used, sizeof used);
+		CHECK(!rc && forbidden() == f0 && count("cuMemsetD8Async") == m0 && count("programmatic") == p0 &&
+		          !strcmp(used, "kgen_xent_fused/64/128"),
+		      "reduction none: rc %d, %d forbidden, %d programmatic launches (no prep to follow), launched '%s'",
+		      rc, forbidden() - f0, count("programmatic") - p0, used);
 		rc = kgen_prepare(ctx, (kgen_op)9, KGEN_BF16, 64, 8192, 8192, KGEN_INT64, NULL, NULL);
 		CHECK(rc == KGEN_EINVAL && !strcmp(kgen_last_error(), "unknown op 9"), "prepare op 9: %d", rc);
 	}

@@ -175,8 +175,9 @@ sass fusedaligned --op xent --pass fused --cols 50256 --dtype bf16 --config $loo
 # (griddepcontrol.launch_dependents: PREEXIT); in prep, the start of the row
 # kernel (PREEXIT); in finish, the wait for the row kernel (ACQBULK)
 if [ -s "$tmp/xent_fwd.sass" ]; then
-	fn_has() { # KERNEL-SUFFIX-REGEX PATTERN: how many lines of that kernel match
-		awk -v k="$1" -v p="$2" '/Function :/ { on = $3 ~ k } on && $0 ~ p { n++ } END { print n + 0 }' "$tmp/xent_fwd.sass"
+	fn_has() { # KERNEL-NAME-REGEX PATTERN: how many lines of that kernel match (the regexes
+		# through the environment: awk -v would read their backslashes as escapes)
+		K=$1 P=$2 awk '/Function :/ { on = $3 ~ ENVIRON["K"] } on && $0 ~ ENVIRON["P"] { n++ } END { print n + 0 }' "$tmp/xent_fwd.sass"
 	}
 	row='^kgen_xent_fwd_'
 	counts="$(fn_has "$row" 'REDG\.E\.ADD\.F32') $(fn_has "$row" 'ATOMG') $(fn_has "$row" 'MEMBAR')"
