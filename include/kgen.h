@@ -113,7 +113,9 @@ typedef struct kgen_xent_options {
  *  reductions' denominators (128 bytes), then 128 lines of 128 bytes into
  *  which the kernel's CTAs add their losses, summed into the total after. It was 64
  *  bytes before the slots: a program that sized its workspace with the old
- *  macro must be rebuilt; kgen_xent_workspace_size() gives the library's. */
+ *  macro must be rebuilt (the library's soname moved from libkgen.so.0 to
+ *  libkgen.so.1 with it, so that such a program does not load this one);
+ *  kgen_xent_workspace_size() gives the library's. */
 #define KGEN_XENT_WORKSPACE_BYTES 16512
 
 /** The operations, for kgen_prepare(). */

@@ -34,6 +34,10 @@ P=$tmp/moved
 others=$(nm -D --defined-only "$P/lib/libkgen.so" | awk '{print $3}' | grep -v '^kgen_' || true)
 [ -z "$others" ] || fail "libkgen.so exports symbols outside kgen_*: $(echo $others | head -c 300)"
 nm -D --defined-only "$P/lib/libkgen.so" | grep -q ' kgen_xent_fused$' || fail "libkgen.so does not export kgen_xent_fused"
+# The soname is the ABI version (CMakeLists.txt: 1 since the cross-entropy
+# workspace grew), and the link a program's loader follows is installed.
+soname=$(objdump -p "$P/lib/libkgen.so" | awk '$1 == "SONAME" { print $2 }')
+[ "$soname" = libkgen.so.1 ] && [ -e "$P/lib/libkgen.so.1" ] || fail "soname '$soname' (want libkgen.so.1, installed)"
 
 # A program that opens kgen on the stand-in driver without NVRTC: a problem
 # no pack serves fails with a message naming where the packs were looked
