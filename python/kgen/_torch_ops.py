@@ -17,10 +17,11 @@ carry their autograd formula (register_autograd).
 
 Cross-entropy's loss is float32: [rows] for reduction "none" (0), else [1].
 The options are ignore_index, reduction (0 none, 1 sum, 2 mean),
-label_smoothing, z_loss and softcap (0: none). Every call takes its
-cross-entropy workspace from torch's caching allocator, so the ops can be
-captured in CUDA graphs once their kernels are loaded (kgen.prepare, or a
-call before the capture).
+label_smoothing, z_loss and softcap (0: none). A call captured in a CUDA
+graph takes its cross-entropy workspace from torch's caching allocator, so
+the ops can be captured once their kernels are loaded (kgen.prepare, or a
+call before the capture); an eager call uses libkgen's scratch of the
+stream, which needs no clearing per call.
 """
 from typing import Optional, Tuple
 

@@ -197,6 +197,27 @@ def test_current_stream():
     close(y, torch.softmax(new.double(), -1), TOL[torch.bfloat16], "softmax after the copy on its stream")
 
 
+def test_cross_entropy_mean_call_after_call():
+    """Eager calls share libkgen's scratch of their stream, which every call
+    must leave clear: a mean whose denominator kept the last call's count
+    would be off by the ratio of the two. Rows of 5000 take several prep
+    CTAs; a batch with no kept rows (NaN, as torch) comes between; two
+    streams each have their own scratch."""
+    x = randn(5000, 1024, dtype=torch.float32)  # a float32 loss: 1e-4 sees any stale count
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    for i, keep in enumerate([1.0, 0.5, 0.0, 0.9, 0.1, 1.0]):
+        t = torch.randint(0, 1024, (5000,), device="cuda")
+        t[torch.rand(5000, device="cuda") >= keep] = -100
+        want = F.cross_entropy(x.double(), t, reduction="mean")
+        with torch.cuda.stream(side if i % 2 else torch.cuda.current_stream()):
+            got = kt.cross_entropy(x, t)
+            gsum = kt.cross_entropy(x, t, reduction="sum")
+        torch.cuda.synchronize()
+        close(got.reshape(()), want, 1e-4, f"mean, call {i} (kept {keep})")
+        close(gsum.reshape(()), F.cross_entropy(x.double(), t, reduction="sum"), 1e-4, f"sum, call {i}")
+
+
 def test_errors_carry_libkgen_messages():
     x = randn(4, 100, dtype=torch.float32)
     t = torch.randint(0, 100, (4,), device="cuda")
