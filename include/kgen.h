@@ -102,7 +102,7 @@ typedef struct kgen_xent_options {
 	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL;
 	                                      8-byte aligned (a 64-bit atomic; #KGEN_EALIGN otherwise) */
 	void *workspace;             /**< device memory of kgen_xent_workspace_size() bytes, 8-byte aligned,
-	                                  for the reductions' denominators: cleared on the call's stream
+	                                  for the reductions' denominators and loss slots: cleared on the call's stream
 	                                  (cuMemsetD8Async) and used by that call only, so it must not be in
 	                                  use by a call on another stream at the same time. NULL (default):
 	                                  the handle's scratch of the stream, made by kgen_prepare() or by

@@ -235,8 +235,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		return kg_cu_fail("cuLaunchKernel", r);
 	/* finish: the reduced loss from the slots, once the row kernel is done
 	 * (pdl: resident early, it waits for the row kernel's completion) */
-	if (with_prep && l->prep && l->finish && a->reduction != KGEN_REDUCTION_NONE && a->rows != 1) {
-		if (pdl) {
+	if (l->finish && a->reduction != KGEN_REDUCTION_NONE && a->rows != 1) {
+		if (l->pdl) {
 			CUlaunchConfig cfg;
 			CUlaunchAttribute attr[2];
 			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 1, s);

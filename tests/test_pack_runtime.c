@@ -211,6 +211,16 @@ int main(int argc, char **argv)
 		rc = call(ctx, KG_XENT_FUSED, 1, 8192, 0, used, sizeof used);
 		launched(seq, sizeof seq);
 		CHECK(!rc && !strcmp(seq, "kgen_xent_fused/1/128"), "one row: rc %d, launched '%s'", rc, seq);
+		/* a sum needs no denominator: the row kernel, then finish (no prep) */
+		{
+			kgen_xent_options so;
+			kgen_xent_options_init(&so);
+			so.reduction = KGEN_REDUCTION_SUM;
+			rc = xent_on(ctx, &so, NULL);
+			launched(seq, sizeof seq);
+			CHECK(!rc && !strcmp(seq, "kgen_xent_fused/64/128 kgen_xent_finish/1/128/P"), "sum: rc %d, launched '%s'",
+			      rc, seq);
+		}
 	}
 
 	/* Capture-safe launch paths: once a problem's kernel is loaded, a call
