@@ -192,15 +192,18 @@ local loss_out = [[
     if (a.reduction != 0) {
         /* The CTA's rows are summed first, then its groups of rows (a
          * persistent CTA's): one add per term and CTA at its end
-         * (kg_loss_add): the terms, their weights and the kept rows, which
-         * finish divides. One row: its loss is the total. */
+         * (kg_loss_add). The forward: the terms, their weights and the
+         * kept rows, which finish divides; the fused pass, which has the
+         * denominators for its gradient: the loss itself. One row: its
+         * loss is the total. */
         __shared__ float cta_loss[KG_TERMS][ROWS_PER_CTA];
         if (lane == 0) {
             const bool keep = leader && valid;
-            cta_loss[0][group] = keep ? (a.rows == 1 ? loss : ln) : 0.f;
-            cta_loss[1][group] = keep ? lz : 0.f;
-            cta_loss[2][group] = keep ? wt : 0.f;
-            cta_loss[3][group] = keep ? 1.f : 0.f;
+            const float term[KG_TERMS] = {a.rows == 1 || !KG_FWD ? loss : ln, lz, wt, 1.f};
+#pragma unroll
+            for (int k = 0; k < KG_TERMS; ++k)
+                if (kg_term_used(k, a.reduction))
+                    cta_loss[k][group] = keep ? term[k] : 0.f;
         }
         __syncthreads();
         if (threadIdx.x < 32) {
@@ -236,9 +239,10 @@ local loss_add = [[
 local finish = [[
 /* The loss from the slots, once the row kernel is complete: one CTA of
  * KG_LOSS_SLOTS threads, a slot each, which it leaves clear for the next
- * call. The terms are divided here (a mean: the log-likelihood term by
- * the kept rows' weights, the z-loss by the kept rows), so the forward
- * needs no prep. The runtime launches it after the row kernel of a
+ * call. The forward's terms are divided here (a mean: the log-likelihood
+ * term by the kept rows' weights, the z-loss by the kept rows), so the
+ * forward needs no prep; the fused pass, which divides its gradient by
+ * prep's denominators anyway, adds its rows' losses divided. The runtime launches it after the row kernel of a
  * reduced loss of more than one row, on sm_90 as its programmatic
  * dependent: it is resident before the row kernel ends and waits
  * (kg_dep_wait) for the row kernel's completion and memory. The row
@@ -270,10 +274,14 @@ extern "C" __global__ void __launch_bounds__(KG_LOSS_SLOTS) kgen_xent_finish(con
                 t[k] += part[k][w];
         }
         double loss = t[0] + t[1];
-        if (a.reduction == 2) /* no kept rows: 0 / 0, NaN as torch's mean of nothing */
+        if (!KG_FWD) { /* the rows' losses over prep's denominators; no kept rows: NaN, as torch's mean of nothing */
+            if (a.reduction == 2 && a.scratch[1] == 0.f)
+                loss = KG_NAN;
+        } else if (a.reduction == 2) { /* no kept rows: 0 / 0, NaN */
             loss = t[0] / (HAS_WEIGHT ? t[2] : t[3]) + (HAS_ZLOSS ? t[1] / t[3] : 0.0);
-        else if (a.reduction == 3)
+        } else if (a.reduction == 3) {
             loss *= (double)a.inv_den;
+        }
         a.loss[0] = (float)loss;
     }
 }
@@ -311,10 +319,13 @@ __device__ __forceinline__ void kg_dep_wait(void)
 #define KG_SLOT_BASE 128
 #define KG_SLOT_BYTES 128
 #define KG_TERMS 4
-/* Whether a reduction uses term k: the weights and kept rows only for a
- * mean, the weights only with class weights, the z-loss only with it. */
+/* Whether a reduction uses term k: the forward's weights and kept rows
+ * only for a mean, the weights only with class weights, the z-loss only
+ * with it; the fused pass adds its rows' losses, divided already (term 0). */
 __device__ __forceinline__ bool kg_term_used(int k, int reduction)
 {
+    if (!KG_FWD)
+        return k == 0;
     return k == 0 || (k == 1 && HAS_ZLOSS) || (k == 2 && HAS_WEIGHT && reduction == 2) || (k == 3 && reduction == 2);
 }
 /* Unit u (a CTA, or a cluster) adds its terms into slot u % KG_LOSS_SLOTS:

@@ -79,6 +79,10 @@ sass push --op xent --pass fused --cols 128256 --dtype bf16 --smooth --config st
 		want push 'UCGABAR_ARV' "the split cluster barrier's arrive"
 		[ "$(grep -c 'UCGABAR_WAIT' "$tmp/push.sass")" = 1 ] ||
 			{ echo "FAIL: push: not exactly one cluster barrier wait (the mbarriers' initialisation)"; fails=$((fails + 1)); }
+		# the fused pass adds one float a cluster into its loss slot (its rows'
+		# losses over prep's denominators), the forward's terms apart (below)
+		[ "$(grep -c 'REDG\.E\.ADD\.F32' "$tmp/push.sass")" = 1 ] ||
+			{ echo "FAIL: push: not exactly one float reduction (the loss slot's add)"; fails=$((fails + 1)); }
 		refuse push '\bLD\.E\b' "distributed shared memory loads (the partials are pushed, not read)"
 		want push 'LDG\.E\.128' "16-byte global loads"
 		refuse push '\b(LDL|STL)\b' "local-memory spills"
