@@ -4,7 +4,8 @@
 # made-up kernel attributes; it computes softmax forward, so those variants
 # pass the check):
 # pruning after load, trial records resumed by the next run, --fresh,
-# --budget, Ctrl-C and kill -9 then resume, --json, --devices, --keep-current.
+# --budget, Ctrl-C and kill -9 then resume, --json, --devices, --keep-current,
+# --prior.
 set -u
 kgen=$1
 export KGEN_CUDA_LIBRARY=$2
@@ -284,6 +285,24 @@ want_rc keep_list 0
 	fail "keep, imported: $(cat "$tmp/keep_list.out")"
 grep -qE "^1 problems: 0 tuned, 1 kept, 0 failed, 0 compiled but not timed, 0 not finished; " "$tmp/keep_list.err" ||
 	fail "keep, imported: $(tail -2 "$tmp/keep_list.err")"
+
+# 13. --prior: with the template edited (the pack's record is stale), the
+# pack's configuration is timed right after the default and the search
+# stops once --prior-top variants have a time; a missing pack is refused.
+prior_cfg=$("$kgen" pack ls --json "$tmp/keep.kgenpack" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["config"])')
+KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache3 run prior --prior "$tmp/keep.kgenpack" --prior-top 3 --json
+want_rc prior 0
+[ "$(field prior 'd["status"], d["counts"]["timed"], d["early_stop"], d["order"].startswith("the prior pack")')" = \
+	"tuned 3 3 timed, the prior pack's configuration among them True" ] ||
+	fail "prior: $(field prior 'd["status"], d["counts"], d["early_stop"], d["order"]')"
+KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache4 run prior_table --prior "$tmp/keep.kgenpack" --prior-top 2 --top 5
+want_rc prior_table 0
+grep -qF " $prior_cfg " "$tmp/prior_table.out" || fail "prior: '$prior_cfg' not timed: $(cat "$tmp/prior_table.out")"
+run prior_missing --prior "$tmp/none.kgenpack"
+want_rc prior_missing 1
+grep -q "^kgen: error: --prior: cannot open pack" "$tmp/prior_missing.err" || fail "prior, missing pack: $(cat "$tmp/prior_missing.err")"
+run prior_full --prior "$tmp/keep.kgenpack" --full
+want_rc prior_full 2
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"

@@ -109,6 +109,13 @@ static const char usage_tune[] =
 	"                   'kept'). After 'kgen pack import' of the last pack, a preset run\n"
 	"                   tunes only the problems whose template changed since and those\n"
 	"                   the pack lacks\n"
+	"  --prior PACK     where PACK holds a record of the problem (this GPU's model, the\n"
+	"                   rows), of any template or kgen version (the pack of the build\n"
+	"                   before a template change), time its configuration right after\n"
+	"                   the default and stop once --prior-top variants have a time\n"
+	"                   (unless a twin's ranking names the leaders, below): a re-tune\n"
+	"                   for a change that keeps the ranking, in a fraction of the time\n"
+	"  --prior-top N    variants timed with --prior (default 8)\n"
 	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
 	"                   copy of the same bytes (default 1), time no more variants; for\n"
 	"                   ops that write what they read (not xent fwd) where the copy\n"
@@ -166,7 +173,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP
 };
 
 static const struct option long_opts[] = {
@@ -202,6 +209,8 @@ static const struct option long_opts[] = {
 	{"devices", required_argument, NULL, OPT_DEVICES},
 	{"full", no_argument, NULL, OPT_FULL},
 	{"near-copy", required_argument, NULL, OPT_NEAR_COPY},
+	{"prior", required_argument, NULL, OPT_PRIOR},
+	{"prior-top", required_argument, NULL, OPT_PRIOR_TOP},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -210,8 +219,8 @@ static const struct option long_opts[] = {
 #define MAX_DEVICES 64
 
 typedef struct args {
-	const char *op, *pass, *config, *cache_dir, *cubin, *preset;
-	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id;
+	const char *op, *pass, *config, *cache_dir, *cubin, *preset, *prior;
+	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id, prior_top;
 	int dtype_set, device_set, fresh, keep_current, json, list, shard, shards;
 	int devices[MAX_DEVICES], ndevices;
 	unsigned opts;
@@ -357,6 +366,7 @@ static int number_opt(int c, args *a)
 	case OPT_JOBS: a->jobs = (int)cli_int("--jobs", optarg, 1, 64); break;
 	case OPT_REPS: a->reps = (int)cli_int("--reps", optarg, 1, 1000); break;
 	case OPT_TOP: a->top = (int)cli_int("--top", optarg, 1, 100000); break;
+	case OPT_PRIOR_TOP: a->prior_top = (int)cli_int("--prior-top", optarg, 2, 100000); break;
 	case OPT_SEED: a->seed = (unsigned long long)cli_int("--seed", optarg, 1, LLONG_MAX); break;
 	case OPT_BUDGET: {
 		char *end;
@@ -389,6 +399,7 @@ static void other_opt(int c, args *a)
 	case OPT_GEOMETRY: a->geometry = 1; break;
 	case OPT_CUBIN: a->cubin = optarg; break;
 	case OPT_FRESH: a->fresh = 1; break;
+	case OPT_PRIOR: a->prior = optarg; break;
 	case OPT_KEEP_CURRENT: a->keep_current = 1; break;
 	case OPT_FULL: a->full = 1; break;
 	case OPT_JSON: a->json = 1; break;
@@ -473,6 +484,10 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		cli_die_usage("give --fresh or --keep-current, not both");
 	if (a->check_only && a->keep_current)
 		cli_die_usage("give --check-only or --keep-current, not both");
+	if (a->prior && (a->check_only || a->full))
+		cli_die_usage("--prior times a few variants: not with %s", a->check_only ? "--check-only" : "--full");
+	if (a->prior_top && !a->prior)
+		cli_die_usage("--prior-top applies to --prior only");
 	if (a->preset)
 		check_preset_args(a);
 	else
@@ -703,6 +718,7 @@ static void tune_opts_of(const args *a, tune_opts *o)
 	o->budget_s = a->budget;
 	o->full = a->full;
 	o->near_copy_pct = a->near_copy;
+	o->prior_top = a->prior_top;
 	o->seed = a->seed;
 	o->stop = &stop_signal;
 }
@@ -827,11 +843,13 @@ static int cmd_tune(int argc, char **argv)
 	args a;
 	tune_opts o;
 	tune_cli t;
+	cache *prior = NULL;
 	tune_problem *problems = NULL, one;
 	int *orig = NULL, n = 1, rc, status;
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
-	           "target weight smooth zloss softcap budget fresh keep-current json preset list shard devices full near-copy",
+	           "target weight smooth zloss softcap budget fresh keep-current json preset list shard devices full near-copy "
+	           "prior prior-top",
 	           &a);
 	if ((rc = tune_problems(&a, &one, &problems, &orig, &n)))
 		return cli_fail(rc);
@@ -840,10 +858,13 @@ static int cmd_tune(int argc, char **argv)
 		status = 0;
 	} else if (check_devices(&a)) {
 		status = 1;
+	} else if (a.prior && kg_pack_open(&prior, a.prior)) {
+		status = cli_error("--prior: %s", kgen_last_error());
 	} else if ((rc = tune_cli_init(&t, &a, problems, n))) {
 		status = cli_fail(rc);
 	} else {
 		tune_opts_of(&a, &o);
+		o.prior = prior;
 		announce(&a, problems, n);
 		if ((rc = run_tune(&t, &o, problems, n)))
 			status = cli_fail(rc);
@@ -851,6 +872,7 @@ static int cmd_tune(int argc, char **argv)
 			status = t.single ? report_single(&t) : report_list(&t);
 		free(t.items);
 	}
+	cache_close(prior);
 	if (problems != &one)
 		free(problems);
 	free(orig);

@@ -329,6 +329,7 @@ typedef struct tune_ctx {
 	int gpu_rc;          /* why there is no GPU to time on (msg says more), or 0 */
 	int smem_optin;      /* the GPU's dynamic shared memory per block */
 	int ranked_top, twin_cut;
+	int prior_used, prior_top; /* the prior pack's configuration timed second; stop after prior_top */
 	double near_copy;
 	double t0, t1;       /* the start, and the start on the GPU */
 	char msg[512], stamp[96], optstr[96];
@@ -439,6 +440,34 @@ static int compiled_first(int twin_cut, int ranked_top)
 	return twin_cut >= 0 ? 1 + 2 * ranked_top : TUNE_COMPILE_FIRST;
 }
 
+/* The prior pack's record of the problem (key; any stamp): its
+ * configuration moved to just after the template's default, so that it is
+ * timed second. 1 when the record names a variant of the space, else 0
+ * (no prior pack, no record, or a configuration the space lacks). */
+static int prior_first(const tune_opts *o, const char *key, pool *p, tune_result *res)
+{
+	void *val = NULL;
+	size_t len = 0;
+	kg_best b;
+	int at = -1;
+	if (!o->prior || o->full || cache_get(o->prior, "best", key, strlen(key), &val, &len))
+		return 0;
+	if (!kg_best_parse(val, &b))
+		for (int i = 0; i < p->n && at < 0; i++)
+			if (!p->jobs[i].skip && !strcmp(res->trials[i].config, b.config))
+				at = i;
+	free(val);
+	if (at > 1) {
+		job j = p->jobs[at];
+		tune_trial t = res->trials[at];
+		memmove(&p->jobs[2], &p->jobs[1], sizeof *p->jobs * (size_t)(at - 1));
+		memmove(&res->trials[2], &res->trials[1], sizeof *res->trials * (size_t)(at - 1));
+		p->jobs[1] = j;
+		res->trials[1] = t;
+	}
+	return at >= 0;
+}
+
 /* Every job after the first `first` of those not skipped (pruned or
  * resumed) left for later. */
 static void leave_for_later(pool *p, int first)
@@ -480,7 +509,13 @@ static void plan_trials(tune_ctx *x)
 	if (!o->fresh)
 		resume(&x->tx, &x->p, x->res);
 	x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top);
-	leave_for_later(&x->p, compiled_first(x->twin_cut, x->ranked_top));
+	x->prior_used = x->twin_cut < 0 && prior_first(o, x->res->key, &x->p, x->res);
+	if (x->prior_used) {
+		char was[sizeof x->res->order];
+		snprintf(was, sizeof was, "%s", x->res->order);
+		snprintf(x->res->order, sizeof x->res->order, "the prior pack's record first%s%s", was[0] ? "; " : "", was);
+	}
+	leave_for_later(&x->p, x->prior_used ? x->prior_top : compiled_first(x->twin_cut, x->ranked_top));
 }
 
 /* The cubins the cache did not take (a full disk): an error. */
@@ -605,6 +640,9 @@ static int left_out(tune_ctx *x, const tally *tl, tune_trial *t)
 	if (!res->early_stop[0] && x->twin_cut >= 0 && tl->ranked_ok >= x->ranked_top)
 		snprintf(res->early_stop, sizeof res->early_stop, "the top %d of %s's ranking timed", x->ranked_top,
 		         kg_dtype_names[x->twin_cut]);
+	if (!res->early_stop[0] && x->prior_used && tl->done_ok >= x->prior_top)
+		snprintf(res->early_stop, sizeof res->early_stop, "%d timed, the prior pack's configuration among them",
+		         x->prior_top);
 	if (res->early_stop[0]) {
 		set_status(t, "skipped", res->early_stop);
 		res->skipped++;
@@ -861,6 +899,7 @@ int tune_run(const tune_opts *o, tune_result *res)
 	x.t0 = now_s();
 	x.twin_cut = -1;
 	x.ranked_top = o->ranked_top > 0 ? o->ranked_top : TUNE_RANKED_TOP;
+	x.prior_top = o->prior_top > 0 ? o->prior_top : TUNE_PRIOR_TOP;
 	x.near_copy = o->near_copy_pct > 0 ? o->near_copy_pct : TUNE_NEAR_COPY_PCT;
 	if ((rc = check_problem(o, &x.op)) || (rc = find_gpu(&x)))
 		return rc;
@@ -873,8 +912,9 @@ int tune_run(const tune_opts *o, tune_result *res)
 		plan_trials(&x);
 		if (!(rc = compile_space(&x)) && !(rc = open_gpu(&x))) {
 			/* the rest in plan order while the timing runs (with a twin's
-			 * ranking an early stop is expected before them: on demand) */
-			if (x.twin_cut < 0)
+			 * ranking or a prior pack an early stop is expected before them: on
+			 * demand) */
+			if (x.twin_cut < 0 && !x.prior_used)
 				pool_background(&x.p, o->jobs);
 			rc = check_and_time(&x, &tl);
 			pool_halt(&x.p);
@@ -919,7 +959,11 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
 	trial_ctx tx = {c, key, stamp, o->rows, 0};
-	leave_for_later(p, compiled_first(plan_order(&tx, o, op, p, res, top), top));
+	const int twin = plan_order(&tx, o, op, p, res, top);
+	if (twin < 0 && prior_first(o, key, p, res))
+		leave_for_later(p, o->prior_top > 0 ? o->prior_top : TUNE_PRIOR_TOP);
+	else
+		leave_for_later(p, compiled_first(twin, top));
 }
 
 /* keep_current, before compiling ahead: whether the problem's cache record

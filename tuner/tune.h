@@ -26,6 +26,9 @@ extern const char *const tune_prune_names[TUNE_NPRUNE]; /* "template", "limits",
 /* Variants compiled before the timing starts where no twin ranking names
  * the leaders (the rest are compiled while it runs). */
 #define TUNE_COMPILE_FIRST 24
+/* Variants timed where a prior pack holds a record of the problem (the
+ * template's default, the record's configuration, then the plan's next). */
+#define TUNE_PRIOR_TOP 8
 
 typedef struct tune_opts {
 	const char *op, *pass;  /* "softmax", "log_softmax", "xent"; "fwd", "bwd", "fused" */
@@ -68,6 +71,13 @@ typedef struct tune_opts {
 	                         * of the same problem in a dtype of the same size (bf16 <-> f16) in
 	                         * the cache, stop once this many of its leaders have a time; 0:
 	                         * TUNE_RANKED_TOP */
+	struct cache *prior;    /* an open pack (threads may share one), or NULL: where it holds a record
+	                         * of the problem (this GPU's model, the rows bucket), of any stamp
+	                         * (e.g. the pack of the build before a template change), and no twin
+	                         * ranking names the leaders, the record's configuration is timed right
+	                         * after the default and the search stops once prior_top variants have
+	                         * a time; not with full */
+	int prior_top;          /* 0: TUNE_PRIOR_TOP */
 	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
 	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */
@@ -101,7 +111,8 @@ typedef struct tune_result {
 	int resumed;          /* trials taken from earlier runs' records (see tune_opts.fresh) */
 	int untimed;          /* variants left out: the budget was spent or the run was stopped */
 	int skipped;          /* variants left out by an early stop (early_stop says which) */
-	char early_stop[96];  /* "within 1% of the copy", "the top 8 of bf16's ranking timed", or "" */
+	char early_stop[96];  /* "within 1% of the copy", "the top 8 of bf16's ranking timed", "8 timed,
+	                       * the prior pack's configuration among them", or "" */
 	char order[96];       /* where the order of the variants came from: "the rankings of f16 cols
 	                       * 128256, ..." (finished problems in the cache), or "" */
 	int budget_spent, interrupted;
