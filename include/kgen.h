@@ -111,7 +111,8 @@ typedef struct kgen_xent_options {
 
 /** Bytes of a cross-entropy workspace (kgen_xent_options::workspace): the
  *  reductions' denominators (128 bytes), then 128 lines of 128 bytes into
- *  which the kernel's CTAs add their losses, summed into the total after. It was 64
+ *  which the kernel's CTAs add their losses' terms, weights and kept rows,
+ *  summed into the total after. It was 64
  *  bytes before the slots: a program that sized its workspace with the old
  *  macro must be rebuilt (the library's soname moved from libkgen.so.0 to
  *  libkgen.so.1 with it, so that such a program does not load this one);

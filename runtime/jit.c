@@ -244,8 +244,13 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		} else {
 			r = kg_cu.cuLaunchKernel(l->finish, 1, 1, 1, KG_FINISH_THREADS, 1, 1, 0, s, args, NULL);
 		}
-		if (r)
+		if (r) {
+			/* the slots hold this call's terms, which finish would have
+			 * cleared: cleared here, so that the next call on the scratch
+			 * does not add them into its loss */
+			kg_cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)a->scratch, 0, KGEN_XENT_WORKSPACE_BYTES, s);
 			return kg_cu_fail("cuLaunchKernel (finish)", r);
+		}
 	}
 	return 0;
 }

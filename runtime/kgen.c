@@ -623,7 +623,7 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 		free(sc);
 		return kg_cu_fail("cuMemAlloc (scratch)", r);
 	}
-	/* cleared in stream order: the stream's first prep kernel comes after */
+	/* cleared in stream order: the stream's first kernel (prep or the row kernel) comes after */
 	if ((r = kg_cu.cuMemsetD8Async(sc->ptr, 0, KGEN_XENT_WORKSPACE_BYTES, stream))) {
 		kg_cu.cuMemFree(sc->ptr);
 		free(sc);

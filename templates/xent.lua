@@ -23,10 +23,13 @@
 -- kept rows; for sum all D are 1; for sum over a denominator all D are that
 -- denominator. Ignored rows have loss 0 and gradient 0; a
 -- target outside [0, C) gives the row a NaN loss and gradient and counts in
--- a.bad. The denominators come from kgen_xent_prep, launched first on the
--- same stream, so no host synchronization is needed; a call of one row
--- takes its own (the row kernel's `a.rows == 1` branch) and runs no prep
--- unless it has weights and smoothing (kg_xent_with_prep).
+-- a.bad. No host synchronization is needed: the forward's reduced loss is
+-- divided by kgen_xent_finish, from the terms the row kernel's CTAs add
+-- into the loss slots; a gradient of the mean takes its denominators from
+-- kgen_xent_prep, launched first on the same stream; a call of one row
+-- takes its own (the row kernel's `a.rows == 1` branch). Prep runs only
+-- for the gradient of a mean and for weights with smoothing
+-- (kg_xent_with_prep).
 local cuda = require("lib.cuda")
 local rows = require("lib.rows")
 local host = require("lib.host")
@@ -172,11 +175,12 @@ local loss_out = [[
     /* the row's terms before their denominators: the negative
      * log-likelihood with its smoothing (over inv_nll == inv_s) and the
      * z-loss (over inv_z) */
-    float ln = wt * (1.f - a.eps) * (lse - zt);
-    if (HAS_SMOOTH)
-        ln += a.eps / COLS * (lse * wsum - sz);
+    const float lnll = wt * (1.f - a.eps) * (lse - zt);
+    const float ls = HAS_SMOOTH ? a.eps / COLS * (lse * wsum - sz) : 0.f;
+    float ln = lnll + ls;
     const float lz = HAS_ZLOSS ? a.zloss * lse * lse : 0.f;
-    float loss = ln * inv_nll + lz * inv_z;
+    /* each term over its own denominator: weights of 0 give 0 * inf = NaN, as torch */
+    float loss = lnll * inv_nll + (HAS_SMOOTH ? ls * inv_s : 0.f) + lz * inv_z;
     if (!valid)
         loss = 0.f;
     if (bad)
@@ -274,11 +278,12 @@ extern "C" __global__ void __launch_bounds__(KG_LOSS_SLOTS) kgen_xent_finish(con
                 t[k] += part[k][w];
         }
         double loss = t[0] + t[1];
-        if (!KG_FWD) { /* the rows' losses over prep's denominators; no kept rows: NaN, as torch's mean of nothing */
-            if (a.reduction == 2 && a.scratch[1] == 0.f)
+        if (!KG_FWD) { /* the rows' losses over prep's denominators; none (no kept rows, or weights of 0): NaN, as torch */
+            if (a.reduction == 2 && a.scratch[0] == 0.f)
                 loss = KG_NAN;
-        } else if (a.reduction == 2) { /* no kept rows: 0 / 0, NaN */
-            loss = t[0] / (HAS_WEIGHT ? t[2] : t[3]) + (HAS_ZLOSS ? t[1] / t[3] : 0.0);
+        } else if (a.reduction == 2) { /* no kept rows, or their weights 0: NaN, as torch's 0 / 0 */
+            const double d = HAS_WEIGHT ? t[2] : t[3];
+            loss = d == 0.0 ? (double)KG_NAN : t[0] / d + (HAS_ZLOSS ? t[1] / t[3] : 0.0);
         } else if (a.reduction == 3) {
             loss *= (double)a.inv_den;
         }
