@@ -70,7 +70,12 @@ int kg_xent_with_prep(int op, unsigned opts, int reduction, long long rows)
 		return 0;
 	if ((opts & KG_XO_WEIGHT) && (opts & KG_XO_SMOOTH))
 		return 1;
-	return rows != 1 && (reduction == KGEN_REDUCTION_MEAN || (op != KG_XENT_BWD && reduction != KGEN_REDUCTION_NONE));
+	return rows != 1 && reduction == KGEN_REDUCTION_MEAN && op != KG_XENT_FWD;
+}
+
+int kg_xent_with_slots(int op, int reduction, long long rows)
+{
+	return kg_ops[op].xent && op != KG_XENT_BWD && reduction != KGEN_REDUCTION_NONE && rows != 1;
 }
 
 const char *const kg_dtype_names[KG_NDTYPES] = {"f32", "f16", "bf16"};

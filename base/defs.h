@@ -48,11 +48,16 @@ int kg_op_find(const char *op, const char *pass);
 void kg_opts_string(int op, unsigned bits, char *buf, size_t len);
 
 /* Whether a cross-entropy call of op runs the prep kernel before its row
- * kernel: the reduction's denominators (mean), the sum of class weights
- * (weights with smoothing), the loss accumulator zeroed (the forward
- * passes' reduced loss); reduction as kgen_reduction. One row computes its
- * own denominators and writes its loss: no prep unless weighted smoothing. */
+ * kernel: the denominators of a mean that a gradient needs (fused, bwd),
+ * the sum of class weights (weights with smoothing); reduction as
+ * kgen_reduction. The forward's mean is divided by finish, from the slots.
+ * One row computes its own denominators and writes its loss: no prep
+ * unless weighted smoothing. */
 int kg_xent_with_prep(int op, unsigned opts, int reduction, long long rows);
+/* Whether a cross-entropy call of op adds its loss into the slots of the
+ * scratch and runs finish after its row kernel: a reduced loss (fwd and
+ * fused) of more than one row. */
+int kg_xent_with_slots(int op, int reduction, long long rows);
 
 /* The dtypes, indexed by kgen_dtype (kgen.h). */
 #define KG_NDTYPES 3

@@ -102,7 +102,7 @@ typedef struct kgen_xent_options {
 	                                      [0, vocab) and not ignore_index (such rows get a NaN loss); or NULL;
 	                                      8-byte aligned (a 64-bit atomic; #KGEN_EALIGN otherwise) */
 	void *workspace;             /**< device memory of kgen_xent_workspace_size() bytes, 8-byte aligned,
-	                                  for the reductions' denominators: cleared on the call's stream
+	                                  for the reductions' denominators and loss slots: cleared on the call's stream
 	                                  (cuMemsetD8Async) and used by that call only, so it must not be in
 	                                  use by a call on another stream at the same time. NULL (default):
 	                                  the handle's scratch of the stream, made by kgen_prepare() or by
@@ -111,7 +111,8 @@ typedef struct kgen_xent_options {
 
 /** Bytes of a cross-entropy workspace (kgen_xent_options::workspace): the
  *  reductions' denominators (128 bytes), then 128 lines of 128 bytes into
- *  which the kernel's CTAs add their losses, summed into the total after. It was 64
+ *  which the kernel's CTAs add their losses' terms, weights and kept rows,
+ *  summed into the total after. It was 64
  *  bytes before the slots: a program that sized its workspace with the old
  *  macro must be rebuilt (the library's soname moved from libkgen.so.0 to
  *  libkgen.so.1 with it, so that such a program does not load this one);

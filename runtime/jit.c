@@ -235,8 +235,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		return kg_cu_fail("cuLaunchKernel", r);
 	/* finish: the reduced loss from the slots, once the row kernel is done
 	 * (pdl: resident early, it waits for the row kernel's completion) */
-	if (with_prep && l->prep && l->finish && a->reduction != KGEN_REDUCTION_NONE && a->rows != 1) {
-		if (pdl) {
+	if (l->finish && a->reduction != KGEN_REDUCTION_NONE && a->rows != 1) {
+		if (l->pdl) {
 			CUlaunchConfig cfg;
 			CUlaunchAttribute attr[2];
 			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 1, s);
@@ -244,8 +244,13 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		} else {
 			r = kg_cu.cuLaunchKernel(l->finish, 1, 1, 1, KG_FINISH_THREADS, 1, 1, 0, s, args, NULL);
 		}
-		if (r)
+		if (r) {
+			/* the slots hold this call's terms, which finish would have
+			 * cleared: cleared here, so that the next call on the scratch
+			 * does not add them into its loss */
+			kg_cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)a->scratch, 0, KGEN_XENT_WORKSPACE_BYTES, s);
 			return kg_cu_fail("cuLaunchKernel (finish)", r);
+		}
 	}
 	return 0;
 }

@@ -623,7 +623,7 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 		free(sc);
 		return kg_cu_fail("cuMemAlloc (scratch)", r);
 	}
-	/* cleared in stream order: the stream's first prep kernel comes after */
+	/* cleared in stream order: the stream's first kernel (prep or the row kernel) comes after */
 	if ((r = kg_cu.cuMemsetD8Async(sc->ptr, 0, KGEN_XENT_WORKSPACE_BYTES, stream))) {
 		kg_cu.cuMemFree(sc->ptr);
 		free(sc);
@@ -658,7 +658,7 @@ static int launch_with_workspace(void *ws, const kg_launch *l, kg_args *a, int w
 {
 	CUresult r;
 	a->scratch = (float *)ws;
-	if (with_prep && (r = kg_cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)ws, 0, KGEN_XENT_WORKSPACE_BYTES, stream)))
+	if ((r = kg_cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)ws, 0, KGEN_XENT_WORKSPACE_BYTES, stream)))
 		return kg_cu_fail("cuMemsetD8Async (workspace)", r);
 	return kg_launch_rows(l, a, with_prep, stream);
 }
@@ -719,20 +719,19 @@ static int find_kernel(kgen_ctx *ctx, int op, unsigned opts, int dtype, long lon
 
 /* Find (or build) the kernel of op for these arguments and launch it; ws:
  * the caller's workspace, or NULL for the handle's scratch of the stream
- * (used only when with_prep: the row kernels read the scratch only after a
- * prep kernel wrote it). */
+ * (used only with prep or the loss slots: otherwise no kernel reads it). */
 static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, const int align[2], kg_args *a,
                int with_prep, void *ws, CUstream stream)
 {
+	const int need = kg_ops[op].xent && (with_prep || kg_xent_with_slots(op, a->reduction, a->rows));
 	kg_scratch *sc = NULL;
 	kg_entry *e;
 	int rc;
-	if ((rc = find_kernel(ctx, op, opts, dtype, cols, align, a->rows, stream,
-	                      kg_ops[op].xent && with_prep && !ws ? &sc : NULL, &e)))
+	if ((rc = find_kernel(ctx, op, opts, dtype, cols, align, a->rows, stream, need && !ws ? &sc : NULL, &e)))
 		return rc;
 	kg_last_entry = e;
 	kg_last_ctx = ctx;
-	if (ws && with_prep)
+	if (ws && need)
 		return launch_with_workspace(ws, &e->launch, a, with_prep, stream);
 	if (sc)
 		return launch_with_scratch(sc, &e->launch, a, with_prep, stream);
@@ -878,7 +877,8 @@ size_t kgen_xent_workspace_size(void)
 }
 
 /* The problem bits of a cross-entropy call, and whether it runs the prep
- * kernel (kg_xent_with_prep; it then needs a scratch). */
+ * kernel (kg_xent_with_prep; it then needs a scratch, as the loss slots
+ * do: kg_xent_with_slots). */
 static unsigned xent_bits(int op, kgen_itype itype, const kgen_xent_options *opt, int64_t rows, int *with_prep)
 {
 	unsigned bits = 0;
@@ -1001,7 +1001,7 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 	kg_scratch *sc = NULL;
 	kg_entry *e;
 	unsigned bits = 0;
-	int rc, es, with_prep = 0, align[2];
+	int rc, es, with_prep = 0, need, align[2];
 	/* row starts as a caching allocator gives them (256-byte blocks), rows ld apart */
 	const void *base = (const void *)(uintptr_t)256;
 	kg_last_entry = NULL;
@@ -1027,6 +1027,8 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 	}
 	es = kg_dtype_size(dtype);
 	row_alignment(base, ld, base, ld, base, ld, es, align);
+	/* the scratch of the stream, for prep's denominators or the loss slots */
+	need = kg_ops[op].xent && (with_prep || kg_xent_with_slots((int)op, (int)opt->reduction, rows));
 	return find_kernel(ctx, (int)op, bits, (int)dtype, cols, align, rows, (CUstream)stream,
-	                   with_prep && !opt->workspace ? &sc : NULL, &e);
+	                   need && !opt->workspace ? &sc : NULL, &e);
 }

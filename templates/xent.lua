@@ -23,10 +23,13 @@
 -- kept rows; for sum all D are 1; for sum over a denominator all D are that
 -- denominator. Ignored rows have loss 0 and gradient 0; a
 -- target outside [0, C) gives the row a NaN loss and gradient and counts in
--- a.bad. The denominators come from kgen_xent_prep, launched first on the
--- same stream, so no host synchronization is needed; a call of one row
--- takes its own (the row kernel's `a.rows == 1` branch) and runs no prep
--- unless it has weights and smoothing (kg_xent_with_prep).
+-- a.bad. No host synchronization is needed: the forward's reduced loss is
+-- divided by kgen_xent_finish, from the terms the row kernel's CTAs add
+-- into the loss slots; a gradient of the mean takes its denominators from
+-- kgen_xent_prep, launched first on the same stream; a call of one row
+-- takes its own (the row kernel's `a.rows == 1` branch). Prep runs only
+-- for the gradient of a mean and for weights with smoothing
+-- (kg_xent_with_prep).
 local cuda = require("lib.cuda")
 local rows = require("lib.rows")
 local host = require("lib.host")
@@ -72,14 +75,15 @@ function T.default(p)
 end
 
 local prep = [[
-/* Denominators of the reductions, and the zeroed loss accumulator and
- * loss slots. Several CTAs (the runtime launches one per 2048 rows, at
- * most 128) add their partial sums into double accumulators in the
- * scratch; the last CTA to finish writes the results and leaves the
- * accumulators zeroed for the next call. Scratch (its first 128 bytes
- * zeroed once by its owner): float results [0..2], double accumulators at
- * byte 16, a CTA counter at byte 40; the loss slots from byte 128 (see
- * kg_loss_add, kgen_xent_finish), zeroed here at every call.
+/* Denominators of the reductions, for the passes that need them before
+ * they write (a gradient of a mean; a smoothed loss with class weights):
+ * the runtime launches prep only then (kg_xent_with_prep). Several CTAs
+ * (one per 2048 rows, at most 128) add their partial sums into double
+ * accumulators in the scratch; the last CTA to finish writes the results
+ * and leaves the accumulators zeroed for the next call. Scratch (cleared
+ * once by its owner): float results [0..2], double accumulators at byte
+ * 16, a CTA counter at byte 40; the loss slots from byte 128 (kg_loss_add,
+ * kgen_xent_finish, which leaves them clear).
  * On sm_90 the row kernel is launched as this kernel's programmatic
  * dependent: it may start at once, and waits (kg_dep_wait) for this
  * kernel's completion only where it reads what this kernel writes. */
@@ -90,9 +94,6 @@ extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args 
     double *acc = (double *)((char *)a.scratch + 16);
     unsigned *count = (unsigned *)((char *)a.scratch + 40);
     kg_dep_launch();
-    if (blockIdx.x == 0)
-        for (int i = threadIdx.x; i < KG_LOSS_SLOTS; i += blockDim.x)
-            *(float *)((char *)a.scratch + KG_SLOT_BASE + i * KG_SLOT_BYTES) = 0.f;
     double v[3] = {0, 0, 0}; /* kept rows, their weights, class weights */
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x; r < a.rows; r += stride) {
@@ -130,8 +131,6 @@ extern "C" __global__ void __launch_bounds__(1024) kgen_xent_prep(const kg_args 
         a.scratch[0] = (float)(HAS_WEIGHT ? sw : cnt);              /* D_nll */
         a.scratch[1] = (float)cnt;                                  /* D_z */
         a.scratch[2] = HAS_WEIGHT ? (float)wsum : (float)COLS;      /* sum of class weights */
-        if (a.loss && a.reduction != 0)
-            a.loss[0] = (a.reduction == 2 && cnt == 0) ? KG_NAN : 0.f; /* torch: mean of nothing is NaN */
         acc[0] = acc[1] = acc[2] = 0;
         *count = 0;
     }
@@ -163,7 +162,7 @@ local den_setup = [[
         /* one row: its own denominators (the prep kernel's, without it) */
         inv_nll = inv_s = kg_rcp(valid ? wt : 0.f);
         inv_z = kg_rcp(valid ? 1.f : 0.f);
-    } else if (a.reduction == 2) {
+    } else if (a.reduction == 2 && !KG_FWD) { /* the forward's mean: finish divides */
         inv_nll = inv_s = kg_rcp(a.scratch[0]);
         inv_z = kg_rcp(a.scratch[1]);
     } else if (a.reduction == 3) {
@@ -173,15 +172,19 @@ local den_setup = [[
 ]]
 
 local loss_out = [[
-    float loss = wt * (1.f - a.eps) * (lse - zt) * inv_nll;
-    if (HAS_SMOOTH)
-        loss += a.eps / COLS * (lse * wsum - sz) * inv_s;
-    if (HAS_ZLOSS)
-        loss += a.zloss * lse * lse * inv_z;
+    /* the row's terms before their denominators: the negative
+     * log-likelihood with its smoothing (over inv_nll == inv_s) and the
+     * z-loss (over inv_z) */
+    const float lnll = wt * (1.f - a.eps) * (lse - zt);
+    const float ls = HAS_SMOOTH ? a.eps / COLS * (lse * wsum - sz) : 0.f;
+    float ln = lnll + ls;
+    const float lz = HAS_ZLOSS ? a.zloss * lse * lse : 0.f;
+    /* each term over its own denominator: weights of 0 give 0 * inf = NaN, as torch */
+    float loss = lnll * inv_nll + (HAS_SMOOTH ? ls * inv_s : 0.f) + lz * inv_z;
     if (!valid)
         loss = 0.f;
     if (bad)
-        loss = KG_NAN;
+        loss = ln = KG_NAN;
     if (leader) {
         if (a.lse)
             a.lse[row] = lse;
@@ -192,21 +195,39 @@ local loss_out = [[
     }
     if (a.reduction != 0) {
         /* The CTA's rows are summed first, then its groups of rows (a
-         * persistent CTA's): one add per CTA at its end (kg_loss_add). */
-        __shared__ float cta_loss[ROWS_PER_CTA];
-        if (lane == 0)
-            cta_loss[group] = leader && valid ? loss : 0.f;
+         * persistent CTA's): one add per term and CTA at its end
+         * (kg_loss_add). The forward: the terms, their weights and the
+         * kept rows, which finish divides; the fused pass, which has the
+         * denominators for its gradient: the loss itself. One row: its
+         * loss is the total. */
+        __shared__ float cta_loss[KG_TERMS][ROWS_PER_CTA];
+        if (lane == 0) {
+            const bool keep = leader && valid;
+            const float term[KG_TERMS] = {a.rows == 1 || !KG_FWD ? loss : ln, lz, wt, 1.f};
+#pragma unroll
+            for (int k = 0; k < KG_TERMS; ++k)
+                if (kg_term_used(k, a.reduction))
+                    cta_loss[k][group] = keep ? term[k] : 0.f;
+        }
         __syncthreads();
         if (threadIdx.x < 32) {
-            float v = 0.f;
-            for (int g = threadIdx.x; g < ROWS_PER_CTA; g += 32)
-                v += cta_loss[g];
-            v = kg_group_sum<32>(v);
+            float v[KG_TERMS];
+#pragma unroll
+            for (int k = 0; k < KG_TERMS; ++k) {
+                v[k] = 0.f;
+                if (kg_term_used(k, a.reduction)) {
+                    for (int g = threadIdx.x; g < ROWS_PER_CTA; g += 32)
+                        v[k] += cta_loss[k][g];
+                    v[k] = kg_group_sum<32>(v[k]);
+                }
+            }
             if (threadIdx.x == 0 && rank == 0) {
-                if (a.rows == 1) /* no prep zeroed it: the one row's loss is the total */
-                    a.loss[0] = a.reduction == 2 && !valid ? KG_NAN : v; /* torch: mean of nothing is NaN */
+                if (a.rows == 1) /* no slots: the one row's loss is the total */
+                    a.loss[0] = a.reduction == 2 && !valid ? KG_NAN : v[0]; /* torch: mean of nothing is NaN */
                 else
-                    groups_loss += v;
+#pragma unroll
+                    for (int k = 0; k < KG_TERMS; ++k)
+                        groups_loss[k] += v[k];
             }
         }
     }
@@ -215,35 +236,58 @@ local loss_out = [[
 -- After the last group of rows: the CTA's (the cluster's) loss into its slot.
 local loss_add = [[
     if (a.reduction != 0 && a.rows != 1 && threadIdx.x == 0 && blockIdx.x % CLUSTER == 0)
-        kg_loss_add(a.scratch, blockIdx.x / CLUSTER, groups_loss);
+        kg_loss_add(a.scratch, blockIdx.x / CLUSTER, groups_loss, a.reduction);
 ]]
 
 -- The loss total, after the row kernel (fwd and fused).
 local finish = [[
-/* The slots' sums into the loss that prep set (0, or NaN for a mean of no
- * rows), once the row kernel is complete: one CTA of KG_LOSS_SLOTS
- * threads, a slot each. The runtime launches it after the row kernel, on
- * sm_90 as its programmatic dependent: it is resident before the row
- * kernel ends and waits (kg_dep_wait) for the row kernel's completion and
- * memory. The row kernel's CTAs add with fire-and-forget atomics and leave
- * at once: no CTA waits on an atomic's result or a fence. */
+/* The loss from the slots, once the row kernel is complete: one CTA of
+ * KG_LOSS_SLOTS threads, a slot each, which it leaves clear for the next
+ * call. The forward's terms are divided here (a mean: the log-likelihood
+ * term by the kept rows' weights, the z-loss by the kept rows), so the
+ * forward needs no prep; the fused pass, which divides its gradient by
+ * prep's denominators anyway, adds its rows' losses divided. The runtime launches it after the row kernel of a
+ * reduced loss of more than one row, on sm_90 as its programmatic
+ * dependent: it is resident before the row kernel ends and waits
+ * (kg_dep_wait) for the row kernel's completion and memory. The row
+ * kernel's CTAs add with fire-and-forget atomics and leave at once: no
+ * CTA waits on an atomic's result or a fence. */
 extern "C" __global__ void __launch_bounds__(KG_LOSS_SLOTS) kgen_xent_finish(const kg_args a)
 {
-    __shared__ float part[KG_LOSS_SLOTS / 32];
+    __shared__ double part[KG_TERMS][KG_LOSS_SLOTS / 32];
     kg_dep_wait(); /* first, on every path: the dependent of a kernel that starts it early waits */
     if (a.reduction == 0 || a.rows == 1) /* no slots: the row kernel wrote the loss (the runtime does not launch it) */
         return;
-    float v = *(const float *)((const char *)a.scratch + KG_SLOT_BASE + threadIdx.x * KG_SLOT_BYTES);
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (threadIdx.x % 32 == 0)
-        part[threadIdx.x / 32] = v;
+    float *slot = (float *)((char *)a.scratch + KG_SLOT_BASE + threadIdx.x * KG_SLOT_BYTES);
+#pragma unroll
+    for (int k = 0; k < KG_TERMS; ++k) {
+        double v = kg_term_used(k, a.reduction) ? (double)slot[k] : 0.0;
+        slot[k] = 0.f; /* clear for the next call */
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (threadIdx.x % 32 == 0)
+            part[k][threadIdx.x / 32] = v;
+    }
     __syncthreads();
     if (threadIdx.x == 0) {
-        float t = 0.f;
-        for (int w = 0; w < KG_LOSS_SLOTS / 32; ++w)
-            t += part[w];
-        a.loss[0] += t;
+        double t[KG_TERMS];
+#pragma unroll
+        for (int k = 0; k < KG_TERMS; ++k) {
+            t[k] = 0.0;
+            for (int w = 0; w < KG_LOSS_SLOTS / 32; ++w)
+                t[k] += part[k][w];
+        }
+        double loss = t[0] + t[1];
+        if (!KG_FWD) { /* the rows' losses over prep's denominators; none (no kept rows, or weights of 0): NaN, as torch */
+            if (a.reduction == 2 && a.scratch[0] == 0.f)
+                loss = KG_NAN;
+        } else if (a.reduction == 2) { /* no kept rows, or their weights 0: NaN, as torch's 0 / 0 */
+            const double d = HAS_WEIGHT ? t[2] : t[3];
+            loss = d == 0.0 ? (double)KG_NAN : t[0] / d + (HAS_ZLOSS ? t[1] / t[3] : 0.0);
+        } else if (a.reduction == 3) {
+            loss *= (double)a.inv_den;
+        }
+        a.loss[0] = (float)loss;
     }
 }
 ]]
@@ -269,19 +313,35 @@ __device__ __forceinline__ void kg_dep_wait(void)
 }
 /* The loss slots: KG_LOSS_SLOTS lines of KG_SLOT_BYTES from byte
  * KG_SLOT_BASE of the scratch (KGEN_XENT_WORKSPACE_BYTES = KG_SLOT_BASE +
- * KG_LOSS_SLOTS * KG_SLOT_BYTES), a float sum at the start of each,
- * zeroed by prep at each call and summed into the loss by
- * kgen_xent_finish. Same-address atomics serialize in L2 (about 1.3 ns
+ * KG_LOSS_SLOTS * KG_SLOT_BYTES), KG_TERMS float sums at the start of each:
+ * the log-likelihood term (with smoothing), the z-loss term, the kept
+ * rows' weights and the kept rows, before any denominator. Clear when
+ * their owner makes them; kgen_xent_finish sums them into the loss and
+ * clears them again. Same-address atomics serialize in L2 (about 1.3 ns
  * each on an H100): 131072 CTAs adding into the one loss cost 166 us;
  * spread over the slots' lines (and L2's slices) they do not. */
 #define KG_LOSS_SLOTS 128
 #define KG_SLOT_BASE 128
 #define KG_SLOT_BYTES 128
-/* Unit u (a CTA, or a cluster) adds v into slot u % KG_LOSS_SLOTS: an
- * atomic whose result is not used (a reduction the SM does not wait for). */
-__device__ __forceinline__ void kg_loss_add(float *scratch, unsigned u, float v)
+#define KG_TERMS 4
+/* Whether a reduction uses term k: the forward's weights and kept rows
+ * only for a mean, the weights only with class weights, the z-loss only
+ * with it; the fused pass adds its rows' losses, divided already (term 0). */
+__device__ __forceinline__ bool kg_term_used(int k, int reduction)
 {
-    atomicAdd((float *)((char *)scratch + KG_SLOT_BASE + (u % KG_LOSS_SLOTS) * KG_SLOT_BYTES), v);
+    if (!KG_FWD)
+        return k == 0;
+    return k == 0 || (k == 1 && HAS_ZLOSS) || (k == 2 && HAS_WEIGHT && reduction == 2) || (k == 3 && reduction == 2);
+}
+/* Unit u (a CTA, or a cluster) adds its terms into slot u % KG_LOSS_SLOTS:
+ * atomics whose results are not used (reductions the SM does not wait for). */
+__device__ __forceinline__ void kg_loss_add(float *scratch, unsigned u, const float v[KG_TERMS], int reduction)
+{
+    float *slot = (float *)((char *)scratch + KG_SLOT_BASE + (u % KG_LOSS_SLOTS) * KG_SLOT_BYTES);
+#pragma unroll
+    for (int k = 0; k < KG_TERMS; ++k)
+        if (kg_term_used(k, reduction))
+            atomicAdd(slot + k, v[k]);
 }
 ]]
 
@@ -422,6 +482,7 @@ function T.render(p, cfg)
     string.format("#define HAS_SMOOTH %d", o.smooth and 1 or 0),
     string.format("#define HAS_ZLOSS %d", o.zloss and 1 or 0),
     string.format("#define HAS_SOFTCAP %d", o.softcap and 1 or 0),
+    string.format("#define KG_FWD %d", p.pass == "fwd" and 1 or 0),
     [[
 /* c tanh(x / c), with inv_c = 1 / c */
 __device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
@@ -433,7 +494,7 @@ __device__ __forceinline__ float kg_cap(float x, float c, float inv_c)
     prep,
     p.pass ~= "bwd" and finish or "",
     string.format('extern "C" __global__ void __launch_bounds__(THREADS)\n%s(const kg_args a)\n{', kernel),
-    p.pass ~= "bwd" and "    float groups_loss = 0.f; /* the loss of this CTA's rows (thread 0) */\n" ..
+    p.pass ~= "bwd" and "    float groups_loss[KG_TERMS] = {0.f, 0.f, 0.f, 0.f}; /* this CTA's rows' terms (thread 0) */\n" ..
       "    kg_dep_launch(); /* kgen_xent_finish may start (its wait holds it) */\n" or "",
     E.prologue(early),
     p.pass ~= "fwd" and "    T *dx_p = (T *)a.out + row * a.ld_out;\n" or "",

@@ -590,8 +590,9 @@ runtime:
 			api_case(ctx, p, NULL);
 		}
 	/* Thousands of CTAs (50000 rows of 200 columns): the reduced loss
-	 * through the loss slots of the stream's scratch, each slot's last CTA
-	 * adding its sum into the total (smoothing with sum, the others plain). */
+	 * through the loss slots of the stream's scratch, summed (and the
+	 * forward's mean divided) by finish, which leaves them clear for the
+	 * next call (smoothing with sum, the others plain). */
 	static const int many_ops[] = {KG_XENT_FWD, KG_XENT_FUSED};
 	for (int oi = 0; oi < 2; oi++)
 		for (int d = 0; d < 3; d++)

@@ -153,11 +153,24 @@ int main(int argc, char **argv)
 		}
 	}
 	/* which cross-entropy calls run the prep kernel (the runtime and the
-	 * tuner ask kg_xent_with_prep): reduced losses and means of more than
-	 * one row, and weighted smoothing (the sum of every class weight) */
+	 * tuner ask kg_xent_with_prep): the means of more than one row whose
+	 * gradient needs the denominator (fused, bwd), and weighted smoothing
+	 * (the sum of every class weight); and which add into the loss slots
+	 * and run finish (kg_xent_with_slots): reduced losses of fwd and fused
+	 * of more than one row */
 	const unsigned ws = KG_XO_WEIGHT | KG_XO_SMOOTH;
-	CHECK(kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_MEAN, 4096), "fwd mean of 4096 rows: prep");
-	CHECK(kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_SUM, 2), "fwd sum of 2 rows: prep");
+	CHECK(!kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_MEAN, 4096), "fwd mean of 4096 rows: no prep");
+	CHECK(kg_xent_with_prep(KG_XENT_FUSED, 0, KGEN_REDUCTION_MEAN, 4096), "fused mean of 4096 rows: prep");
+	CHECK(!kg_xent_with_prep(KG_XENT_FUSED, KG_XO_WEIGHT | KG_XO_ZLOSS, KGEN_REDUCTION_SUM, 2), "fused sum: no prep");
+	CHECK(!kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_SUM, 2), "fwd sum of 2 rows: no prep");
+	CHECK(kg_xent_with_prep(KG_XENT_FWD, ws, KGEN_REDUCTION_NONE, 4096), "fwd with weighted smoothing: prep");
+	for (int op = KG_XENT_FWD; op <= KG_XENT_FUSED; op++)
+		for (int red = 0; red < 4; red++) {
+			const int want = op != KG_XENT_BWD && red != KGEN_REDUCTION_NONE;
+			CHECK(kg_xent_with_slots(op, red, 4096) == want, "slots, op %d reduction %d: want %d", op, red, want);
+			CHECK(!kg_xent_with_slots(op, red, 1), "one row, op %d reduction %d: no slots", op, red);
+		}
+	CHECK(!kg_xent_with_slots(KG_SOFTMAX_FWD, KGEN_REDUCTION_MEAN, 4096), "softmax: no slots");
 	CHECK(!kg_xent_with_prep(KG_XENT_FWD, 0, KGEN_REDUCTION_NONE, 4096), "fwd without reduction: no prep");
 	CHECK(!kg_xent_with_prep(KG_XENT_BWD, 0, KGEN_REDUCTION_SUM, 4096), "bwd of a sum: no prep");
 	CHECK(kg_xent_with_prep(KG_XENT_BWD, 0, KGEN_REDUCTION_MEAN, 4096), "bwd of a mean: prep");

@@ -165,13 +165,15 @@ int main(int argc, char **argv)
 		{KG_LOGSOFTMAX_FWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN not_this_one", 0, 0, 0, NULL},
 		{KG_LOGSOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_log_softmax_bwd",
 		 1, 0, 0, NULL},
+		{KG_XENT_FWD, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
+		 "FAKECUBIN kgen_xent_fwd kgen_xent_prep kgen_xent_finish", 0, 0, 0, NULL},
 	};
 	const spec bad_recs[] = {
 		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1, 0, NULL},
 	};
 	snprintf(good, sizeof good, "%s/good.kgenpack", base);
 	snprintf(bad, sizeof bad, "%s/bad.kgenpack", base);
-	CHECK(!make_pack(good, good_recs, 4), "make good pack");
+	CHECK(!make_pack(good, good_recs, 5), "make good pack");
 	CHECK(!make_pack(bad, bad_recs, 1), "make bad pack");
 	snprintf(path, sizeof path, "%s:%s", good, bad);
 	setenv("KGEN_PACK_PATH", path, 1);
@@ -211,6 +213,22 @@ int main(int argc, char **argv)
 		rc = call(ctx, KG_XENT_FUSED, 1, 8192, 0, used, sizeof used);
 		launched(seq, sizeof seq);
 		CHECK(!rc && !strcmp(seq, "kgen_xent_fused/1/128"), "one row: rc %d, launched '%s'", rc, seq);
+		/* a sum needs no denominator: the row kernel, then finish (no prep) */
+		{
+			kgen_xent_options so;
+			kgen_xent_options_init(&so);
+			so.reduction = KGEN_REDUCTION_SUM;
+			rc = xent_on(ctx, &so, NULL);
+			launched(seq, sizeof seq);
+			CHECK(!rc && !strcmp(seq, "kgen_xent_fused/64/128 kgen_xent_finish/1/128/P"), "sum: rc %d, launched '%s'",
+			      rc, seq);
+		}
+		/* the forward's mean: finish divides, no prep */
+		rc = kgen_xent_fwd(ctx, (float *)ybuf, NULL, xbuf, ybuf + 1024, 64, 8192, 8192, KGEN_BF16, KGEN_INT64, NULL,
+		                   NULL);
+		launched(seq, sizeof seq);
+		CHECK(!rc && !strcmp(seq, "kgen_xent_fwd/64/128 kgen_xent_finish/1/128/P"), "fwd mean: rc %d, launched '%s': %s",
+		      rc, seq, kgen_last_error());
 	}
 
 	/* Capture-safe launch paths: once a problem's kernel is loaded, a call

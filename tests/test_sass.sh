@@ -21,9 +21,9 @@
 #     16-byte global loads and stores for the aligned body of each row,
 #     2-byte accesses for its ends, no spills; a shifted staged loop within
 #     16 registers of the same loop on aligned rows;
-#   - cross-entropy's reduced loss: one add a CTA through the loss slots,
-#     the row kernel waiting for prep, prep starting it early, the loss
-#     added without waiting, finish waiting for the row kernel.
+#   - cross-entropy's reduced loss: one add a term and CTA through the
+#     loss slots, the row kernel waiting for prep, prep starting it early,
+#     the loss added without waiting, finish waiting for the row kernel.
 # Skips (77) without cuobjdump (scripts/deps.sh installs it from PyPI).
 set -u
 kgen=$1
@@ -79,6 +79,10 @@ sass push --op xent --pass fused --cols 128256 --dtype bf16 --smooth --config st
 		want push 'UCGABAR_ARV' "the split cluster barrier's arrive"
 		[ "$(grep -c 'UCGABAR_WAIT' "$tmp/push.sass")" = 1 ] ||
 			{ echo "FAIL: push: not exactly one cluster barrier wait (the mbarriers' initialisation)"; fails=$((fails + 1)); }
+		# the fused pass adds one float a cluster into its loss slot (its rows'
+		# losses over prep's denominators), the forward's terms apart (below)
+		[ "$(grep -c 'REDG\.E\.ADD\.F32' "$tmp/push.sass")" = 1 ] ||
+			{ echo "FAIL: push: not exactly one float reduction (the loss slot's add)"; fails=$((fails + 1)); }
 		refuse push '\bLD\.E\b' "distributed shared memory loads (the partials are pushed, not read)"
 		want push 'LDG\.E\.128' "16-byte global loads"
 		refuse push '\b(LDL|STL)\b' "local-memory spills"
@@ -168,8 +172,9 @@ sass fusedaligned --op xent --pass fused --cols 50256 --dtype bf16 --config $loo
 			{ echo "FAIL: fusedpeeled: a shifted fused loop uses ${rp:-?} registers, the aligned one ${ra:-?}"; fails=$((fails + 1)); }
 	}
 # cross-entropy's reduced loss: in the row kernel (not prep or finish), the
-# CTA's one add into a loss slot (kg_loss_add), an atomic whose result is not
-# used (REDG), and no atomic that returns a value (ATOMG) or fence (MEMBAR)
+# CTA's adds into a loss slot (kg_loss_add: without weights or z-loss, the
+# log-likelihood term and, for a mean, the kept rows), atomics whose results
+# are not used (REDG), and no atomic that returns a value (ATOMG) or fence (MEMBAR)
 # for a CTA to wait on; the wait for prep (griddepcontrol.wait: ACQBULK)
 # before prep's results are read, and the early start of finish
 # (griddepcontrol.launch_dependents: PREEXIT); in prep, the start of the row
@@ -181,7 +186,8 @@ if [ -s "$tmp/xent_fwd.sass" ]; then
 	}
 	row='^kgen_xent_fwd_'
 	counts="$(fn_has "$row" 'REDG\.E\.ADD\.F32') $(fn_has "$row" 'ATOMG') $(fn_has "$row" 'MEMBAR')"
-	[ "$counts" = "1 0 0" ] || { echo "FAIL: xent_fwd: float reductions, returning atomics, fences in the row kernel: $counts (want 1 0 0)"; fails=$((fails + 1)); }
+	[ "$counts" = "2 0 0" ] || { echo "FAIL: xent_fwd: float reductions, returning atomics, fences in the row kernel: $counts (want 2 0 0)"; fails=$((fails + 1)); }
+	[ "$(fn_has '_finish$' 'ATOMG|REDG| LDL| STL')" = 0 ] || { echo "FAIL: xent_fwd: finish adds atomically or spills"; fails=$((fails + 1)); }
 	[ "$(fn_has "$row" ACQBULK)" -ge 1 ] || { echo "FAIL: xent_fwd: no wait for prep (ACQBULK) in the row kernel"; fails=$((fails + 1)); }
 	[ "$(fn_has "$row" PREEXIT)" -ge 1 ] || { echo "FAIL: xent_fwd: the row kernel does not start finish (PREEXIT)"; fails=$((fails + 1)); }
 	[ "$(fn_has '_prep$' PREEXIT)" -ge 1 ] || { echo "FAIL: xent_fwd: prep does not start its dependent (PREEXIT)"; fails=$((fails + 1)); }

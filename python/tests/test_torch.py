@@ -218,6 +218,22 @@ def test_cross_entropy_mean_call_after_call():
         close(gsum.reshape(()), F.cross_entropy(x.double(), t, reduction="sum"), 1e-4, f"sum, call {i}")
 
 
+@pytest.mark.parametrize("rows", [1, 64])
+def test_cross_entropy_weights_of_zero(rows):
+    """A weighted mean whose kept targets all weigh 0 (with smoothing):
+    torch's 0 / 0, whatever the smoothing term adds; forward and fused."""
+    x = randn(rows, 300, dtype=torch.float32).requires_grad_()
+    t = torch.full((rows,), 3, device="cuda")
+    w = torch.rand(300, device="cuda") + 0.5
+    w[3] = 0
+    want = F.cross_entropy(x.detach().double(), t, weight=w.double(), label_smoothing=0.1)
+    got = kt.cross_entropy(x, t, weight=w, label_smoothing=0.1)
+    close(got.detach().reshape(()), want, 1e-4, f"weights of 0, {rows} rows")
+    with torch.no_grad():
+        fwd = kt.cross_entropy(x.detach(), t, weight=w, label_smoothing=0.1)
+    close(fwd.reshape(()), want, 1e-4, f"weights of 0, forward only, {rows} rows")
+
+
 def test_errors_carry_libkgen_messages():
     x = randn(4, 100, dtype=torch.float32)
     t = torch.randint(0, 100, (4,), device="cuda")
