@@ -35,6 +35,8 @@ static const char *name(const op_problem *p, char *buf, size_t len)
 	return buf;
 }
 
+static int tiled_rows; /* sampled rows past the tile compared with their tile row */
+
 /* One thread and three threads make the same bytes. */
 static void deterministic(op_problem p)
 {
@@ -52,8 +54,10 @@ static void deterministic(op_problem p)
 		goto out;
 	cells = (size_t)a.ns * (size_t)p.cols;
 	CHECK(a.ns == b.ns && a.ns > 0, "%s: %d and %d sampled rows", nm, a.ns, b.ns);
-	CHECK(same(a.h_in0, b.h_in0, (size_t)(p.rows * a.p.ld_in) * es), "%s: inputs differ", nm);
-	CHECK(same(a.h_in1, b.h_in1, (size_t)(p.rows * a.p.ld_in) * es), "%s: second inputs differ", nm);
+	CHECK(a.h_rows == (p.rows < OPS_TILE_ROWS ? p.rows : OPS_TILE_ROWS) && b.h_rows == a.h_rows,
+	      "%s: a tile of %lld and %lld rows", nm, a.h_rows, b.h_rows);
+	CHECK(same(a.h_in0, b.h_in0, (size_t)(a.h_rows * a.p.ld_in) * es), "%s: inputs differ", nm);
+	CHECK(same(a.h_in1, b.h_in1, (size_t)(a.h_rows * a.p.ld_in) * es), "%s: second inputs differ", nm);
 	CHECK(same(a.want, b.want, cells * sizeof *a.want), "%s: reference differs", nm);
 	CHECK(same(a.scale, b.scale, cells * sizeof *a.scale), "%s: error scales differ", nm);
 	if (kg_ops[p.op].xent) {
@@ -67,12 +71,27 @@ static void deterministic(op_problem p)
 		CHECK(same(a.h_dloss, b.h_dloss, a.n_dloss * sizeof(float)), "%s: dloss differs", nm);
 	}
 	/* padding columns are zero, so uploads are deterministic too */
-	for (long long r = 0; a.p.ld_in > p.cols && r < p.rows; r++)
+	for (long long r = 0; a.p.ld_in > p.cols && r < a.h_rows; r++)
 		for (long long c = p.cols; c < a.p.ld_in; c++)
 			if (ref_get(a.h_in0, p.dtype, (size_t)(r * a.p.ld_in + c)) != 0) {
 				CHECK(0, "%s: padding of row %lld is not zero", nm, r);
-				r = p.rows;
+				r = a.h_rows;
 				break;
+			}
+	/* rows past the tile repeat it: their logsumexp and reference are
+	 * those of their tile row (where both rows are sampled) */
+	for (long long r = a.h_rows; a.h_lse && r < p.rows; r++)
+		if (a.h_lse[r] != a.h_lse[r % a.h_rows]) {
+			CHECK(0, "%s: bwd lse of row %lld is not its tile row's", nm, r);
+			break;
+		}
+	for (int i = 0; p.op == KG_SOFTMAX_FWD && i < a.ns; i++)
+		for (int j = 0; j < a.ns && a.sample[i] >= a.h_rows; j++)
+			if (a.sample[j] == a.sample[i] % a.h_rows) {
+				tiled_rows++;
+				CHECK(same(a.want + (size_t)i * (size_t)p.cols, a.want + (size_t)j * (size_t)p.cols,
+				           (size_t)p.cols * sizeof *a.want),
+				      "%s: the reference of row %lld is not its tile row's", nm, a.sample[i]);
 			}
 	/* sanity: softmax rows sum to 1; fused cross-entropy gradient rows to about 0 */
 	for (int i = 0; i < a.ns && (p.op == KG_SOFTMAX_FWD || p.op == KG_XENT_FUSED); i++) {
@@ -138,6 +157,8 @@ int main(int argc, char **argv)
 		deterministic(problem(KG_LOGSOFTMAX_BWD, dt, 300, 129));
 		deterministic(problem(KG_XENT_FUSED, dt, 301, 1000));
 		deterministic(problem(KG_XENT_BWD, dt, 64, 3000));
+		deterministic(problem(KG_XENT_BWD, dt, 700, 200));
+		deterministic(problem(KG_SOFTMAX_FWD, dt, 2000, 64));
 		p = problem(KG_XENT_FWD, dt, 40, 777);
 		p.opts = KG_XO_WEIGHT | KG_XO_SMOOTH | KG_XO_ZLOSS | KG_XO_SOFTCAP;
 		p.bad_frac = 0.1;
@@ -152,6 +173,7 @@ int main(int argc, char **argv)
 			deterministic(p);
 		}
 	}
+	CHECK(tiled_rows > 0, "no sampled row past the tile was compared with its tile row");
 	/* which cross-entropy calls run the prep kernel (the runtime and the
 	 * tuner ask kg_xent_with_prep): the means of more than one row whose
 	 * gradient needs the denominator (fused, bwd), and weighted smoothing

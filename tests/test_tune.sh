@@ -54,6 +54,16 @@ grep -qE '^time: generate [0-9.]+ s, compile [0-9.]+ s, check\+time [0-9.]+ s; t
 	fail "cold: no phases"
 best=$(awk '$1 == "1" { print $2 }' "$tmp/cold.out")
 
+# 1b. 1000 rows: the test data are made on the host for the first 255 rows
+# and repeated down the rest on the device; the mock's softmax of every row
+# must match the reference of the sampled rows past the tile too (without
+# the repeat, those rows would hold no data and every variant would fail).
+"$kgen" tune --op softmax --cols 1024 --rows 1000 --reps 5 --jobs 2 >"$tmp/tile.out" 2>"$tmp/tile.err"
+rc=$?
+want_rc tile 0
+grep -qE "^$n variants: [1-9][0-9]* passed, 0 rejected" "$tmp/tile.out" ||
+	fail "rows past the tile: $(grep variants: "$tmp/tile.out")"
+
 # 2. again: every outcome is taken from the first run's trial records, nothing is timed.
 run again --json
 want_rc again 0

@@ -149,10 +149,11 @@ static void ref_sampled(void *arg, long long i0, long long i1)
 	for (long long i = i0; i < i1; i++) {
 		long long rr = d->sample[i];
 		double *w = d->want + (size_t)i * (size_t)p->cols, *sc = d->scale + (size_t)i * (size_t)p->cols;
+		const size_t off = (size_t)(rr % d->h_rows * p->ld_in);
 		for (long long c = 0; c < p->cols; c++) {
-			xr[c] = ref_get(d->h_in0, p->dtype, (size_t)(rr * p->ld_in + c));
+			xr[c] = ref_get(d->h_in0, p->dtype, off + (size_t)c);
 			if (d->h_in1)
-				yr[c] = ref_get(d->h_in1, p->dtype, (size_t)(rr * p->ld_in + c));
+				yr[c] = ref_get(d->h_in1, p->dtype, off + (size_t)c);
 		}
 		switch (p->op) {
 		case KG_SOFTMAX_FWD:
@@ -176,7 +177,8 @@ out:
 	free(yr);
 }
 
-/* Every row's logsumexp (bwd's input) and, with ra->loss, loss. */
+/* Rows [r0, r1)' logsumexp (bwd's input; from the tile's rows, a row's
+ * lse is its tile row's) and, with ra->loss, loss. */
 static void ref_all_rows(void *arg, long long r0, long long r1)
 {
 	ref_arg *ra = arg;
@@ -189,8 +191,9 @@ static void ref_all_rows(void *arg, long long r0, long long r1)
 	}
 	for (long long rr = r0; rr < r1; rr++) {
 		double lse, loss, ls;
+		const size_t off = (size_t)(rr % d->h_rows * p->ld_in);
 		for (long long c = 0; c < p->cols; c++)
-			xr[c] = ref_get(d->h_in0, p->dtype, (size_t)(rr * p->ld_in + c));
+			xr[c] = ref_get(d->h_in0, p->dtype, off + (size_t)c);
 		ref_xent_row(&ra->o, ra->den, xr, p->cols, d->h_target[rr], 1, &lse, &loss, &ls, NULL, NULL);
 		if (d->h_lse)
 			d->h_lse[rr] = (float)lse;
@@ -225,13 +228,14 @@ int op_data_host(op_data *d, const op_problem *prob)
 	if (p->reduction < 0)
 		p->reduction = p->op == KG_XENT_FWD ? KGEN_REDUCTION_NONE : KGEN_REDUCTION_MEAN;
 	es = (size_t)kg_dtype_size(p->dtype);
-	in_n = (size_t)(p->rows * p->ld_in);
 	d->in_bytes = (size_t)p->rows * (size_t)p->cols * es;
 	d->bytes = op_problem_bytes(p);
 
+	d->h_rows = p->rows < OPS_TILE_ROWS ? p->rows : OPS_TILE_ROWS;
+	in_n = (size_t)(d->h_rows * p->ld_in);
 	if (!(d->h_in0 = malloc(in_n * es)) || (info->inputs > 1 && !(d->h_in1 = malloc(in_n * es))))
 		return kg_err(KGEN_ENOMEM, "out of host memory for the test data");
-	par_for(p->threads, p->rows, fill_rows, d);
+	par_for(p->threads, d->h_rows, fill_rows, d);
 	seed = ref_row_seed(p->seed, STREAM_FILL, 0);
 	if (info->xent) {
 		if (!(d->h_target = malloc(sizeof *d->h_target * (size_t)p->rows)))
@@ -299,12 +303,29 @@ int op_data_host(op_data *d, const op_problem *prob)
 			d->want_total = NAN;
 	}
 	if (p->op == KG_XENT_BWD) {
-		/* bwd takes the forward's logsumexp: every row's, in fp32 */
+		/* bwd takes the forward's logsumexp: every row's, in fp32 (the
+		 * tile's rows', repeated as the inputs are) */
 		if (!(d->h_lse = malloc(sizeof *d->h_lse * (size_t)p->rows)))
 			return kg_err(KGEN_ENOMEM, "out of host memory");
-		par_for(p->threads, p->rows, ref_all_rows, &ra);
+		par_for(p->threads, d->h_rows, ref_all_rows, &ra);
+		for (long long rr = d->h_rows; rr < p->rows; rr++)
+			d->h_lse[rr] = d->h_lse[rr % d->h_rows];
 	}
 	return ra.fail ? kg_err(KGEN_ENOMEM, "out of host memory for the reference") : 0;
+}
+
+/* The host tile to dev, then repeated down the rows on the device on
+ * stream s: each copy doubles the rows that hold data. */
+static CUresult upload_tiled(const op_data *d, CUdeviceptr dev, const void *host, CUstream s)
+{
+	const size_t row = (size_t)d->p.ld_in * (size_t)kg_dtype_size(d->p.dtype);
+	CUresult r = kg_cu.cuMemcpyHtoD(dev, host, (size_t)d->h_rows * row);
+	for (long long have = d->h_rows; !r && have < d->p.rows;) {
+		long long n = have < d->p.rows - have ? have : d->p.rows - have;
+		r = kg_cu.cuMemcpyDtoDAsync(dev + (CUdeviceptr)((size_t)have * row), dev, (size_t)n * row, s);
+		have += n;
+	}
+	return r;
 }
 
 /* Device copies of the host data, and the arguments as the runtime fills them. */
@@ -315,11 +336,11 @@ static int op_data_upload(op_data *d)
 	size_t es = (size_t)kg_dtype_size(p->dtype);
 	size_t in_n = (size_t)(p->rows * p->ld_in), out_n = (size_t)(p->rows * p->ld_out);
 	CUresult r;
-	if ((r = kg_cu.cuMemAlloc(&d->d_in0, in_n * es)) || (r = kg_cu.cuMemcpyHtoD(d->d_in0, d->h_in0, in_n * es)))
+	if ((r = kg_cu.cuMemAlloc(&d->d_in0, in_n * es)) || (d->h_in1 && (r = kg_cu.cuMemAlloc(&d->d_in1, in_n * es))))
 		return kg_cu_fail("cuMemAlloc (inputs)", r);
-	if (d->h_in1 && ((r = kg_cu.cuMemAlloc(&d->d_in1, in_n * es)) ||
-	                 (r = kg_cu.cuMemcpyHtoD(d->d_in1, d->h_in1, in_n * es))))
-		return kg_cu_fail("cuMemAlloc (inputs)", r);
+	if ((r = upload_tiled(d, d->d_in0, d->h_in0, NULL)) || (d->h_in1 && (r = upload_tiled(d, d->d_in1, d->h_in1, NULL))) ||
+	    (r = kg_cu.cuCtxSynchronize()))
+		return kg_cu_fail("uploading the inputs", r);
 	if (p->op != KG_XENT_FWD) {
 		if (p->inplace)
 			d->d_out = d->d_in0;
@@ -429,7 +450,7 @@ int op_data_reset(op_data *d, CUstream s)
 	size_t es = (size_t)kg_dtype_size(d->p.dtype);
 	CUresult r = CUDA_SUCCESS;
 	if (d->p.inplace)
-		r = kg_cu.cuMemcpyHtoD(d->d_in0, d->h_in0, (size_t)(d->p.rows * d->p.ld_in) * es);
+		r = upload_tiled(d, d->d_in0, d->h_in0, s);
 	else if (d->d_out)
 		r = kg_cu.cuMemsetD8Async(d->d_out, 0xff, (size_t)(d->p.rows * d->p.ld_out) * es, s);
 	if (!r && d->d_loss && d->p.op != KG_XENT_BWD)

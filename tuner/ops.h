@@ -1,6 +1,16 @@
 /* ops.h: test problems for every op: random inputs on the host and the
  * device, the fp64 reference on a sample of rows, and the comparison of a
- * kernel's outputs with it. Shared by the tuner and the GPU tests. */
+ * kernel's outputs with it. Shared by the tuner and the GPU tests.
+ *
+ * The inputs are made on the host for the first OPS_TILE_ROWS rows only
+ * (the tile); the device copy repeats the tile down the rows (row r holds
+ * the tile's row r % OPS_TILE_ROWS), while targets, upstream gradients and
+ * the reference are every row's own. At thousands of long rows making and
+ * uploading every row took seconds a problem, most of a preset's time; a
+ * tile of 255 rows (a multiple of 3, so the fill modes' every-third-row
+ * patterns fall on the same rows, and no power of two, so a kernel that
+ * writes a row to another a power of two away still fails) keeps the check
+ * of every sampled row exact. */
 #ifndef KGEN_OPS_H
 #define KGEN_OPS_H
 
@@ -9,6 +19,7 @@
 
 #define OPS_SAMPLE_ROWS 256
 #define OPS_MAX_THREADS 256
+#define OPS_TILE_ROWS 255
 
 typedef struct op_problem {
 	int op;                 /* kg_op */
@@ -34,7 +45,8 @@ typedef struct op_data {
 	kg_args a;              /* device pointers and arguments, ready to launch */
 	int with_prep;
 	size_t in_bytes, out_bytes, bytes; /* bytes = the fewest an op must move */
-	void *h_in0, *h_in1;    /* host copies of the inputs (dtype) */
+	void *h_in0, *h_in1;    /* host copies of the inputs' tile (dtype): h_rows rows of ld_in */
+	long long h_rows;       /* min(rows, OPS_TILE_ROWS) */
 	long long *h_target;
 	double *h_weight;
 	CUdeviceptr d_in0, d_in1, d_out, d_target, d_weight, d_loss, d_lse, d_dloss, d_bad, d_scratch;
