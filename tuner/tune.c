@@ -417,6 +417,14 @@ static int render_space(tune_ctx *x)
 	if (x->n == 0)
 		return kg_err(KGEN_EUNSUPPORTED, "the template has no variant for %s %s %s cols=%lld sm_%d", o->op,
 		              kg_ops[x->op].pass, kg_dtype_names[o->dtype], o->cols, x->sm);
+	for (int k = 0; k < o->n_only; k++) {
+		int found = 0;
+		for (int i = 0; i < x->n && !found; i++)
+			found = !strcmp(x->configs[i], o->only[k]);
+		if (!found)
+			return kg_err(KGEN_EINVAL, "--only '%s' is not a variant of %s %s %s cols=%lld sm_%d ('kgen space' lists them)",
+			              o->only[k], o->op, kg_ops[x->op].pass, kg_dtype_names[o->dtype], o->cols, x->sm);
+	}
 	kg_stamp(x->stamp, sizeof x->stamp, gen_template_hash(x->g, gen_family(kg_ops[x->op].op)));
 	if ((rc = render_jobs(x->g, &x->prob, &x->p, res, x->configs, x->n, o)))
 		return rc;
@@ -477,6 +485,15 @@ static void leave_for_later(pool *p, int first)
 			p->jobs[i].later = 1;
 }
 
+/* Whether config is one of o->only. */
+static int only_asked(const tune_opts *o, const char *config)
+{
+	for (int k = 0; k < o->n_only; k++)
+		if (!strcmp(o->only[k], config))
+			return 1;
+	return 0;
+}
+
 /* A share of the space (no_time, share_n > 1; of the variants want()
  * keeps, when given): the others' variants skipped, not compiled. Trials
  * and resume (with a GPU to time on): the outcomes of earlier runs taken,
@@ -488,12 +505,14 @@ static void leave_for_later(pool *p, int first)
 static void plan_trials(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
-	if (o->no_time && (o->share_n > 1 || o->want))
+	if ((o->no_time && (o->share_n > 1 || o->want)) || o->n_only)
 		for (int i = 0, k = 0; i < x->n; i++) {
 			const char *why = NULL;
 			if (x->p.jobs[i].skip)
 				continue;
-			if (o->want && !o->want(o->want_arg, x->res->trials[i].config))
+			if (o->n_only && !only_asked(o, x->res->trials[i].config))
+				why = "not asked for (--only)";
+			else if (o->no_time && o->want && !o->want(o->want_arg, x->res->trials[i].config))
 				why = "not wanted";
 			else if (o->share_n > 1 && k++ % o->share_n != o->share_i)
 				why = "another share's";
@@ -794,7 +813,7 @@ static void finish(tune_ctx *x, const tally *tl)
 	res->time_s = now_s() - x->t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)x->n, sizeof *res->trials, trial_cmp);
-	if (!o->no_time)
+	if (!o->no_time && !o->n_only)
 		store_best(x->c, o, &x->dev, x->stamp, &x->p, res);
 }
 
