@@ -107,7 +107,7 @@ static void deterministic(op_problem p)
 	op_data c;
 	p.seed ^= 1;
 	if (op_data_host(&c, &p) == 0)
-		CHECK(!same(a.h_in0, c.h_in0, (size_t)(p.rows * a.p.ld_in) * es), "%s: seed changes nothing", nm);
+		CHECK(!same(a.h_in0, c.h_in0, (size_t)(a.h_rows * a.p.ld_in) * es), "%s: seed changes nothing", nm);
 	op_data_free(&c);
 out:
 	op_data_free(&a);

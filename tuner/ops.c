@@ -315,11 +315,16 @@ int op_data_host(op_data *d, const op_problem *prob)
 }
 
 /* The host tile to dev, then repeated down the rows on the device on
- * stream s: each copy doubles the rows that hold data. */
+ * stream s: each copy doubles the rows that hold data. A copy from
+ * pageable memory may return before its data reach the device, and the
+ * tuner's stream does not wait for the legacy stream the copy runs on: the
+ * context is synchronized before anything on s reads the tile. */
 static CUresult upload_tiled(const op_data *d, CUdeviceptr dev, const void *host, CUstream s)
 {
 	const size_t row = (size_t)d->p.ld_in * (size_t)kg_dtype_size(d->p.dtype);
 	CUresult r = kg_cu.cuMemcpyHtoD(dev, host, (size_t)d->h_rows * row);
+	if (!r)
+		r = kg_cu.cuCtxSynchronize();
 	for (long long have = d->h_rows; !r && have < d->p.rows;) {
 		long long n = have < d->p.rows - have ? have : d->p.rows - have;
 		r = kg_cu.cuMemcpyDtoDAsync(dev + (CUdeviceptr)((size_t)have * row), dev, (size_t)n * row, s);

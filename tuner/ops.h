@@ -4,9 +4,10 @@
  *
  * The inputs are made on the host for the first OPS_TILE_ROWS rows only
  * (the tile); the device copy repeats the tile down the rows (row r holds
- * the tile's row r % OPS_TILE_ROWS), while targets, upstream gradients and
- * the reference are every row's own. At thousands of long rows making and
- * uploading every row took seconds a problem, most of a preset's time; a
+ * the tile's row r % OPS_TILE_ROWS; the backward passes' dy alike), while
+ * cross-entropy's targets and upstream gradients, and the reference, are
+ * every row's own. At thousands of long rows making and uploading every
+ * row took seconds a problem, most of a preset's time; a
  * tile of 255 rows (a multiple of 3, so the fill modes' every-third-row
  * patterns fall on the same rows, and no power of two, so a kernel that
  * writes a row to another a power of two away still fails) keeps the check
