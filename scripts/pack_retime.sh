@@ -3,8 +3,9 @@
 # (op, pass, dtype, cols, options, rows bucket) whose configurations
 # differ, each problem's two configurations timed side by side in one
 # `kgen tune --only OLD_CONFIG --only NEW_CONFIG --fresh` run (same data,
-# same process, the tuner's final round): the geometric mean of old time /
-# new time (> 1: NEW's choice is faster) and every problem where NEW's
+# same process; both again in the tuner's final round when within 10% of
+# each other, else the slower one's first-round time): the geometric mean
+# of old time / new time (> 1: NEW's choice is faster) and every problem where NEW's
 # choice is more than 3% slower. Unlike scripts/pack_compare.sh, which
 # reads each pack's own tuning times (two runs, often two machines, whose
 # spread between calls is several percent a record), this measures.
@@ -12,8 +13,9 @@
 # Environment: KGEN (default build/kgen), LIMIT=N (only the first N
 # differing records), SKIP=N (leave out the first N of them, to go on
 # where a stopped run ended), JSONL=FILE (append each problem's tuner
-# JSON). The tuning runs use a cache of their own (removed at the end), so
-# the user's cache keeps its records; nothing is stored as a best either.
+# JSON), RECORD_TIMEOUT=SECONDS (one problem's run at most, default 600).
+# The tuning runs use a cache of their own (removed at the end): the
+# user's cache is not touched.
 set -u
 [ $# = 2 ] || { echo "usage: scripts/pack_retime.sh OLD.kgenpack NEW.kgenpack" >&2; exit 2; }
 kgen=${KGEN:-build/kgen}
@@ -45,7 +47,14 @@ def problem_args(key):
 old, new = load(old_path), load(new_path)
 keys = sorted(k for k in set(old) & set(new) if old[k]["config"] != new[k]["config"])
 same = sum(1 for k in set(old) & set(new) if old[k]["config"] == new[k]["config"])
-skip, limit = int(os.environ.get("SKIP", "0")), int(os.environ.get("LIMIT", "0"))
+def env_int(name, default):
+    v = os.environ.get(name) or str(default)
+    if not v.isdigit():
+        sys.exit(f"pack_retime: {name} must be a whole number, not '{v}'")
+    return int(v)
+
+
+skip, limit, timeout = env_int("SKIP", 0), env_int("LIMIT", 0), env_int("RECORD_TIMEOUT", 600)
 keys = keys[skip:skip + limit] if limit else keys[skip:]
 print(f"{same} shared records with the same configuration (not timed); {len(keys)} with another, timed here",
       flush=True)
@@ -54,8 +63,13 @@ jsonl = open(os.environ["JSONL"], "a") if os.environ.get("JSONL") else None
 for i, k in enumerate(keys):
     a, b = old[k]["config"], new[k]["config"]
     cmd = [kgen, "tune", *problem_args(k), "--only", a, "--only", b, "--fresh", "--json", "-q"]
-    run = subprocess.run(cmd, capture_output=True, text=True)
     name = " ".join(map(str, k))
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        failed.append(name)
+        print(f"[{i + 1}/{len(keys)}] {name}: not timed (stopped after {timeout} s)", flush=True)
+        continue
     try:
         d = json.loads(run.stdout.strip().splitlines()[-1])
         t = {x["config"]: x["time_us"] for x in d["trials"]}

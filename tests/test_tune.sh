@@ -328,8 +328,20 @@ grep -q "no current record for 'Mock GPU' sm 90" "$tmp/only_export.out" ||
 	fail "only: a best was stored: $(cat "$tmp/only_export.out")"
 KGEN_CACHE_DIR=$tmp/cache5 run only_text --only "$only_a"
 want_rc only_text 0
-grep -q "^timed the 1 variant asked for (--only); nothing stored as the best" "$tmp/only_text.out" ||
+grep -q "^the variants asked for (--only) timed; nothing stored as the best, no trial record written" "$tmp/only_text.out" ||
 	fail "only, text: $(tail -3 "$tmp/only_text.out")"
+# an --only run (--fresh or not) leaves a finished search as it was: the
+# next --keep-current run keeps the record, a plain run times nothing
+KGEN_CACHE_DIR=$tmp/cache6 run only_base --full
+KGEN_CACHE_DIR=$tmp/cache6 run only_fresh --only "$only_a" --only "$only_b" --fresh
+KGEN_CACHE_DIR=$tmp/cache6 run only_again --only "$only_a"
+KGEN_CACHE_DIR=$tmp/cache6 run only_keep --keep-current --json
+[ "$(field only_keep 'd["status"]')" = kept ] || fail "only: the finished search was not kept: $(cat "$tmp/only_keep.out")"
+KGEN_CACHE_DIR=$tmp/cache6 run only_resume --json
+[ "$(field only_resume 'd["counts"]["timed"], d["counts"]["resumed"] > 0')" = "0 True" ] ||
+	fail "only: the next run did not resume the finished search: $(field only_resume 'd["counts"]')"
+run only_twice --only "$only_a" --only "$only_a"
+want_rc only_twice 2
 run only_bad --only "cluster=1,strategy=none"
 want_rc only_bad 2
 grep -q "^kgen: error: --only 'cluster=1,strategy=none' is not a variant of softmax fwd" "$tmp/only_bad.err" ||

@@ -117,10 +117,11 @@ static const char usage_tune[] =
 	"                   for a change that keeps the ranking, in a fraction of the time\n"
 	"  --prior-top N    variants timed with --prior (default 8)\n"
 	"  --only CONFIG    time only this variant (a whole configuration, as 'kgen space'\n"
-	"                   lists it); repeat for more (at most 64). No early stop, and\n"
-	"                   nothing is stored as the problem's best: for timing given\n"
-	"                   variants side by side in one run (with --fresh, again), e.g.\n"
-	"                   two packs' choices (scripts/pack_retime.sh)\n"
+	"                   lists it); repeat for more (at most 64). No early stop;\n"
+	"                   nothing is stored as the problem's best and no trial record\n"
+	"                   is written: for timing given variants side by side in one\n"
+	"                   run (with --fresh, not earlier runs' outcomes), e.g. two\n"
+	"                   packs' choices (scripts/pack_retime.sh)\n"
 	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
 	"                   copy of the same bytes (default 1), time no more variants; for\n"
 	"                   ops that write what they read (not xent fwd) where the copy\n"
@@ -412,6 +413,9 @@ static void other_opt(int c, args *a)
 	case OPT_ONLY:
 		if (a->n_only == MAX_ONLY)
 			cli_die_usage("at most %d --only", MAX_ONLY);
+		for (int k = 0; k < a->n_only; k++)
+			if (!strcmp(a->only[k], optarg))
+				cli_die_usage("--only '%s' given twice", optarg);
 		a->only[a->n_only++] = optarg;
 		break;
 	case OPT_KEEP_CURRENT: a->keep_current = 1; break;
@@ -505,6 +509,8 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 	if (a->n_only && (a->preset || a->prior || a->keep_current))
 		cli_die_usage("--only names variants of one problem: not with %s",
 		              a->preset ? "--preset" : a->prior ? "--prior" : "--keep-current");
+	if (a->n_only && a->near_copy)
+		cli_die_usage("--only times every variant asked for: not with --near-copy");
 	if (a->preset)
 		check_preset_args(a);
 	else
@@ -822,8 +828,8 @@ static int report_single(const tune_cli *t)
 	if (it->res.stored)
 		fprintf(t->human, "best stored in '%s'\n", it->res.cache_dir);
 	else if (t->a->n_only && it->res.timed)
-		fprintf(t->human, "timed the %d variant%s asked for (--only); nothing stored as the best\n", t->a->n_only,
-		        t->a->n_only == 1 ? "" : "s");
+		fprintf(t->human, "the variants asked for (--only) timed; nothing stored as the best, no trial record "
+		                  "written\n");
 	else if (it->res.timed && it->has_best)
 		fprintf(t->human, "the cache '%s' already holds this record or a faster one; kept it\n", it->res.cache_dir);
 	return !strcmp(it->status, "stopped") ? 128 + (stop_signal ? stop_signal : SIGINT) : 0;

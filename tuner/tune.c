@@ -436,7 +436,7 @@ static int render_space(tune_ctx *x)
 		return rc;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
-	x->tx = (trial_ctx){x->c, res->key, x->stamp, o->rows, 0};
+	x->tx = (trial_ctx){x->c, res->key, x->stamp, o->rows, 0, 0};
 	return 0;
 }
 
@@ -524,7 +524,10 @@ static void plan_trials(tune_ctx *x)
 		}
 	if (x->gpu_rc || o->no_time)
 		return;
-	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh);
+	/* --only writes no trial record and starts no epoch (--fresh then only
+	 * leaves the earlier outcomes unread) */
+	x->tx.no_write = o->n_only > 0;
+	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh && !o->n_only);
 	if (!o->fresh)
 		resume(&x->tx, &x->p, x->res);
 	x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top);
@@ -807,7 +810,7 @@ static void finish(tune_ctx *x, const tally *tl)
 	tune_result *res = x->res;
 	if (!o->no_time && x->screen < x->reps)
 		final_round(res, &x->p, &x->data, x->b, &x->tx, &x->dev, x->reps, o);
-	if (!o->no_time && !res->skipped && !res->interrupted && tl->done_ok > 0)
+	if (!o->no_time && !o->n_only && !res->skipped && !res->interrupted && tl->done_ok > 0)
 		if (!res->untimed || res->budget_spent)
 			mark_complete(&x->tx, res->untimed ? 2 : 1);
 	res->time_s = now_s() - x->t1 - res->gen_s;
@@ -977,7 +980,7 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 		return;
 	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
-	trial_ctx tx = {c, key, stamp, o->rows, 0};
+	trial_ctx tx = {c, key, stamp, o->rows, 0, 0};
 	const int twin = plan_order(&tx, o, op, p, res, top);
 	if (twin < 0 && prior_first(o, key, p, res))
 		leave_for_later(p, o->prior_top > 0 ? o->prior_top : TUNE_PRIOR_TOP);
