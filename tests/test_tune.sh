@@ -5,7 +5,7 @@
 # pass the check):
 # pruning after load, trial records resumed by the next run, --fresh,
 # --budget, Ctrl-C and kill -9 then resume, --json, --devices, --keep-current,
-# --prior.
+# --prior, --only and scripts/pack_retime.sh.
 set -u
 kgen=$1
 export KGEN_CUDA_LIBRARY=$2
@@ -313,6 +313,57 @@ want_rc prior_missing 1
 grep -q "^kgen: error: --prior: cannot open pack" "$tmp/prior_missing.err" || fail "prior, missing pack: $(cat "$tmp/prior_missing.err")"
 run prior_full --prior "$tmp/keep.kgenpack" --full
 want_rc prior_full 2
+
+# 14. --only: the variants asked for are timed side by side (each one's time
+# in the JSON's trials), the rest not; nothing is stored as the best; a
+# configuration the space lacks and --preset are refused.
+only_a=$("$kgen" space --op softmax --cols 1024 --sm 90 | sed -n 2p)
+only_b=$("$kgen" space --op softmax --cols 1024 --sm 90 | sed -n 7p)
+KGEN_CACHE_DIR=$tmp/cache5 run only --only "$only_a" --only "$only_b" --fresh --json
+want_rc only 0
+got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["counts"]["timed"], d["counts"]["skipped"], d["stored"], sorted(t["config"] for t in d["trials"]) == sorted(sys.argv[2:4]), all(t["time_us"] > 0 for t in d["trials"]))' "$tmp/only.out" "$only_a" "$only_b")
+[ "$got" = "2 $((n - 2)) False True True" ] || fail "only: $got: $(cat "$tmp/only.out")"
+KGEN_CACHE_DIR=$tmp/cache5 "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/only.kgenpack" >"$tmp/only_export.out" 2>&1
+grep -q "no current record for 'Mock GPU' sm 90" "$tmp/only_export.out" ||
+	fail "only: a best was stored: $(cat "$tmp/only_export.out")"
+KGEN_CACHE_DIR=$tmp/cache5 run only_text --only "$only_a"
+want_rc only_text 0
+grep -q "^the variants asked for (--only) timed; nothing stored as the best, no trial record written" "$tmp/only_text.out" ||
+	fail "only, text: $(tail -3 "$tmp/only_text.out")"
+# an --only run (--fresh or not) leaves a finished search as it was: the
+# next --keep-current run keeps the record, a plain run times nothing
+KGEN_CACHE_DIR=$tmp/cache6 run only_base --full
+KGEN_CACHE_DIR=$tmp/cache6 run only_fresh --only "$only_a" --only "$only_b" --fresh
+KGEN_CACHE_DIR=$tmp/cache6 run only_again --only "$only_a"
+KGEN_CACHE_DIR=$tmp/cache6 run only_keep --keep-current --json
+[ "$(field only_keep 'd["status"]')" = kept ] || fail "only: the finished search was not kept: $(cat "$tmp/only_keep.out")"
+KGEN_CACHE_DIR=$tmp/cache6 run only_resume --json
+[ "$(field only_resume 'd["counts"]["timed"], d["counts"]["resumed"] > 0')" = "0 True" ] ||
+	fail "only: the next run did not resume the finished search: $(field only_resume 'd["counts"]')"
+run only_twice --only "$only_a" --only "$only_a"
+want_rc only_twice 2
+run only_bad --only "cluster=1,strategy=none"
+want_rc only_bad 2
+grep -q "^kgen: error: --only 'cluster=1,strategy=none' is not a variant of softmax fwd" "$tmp/only_bad.err" ||
+	fail "only, unknown config: $(cat "$tmp/only_bad.err")"
+"$kgen" tune --preset llm --only "$only_a" >"$tmp/only_preset.out" 2>&1
+rc=$?
+want_rc only_preset 2
+
+# 15. scripts/pack_retime.sh: two packs whose records of the problem name
+# other configurations (the whole space searched; an early stop at the
+# copy, the first variant that passed) timed side by side with --only; the
+# slower choice is named.
+KGEN_CACHE_DIR=$tmp/rtA run rt_full --full
+KGEN_CACHE_DIR=$tmp/rtA "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/rtA.kgenpack" >/dev/null 2>&1
+KGEN_MOCK_COPY_US=200 KGEN_CACHE_DIR=$tmp/rtB run rt_early
+KGEN_CACHE_DIR=$tmp/rtB "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/rtB.kgenpack" >/dev/null 2>&1
+KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rt.out" 2>&1
+rc=$?
+want_rc rt 0
+grep -q "^0 shared records with the same configuration (not timed); 1 with another, timed here" "$tmp/rt.out" &&
+	grep -qE "^1 timed: geomean old/new 0\.[0-9]+; 1 where NEW's choice is more than 3% slower" "$tmp/rt.out" ||
+	fail "pack_retime: $(cat "$tmp/rt.out")"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"

@@ -116,6 +116,12 @@ static const char usage_tune[] =
 	"                   (unless a twin's ranking names the leaders, below): a re-tune\n"
 	"                   for a change that keeps the ranking, in a fraction of the time\n"
 	"  --prior-top N    variants timed with --prior (default 8)\n"
+	"  --only CONFIG    time only this variant (a whole configuration, as 'kgen space'\n"
+	"                   lists it); repeat for more (at most 64). No early stop;\n"
+	"                   nothing is stored as the problem's best and no trial record\n"
+	"                   is written: for timing given variants side by side in one\n"
+	"                   run (with --fresh, not earlier runs' outcomes), e.g. two\n"
+	"                   packs' choices (scripts/pack_retime.sh)\n"
 	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
 	"                   copy of the same bytes (default 1), time no more variants; for\n"
 	"                   ops that write what they read (not xent fwd) where the copy\n"
@@ -173,7 +179,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP, OPT_ONLY
 };
 
 static const struct option long_opts[] = {
@@ -210,6 +216,7 @@ static const struct option long_opts[] = {
 	{"full", no_argument, NULL, OPT_FULL},
 	{"near-copy", required_argument, NULL, OPT_NEAR_COPY},
 	{"prior", required_argument, NULL, OPT_PRIOR},
+	{"only", required_argument, NULL, OPT_ONLY},
 	{"prior-top", required_argument, NULL, OPT_PRIOR_TOP},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -217,12 +224,15 @@ static const struct option long_opts[] = {
 };
 
 #define MAX_DEVICES 64
+#define MAX_ONLY 64
 
 typedef struct args {
 	const char *op, *pass, *config, *cache_dir, *cubin, *preset, *prior;
 	int dtype, sm, device, jobs, reps, top, check_only, quiet, geometry, op_id, prior_top;
 	int dtype_set, device_set, fresh, keep_current, json, list, shard, shards;
 	int devices[MAX_DEVICES], ndevices;
+	const char *only[MAX_ONLY];
+	int n_only;
 	unsigned opts;
 	long long cols, rows;
 	double budget, near_copy;
@@ -400,6 +410,14 @@ static void other_opt(int c, args *a)
 	case OPT_CUBIN: a->cubin = optarg; break;
 	case OPT_FRESH: a->fresh = 1; break;
 	case OPT_PRIOR: a->prior = optarg; break;
+	case OPT_ONLY:
+		if (a->n_only == MAX_ONLY)
+			cli_die_usage("at most %d --only", MAX_ONLY);
+		for (int k = 0; k < a->n_only; k++)
+			if (!strcmp(a->only[k], optarg))
+				cli_die_usage("--only '%s' given twice", optarg);
+		a->only[a->n_only++] = optarg;
+		break;
 	case OPT_KEEP_CURRENT: a->keep_current = 1; break;
 	case OPT_FULL: a->full = 1; break;
 	case OPT_JSON: a->json = 1; break;
@@ -488,6 +506,11 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		cli_die_usage("--prior times a few variants: not with %s", a->check_only ? "--check-only" : "--full");
 	if (a->prior_top && !a->prior)
 		cli_die_usage("--prior-top applies to --prior only");
+	if (a->n_only && (a->preset || a->prior || a->keep_current))
+		cli_die_usage("--only names variants of one problem: not with %s",
+		              a->preset ? "--preset" : a->prior ? "--prior" : "--keep-current");
+	if (a->n_only && a->near_copy)
+		cli_die_usage("--only times every variant asked for: not with --near-copy");
 	if (a->preset)
 		check_preset_args(a);
 	else
@@ -594,7 +617,7 @@ static void cli_done(void *arg, int device, int i, int rc, const char *error, co
 	report_item_set(it, &it->p, it->p.rows ? it->p.rows : a->rows, a->ndevices ? device : -1, rc, error, res);
 	t->finished++;
 	if (a->json)
-		report_json(stdout, it);
+		report_json(stdout, it, a->n_only ? res : NULL); /* --only: each variant's time */
 	if (t->single) {
 		if (res->kept) {
 			fprintf(t->human, "kept the record in '%s': %s %.2f us, %.0f GB/s (tuned with this template before; "
@@ -716,9 +739,11 @@ static void tune_opts_of(const args *a, tune_opts *o)
 	o->fresh = a->fresh;
 	o->keep_current = a->keep_current;
 	o->budget_s = a->budget;
-	o->full = a->full;
+	o->full = a->full || a->n_only > 0; /* --only: every variant asked for is timed */
 	o->near_copy_pct = a->near_copy;
 	o->prior_top = a->prior_top;
+	o->only = a->only;
+	o->n_only = a->n_only;
 	o->seed = a->seed;
 	o->stop = &stop_signal;
 }
@@ -802,6 +827,9 @@ static int report_single(const tune_cli *t)
 		return 0;
 	if (it->res.stored)
 		fprintf(t->human, "best stored in '%s'\n", it->res.cache_dir);
+	else if (t->a->n_only && it->res.timed)
+		fprintf(t->human, "the variants asked for (--only) timed; nothing stored as the best, no trial record "
+		                  "written\n");
 	else if (it->res.timed && it->has_best)
 		fprintf(t->human, "the cache '%s' already holds this record or a faster one; kept it\n", it->res.cache_dir);
 	return !strcmp(it->status, "stopped") ? 128 + (stop_signal ? stop_signal : SIGINT) : 0;
@@ -849,7 +877,7 @@ static int cmd_tune(int argc, char **argv)
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
 	           "target weight smooth zloss softcap budget fresh keep-current json preset list shard devices full near-copy "
-	           "prior prior-top",
+	           "prior prior-top only",
 	           &a);
 	if ((rc = tune_problems(&a, &one, &problems, &orig, &n)))
 		return cli_fail(rc);

@@ -147,8 +147,10 @@ void report_counts(FILE *f, const report_item *it, double budget_s)
 		        r->untimed);
 	if (r->order[0])
 		fprintf(f, "order: the default, then by %s\n", r->order);
-	if (r->skipped)
+	if (r->skipped && r->early_stop[0])
 		fprintf(f, "early stop: %s; %d variants not timed (--full times them)\n", r->early_stop, r->skipped);
+	else if (r->skipped) /* --only */
+		fprintf(f, "%d variants not asked for, not timed\n", r->skipped);
 	fprintf(f, "time: generate %.1f s, compile %.1f s, check+time %.1f s; total %.1f s\n", r->gen_s, r->compile_s,
 	        r->time_s, r->total_s);
 }
@@ -161,7 +163,7 @@ static void json_num(FILE *f, double v, int ok)
 		fputs("null", f);
 }
 
-void report_json(FILE *f, const report_item *it)
+void report_json(FILE *f, const report_item *it, const tune_result *trials)
 {
 	const tune_result *r = &it->res;
 	const kg_opinfo *info = &kg_ops[it->p.op];
@@ -221,8 +223,26 @@ void report_json(FILE *f, const report_item *it)
 	fputs(",\"pruned_by\":{", f);
 	for (int k = 0; k < TUNE_NPRUNE; k++)
 		fprintf(f, "%s\"%s\":%d", k ? "," : "", tune_prune_names[k], r->pruned_by[k]);
-	fprintf(f, "},\"seconds\":%.3f,\"phases\":{\"generate\":%.3f,\"compile\":%.3f,\"check_time\":%.3f}}\n",
+	fprintf(f, "},\"seconds\":%.3f,\"phases\":{\"generate\":%.3f,\"compile\":%.3f,\"check_time\":%.3f}",
 	        r->total_s, r->gen_s, r->compile_s, r->time_s);
+	if (trials) { /* every variant not skipped or pruned: its outcome and time */
+		int k = 0;
+		fputs(",\"trials\":[", f);
+		for (int i = 0; i < trials->n; i++) {
+			const tune_trial *t = &trials->trials[i];
+			if (!strcmp(t->status, "skipped") || !strcmp(t->status, "pruned"))
+				continue;
+			fputs(k++ ? ",{\"config\":" : "{\"config\":", f);
+			cli_json_str(f, t->config);
+			fputs(",\"status\":", f);
+			cli_json_str(f, t->status);
+			fputs(",\"time_us\":", f);
+			json_num(f, t->us, !strcmp(t->status, "ok"));
+			fputc('}', f);
+		}
+		fputc(']', f);
+	}
+	fputs("}\n", f);
 	fflush(f);
 }
 

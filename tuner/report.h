@@ -40,7 +40,7 @@ void report_table(FILE *f, const tune_result *res, int top);
 void report_counts(FILE *f, const report_item *it, double budget_s);
 
 /* One line of JSON: the problem and its outcome. */
-void report_json(FILE *f, const report_item *it);
+void report_json(FILE *f, const report_item *it, const tune_result *trials);
 
 /* A line of a list's progress: "xent fused bf16 vocab 128256: best ... ". */
 void report_line(FILE *f, const report_item *it);

@@ -31,7 +31,10 @@ void utc_date(char *buf, size_t len)
 void write_trial(const trial_ctx *x, const tune_trial *t)
 {
 	char k[KG_KEY_MAX + 256], rec[2048], date[32];
-	int n = snprintf(k, sizeof k, "%s\x1f%s", x->key, t->config);
+	int n;
+	if (x->no_write)
+		return;
+	n = snprintf(k, sizeof k, "%s\x1f%s", x->key, t->config);
 	utc_date(date, sizeof date);
 	snprintf(rec, sizeof rec,
 	         "status=%s\ntime_us=%.3f\np10_us=%.3f\np90_us=%.3f\ngbps=%.1f\nmax_err=%.3g\n"

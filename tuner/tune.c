@@ -417,6 +417,14 @@ static int render_space(tune_ctx *x)
 	if (x->n == 0)
 		return kg_err(KGEN_EUNSUPPORTED, "the template has no variant for %s %s %s cols=%lld sm_%d", o->op,
 		              kg_ops[x->op].pass, kg_dtype_names[o->dtype], o->cols, x->sm);
+	for (int k = 0; k < o->n_only; k++) {
+		int found = 0;
+		for (int i = 0; i < x->n && !found; i++)
+			found = !strcmp(x->configs[i], o->only[k]);
+		if (!found)
+			return kg_err(KGEN_EINVAL, "--only '%s' is not a variant of %s %s %s cols=%lld sm_%d ('kgen space' lists them)",
+			              o->only[k], o->op, kg_ops[x->op].pass, kg_dtype_names[o->dtype], o->cols, x->sm);
+	}
 	kg_stamp(x->stamp, sizeof x->stamp, gen_template_hash(x->g, gen_family(kg_ops[x->op].op)));
 	if ((rc = render_jobs(x->g, &x->prob, &x->p, res, x->configs, x->n, o)))
 		return rc;
@@ -428,7 +436,7 @@ static int render_space(tune_ctx *x)
 		return rc;
 	}
 	snprintf(res->cache_dir, sizeof res->cache_dir, "%s", cache_dir(x->c));
-	x->tx = (trial_ctx){x->c, res->key, x->stamp, o->rows, 0};
+	x->tx = (trial_ctx){x->c, res->key, x->stamp, o->rows, 0, 0};
 	return 0;
 }
 
@@ -477,6 +485,15 @@ static void leave_for_later(pool *p, int first)
 			p->jobs[i].later = 1;
 }
 
+/* Whether config is one of o->only. */
+static int only_asked(const tune_opts *o, const char *config)
+{
+	for (int k = 0; k < o->n_only; k++)
+		if (!strcmp(o->only[k], config))
+			return 1;
+	return 0;
+}
+
 /* A share of the space (no_time, share_n > 1; of the variants want()
  * keeps, when given): the others' variants skipped, not compiled. Trials
  * and resume (with a GPU to time on): the outcomes of earlier runs taken,
@@ -488,12 +505,14 @@ static void leave_for_later(pool *p, int first)
 static void plan_trials(tune_ctx *x)
 {
 	const tune_opts *o = x->o;
-	if (o->no_time && (o->share_n > 1 || o->want))
+	if ((o->no_time && (o->share_n > 1 || o->want)) || o->n_only)
 		for (int i = 0, k = 0; i < x->n; i++) {
 			const char *why = NULL;
 			if (x->p.jobs[i].skip)
 				continue;
-			if (o->want && !o->want(o->want_arg, x->res->trials[i].config))
+			if (o->n_only && !only_asked(o, x->res->trials[i].config))
+				why = "not asked for (--only)";
+			else if (o->no_time && o->want && !o->want(o->want_arg, x->res->trials[i].config))
 				why = "not wanted";
 			else if (o->share_n > 1 && k++ % o->share_n != o->share_i)
 				why = "another share's";
@@ -505,7 +524,10 @@ static void plan_trials(tune_ctx *x)
 		}
 	if (x->gpu_rc || o->no_time)
 		return;
-	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh);
+	/* --only writes no trial record and starts no epoch (--fresh then only
+	 * leaves the earlier outcomes unread) */
+	x->tx.no_write = o->n_only > 0;
+	x->tx.epoch = trial_epoch(x->c, x->res->key, o->fresh && !o->n_only);
 	if (!o->fresh)
 		resume(&x->tx, &x->p, x->res);
 	x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top);
@@ -788,13 +810,13 @@ static void finish(tune_ctx *x, const tally *tl)
 	tune_result *res = x->res;
 	if (!o->no_time && x->screen < x->reps)
 		final_round(res, &x->p, &x->data, x->b, &x->tx, &x->dev, x->reps, o);
-	if (!o->no_time && !res->skipped && !res->interrupted && tl->done_ok > 0)
+	if (!o->no_time && !o->n_only && !res->skipped && !res->interrupted && tl->done_ok > 0)
 		if (!res->untimed || res->budget_spent)
 			mark_complete(&x->tx, res->untimed ? 2 : 1);
 	res->time_s = now_s() - x->t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)x->n, sizeof *res->trials, trial_cmp);
-	if (!o->no_time)
+	if (!o->no_time && !o->n_only)
 		store_best(x->c, o, &x->dev, x->stamp, &x->p, res);
 }
 
@@ -958,7 +980,7 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 		return;
 	kg_problem_key(key, sizeof key, op, o->opts, o->dtype, o->cols, o->sm, dev.name, kg_rows_bucket(o->rows));
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
-	trial_ctx tx = {c, key, stamp, o->rows, 0};
+	trial_ctx tx = {c, key, stamp, o->rows, 0, 0};
 	const int twin = plan_order(&tx, o, op, p, res, top);
 	if (twin < 0 && prior_first(o, key, p, res))
 		leave_for_later(p, o->prior_top > 0 ? o->prior_top : TUNE_PRIOR_TOP);

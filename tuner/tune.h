@@ -78,6 +78,10 @@ typedef struct tune_opts {
 	                         * after the default and the search stops once prior_top variants have
 	                         * a time; not with full */
 	int prior_top;          /* 0: TUNE_PRIOR_TOP */
+	const char *const *only;/* n_only > 0: only these configurations (each must be in the space) are
+	                         * checked and timed, the rest "skipped"; no early stop, nothing stored
+	                         * as the problem's best; not with keep_current or prior */
+	int n_only;
 	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
 	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */

@@ -17,6 +17,8 @@ typedef struct trial_ctx {
 	const char *key, *stamp;
 	long long rows;
 	long epoch;
+	int no_write;   /* write no trial record (--only: a few variants timed for a comparison
+	                 * leave the problem's records, epoch and finished search as they were) */
 } trial_ctx;
 
 /* The trial records of an earlier run: collected by a scan (whose callback
