@@ -1,7 +1,8 @@
 /**
  * @file kgen.h
- * @brief kgen runtime library: tuned softmax kernels, loaded from the tuning
- *        cache and launched on the caller's stream.
+ * @brief kgen runtime library: tuned softmax, log-softmax and cross-entropy
+ *        kernels, loaded from the tuning cache or a pack and launched on the
+ *        caller's stream.
  *
  * Every function that can fail returns an int: #KGEN_SUCCESS (0) or one of the
  * negative KGEN_E* codes below. kgen_strerror() names a code;
@@ -23,9 +24,13 @@
  * call's wins; between two as near, the earlier source. Only records made
  * by this kgen version from these templates (their stamp), and compiled by
  * an NVRTC the driver can load, are used; a pack's cubin is checked against
- * its checksum first. A problem none of them serves gets the template's
- * default configuration, compiled with NVRTC on first use and stored in the
- * cache; without NVRTC the call fails with #KGEN_ENONVRTC. Packs need no
+ * its checksum first. A problem none of them serves takes, in order, the
+ * record of the same problem from the pack of another GPU model of the
+ * same SM (unless $KGEN_NO_BORROW), the configuration tuned at the nearest
+ * width (within 2x; unless $KGEN_NO_NEAR_WIDTH), else the template's
+ * default configuration (kgen_last_kernel() says which). A borrowed record
+ * brings its cubin; the other two are compiled with NVRTC on first use and
+ * stored in the cache; without NVRTC such a call fails with #KGEN_ENONVRTC. Packs need no
  * NVRTC: see docs/packs.md.
  */
 #ifndef KGEN_H

@@ -3,11 +3,12 @@
 # each stopped after SHARD_SECONDS with the best so far kept, per-problem
 # --budget BUDGET) and export the cache's best records as $OUT/$NAME.kgenpack;
 # with MERGE="a.kgenpack ..." merge those and this one into
-# $OUT/h100-sm90.kgenpack and verify it. Logs in $OUT/$NAME.tgz; work files
+# $OUT/$MERGED.kgenpack (default: h200-sm90 on an H200, else h100-sm90) and
+# verify it. EXTRA="op:pass:dtype:cols ..." tunes those single problems too. Logs in $OUT/$NAME.tgz; work files
 # (the cache) in $WORK (default /tmp/kgen-pack-work).
 # After a change to one template family: IMPORT=packs/<gpu>-sm90.kgenpack
 # (the GPU's last pack, imported into the cache once; its stale records are
-# skipped) and KEEP=1 (kgen tune --keep-current) tune only the problems
+# skipped) and KEEP=1 (any non-empty value: kgen tune --keep-current) tune only the problems
 # whose template changed and those the pack lacks. PRIOR=some.kgenpack
 # (kgen tune --prior: the pack of the build before, or another model's of
 # the same SM) times that pack's configuration of each problem right after
@@ -19,6 +20,7 @@ w=${WORK:-/tmp/kgen-pack-work}
 mkdir -p "$out" "$w"
 export KGEN_CACHE_DIR=$w/cache KGEN_PACK_DIR=
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+case "$gpu" in *H200*) merged=${MERGED:-h200-sm90} ;; *) merged=${MERGED:-h100-sm90} ;; esac
 if [ -n "${IMPORT:-}" ] && [ ! -f "$w/imported" ]; then
 	build/kgen pack import "$IMPORT" 2>&1 | tee -a "$w/summary.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] && touch "$w/imported"
@@ -36,10 +38,10 @@ for p in ${EXTRA:-}; do # op:pass:dtype:cols
 done
 build/kgen pack export --gpu "$gpu" --sm 90 -o "$out/$name.kgenpack" 2>&1 | tee -a "$w/summary.txt"
 if [ -n "${MERGE:-}" ]; then
-	build/kgen pack merge -o "$out/h100-sm90.kgenpack" ${MERGE} "$out/$name.kgenpack" 2>&1 | tee -a "$w/summary.txt"
-	build/kgen pack verify "$out/h100-sm90.kgenpack" >"$w/verify.log" 2>&1
+	build/kgen pack merge -o "$out/$merged.kgenpack" ${MERGE} "$out/$name.kgenpack" 2>&1 | tee -a "$w/summary.txt"
+	build/kgen pack verify "$out/$merged.kgenpack" >"$w/verify.log" 2>&1
 	echo "verify exit $?: $(tail -1 "$w/verify.log")" | tee -a "$w/summary.txt"
-	build/kgen pack ls "$out/h100-sm90.kgenpack" >"$w/ls.txt" 2>&1
+	build/kgen pack ls "$out/$merged.kgenpack" >"$w/ls.txt" 2>&1
 	echo "records: $(grep -c . "$w/ls.txt") lines in pack ls" | tee -a "$w/summary.txt"
 fi
 tar czf "$out/$name.tgz" -C "$w" --exclude cache .
