@@ -201,6 +201,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	unsigned grid;
 	CUresult r;
 	/* a grid holds at most 2^31 - 1 CTAs; grid * cluster must not wrap */
+	if (l->split && (!l->max_grid || !a->xg))
+		return kg_err(KGEN_EINVAL, "a row split over CTAs needs a persistent grid and the exchange area");
 	if (!groups || (!l->max_grid && groups > 0x7fffffffull / per))
 		return kg_err(KGEN_EINVAL, "%lld rows need %llu CTAs (%u rows each, %u per group): more than a grid holds "
 		              "(2147483647); split the call", (long long)a->rows, groups * per, l->rows_per_cta, per);
@@ -208,6 +210,11 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		/* a persistent kernel walks over the rest; max_grid counts CTAs,
 		 * grid counts groups of rows (one cluster each) */
 		unsigned cap = l->max_grid / (l->cluster > 1 ? l->cluster : 1);
+		/* a split row's groups and CTAs within the exchange area */
+		if (l->split && cap > KG_XG_GROUPS)
+			cap = KG_XG_GROUPS;
+		if (l->split && cap > KG_XG_CTAS / per)
+			cap = KG_XG_CTAS / per;
 		if (cap < 1)
 			cap = 1;
 		grid = groups > cap ? cap : (unsigned)groups;
@@ -226,7 +233,7 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		 * after prep, the row kernel starts while prep runs (pdl) */
 		CUlaunchConfig cfg;
 		CUlaunchAttribute attr[2];
-		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->cluster, pdl, s);
+		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->split ? 1 : l->cluster, pdl, s);
 		r = kg_cu.cuLaunchKernelEx(&cfg, l->fn, args, NULL);
 	} else {
 		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);

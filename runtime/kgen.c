@@ -64,6 +64,7 @@ typedef struct kg_scratch {
 	CUstream stream;
 	pthread_t thread;
 	CUdeviceptr ptr;
+	CUdeviceptr xg; /* the exchange area of rows split over CTAs (KG_XG_BYTES), made by the first such kernel */
 	pthread_mutex_t lock;
 } kg_scratch;
 
@@ -186,6 +187,8 @@ void kgen_close(kgen_ctx *ctx)
 		next = sc->next;
 		if (push_if_alive(sc->cuctx, sc->ctxid)) {
 			kg_cu.cuMemFree(sc->ptr);
+			if (sc->xg)
+				kg_cu.cuMemFree(sc->xg);
 			kg_cu.cuCtxPopCurrent(&popped);
 		}
 		pthread_mutex_destroy(&sc->lock);
@@ -390,11 +393,12 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 	e->launch.smem = b.smem;
 	e->launch.rows_per_cta = b.rows_per_cta;
 	e->launch.cluster = b.cluster;
+	e->launch.split = kg_config_split(b.config);
 	if (!e->launch.block || !e->launch.rows_per_cta) {
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
 	}
-	if (e->launch.block > 1024 || e->launch.cluster > 16 || e->launch.rows_per_cta > 65536 ||
+	if (e->launch.block > 1024 || e->launch.cluster > (e->launch.split ? 128u : 16u) || e->launch.rows_per_cta > 65536 ||
 	    e->launch.smem > (256u << 10)) {
 		snprintf(why, len, "its launch geometry is out of range (block %u, cluster %u, rows_per_cta %u, smem %u)",
 		         e->launch.block, e->launch.cluster, e->launch.rows_per_cta, e->launch.smem);
@@ -404,14 +408,15 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	rc = kg_module_load(cubin, b.kernel, b.prep, b.finish, e->launch.smem, e->launch.cluster, &e->mod, &e->launch);
+	rc = kg_module_load(cubin, b.kernel, b.prep, b.finish, e->launch.smem, e->launch.split ? 1 : e->launch.cluster,
+	                    &e->mod, &e->launch);
 	free(cubin);
 	if (rc) { /* e.g. a cubin this driver cannot load */
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
 	e->launch.max_grid = kg_max_grid(e->launch.fn, b.persist, e->launch.block, e->launch.smem,
-	                                 e->launch.cluster, dev->sms);
+	                                 e->launch.split ? 1 : e->launch.cluster, dev->sms);
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", b.config);
 	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
@@ -586,14 +591,15 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->launch.smem = v.smem;
 	e->launch.rows_per_cta = v.rows_per_cta;
 	e->launch.cluster = v.cluster;
+	e->launch.split = v.split;
 	snprintf(e->origin, sizeof e->origin, "%s", near_cols ? "nearest" : "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
 	e->near_cols = near_cols;
 	if (near_cols)
 		snprintf(e->lender, sizeof e->lender, "%s", near.lender);
-	rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.cluster, &e->mod, &e->launch);
+	rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.split ? 1 : v.cluster, &e->mod, &e->launch);
 	if (!rc)
-		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.cluster, dev->sms);
+		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.split ? 1 : v.cluster, dev->sms);
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);
@@ -638,6 +644,34 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 	ctx->scratch = sc;
 	*out = sc;
 	return 0;
+}
+
+/* For a kernel that splits its rows over CTAs that are no cluster (e->launch.split):
+ * the stream's scratch (*sc, made when NULL) with its exchange area, made and
+ * cleared in stream order on first use (each launch leaves it clear). */
+static int split_area(kgen_ctx *ctx, const kg_entry *e, CUstream stream, kg_scratch **sc)
+{
+	kg_want w;
+	CUresult r;
+	int rc = 0;
+	memset(&w, 0, sizeof w);
+	w.cuctx = e->cuctx;
+	w.ctxid = e->ctxid;
+	pthread_mutex_lock(&ctx->lock);
+	if (!*sc)
+		rc = scratch_for(ctx, &w, stream, sc);
+	if (!rc && !(*sc)->xg) {
+		if ((r = kg_cu.cuMemAlloc(&(*sc)->xg, KG_XG_BYTES))) {
+			(*sc)->xg = 0;
+			rc = kg_cu_fail("cuMemAlloc (exchange area)", r);
+		} else if ((r = kg_cu.cuMemsetD8Async((*sc)->xg, 0, KG_XG_BYTES, stream))) {
+			kg_cu.cuMemFree((*sc)->xg);
+			(*sc)->xg = 0;
+			rc = kg_cu_fail("cuMemsetD8Async (exchange area)", r);
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return rc;
 }
 
 /* Enqueue prep, row kernel and finish on the handle's scratch of the stream,
@@ -731,6 +765,9 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 		return rc;
 	kg_last_entry = e;
 	kg_last_ctx = ctx;
+	if (e->launch.split && (rc = split_area(ctx, e, stream, &sc)))
+		return rc;
+	a->xg = sc && sc->xg ? (unsigned *)(uintptr_t)sc->xg : NULL;
 	if (ws && need)
 		return launch_with_workspace(ws, &e->launch, a, with_prep, stream);
 	if (sc)
@@ -1029,6 +1066,9 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 	row_alignment(base, ld, base, ld, base, ld, es, align);
 	/* the scratch of the stream, for prep's denominators or the loss slots */
 	need = kg_ops[op].xent && (with_prep || kg_xent_with_slots((int)op, (int)opt->reduction, rows));
-	return find_kernel(ctx, (int)op, bits, (int)dtype, cols, align, rows, (CUstream)stream,
-	                   need && !opt->workspace ? &sc : NULL, &e);
+	if ((rc = find_kernel(ctx, (int)op, bits, (int)dtype, cols, align, rows, (CUstream)stream,
+	                      need && !opt->workspace ? &sc : NULL, &e)))
+		return rc;
+	/* a kernel that splits its rows over CTAs: its exchange area, made ahead of a capture */
+	return e->launch.split ? split_area(ctx, e, (CUstream)stream, &sc) : 0;
 }

@@ -43,9 +43,10 @@
  * checks the long width's variants that are not persistent at F rows
  * (each CTA's work is then the same at any row count; the persistent ones
  * keep the capped count, so that each CTA walks over several groups).
- * $KGEN_TEST_PART=narrow or long runs only that part of A's quick sweep
- * (the narrow rows' problems, or the long width's), so that a slow tool's
- * run can be split over several sittings.
+ * $KGEN_TEST_PART=narrow, long or split runs only that part of A's sweep
+ * (the narrow rows' problems, the long width's, or the variants that split
+ * a row over CTAs that are no cluster, xchg=global, at 131072 and 200003
+ * columns), so that a slow tool's run can be split over several sittings.
  */
 #include <math.h>
 #include <pthread.h>
@@ -95,6 +96,16 @@ static int persistent(void *arg, const char *config)
 	return (strstr(config, "persist=") != NULL) == *(const int *)arg;
 }
 
+/* A's split part: only the variants that split a row over CTAs that are no
+ * cluster (xchg=global), the others of these long widths being the long
+ * part's business. */
+static int only_split;
+static int split_variant(void *arg, const char *config)
+{
+	(void)arg;
+	return strstr(config, "xchg=global") != NULL;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -125,6 +136,8 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 					o.dtype = d;
 					o.cols = cols[k];
 					o.rows = rows_max > 0 && rows[ri] > rows_max ? rows_max : rows[ri];
+					if (only_split)
+						o.want = split_variant;
 					if (parts == 2) {
 						o.want = persistent;
 						o.want_arg = &want_persistent;
@@ -483,6 +496,7 @@ int main(void)
 	static const long long xcols[] = {7, 1000, 8192, 50257};
 	static const long long rows2[] = {3, 1000};
 	static const long long long_cols[] = {32768}, long_rows[] = {1000};
+	static const long long split_cols[] = {131072, 200003}, split_rows[] = {1, 300, 5};
 	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
 	setvbuf(stdout, NULL, _IOLBF, 0); /* the sections' progress shows even if the run is killed */
 	const char *shard = getenv("KGEN_TEST_SHARD");
@@ -495,8 +509,8 @@ int main(void)
 	const char *part = getenv("KGEN_TEST_PART");
 	if (part && !*part)
 		part = NULL;
-	if (part && strcmp(part, "narrow") && strcmp(part, "long")) {
-		fprintf(stderr, "KGEN_TEST_PART must be narrow or long, not '%s'\n", part);
+	if (part && strcmp(part, "narrow") && strcmp(part, "long") && strcmp(part, "split")) {
+		fprintf(stderr, "KGEN_TEST_PART must be narrow, long or split, not '%s'\n", part);
 		return 2;
 	}
 	kgen_ctx *ctx;
@@ -540,6 +554,17 @@ int main(void)
 		sweep(KG_SOFTMAX_FWD, 0, long_cols, 1, long_rows, 1, 1);
 		sweep(KG_LOGSOFTMAX_BWD, 0, long_cols, 1, long_rows, 1, 1);
 		sweep(KG_XENT_FUSED, 0, long_cols, 1, long_rows, 1, 1);
+	}
+	if (!part || !strcmp(part, "split")) {
+		/* rows split over CTAs that are no cluster: one row, a few, and
+		 * more rows than the grid's groups (each walks several, the
+		 * exchange area's two pairs a CTA by row parity); an odd width */
+		only_split = 1;
+		for (int op = KG_SOFTMAX_FWD; op <= KG_XENT_FUSED; op++)
+			sweep(op, 0, split_cols, 2, split_rows, quick ? 2 : 3, 0);
+		sweep(KG_XENT_FWD, XO_ALL, split_cols, 1, split_rows, 2, 0);
+		sweep(KG_XENT_FUSED, XO_ALL, split_cols, 2, split_rows, 2, 0);
+		only_split = 0;
 	}
 
 runtime:

@@ -202,7 +202,7 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 			continue;
 		if (j->v.block < 1 || j->v.block > MAX_BLOCK)
 			prune(res, t, TUNE_PRUNE_LIMITS, "a block of %u threads (at most %d)", j->v.block, MAX_BLOCK);
-		else if (j->v.cluster > MAX_CLUSTER || (j->v.cluster > 1 && p->sm < 90))
+		else if (!j->v.split && (j->v.cluster > MAX_CLUSTER || (j->v.cluster > 1 && p->sm < 90)))
 			prune(res, t, TUNE_PRUNE_LIMITS, "a cluster of %u CTAs (sm_%d: at most %d)", j->v.cluster, p->sm,
 			      p->sm < 90 ? 1 : MAX_CLUSTER);
 		else if (smem_optin > 0 && j->v.smem > (unsigned)smem_optin)
@@ -218,11 +218,12 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 static int load_job(const job *j, run_arg *a, const kg_device *dev, CUmodule *mod)
 {
 	int rc;
+	const unsigned cluster = j->v.split ? 1 : j->v.cluster; /* a split row's CTAs are no cluster */
 	a->l = (kg_launch){.block = j->v.block, .smem = j->v.smem, .rows_per_cta = j->v.rows_per_cta,
-	                   .cluster = j->v.cluster};
-	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.finish, j->v.smem, j->v.cluster, mod, &a->l);
+	                   .cluster = j->v.cluster, .split = j->v.split};
+	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.finish, j->v.smem, cluster, mod, &a->l);
 	if (!rc)
-		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev->sms);
+		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, cluster, dev->sms);
 	return rc;
 }
 
