@@ -284,6 +284,13 @@ size_t kgen_xent_workspace_size(void);
  * (or one while calls run on that stream) mixes their denominators; give
  * each graph its own workspace where they may overlap.
  *
+ * A kernel that splits each row over CTAs that are no thread-block cluster
+ * (configurations with xchg=global: a few long rows) exchanges the rows'
+ * partials through an area of the handle's scratch of the stream, whatever
+ * the workspace; kgen_prepare() makes it ahead of a capture. Its counters
+ * only grow and need no clearing, but two launches of such a kernel on the
+ * same stream's area must not overlap in time (as for the scratch above).
+ *
  * Only calls whose kernel is loaded are capture-safe: a call that loads a
  * kernel (or makes a stream's scratch) while another thread captures in
  * the global capture mode breaks that capture.
