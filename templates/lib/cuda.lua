@@ -220,20 +220,24 @@ __device__ __forceinline__ void kg_st_global(void *p, unsigned short r) { *(unsi
 -- CLUSTER CTAs (one row at a time) 4 counters, one per exchange of the row
 -- (the fourth unused); then per CTA and exchange two pairs, by the parity
 -- of the exchange's generation (a CTA may publish the next row's pair while
--- another still reads this row's). A CTA publishes its pair, then adds one
--- to the exchange's counter (a release); the counter reaching CLUSTER times
+-- another still reads this row's). A CTA publishes its pair, then adds
+-- KG_XG_ROW / CLUSTER to the exchange's counter (a release), so that a
+-- row's arrivals add KG_XG_ROW whatever the kernel's CLUSTER (kernels of
+-- other sizes share the area: a count left by one of 32 CTAs a row must be
+-- a whole generation for one of 128); the counter reaching KG_XG_ROW times
 -- the generation after this one says every pair of the row is there. The
--- counters only grow, by CLUSTER a row, from launch to launch (the area is
--- cleared once, when made): a CTA reads each counter as it starts, when
--- the count's CLUSTER-multiple is the generation of its first row (no CTA
--- of its group can be past that generation before this one arrives), and
--- counts on from there; unsigned arithmetic wraps consistently (CLUSTER
+-- counters only grow, by KG_XG_ROW a row, from launch to launch (the area
+-- is cleared once, when made): a CTA reads each counter as it starts, when
+-- the count over KG_XG_ROW is the generation of its first row (no CTA of
+-- its group can be past that generation before this one arrives), and
+-- counts on from there; unsigned arithmetic wraps consistently (KG_XG_ROW
 -- divides 2^32). Every CTA of the grid must be resident at once: the grid
 -- is persistent, at most what the GPU holds.
 M.xg_helpers = [[
 #define KG_XG_GROUPS 4096u
 #define KG_XG_CTAS 8192u
 #define KG_XG_NX 3
+#define KG_XG_ROW 128u /* what a row's arrivals add to a counter (CLUSTER divides it) */
 __device__ __forceinline__ unsigned *kg_xg_count(unsigned *xg, unsigned group, int k)
 {
     return xg + group * 4u + k;
@@ -242,19 +246,19 @@ __device__ __forceinline__ float2 *kg_xg_pair(unsigned *xg, unsigned cta, int k,
 {
     return (float2 *)(xg + KG_XG_GROUPS * 4u) + ((size_t)cta * KG_XG_NX + k) * 2u + parity;
 }
-/* The generation of the counter's next row: its count over n. */
-__device__ __forceinline__ unsigned kg_xg_generation(const unsigned *count, unsigned n)
+/* The generation of the counter's next row. */
+__device__ __forceinline__ unsigned kg_xg_generation(const unsigned *count)
 {
     unsigned v;
     asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(count) : "memory");
-    return v / n;
+    return v / KG_XG_ROW;
 }
-/* This CTA's pair (a, b) into its slot, then one more at the counter
- * (a release: the pair is visible before the count). */
-__device__ __forceinline__ void kg_xg_publish(unsigned *count, float2 *slot, float a, float b)
+/* This CTA's pair (a, b) into its slot, then its share of the row (n CTAs)
+ * at the counter (a release: the pair is visible before the count). */
+__device__ __forceinline__ void kg_xg_publish(unsigned *count, float2 *slot, float a, float b, unsigned n)
 {
     __stcg(slot, make_float2(a, b));
-    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" :: "l"(count) : "memory");
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;" :: "l"(count), "r"(KG_XG_ROW / n) : "memory");
 }
 /* Wait until the counter reaches want (acquire: the pairs published before
  * it are then visible to this thread; read them with __ldcg, past L1). */

@@ -695,8 +695,8 @@ $wait    if (threadIdx.x < CLUSTER)
         unsigned *xg_count = kg_xg_count(a.xg, xg_group, $k);
         const unsigned gen = xg_gen[$k] + it; /* this row's generation of the counter */
         if (threadIdx.x == 0)
-            kg_xg_publish(xg_count, kg_xg_pair(a.xg, blockIdx.x, $k, gen & 1), $a, $b);
-        kg_xg_wait(xg_count, CLUSTER * (gen + 1));
+            kg_xg_publish(xg_count, kg_xg_pair(a.xg, blockIdx.x, $k, gen & 1), $a, $b, CLUSTER);
+        kg_xg_wait(xg_count, KG_XG_ROW * (gen + 1));
         float va = $init, vb = 0.f;
         for (int r = threadIdx.x; r < CLUSTER; r += 32) {
             const float2 q = __ldcg(kg_xg_pair(a.xg, xg_group * CLUSTER + r, $k, gen & 1));
@@ -741,7 +741,7 @@ $wait    if (threadIdx.x < CLUSTER)
         lines[#lines + 1] = string.format([[
     __shared__ unsigned xg_gen[%d]; /* read by warp 0 after the row's first barrier */
     if (threadIdx.x < %d)
-        xg_gen[threadIdx.x] = kg_xg_generation(kg_xg_count(a.xg, blockIdx.x / CLUSTER, threadIdx.x), CLUSTER);]],
+        xg_gen[threadIdx.x] = kg_xg_generation(kg_xg_count(a.xg, blockIdx.x / CLUSTER, threadIdx.x));]],
           XCHG_MAX, XCHG_MAX)
       end
       if E.staged then lines[#lines + 1] = stage_setup() end
