@@ -286,10 +286,10 @@ size_t kgen_xent_workspace_size(void);
  *
  * A kernel that splits each row over CTAs that are no thread-block cluster
  * (configurations with xchg=global: a few long rows) exchanges the rows'
- * partials through an area of the handle's scratch of the stream, whatever
- * the workspace; kgen_prepare() makes it ahead of a capture. Its counters
- * only grow and need no clearing, but two launches of such a kernel on the
- * same stream's area must not overlap in time (as for the scratch above).
+ * partials through device memory the handle makes when it loads that
+ * kernel (eight areas, which its launches take in turn: up to eight
+ * launches of one such kernel may run at the same time, on several
+ * streams or graphs); nothing of it is allocated or cleared per call.
  *
  * Only calls whose kernel is loaded are capture-safe: a call that loads a
  * kernel (or makes a stream's scratch) while another thread captures in

@@ -60,11 +60,16 @@ int kg_device_query(CUdevice dev, kg_device *out);
  * in templates/lib/cuda.lua, which has the same numbers and says how it is
  * used): per group of CTAs (one row at a time) 4 counters (KG_XG_NX used),
  * which only grow, from launch to launch (cleared once, when the area is
- * made); then per CTA KG_XG_NX exchanges of two (max, sum) pairs. */
-#define KG_XG_GROUPS 4096u
-#define KG_XG_CTAS 8192u
+ * made); then per CTA KG_XG_NX exchanges of two (max, sum) pairs. A launch
+ * holds at most KG_XG_GROUPS groups and KG_XG_CTAS CTAs. The runtime makes
+ * KG_XG_SETS such areas for each split kernel it loads, and its launches
+ * take them in turn, so that launches on several streams at once (up to
+ * KG_XG_SETS) do not share one. */
+#define KG_XG_GROUPS 1024u
+#define KG_XG_CTAS 4096u
 #define KG_XG_NX 3u
 #define KG_XG_BYTES ((size_t)KG_XG_GROUPS * 4u * 4u + (size_t)KG_XG_CTAS * KG_XG_NX * 2u * 8u)
+#define KG_XG_SETS 8u
 typedef struct kg_launch {
 	CUfunction fn, prep, finish;
 	unsigned block, smem, rows_per_cta, cluster;

@@ -39,6 +39,8 @@ typedef struct kg_entry {
 	char config[128];
 	char lender[128]; /* borrowed: the GPU model the record was tuned on */
 	long long near_cols; /* origin "nearest": the width whose record's config it took */
+	CUdeviceptr xg;      /* a split kernel's KG_XG_SETS exchange areas, made with it */
+	unsigned xg_next;    /* the area of the next launch (atomic) */
 } kg_entry;
 
 typedef struct kg_ctxinfo {
@@ -64,7 +66,6 @@ typedef struct kg_scratch {
 	CUstream stream;
 	pthread_t thread;
 	CUdeviceptr ptr;
-	CUdeviceptr xg; /* the exchange area of rows split over CTAs (KG_XG_BYTES), made by the first such kernel */
 	pthread_mutex_t lock;
 } kg_scratch;
 
@@ -178,6 +179,8 @@ void kgen_close(kgen_ctx *ctx)
 			next = e->next;
 			if (push_if_alive(e->cuctx, e->ctxid)) {
 				kg_cu.cuModuleUnload(e->mod);
+				if (e->xg)
+					kg_cu.cuMemFree(e->xg);
 				kg_cu.cuCtxPopCurrent(&popped);
 			}
 			free(e);
@@ -187,8 +190,6 @@ void kgen_close(kgen_ctx *ctx)
 		next = sc->next;
 		if (push_if_alive(sc->cuctx, sc->ctxid)) {
 			kg_cu.cuMemFree(sc->ptr);
-			if (sc->xg)
-				kg_cu.cuMemFree(sc->xg);
 			kg_cu.cuCtxPopCurrent(&popped);
 		}
 		pthread_mutex_destroy(&sc->lock);
@@ -646,32 +647,21 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 	return 0;
 }
 
-/* For a kernel that splits its rows over CTAs that are no cluster (e->launch.split):
- * the stream's scratch (*sc, made when NULL) with its exchange area, made and
- * cleared in stream order on first use (each launch leaves it clear). */
-static int split_area(kgen_ctx *ctx, const kg_entry *e, CUstream stream, kg_scratch **sc)
+/* A split kernel's exchange areas (e->launch.split), made and cleared when
+ * it is loaded, outside any capture: its launches only take one in turn. */
+static int split_areas(kg_entry *e)
 {
-	kg_want w;
 	CUresult r;
-	int rc = 0;
-	memset(&w, 0, sizeof w);
-	w.cuctx = e->cuctx;
-	w.ctxid = e->ctxid;
-	pthread_mutex_lock(&ctx->lock);
-	if (!*sc)
-		rc = scratch_for(ctx, &w, stream, sc);
-	if (!rc && !(*sc)->xg) {
-		if ((r = kg_cu.cuMemAlloc(&(*sc)->xg, KG_XG_BYTES))) {
-			(*sc)->xg = 0;
-			rc = kg_cu_fail("cuMemAlloc (exchange area)", r);
-		} else if ((r = kg_cu.cuMemsetD8Async((*sc)->xg, 0, KG_XG_BYTES, stream))) {
-			kg_cu.cuMemFree((*sc)->xg);
-			(*sc)->xg = 0;
-			rc = kg_cu_fail("cuMemsetD8Async (exchange area)", r);
-		}
+	if ((r = kg_cu.cuMemAlloc(&e->xg, KG_XG_SETS * KG_XG_BYTES))) {
+		e->xg = 0;
+		return kg_cu_fail("cuMemAlloc (exchange areas)", r);
 	}
-	pthread_mutex_unlock(&ctx->lock);
-	return rc;
+	if ((r = kg_cu.cuMemsetD8(e->xg, 0, KG_XG_SETS * KG_XG_BYTES))) {
+		kg_cu.cuMemFree(e->xg);
+		e->xg = 0;
+		return kg_cu_fail("cuMemsetD8 (exchange areas)", r);
+	}
+	return 0;
 }
 
 /* Enqueue prep, row kernel and finish on the handle's scratch of the stream,
@@ -723,6 +713,11 @@ static int find_kernel(kgen_ctx *ctx, int op, unsigned opts, int dtype, long lon
 			free(fresh);
 			return rc;
 		}
+		if (fresh->launch.split && (rc = split_areas(fresh))) {
+			kg_cu.cuModuleUnload(fresh->mod);
+			free(fresh);
+			return rc;
+		}
 		fresh->cuctx = w.cuctx;
 		fresh->ctxid = w.ctxid;
 		fresh->op = op;
@@ -736,6 +731,8 @@ static int find_kernel(kgen_ctx *ctx, int op, unsigned opts, int dtype, long lon
 		if ((e = table_find(ctx, &w))) {
 			/* Another thread resolved it first: keep theirs. */
 			kg_cu.cuModuleUnload(fresh->mod);
+			if (fresh->xg)
+				kg_cu.cuMemFree(fresh->xg);
 			free(fresh);
 		} else {
 			unsigned slot = entry_slot(&w);
@@ -765,9 +762,10 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 		return rc;
 	kg_last_entry = e;
 	kg_last_ctx = ctx;
-	if (e->launch.split && (rc = split_area(ctx, e, stream, &sc)))
-		return rc;
-	a->xg = sc && sc->xg ? (unsigned *)(uintptr_t)sc->xg : NULL;
+	a->xg = NULL;
+	if (e->launch.split) /* the kernel's exchange areas in turn */
+		a->xg = (unsigned *)(uintptr_t)(e->xg + __atomic_fetch_add(&e->xg_next, 1u, __ATOMIC_RELAXED) % KG_XG_SETS *
+		                                         KG_XG_BYTES);
 	if (ws && need)
 		return launch_with_workspace(ws, &e->launch, a, with_prep, stream);
 	if (sc)
@@ -1066,9 +1064,6 @@ int kgen_prepare(kgen_ctx *ctx, kgen_op op, kgen_dtype dtype, int64_t rows, int6
 	row_alignment(base, ld, base, ld, base, ld, es, align);
 	/* the scratch of the stream, for prep's denominators or the loss slots */
 	need = kg_ops[op].xent && (with_prep || kg_xent_with_slots((int)op, (int)opt->reduction, rows));
-	if ((rc = find_kernel(ctx, (int)op, bits, (int)dtype, cols, align, rows, (CUstream)stream,
-	                      need && !opt->workspace ? &sc : NULL, &e)))
-		return rc;
-	/* a kernel that splits its rows over CTAs: its exchange area, made ahead of a capture */
-	return e->launch.split ? split_area(ctx, e, (CUstream)stream, &sc) : 0;
+	return find_kernel(ctx, (int)op, bits, (int)dtype, cols, align, rows, (CUstream)stream,
+	                   need && !opt->workspace ? &sc : NULL, &e);
 }
