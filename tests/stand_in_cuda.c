@@ -72,6 +72,14 @@ static struct CUstream_st fake_stream;
 static int loads, launches;
 static int n_alloc, n_memset, n_memset_async, n_record, n_wait, n_event_create, n_sync;
 static int n_programmatic; /* launches as a programmatic dependent of the kernel before them */
+static int n_cluster;      /* launches with a thread-block cluster attribute */
+static void *last_xg;      /* the exchange area the last launch's arguments named (kg_args.xg) */
+
+/* fake: the exchange area (kg_args.xg) of the last launch. */
+void *fake_cuda_last_xg(void)
+{
+	return last_xg;
+}
 
 void fake_cuda_stats(int *nloads, int *nlaunches)
 {
@@ -110,7 +118,8 @@ int fake_cuda_count(const char *fn)
 	return !strcmp(fn, "cuMemAlloc") ? n_alloc : !strcmp(fn, "cuMemsetD8") ? n_memset
 	     : !strcmp(fn, "cuMemsetD8Async") ? n_memset_async : !strcmp(fn, "cuEventRecord") ? n_record
 	     : !strcmp(fn, "cuStreamWaitEvent") ? n_wait : !strcmp(fn, "cuEventCreate") ? n_event_create
-	     : !strcmp(fn, "synchronize") ? n_sync : !strcmp(fn, "programmatic") ? n_programmatic : -1;
+	     : !strcmp(fn, "synchronize") ? n_sync : !strcmp(fn, "programmatic") ? n_programmatic
+	     : !strcmp(fn, "cluster") ? n_cluster : -1;
 }
 
 static long env_int(const char *name, long dflt)
@@ -416,6 +425,7 @@ static CUresult launch(CUfunction f, void **params)
 	long sleep_us;
 	if (!mock) {
 		launches++;
+		last_xg = ((const kg_args *)params[0])->xg;
 		return CUDA_SUCCESS;
 	}
 	sleep_us = env_int("KGEN_MOCK_SLEEP_US", 0);
@@ -441,9 +451,11 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 {
 	int programmatic = 0;
 	(void)extra;
-	for (unsigned i = 0; !mock && i < config->numAttrs; i++)
+	for (unsigned i = 0; !mock && i < config->numAttrs; i++) {
 		programmatic |= config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
 		                config->attrs[i].value.programmaticStreamSerializationAllowed;
+		n_cluster += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+	}
 	if (!mock) {
 		n_programmatic += programmatic;
 		log_launch(f, config->gridDimX, config->blockDimX, programmatic);
