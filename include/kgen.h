@@ -287,9 +287,13 @@ size_t kgen_xent_workspace_size(void);
  * A kernel that splits each row over CTAs that are no thread-block cluster
  * (configurations with xchg=global: a few long rows) exchanges the rows'
  * partials through device memory the handle makes when it loads that
- * kernel (eight areas, which its launches take in turn: up to eight
- * launches of one such kernel may run at the same time, on several
- * streams or graphs); nothing of it is allocated or cleared per call.
+ * kernel (eight areas, which its launches take in turn); nothing of it is
+ * allocated or cleared per call. Its CTAs wait for each other: run such a
+ * call on one stream at a time (two at once on two streams, or beside a
+ * long kernel that holds the SMs, are not guaranteed to be resident
+ * together), and a CUDA graph keeps the area its capture took, so do not
+ * replay a graph holding such a call while eight or more calls of the same
+ * kernel come in between on other streams.
  *
  * Only calls whose kernel is loaded are capture-safe: a call that loads a
  * kernel (or makes a stream's scratch) while another thread captures in

@@ -82,7 +82,8 @@ typedef struct kg_launch {
 /* The grid cap of a persistent kernel (fn loaded) of persist CTAs per SM
  * on sms SMs: no more CTAs than fit on the GPU at once (the rows of a CTA
  * that waited for a place would finish last), and for clusters no more
- * than fit as whole clusters. 0 when persist is 0. */
+ * than fit as whole clusters. 0 when persist is 0, and with strict (a row
+ * split over CTAs: all must be resident) when the occupancy is unknown. */
 /* Whether a configuration splits its rows over CTAs that are no cluster
  * (xchg=global): what a record, which holds the configuration but no such
  * field, says of its launch. */
@@ -90,7 +91,8 @@ static inline unsigned kg_config_split(const char *config)
 {
 	return strstr(config, "xchg=global") != NULL;
 }
-unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms);
+unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms,
+                     int strict);
 /* Load a cubin in the current context and fetch its kernel, and its prep
  * and finish kernels where named (NULL or ""), into l (fn, prep, finish,
  * pdl; the geometry is the caller's); raise the dynamic shared memory limit

@@ -172,15 +172,19 @@ static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned
 	}
 }
 
-unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms)
+unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms,
+                     int strict)
 {
 	int blocks = 0, clusters = 0;
 	unsigned cap;
 	if (!persist)
 		return 0;
-	if (!kg_cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, (int)block, smem) && blocks > 0 &&
-	    (unsigned)blocks < persist)
+	if (kg_cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, (int)block, smem) || blocks <= 0) {
+		if (strict) /* every CTA must be resident: no cap from a guess */
+			return 0;
+	} else if ((unsigned)blocks < persist) {
 		persist = (unsigned)blocks;
+	}
 	cap = persist * (unsigned)sms;
 	if (cluster > 1) {
 		CUlaunchConfig cfg;
@@ -215,6 +219,9 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 			cap = KG_XG_GROUPS;
 		if (l->split && cap > KG_XG_CTAS / per)
 			cap = KG_XG_CTAS / per;
+		if (l->split && cap < 1) /* its CTAs would wait for ones that cannot be resident */
+			return kg_err(KGEN_EUNSUPPORTED, "a row split over %u CTAs needs them resident at once; this GPU holds %u",
+			              per, l->max_grid);
 		if (cap < 1)
 			cap = 1;
 		grid = groups > cap ? cap : (unsigned)groups;

@@ -318,7 +318,8 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec, int esize)
 {
 	size_t n = 0;
 	const char *p = cfg;
-	const int cluster = strstr(cfg, "strategy=cluster") != NULL; /* its persistent grid needs tma */
+	/* a cluster's persistent grid needs tma (not a split row's, xchg=global: direct loads) */
+	const int cluster = strstr(cfg, "strategy=cluster") != NULL && !strstr(cfg, "xchg=global");
 	out[0] = 0;
 	while (*p && n + 1 < len) {
 		const char *end = strchr(p, ',');
@@ -417,7 +418,15 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		return KGEN_ENOTFOUND;
 	}
 	e->launch.max_grid = kg_max_grid(e->launch.fn, b.persist, e->launch.block, e->launch.smem,
-	                                 e->launch.split ? 1 : e->launch.cluster, dev->sms);
+	                                 e->launch.split ? 1 : e->launch.cluster, dev->sms, (int)e->launch.split);
+	if (e->launch.split && e->launch.max_grid < e->launch.cluster) {
+		/* (another GPU's record, say: its CTAs would wait for ones that cannot be resident) */
+		snprintf(why, len, "a row over %u CTAs, of which this GPU holds %u at once", e->launch.cluster,
+		         e->launch.max_grid);
+		kg_cu.cuModuleUnload(e->mod);
+		e->mod = NULL;
+		return KGEN_ENOTFOUND;
+	}
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", b.config);
 	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
@@ -600,7 +609,8 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		snprintf(e->lender, sizeof e->lender, "%s", near.lender);
 	rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.split ? 1 : v.cluster, &e->mod, &e->launch);
 	if (!rc)
-		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.split ? 1 : v.cluster, dev->sms);
+		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.split ? 1 : v.cluster, dev->sms,
+		                                 (int)v.split);
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);

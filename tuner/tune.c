@@ -223,7 +223,7 @@ static int load_job(const job *j, run_arg *a, const kg_device *dev, CUmodule *mo
 	                   .cluster = j->v.cluster, .split = j->v.split};
 	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.finish, j->v.smem, cluster, mod, &a->l);
 	if (!rc)
-		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, cluster, dev->sms);
+		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, cluster, dev->sms, (int)j->v.split);
 	return rc;
 }
 
@@ -284,7 +284,7 @@ static void final_round(tune_result *res, pool *p, op_data *data, bench *b, cons
 
 /* After loading: prune what spills, cannot launch its block or fits no CTA
  * on a multiprocessor. Returns 1 when pruned. */
-static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunction fn)
+static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunction fn, unsigned max_grid)
 {
 	int max_threads = 0, static_smem = 0, blocks = -1;
 	kg_cu.cuFuncGetAttribute(&t->regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fn);
@@ -306,6 +306,13 @@ static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunctio
 		prune(res, t, TUNE_PRUNE_OCCUPANCY,
 		      "no CTA of %u threads fits on a multiprocessor (%d registers per thread, %d + %u bytes of shared memory)",
 		      j->v.block, t->regs, static_smem, j->v.smem);
+		return 1;
+	}
+	/* a row split over CTAs that are no cluster waits on all of them: they
+	 * must be resident at once (or the kernel would never end) */
+	if (j->v.split && max_grid < j->v.cluster) {
+		prune(res, t, TUNE_PRUNE_OCCUPANCY, "a row over %u CTAs, of which this GPU holds %u at once", j->v.cluster,
+		      max_grid);
 		return 1;
 	}
 	return 0;
@@ -739,7 +746,7 @@ static int check_and_time_one(tune_ctx *x, int i, tally *tl)
 			write_trial(&x->tx, t);
 		return 0;
 	}
-	if (prune_loaded(res, t, j, a.l.fn)) {
+	if (prune_loaded(res, t, j, a.l.fn, a.l.max_grid)) {
 		/* pruned: nothing to run */
 	} else if (res->ran++, check_variant(&a, bench_stream(x->b), t)) {
 		set_status(t, "launch", kgen_last_error());

@@ -236,7 +236,7 @@ __device__ __forceinline__ void kg_st_global(void *p, unsigned short r) { *(unsi
 M.xg_helpers = [[
 #define KG_XG_GROUPS 1024u
 #define KG_XG_CTAS 4096u
-#define KG_XG_NX 3
+#define KG_XG_NX 3 /* exchanges a row at most (rows.lua's XCHG_MAX) */
 #define KG_XG_ROW 128u /* what a row's arrivals add to a counter (CLUSTER divides it) */
 __device__ __forceinline__ unsigned *kg_xg_count(unsigned *xg, unsigned group, int k)
 {

@@ -684,7 +684,8 @@ $wait    if (threadIdx.x < CLUSTER)
   -- every thread then reads the row's a (and b for ms) from shared memory.
   local function global_exchange(a, b, kind)
     local k = E.nxchg
-    if k >= XCHG_MAX then error("rows.lua: more than " .. XCHG_MAX .. " exchanges of a row in one kernel") end
+    -- (the exchange area holds KG_XG_NX = 3 exchanges a CTA: lib/cuda.lua)
+    if k >= XCHG_MAX or k >= 3 then error("rows.lua: more than 3 exchanges of a row in one kernel") end
     E.nxchg = k + 1
     local merge = ({ max = "va = fmaxf(va, q.x);", sum = "va += q.x;", ms = "kg_ms_merge(va, vb, q.x, q.y);" })[kind]
     local red = ({ max = "va = kg_group_max<32>(va);", sum = "va = kg_group_sum<32>(va);",
