@@ -380,9 +380,13 @@ CUresult CUDAAPI cuFuncGetAttribute(int *v, CUfunction_attribute a, CUfunction f
 	if (!mock)
 		return CUDA_SUCCESS;
 	switch (a) {
+	/* (mock: made up from the cubin's hash, so that some variants are pruned;
+	 * $KGEN_MOCK_NO_PRUNE=1: none, for tests that pick variants by name) */
 	case CU_FUNC_ATTRIBUTE_NUM_REGS: *v = 24 + (int)(f->hash % 64); break;
-	case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *v = f->hash % 7 == 0 ? 16 : 0; break;
-	case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = f->hash % 11 == 0 ? 256 : 1024; break;
+	case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *v = f->hash % 7 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 16 : 0; break;
+	case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+		*v = f->hash % 11 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 256 : 1024;
+		break;
 	default: *v = 0;
 	}
 	return CUDA_SUCCESS;
@@ -398,7 +402,7 @@ CUresult CUDAAPI cuOccupancyMaxActiveClusters(int *n, CUfunction f, const CUlaun
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t smem)
 {
 	(void)block, (void)smem;
-	*n = !mock ? 1 : f->hash % 13 == 0 ? 0 : 2;
+	*n = !mock ? 1 : f->hash % 13 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 0 : 2;
 	return CUDA_SUCCESS;
 }
 
