@@ -381,6 +381,16 @@ want_rc rt 0
 grep -q "^0 shared records with the same configuration (not timed); 1 with another, timed here" "$tmp/rt.out" &&
 	grep -qE "^1 timed: geomean old/new 0\.[0-9]+; 1 where NEW's choice is more than 3% slower" "$tmp/rt.out" ||
 	fail "pack_retime: $(cat "$tmp/rt.out")"
+# STORE=DIR: the faster (the old pack's) configuration replaces the new
+# pack's record in a cache that holds the new pack
+KGEN_CACHE_DIR=$tmp/rtS "$kgen" pack import "$tmp/rtB.kgenpack" >/dev/null 2>&1
+STORE=$tmp/rtS KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rts.out" 2>&1
+KGEN_CACHE_DIR=$tmp/rtS "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/rtS.kgenpack" >/dev/null 2>&1
+first_config() { "$kgen" pack ls --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["config"])'; }
+[ "$(first_config "$tmp/rtS.kgenpack")" = "$(first_config "$tmp/rtA.kgenpack")" ] &&
+	[ "$(first_config "$tmp/rtB.kgenpack")" != "$(first_config "$tmp/rtA.kgenpack")" ] &&
+	grep -q "^the faster configuration of each of the 1 stored in '$tmp/rtS' (1 the old one's)" "$tmp/rts.out" ||
+	fail "pack_retime STORE: $(first_config "$tmp/rtS.kgenpack") vs the faster $(first_config "$tmp/rtA.kgenpack"): $(cat "$tmp/rts.out")"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"
