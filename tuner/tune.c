@@ -820,7 +820,7 @@ static void finish(tune_ctx *x, const tally *tl)
 	res->time_s = now_s() - x->t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)x->n, sizeof *res->trials, trial_cmp);
-	/* (--only --store: only when every variant asked for has a time) */
+	/* (--only --store: not when stopped before every variant asked for was timed) */
 	if (!o->no_time && (!o->n_only || (o->only_store && !res->interrupted)))
 		store_best(x->c, o, &x->dev, x->stamp, &x->p, res, o->n_only > 0);
 }
