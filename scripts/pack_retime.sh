@@ -13,9 +13,12 @@
 # Environment: KGEN (default build/kgen), LIMIT=N (only the first N
 # differing records), SKIP=N (leave out the first N of them, to go on
 # where a stopped run ended), JSONL=FILE (append each problem's tuner
-# JSON), RECORD_TIMEOUT=SECONDS (one problem's run at most, default 600).
-# The tuning runs use a cache of their own (removed at the end): the
-# user's cache is not touched.
+# JSON), RECORD_TIMEOUT=SECONDS (one problem's run at most, default 600),
+# STORE=DIR (each problem's faster configuration stored into the cache DIR
+# with `--store`, replacing its record there: after `kgen pack import NEW`
+# into DIR, `kgen pack export` from DIR gives NEW with the faster choice of
+# each differing problem). Without STORE the tuning runs use a cache of
+# their own (removed at the end): the user's cache is not touched.
 set -u
 [ $# = 2 ] || { echo "usage: scripts/pack_retime.sh OLD.kgenpack NEW.kgenpack" >&2; exit 2; }
 kgen=${KGEN:-build/kgen}
@@ -23,7 +26,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/kgen-retime.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 "$kgen" pack ls --json "$1" >"$work/old.json" || exit 1
 "$kgen" pack ls --json "$2" >"$work/new.json" || exit 1
-KGEN_CACHE_DIR=$work/cache python3 - "$kgen" "$work/old.json" "$work/new.json" <<'PY'
+KGEN_CACHE_DIR=${STORE:-$work/cache} python3 - "$kgen" "$work/old.json" "$work/new.json" <<'PY'
 import json, math, os, subprocess, sys
 
 kgen, old_path, new_path = sys.argv[1:4]
@@ -63,6 +66,8 @@ jsonl = open(os.environ["JSONL"], "a") if os.environ.get("JSONL") else None
 for i, k in enumerate(keys):
     a, b = old[k]["config"], new[k]["config"]
     cmd = [kgen, "tune", *problem_args(k), "--only", a, "--only", b, "--fresh", "--json", "-q"]
+    if os.environ.get("STORE"):
+        cmd.append("--store")
     name = " ".join(map(str, k))
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -92,5 +97,8 @@ if ratios:
           f"slower, {sum(r[0] > 1.03 for r in ratios)} more than 3% faster; {len(failed)} not timed")
     for r, name, a, b, ta, tb in slow:
         print(f"  {r:.3f}  {name}: {a} {ta:.2f} us -> {b} {tb:.2f} us")
+    if os.environ.get("STORE"):
+        print(f"the faster configuration of each of the {len(ratios)} stored in '{os.environ['STORE']}' "
+              f"({sum(r[0] < 1 for r in ratios)} the old one's)")
 sys.exit(1 if failed else 0)
 PY

@@ -355,6 +355,23 @@ grep -q "^kgen: error: --only 'cluster=1,strategy=none' is not a variant of soft
 rc=$?
 want_rc only_preset 2
 
+# 14b. --only --store: the fastest of the variants asked for replaces the
+# cache's record, even a faster one (the side-by-side timing decides);
+# --store alone is refused.
+KGEN_CACHE_DIR=$tmp/cache7 run store_base --full --json
+base_cfg=$(field store_base 'd["config"]')
+store_a=$("$kgen" space --op softmax --cols 1024 --sm 90 | grep -vxF "$base_cfg" | sed -n 2p)
+store_b=$("$kgen" space --op softmax --cols 1024 --sm 90 | grep -vxF "$base_cfg" | sed -n 5p)
+KGEN_CACHE_DIR=$tmp/cache7 run store --only "$store_a" --only "$store_b" --store --json
+want_rc store 0
+store_win=$(field store 'min((t for t in d["trials"] if t["time_us"]), key=lambda t: t["time_us"])["config"]')
+[ "$(field store 'd["stored"]')" = True ] && [ "$store_win" != "$base_cfg" ] &&
+	KGEN_CACHE_DIR=$tmp/cache7 "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/store.kgenpack" >/dev/null 2>&1 &&
+	[ "$("$kgen" pack ls --json "$tmp/store.kgenpack" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["config"])')" = "$store_win" ] ||
+	fail "only --store: stored $(field store 'd["stored"]'), fastest asked '$store_win', the full search's '$base_cfg', the cache's now: $("$kgen" pack ls "$tmp/store.kgenpack" 2>&1 | tail -1)"
+run store_alone --store
+want_rc store_alone 2
+
 # 15. scripts/pack_retime.sh: two packs whose records of the problem name
 # other configurations (the whole space searched; an early stop at the
 # copy, the first variant that passed) timed side by side with --only; the
@@ -369,6 +386,16 @@ want_rc rt 0
 grep -q "^0 shared records with the same configuration (not timed); 1 with another, timed here" "$tmp/rt.out" &&
 	grep -qE "^1 timed: geomean old/new 0\.[0-9]+; 1 where NEW's choice is more than 3% slower" "$tmp/rt.out" ||
 	fail "pack_retime: $(cat "$tmp/rt.out")"
+# STORE=DIR: the faster (the old pack's) configuration replaces the new
+# pack's record in a cache that holds the new pack
+KGEN_CACHE_DIR=$tmp/rtS "$kgen" pack import "$tmp/rtB.kgenpack" >/dev/null 2>&1
+STORE=$tmp/rtS KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rts.out" 2>&1
+KGEN_CACHE_DIR=$tmp/rtS "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/rtS.kgenpack" >/dev/null 2>&1
+first_config() { "$kgen" pack ls --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["config"])'; }
+[ "$(first_config "$tmp/rtS.kgenpack")" = "$(first_config "$tmp/rtA.kgenpack")" ] &&
+	[ "$(first_config "$tmp/rtB.kgenpack")" != "$(first_config "$tmp/rtA.kgenpack")" ] &&
+	grep -q "^the faster configuration of each of the 1 stored in '$tmp/rtS' (1 the old one's)" "$tmp/rts.out" ||
+	fail "pack_retime STORE: $(first_config "$tmp/rtS.kgenpack") vs the faster $(first_config "$tmp/rtA.kgenpack"): $(cat "$tmp/rts.out")"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"

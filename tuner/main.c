@@ -122,6 +122,10 @@ static const char usage_tune[] =
 	"                   is written: for timing given variants side by side in one\n"
 	"                   run (with --fresh, not earlier runs' outcomes), e.g. two\n"
 	"                   packs' choices (scripts/pack_retime.sh)\n"
+	"  --store          with --only: store the fastest of the variants asked for as\n"
+	"                   the problem's best, replacing the cache's record whatever its\n"
+	"                   time (the side-by-side timing decides: a pack checked against\n"
+	"                   another keeps the faster choice of each problem)\n"
 	"  --near-copy PCT  early stop: once a variant is within PCT%% of the time of the\n"
 	"                   copy of the same bytes (default 1), time no more variants; for\n"
 	"                   ops that write what they read (not xent fwd) where the copy\n"
@@ -179,7 +183,7 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP, OPT_ONLY
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP, OPT_ONLY, OPT_STORE
 };
 
 static const struct option long_opts[] = {
@@ -217,6 +221,7 @@ static const struct option long_opts[] = {
 	{"near-copy", required_argument, NULL, OPT_NEAR_COPY},
 	{"prior", required_argument, NULL, OPT_PRIOR},
 	{"only", required_argument, NULL, OPT_ONLY},
+	{"store", no_argument, NULL, OPT_STORE},
 	{"prior-top", required_argument, NULL, OPT_PRIOR_TOP},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -232,7 +237,7 @@ typedef struct args {
 	int dtype_set, device_set, fresh, keep_current, json, list, shard, shards;
 	int devices[MAX_DEVICES], ndevices;
 	const char *only[MAX_ONLY];
-	int n_only;
+	int n_only, store;
 	unsigned opts;
 	long long cols, rows;
 	double budget, near_copy;
@@ -410,6 +415,7 @@ static void other_opt(int c, args *a)
 	case OPT_CUBIN: a->cubin = optarg; break;
 	case OPT_FRESH: a->fresh = 1; break;
 	case OPT_PRIOR: a->prior = optarg; break;
+	case OPT_STORE: a->store = 1; break;
 	case OPT_ONLY:
 		if (a->n_only == MAX_ONLY)
 			cli_die_usage("at most %d --only", MAX_ONLY);
@@ -509,6 +515,8 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 	if (a->n_only && (a->preset || a->prior || a->keep_current))
 		cli_die_usage("--only names variants of one problem: not with %s",
 		              a->preset ? "--preset" : a->prior ? "--prior" : "--keep-current");
+	if (a->store && !a->n_only)
+		cli_die_usage("--store applies to --only");
 	if (a->n_only && a->near_copy)
 		cli_die_usage("--only times every variant asked for: not with --near-copy");
 	if (a->preset)
@@ -744,6 +752,7 @@ static void tune_opts_of(const args *a, tune_opts *o)
 	o->prior_top = a->prior_top;
 	o->only = a->only;
 	o->n_only = a->n_only;
+	o->only_store = a->store;
 	o->seed = a->seed;
 	o->stop = &stop_signal;
 }
@@ -826,7 +835,8 @@ static int report_single(const tune_cli *t)
 	if (it->res.kept) /* cli_done said it */
 		return 0;
 	if (it->res.stored)
-		fprintf(t->human, "best stored in '%s'\n", it->res.cache_dir);
+		fprintf(t->human, "best stored in '%s'%s\n", it->res.cache_dir,
+		        t->a->store ? " (the fastest of the variants asked for, --store)" : "");
 	else if (t->a->n_only && it->res.timed)
 		fprintf(t->human, "the variants asked for (--only) timed; nothing stored as the best, no trial record "
 		                  "written\n");
@@ -877,7 +887,7 @@ static int cmd_tune(int argc, char **argv)
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
 	           "target weight smooth zloss softcap budget fresh keep-current json preset list shard devices full near-copy "
-	           "prior prior-top only",
+	           "prior prior-top only store",
 	           &a);
 	if ((rc = tune_problems(&a, &one, &problems, &orig, &n)))
 		return cli_fail(rc);

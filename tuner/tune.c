@@ -118,7 +118,7 @@ static void prune(tune_result *res, tune_trial *t, int why, const char *fmt, ...
 }
 
 static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
-                       tune_result *res)
+                       tune_result *res, int force)
 {
 	char rec[2048];
 	const tune_trial *t = &res->trials[0];
@@ -154,8 +154,12 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 	snprintf(b.gpu, sizeof b.gpu, "%s", dev->name);
 	utc_date(b.date, sizeof b.date);
 	kg_best_format(&b, rec, sizeof rec);
-	if (cache_put_best(c, res->key, rec, &replaced))
+	/* force: the record replaces the stored one whatever their times */
+	if (force ? cache_put(c, "best", res->key, strlen(res->key), rec, strlen(rec)) :
+	            cache_put_best(c, res->key, rec, &replaced))
 		snprintf(res->store_error, sizeof res->store_error, "%s", kgen_last_error());
+	else if (force)
+		replaced = 1;
 	res->stored = replaced;
 }
 
@@ -824,8 +828,9 @@ static void finish(tune_ctx *x, const tally *tl)
 	res->time_s = now_s() - x->t1 - res->gen_s;
 	res->timed = !o->no_time;
 	qsort(res->trials, (size_t)x->n, sizeof *res->trials, trial_cmp);
-	if (!o->no_time && !o->n_only)
-		store_best(x->c, o, &x->dev, x->stamp, &x->p, res);
+	/* (--only --store: not when stopped before every variant asked for was timed) */
+	if (!o->no_time && (!o->n_only || (o->only_store && !res->interrupted)))
+		store_best(x->c, o, &x->dev, x->stamp, &x->p, res, o->n_only > 0);
 }
 
 static void tune_ctx_free(tune_ctx *x)

@@ -82,6 +82,8 @@ typedef struct tune_opts {
 	                         * checked and timed, the rest "skipped"; no early stop, nothing stored
 	                         * as the problem's best; not with keep_current or prior */
 	int n_only;
+	int only_store;         /* with n_only: the fastest of them stored as the best, replacing the
+	                         * cache's record whatever its time (still no trial record) */
 	const volatile sig_atomic_t *stop; /* non-NULL: once *stop is non-zero, finish the variant at
 	                                    * hand, keep the best so far and return */
 	unsigned long long seed;/* 0: a fresh seed from the clock */
