@@ -46,8 +46,12 @@
  * $KGEN_TEST_PART=narrow, long or split runs only that part of A's sweep
  * (the narrow rows' problems, the long width's, or the variants that split
  * a row over CTAs that are no cluster, xchg=global, at 131072 and 200003
- * columns), so that a slow tool's run can be split over several sittings.
+ * columns; shard 0 of it, or a run without shards, also stores a split
+ * record and captures its calls through the public API in a CUDA graph:
+ * the replays must match the eager call), so that a slow tool's run can be
+ * split over several sittings.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -371,6 +375,127 @@ static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
 	kgen_close(ctx);
 }
 
+/* The split part's last unit: a split record (xchg=global) through the
+ * public API on a stream, eagerly, then captured in a CUDA graph (two calls:
+ * two launches, each taking its own exchange area, made when the kernel was
+ * loaded; nothing may be allocated while capturing) and replayed three
+ * times: each replay matches the eager result (softmax: bit for bit) and the
+ * reference. The graph calls come from libcuda itself (the runtime needs
+ * none of them). */
+typedef CUresult (*begin_capture_fn)(CUstream, CUstreamCaptureMode);
+typedef CUresult (*end_capture_fn)(CUstream, CUgraph *);
+typedef CUresult (*instantiate_fn)(CUgraphExec *, CUgraph, unsigned long long);
+typedef CUresult (*graph_launch_fn)(CUgraphExec, CUstream);
+typedef CUresult (*exec_destroy_fn)(CUgraphExec);
+typedef CUresult (*graph_destroy_fn)(CUgraph);
+
+static void split_graph(int op, const char *config)
+{
+	const long long cols = 131072;
+	void *cu = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+	begin_capture_fn begin = cu ? (begin_capture_fn)dlsym(cu, "cuStreamBeginCapture_v2") : NULL;
+	end_capture_fn end = cu ? (end_capture_fn)dlsym(cu, "cuStreamEndCapture") : NULL;
+	instantiate_fn inst = cu ? (instantiate_fn)dlsym(cu, "cuGraphInstantiateWithFlags") : NULL;
+	graph_launch_fn launch = cu ? (graph_launch_fn)dlsym(cu, "cuGraphLaunch") : NULL;
+	exec_destroy_fn exec_destroy = cu ? (exec_destroy_fn)dlsym(cu, "cuGraphExecDestroy") : NULL;
+	graph_destroy_fn graph_destroy = cu ? (graph_destroy_fn)dlsym(cu, "cuGraphDestroy") : NULL;
+	char nm[200], used[200] = "", detail[256] = "";
+	if (!begin || !end || !inst || !launch || !exec_destroy || !graph_destroy) {
+		CHECK(0, "split graph: libcuda's graph calls not found (%s)", cu ? "dlsym" : dlerror());
+		return;
+	}
+	/* the record: the split variant stored as the problem's best (rows 1) */
+	tune_opts o = {0};
+	tune_result res;
+	const char *only[] = {config};
+	o.op = kg_ops[op].op;
+	o.pass = kg_ops[op].pass;
+	o.dtype = KGEN_BF16;
+	o.cols = cols;
+	o.rows = 1;
+	o.cache_dir = cache_dir;
+	o.reps = 3;
+	o.seed = 91;
+	o.full = 1;
+	o.only = only;
+	o.n_only = 1;
+	o.only_store = 1;
+	int rc = tune_run(&o, &res);
+	snprintf(nm, sizeof nm, "split graph: %s %s bf16 1x%lld %s", o.op, o.pass, cols, config);
+	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
+	tune_result_free(&res);
+	kgen_ctx *ctx;
+	if (kgen_open(&ctx, cache_dir)) {
+		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+		return;
+	}
+	op_problem p = problem(op, 0, KGEN_BF16, 1, cols);
+	op_data d;
+	CUstream s = NULL;
+	CUgraph g = NULL;
+	CUgraphExec ge = NULL;
+	void *eager = NULL, *replay = NULL;
+	double err = 0;
+	if ((rc = op_data_make(&d, &p))) {
+		CHECK(0, "%s: data: %s", nm, kgen_last_error());
+		kgen_close(ctx);
+		return;
+	}
+	eager = malloc(d.out_bytes);
+	replay = malloc(d.out_bytes);
+	if (!eager || !replay || kg_cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) {
+		CHECK(0, "%s: setup failed", nm);
+		goto out;
+	}
+	op_data_reset(&d, NULL);
+	kg_cu.cuCtxSynchronize();
+	rc = api_run_on(ctx, &d, s);
+	kg_cu.cuStreamSynchronize(s);
+	kgen_last_kernel(ctx, used, sizeof used);
+	CHECK(rc == 0 && strstr(used, "xchg=global"), "%s: eager: rc %d, used '%s': %s", nm, rc, used,
+	      kgen_last_error());
+	rc = op_data_check(&d, &err, detail, sizeof detail);
+	CHECK(rc == 0 && err <= 1, "%s: eager: error %.3g of the tolerance: %s", nm, err, detail);
+	kg_cu.cuMemcpyDtoH(eager, d.d_out, d.out_bytes);
+	/* capture two calls (two launches of the split kernel, two areas) */
+	op_data_reset(&d, NULL);
+	kg_cu.cuMemsetD8(d.d_out, 0, d.out_bytes);
+	kg_cu.cuCtxSynchronize();
+	CUresult cr = begin(s, CU_STREAM_CAPTURE_MODE_GLOBAL);
+	int rc1 = api_run_on(ctx, &d, s), rc2 = api_run_on(ctx, &d, s);
+	CUresult ce = end(s, &g);
+	CHECK(cr == CUDA_SUCCESS && rc1 == 0 && rc2 == 0 && ce == CUDA_SUCCESS && g,
+	      "%s: capture: begin %d, calls %d %d (%s), end %d", nm, (int)cr, rc1, rc2, kgen_last_error(), (int)ce);
+	if (!g || inst(&ge, g, 0) != CUDA_SUCCESS) {
+		CHECK(0, "%s: the graph did not instantiate", nm);
+		goto out;
+	}
+	for (int k = 0; k < 3; k++) {
+		kg_cu.cuMemsetD8(d.d_out, 0, d.out_bytes);
+		kg_cu.cuCtxSynchronize();
+		CUresult lr = launch(ge, s);
+		CUresult sr = kg_cu.cuStreamSynchronize(s);
+		CHECK(lr == CUDA_SUCCESS && sr == CUDA_SUCCESS, "%s: replay %d: launch %d, sync %d", nm, k, (int)lr, (int)sr);
+		rc = op_data_check(&d, &err, detail, sizeof detail);
+		CHECK(rc == 0 && err <= 1, "%s: replay %d: error %.3g of the tolerance: %s", nm, k, err, detail);
+		if (op == KG_SOFTMAX_FWD) {
+			kg_cu.cuMemcpyDtoH(replay, d.d_out, d.out_bytes);
+			CHECK(!memcmp(eager, replay, d.out_bytes), "%s: replay %d differs from the eager call", nm, k);
+		}
+	}
+out:
+	if (ge)
+		exec_destroy(ge);
+	if (g)
+		graph_destroy(g);
+	if (s)
+		kg_cu.cuStreamDestroy(s);
+	free(eager);
+	free(replay);
+	op_data_free(&d);
+	kgen_close(ctx);
+}
+
 /* F: host threads on one handle, each on its per-thread default stream:
  * cross-entropy means whose denominators differ per thread. */
 typedef struct thread_case {
@@ -569,6 +694,10 @@ int main(void)
 		only_split = 0;
 		/* (a share of the problems with no split variant checked would pass vacuously) */
 		CHECK(split_checked > 0 || units <= shard_i, "the split part checked no variant");
+		if (shard_i == 0) { /* a split record captured in a CUDA graph */
+			split_graph(KG_SOFTMAX_FWD, "cluster=32,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
+			split_graph(KG_XENT_FUSED, "cluster=64,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
+		}
 	}
 
 runtime:
