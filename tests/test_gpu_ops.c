@@ -392,7 +392,7 @@ typedef CUresult (*graph_destroy_fn)(CUgraph);
 static void split_graph(int op, const char *config)
 {
 	const long long cols = 131072;
-	void *cu = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+	void *cu = dlopen("libcuda.so.1", RTLD_NOW);
 	begin_capture_fn begin = cu ? (begin_capture_fn)dlsym(cu, "cuStreamBeginCapture_v2") : NULL;
 	end_capture_fn end = cu ? (end_capture_fn)dlsym(cu, "cuStreamEndCapture") : NULL;
 	instantiate_fn inst = cu ? (instantiate_fn)dlsym(cu, "cuGraphInstantiateWithFlags") : NULL;
