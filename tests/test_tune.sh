@@ -308,6 +308,22 @@ want_rc prior 0
 KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache4 run prior_table --prior "$tmp/keep.kgenpack" --prior-top 2 --top 5
 want_rc prior_table 0
 grep -qF " $prior_cfg " "$tmp/prior_table.out" || fail "prior: '$prior_cfg' not timed: $(cat "$tmp/prior_table.out")"
+# --prior-add KEY=VALUE: every variant that sets it is timed too, right
+# after the prior's record, on top of --prior-top
+add_n=$("$kgen" space --op softmax --cols 1024 --sm 90 --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for c in d["configs"] if "persist=4" in c.split(",") and c != d["default"] and c != sys.argv[1]))' "$prior_cfg")
+KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache3a run prior_add --prior "$tmp/keep.kgenpack" --prior-top 3 --prior-add persist=4 --json
+want_rc prior_add 0
+[ "$add_n" -gt 0 ] && [ "$(field prior_add 'd["counts"]["timed"], d["early_stop"], d["order"].split(";")[0]')" = \
+	"$((3 + add_n)) $((3 + add_n)) timed, the prior pack's configuration among them the prior pack's record first, then the $add_n variants of --prior-add" ] ||
+	fail "prior-add ($add_n variants set persist=4): $(field prior_add 'd["counts"], d["early_stop"], d["order"]')"
+run prior_add_alone --prior-add persist=4
+want_rc prior_add_alone 2
+grep -q "prior-add applies to --prior only" "$tmp/prior_add_alone.err" || fail "prior-add alone: $(cat "$tmp/prior_add_alone.err")"
+run prior_add_bad --prior "$tmp/keep.kgenpack" --prior-add persist
+want_rc prior_add_bad 2
 run prior_missing --prior "$tmp/none.kgenpack"
 want_rc prior_missing 1
 grep -q "^kgen: error: --prior: cannot open pack" "$tmp/prior_missing.err" || fail "prior, missing pack: $(cat "$tmp/prior_missing.err")"
