@@ -407,6 +407,21 @@ first_config() { "$kgen" pack ls --json "$1" | python3 -c 'import json,sys; prin
 	[ "$(first_config "$tmp/rtB.kgenpack")" != "$(first_config "$tmp/rtA.kgenpack")" ] &&
 	grep -q "^the faster configuration of each of the 1 stored in '$tmp/rtS' (1 the old one's)" "$tmp/rts.out" ||
 	fail "pack_retime STORE: $(first_config "$tmp/rtS.kgenpack") vs the faster $(first_config "$tmp/rtA.kgenpack"): $(cat "$tmp/rts.out")"
+# RUNS=2: each problem timed in two processes, the mean and each run's
+# ratio printed; with STORE the faster by the mean is stored
+RUNS=2 KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rt2.out" 2>&1
+grep -qE "^\[1/1\] .*old/new 0\.[0-9]+ \(runs: 0\.[0-9]+, 0\.[0-9]+\)$" "$tmp/rt2.out" &&
+	grep -qE "^1 timed: .*; 1 where NEW's choice is more than 3% slower, .* \(the mean of 2 runs each; 1 slower by more than 3% in every run\)$" "$tmp/rt2.out" ||
+	fail "pack_retime RUNS=2: $(cat "$tmp/rt2.out")"
+KGEN_CACHE_DIR=$tmp/rtS2 "$kgen" pack import "$tmp/rtB.kgenpack" >/dev/null 2>&1
+RUNS=2 STORE=$tmp/rtS2 KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rts2.out" 2>&1
+KGEN_CACHE_DIR=$tmp/rtS2 "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/rtS2.kgenpack" >/dev/null 2>&1
+[ "$(first_config "$tmp/rtS2.kgenpack")" = "$(first_config "$tmp/rtA.kgenpack")" ] ||
+	fail "pack_retime RUNS=2 STORE: $(first_config "$tmp/rtS2.kgenpack") vs the faster $(first_config "$tmp/rtA.kgenpack"): $(cat "$tmp/rts2.out")"
+RUNS=0 KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rt0.out" 2>&1
+rc=$?
+want_rc rt0 1
+grep -q "RUNS must be at least 1" "$tmp/rt0.out" || fail "pack_retime RUNS=0: $(cat "$tmp/rt0.out")"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"
