@@ -402,6 +402,8 @@ static void split_graph(int op, const char *config)
 	char nm[200], used[200] = "", detail[256] = "";
 	if (!begin || !end || !inst || !launch || !exec_destroy || !graph_destroy) {
 		CHECK(0, "split graph: libcuda's graph calls not found (%s)", cu ? "dlsym" : dlerror());
+		if (cu)
+			dlclose(cu);
 		return;
 	}
 	/* the record: the split variant stored as the problem's best (rows 1) */
@@ -427,6 +429,7 @@ static void split_graph(int op, const char *config)
 	kgen_ctx *ctx;
 	if (kgen_open(&ctx, cache_dir)) {
 		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+		dlclose(cu);
 		return;
 	}
 	op_problem p = problem(op, 0, KGEN_BF16, 1, cols);
@@ -439,11 +442,14 @@ static void split_graph(int op, const char *config)
 	if ((rc = op_data_make(&d, &p))) {
 		CHECK(0, "%s: data: %s", nm, kgen_last_error());
 		kgen_close(ctx);
+		dlclose(cu);
 		return;
 	}
-	eager = malloc(d.out_bytes);
-	replay = malloc(d.out_bytes);
-	if (!eager || !replay || kg_cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) {
+	const size_t ob = (size_t)(d.p.rows * d.p.ld_out) * (size_t)kg_dtype_size(KGEN_BF16);
+	CUdeviceptr y1 = 0; /* softmax: the first captured call's output */
+	eager = malloc(ob);
+	replay = malloc(ob);
+	if (!eager || !replay || kg_cu.cuMemAlloc(&y1, ob) || kg_cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) {
 		CHECK(0, "%s: setup failed", nm);
 		goto out;
 	}
@@ -456,13 +462,18 @@ static void split_graph(int op, const char *config)
 	      kgen_last_error());
 	rc = op_data_check(&d, &err, detail, sizeof detail);
 	CHECK(rc == 0 && err <= 1, "%s: eager: error %.3g of the tolerance: %s", nm, err, detail);
-	kg_cu.cuMemcpyDtoH(eager, d.d_out, d.out_bytes);
-	/* capture two calls (two launches of the split kernel, two areas) */
+	kg_cu.cuMemcpyDtoH(eager, d.d_out, ob);
+	/* capture two calls (two launches of the split kernel, two exchange
+	 * areas); softmax's first writes y1, so that both are checked */
 	op_data_reset(&d, NULL);
-	kg_cu.cuMemsetD8(d.d_out, 0, d.out_bytes);
 	kg_cu.cuCtxSynchronize();
+	void *out_ptr = d.a.out;
+	if (op == KG_SOFTMAX_FWD)
+		d.a.out = (void *)(uintptr_t)y1;
 	CUresult cr = begin(s, CU_STREAM_CAPTURE_MODE_GLOBAL);
-	int rc1 = api_run_on(ctx, &d, s), rc2 = api_run_on(ctx, &d, s);
+	int rc1 = api_run_on(ctx, &d, s);
+	d.a.out = out_ptr;
+	int rc2 = api_run_on(ctx, &d, s);
 	CUresult ce = end(s, &g);
 	CHECK(cr == CUDA_SUCCESS && rc1 == 0 && rc2 == 0 && ce == CUDA_SUCCESS && g,
 	      "%s: capture: begin %d, calls %d %d (%s), end %d", nm, (int)cr, rc1, rc2, kgen_last_error(), (int)ce);
@@ -471,7 +482,8 @@ static void split_graph(int op, const char *config)
 		goto out;
 	}
 	for (int k = 0; k < 3; k++) {
-		kg_cu.cuMemsetD8(d.d_out, 0, d.out_bytes);
+		op_data_reset(&d, NULL); /* the outputs poisoned again */
+		kg_cu.cuMemsetD8(y1, 0xff, ob);
 		kg_cu.cuCtxSynchronize();
 		CUresult lr = launch(ge, s);
 		CUresult sr = kg_cu.cuStreamSynchronize(s);
@@ -479,8 +491,10 @@ static void split_graph(int op, const char *config)
 		rc = op_data_check(&d, &err, detail, sizeof detail);
 		CHECK(rc == 0 && err <= 1, "%s: replay %d: error %.3g of the tolerance: %s", nm, k, err, detail);
 		if (op == KG_SOFTMAX_FWD) {
-			kg_cu.cuMemcpyDtoH(replay, d.d_out, d.out_bytes);
-			CHECK(!memcmp(eager, replay, d.out_bytes), "%s: replay %d differs from the eager call", nm, k);
+			kg_cu.cuMemcpyDtoH(replay, d.d_out, ob);
+			CHECK(!memcmp(eager, replay, ob), "%s: replay %d, second launch: differs from the eager call", nm, k);
+			kg_cu.cuMemcpyDtoH(replay, y1, ob);
+			CHECK(!memcmp(eager, replay, ob), "%s: replay %d, first launch: differs from the eager call", nm, k);
 		}
 	}
 out:
@@ -490,10 +504,13 @@ out:
 		graph_destroy(g);
 	if (s)
 		kg_cu.cuStreamDestroy(s);
+	if (y1)
+		kg_cu.cuMemFree(y1);
 	free(eager);
 	free(replay);
 	op_data_free(&d);
 	kgen_close(ctx);
+	dlclose(cu);
 }
 
 /* F: host threads on one handle, each on its per-thread default stream:
