@@ -12,7 +12,9 @@
 # whose template changed and those the pack lacks. PRIOR=some.kgenpack
 # (kgen tune --prior: the pack of the build before, or another model's of
 # the same SM) times that pack's configuration of each problem right after
-# the default and stops once 8 variants have a time (docs/tuning.md).
+# the default and stops once 8 variants have a time (docs/tuning.md);
+# PRIOR_ADD=KEY=VALUE (kgen tune --prior-add) times every variant that sets
+# it as well (a strategy new since that pack).
 set -u
 out=${OUT:-/tmp/kgen-pack}
 name=${NAME:-part}
@@ -28,7 +30,7 @@ fi
 for s in ${SHARDS:-0 1}; do
 	t0=$(date +%s)
 	timeout --preserve-status -s INT "${SHARD_SECONDS:-270}" build/kgen tune --preset llm --shard "$s/3" \
-		--budget "${BUDGET:-5}" ${KEEP:+--keep-current} ${PRIOR:+--prior "$PRIOR"} --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
+		--budget "${BUDGET:-5}" ${KEEP:+--keep-current} ${PRIOR:+--prior "$PRIOR"} ${PRIOR_ADD:+--prior-add "$PRIOR_ADD"} --json >"$w/shard$s.jsonl" 2>"$w/shard$s.log"
 	echo "shard $s/3: exit $? after $(( $(date +%s) - t0 )) s: $(wc -l <"$w/shard$s.jsonl") problems" | tee -a "$w/summary.txt"
 done
 for p in ${EXTRA:-}; do # op:pass:dtype:cols

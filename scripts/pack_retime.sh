@@ -10,7 +10,7 @@
 # reads each pack's own tuning times (two runs, often two machines, whose
 # spread between calls is several percent a record), this measures.
 #
-# Environment: KGEN (default build/kgen), LIMIT=N (only the first N
+# Environment: KGEN (default build/kgen), RUNS=N (below), LIMIT=N (only the first N
 # differing records), SKIP=N (leave out the first N of them, to go on
 # where a stopped run ended), JSONL=FILE (append each problem's tuner
 # JSON), RECORD_TIMEOUT=SECONDS (one problem's run at most, default 600),
@@ -19,6 +19,12 @@
 # into DIR, `kgen pack export` from DIR gives NEW with the faster choice of
 # each differing problem). Without STORE the tuning runs use a cache of
 # their own (removed at the end): the user's cache is not touched.
+# RUNS=N (default 1): each problem timed in N processes, one after another
+# (each process's buffers land elsewhere, and kernels of a few microseconds
+# move by several percent with them: bench/NOTES.md); its ratio is the
+# geometric mean of the N, a problem is counted slower by that mean, and
+# the summary says how many were slower in every run. With STORE, the
+# faster by that mean is then stored by one more run (--only it --store).
 set -u
 [ $# = 2 ] || { echo "usage: scripts/pack_retime.sh OLD.kgenpack NEW.kgenpack" >&2; exit 2; }
 kgen=${KGEN:-build/kgen}
@@ -58,47 +64,77 @@ def env_int(name, default):
 
 
 skip, limit, timeout = env_int("SKIP", 0), env_int("LIMIT", 0), env_int("RECORD_TIMEOUT", 600)
+runs = env_int("RUNS", 1)
+if runs < 1:
+    sys.exit("pack_retime: RUNS must be at least 1")
 keys = keys[skip:skip + limit] if limit else keys[skip:]
 print(f"{same} shared records with the same configuration (not timed); {len(keys)} with another, timed here",
       flush=True)
 ratios, failed = [], []
+every = 0  # problems slower by more than 3% in every run
 jsonl = open(os.environ["JSONL"], "a") if os.environ.get("JSONL") else None
-for i, k in enumerate(keys):
-    a, b = old[k]["config"], new[k]["config"]
-    cmd = [kgen, "tune", *problem_args(k), "--only", a, "--only", b, "--fresh", "--json", "-q"]
-    if os.environ.get("STORE"):
-        cmd.append("--store")
-    name = " ".join(map(str, k))
+store = os.environ.get("STORE")
+
+
+def tune(cmd):
+    """(the run's JSON, None), or (None, why there is none)."""
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        failed.append(name)
-        print(f"[{i + 1}/{len(keys)}] {name}: not timed (stopped after {timeout} s)", flush=True)
-        continue
+        return None, f"stopped after {timeout} s"
     try:
-        d = json.loads(run.stdout.strip().splitlines()[-1])
-        t = {x["config"]: x["time_us"] for x in d["trials"]}
-        ta, tb = t[a], t[b]
-        if not ta or not tb:
-            raise ValueError("a configuration failed its check")
-    except (IndexError, KeyError, ValueError) as e:
+        return json.loads(run.stdout.strip().splitlines()[-1]), None
+    except (IndexError, ValueError) as e:
+        return None, (f"{e}; exit {run.returncode}: "
+                      f"{run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ''}")
+
+
+for i, k in enumerate(keys):
+    a, b = old[k]["config"], new[k]["config"]
+    cmd = [kgen, "tune", *problem_args(k), "--only", a, "--only", b, "--fresh", "--json", "-q"]
+    if store and runs == 1:
+        cmd.append("--store")
+    name = " ".join(map(str, k))
+    times, why = [], None
+    for _ in range(runs):
+        d, why = tune(cmd)
+        if d is None:
+            break
+        t = {x["config"]: x["time_us"] for x in d.get("trials", [])}
+        if not t.get(a) or not t.get(b):
+            why = "a configuration failed its check"
+            break
+        if jsonl:
+            jsonl.write(json.dumps(d) + "\n")
+        times.append((t[a], t[b]))
+    if why:
         failed.append(name)
-        print(f"[{i + 1}/{len(keys)}] {name}: not timed ({e}; exit {run.returncode}: "
-              f"{run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ''})", flush=True)
+        print(f"[{i + 1}/{len(keys)}] {name}: not timed ({why})", flush=True)
         continue
-    if jsonl:
-        jsonl.write(run.stdout.strip().splitlines()[-1] + "\n")
-    ratios.append((ta / tb, name, a, b, ta, tb))
-    print(f"[{i + 1}/{len(keys)}] {name}: old {ta:.2f} us, new {tb:.2f} us, old/new {ta / tb:.3f}", flush=True)
+    r = math.exp(sum(math.log(ta / tb) for ta, tb in times) / runs)
+    ta = math.exp(sum(math.log(x[0]) for x in times) / runs)
+    tb = math.exp(sum(math.log(x[1]) for x in times) / runs)
+    every += all(x[0] / x[1] < 1 / 1.03 for x in times)
+    if store and runs > 1:
+        d, why = tune([kgen, "tune", *problem_args(k), "--only", a if r < 1 else b, "--store", "--fresh", "--json",
+                       "-q"])
+        if d is None or not d.get("stored"):
+            failed.append(name)
+            print(f"[{i + 1}/{len(keys)}] {name}: the faster not stored ({why or 'not stored'})", flush=True)
+            continue
+    ratios.append((r, name, a, b, ta, tb))
+    each = f" (runs: {', '.join(f'{x[0] / x[1]:.3f}' for x in times)})" if runs > 1 else ""
+    print(f"[{i + 1}/{len(keys)}] {name}: old {ta:.2f} us, new {tb:.2f} us, old/new {r:.3f}{each}", flush=True)
 if ratios:
     gm = math.exp(sum(math.log(r[0]) for r in ratios) / len(ratios))
     slow = sorted(r for r in ratios if r[0] < 1 / 1.03)
+    by = f" (the mean of {runs} runs each; {every} slower by more than 3% in every run)" if runs > 1 else ""
     print(f"{len(ratios)} timed: geomean old/new {gm:.4f}; {len(slow)} where NEW's choice is more than 3% "
-          f"slower, {sum(r[0] > 1.03 for r in ratios)} more than 3% faster; {len(failed)} not timed")
+          f"slower, {sum(r[0] > 1.03 for r in ratios)} more than 3% faster; {len(failed)} not timed{by}")
     for r, name, a, b, ta, tb in slow:
         print(f"  {r:.3f}  {name}: {a} {ta:.2f} us -> {b} {tb:.2f} us")
-    if os.environ.get("STORE"):
-        print(f"the faster configuration of each of the {len(ratios)} stored in '{os.environ['STORE']}' "
+    if store:
+        print(f"the faster configuration of each of the {len(ratios)} stored in '{store}' "
               f"({sum(r[0] < 1 for r in ratios)} the old one's)")
 sys.exit(1 if failed else 0)
 PY

@@ -308,6 +308,22 @@ want_rc prior 0
 KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache4 run prior_table --prior "$tmp/keep.kgenpack" --prior-top 2 --top 5
 want_rc prior_table 0
 grep -qF " $prior_cfg " "$tmp/prior_table.out" || fail "prior: '$prior_cfg' not timed: $(cat "$tmp/prior_table.out")"
+# --prior-add KEY=VALUE: every variant that sets it is timed too, right
+# after the prior's record, on top of --prior-top
+add_n=$("$kgen" space --op softmax --cols 1024 --sm 90 --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for c in d["configs"] if "persist=4" in c.split(",") and c != d["default"] and c != sys.argv[1]))' "$prior_cfg")
+KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache3a run prior_add --prior "$tmp/keep.kgenpack" --prior-top 3 --prior-add persist=4 --json
+want_rc prior_add 0
+[ "$add_n" -gt 0 ] && [ "$(field prior_add 'd["counts"]["timed"], d["early_stop"], d["order"].split(";")[0]')" = \
+	"$((3 + add_n)) $((3 + add_n)) timed, the prior pack's configuration among them the prior pack's record first, then the $add_n variants of --prior-add" ] ||
+	fail "prior-add ($add_n variants set persist=4): $(field prior_add 'd["counts"], d["early_stop"], d["order"]')"
+run prior_add_alone --prior-add persist=4
+want_rc prior_add_alone 2
+grep -q "prior-add applies to --prior only" "$tmp/prior_add_alone.err" || fail "prior-add alone: $(cat "$tmp/prior_add_alone.err")"
+run prior_add_bad --prior "$tmp/keep.kgenpack" --prior-add persist
+want_rc prior_add_bad 2
 run prior_missing --prior "$tmp/none.kgenpack"
 want_rc prior_missing 1
 grep -q "^kgen: error: --prior: cannot open pack" "$tmp/prior_missing.err" || fail "prior, missing pack: $(cat "$tmp/prior_missing.err")"
@@ -391,6 +407,21 @@ first_config() { "$kgen" pack ls --json "$1" | python3 -c 'import json,sys; prin
 	[ "$(first_config "$tmp/rtB.kgenpack")" != "$(first_config "$tmp/rtA.kgenpack")" ] &&
 	grep -q "^the faster configuration of each of the 1 stored in '$tmp/rtS' (1 the old one's)" "$tmp/rts.out" ||
 	fail "pack_retime STORE: $(first_config "$tmp/rtS.kgenpack") vs the faster $(first_config "$tmp/rtA.kgenpack"): $(cat "$tmp/rts.out")"
+# RUNS=2: each problem timed in two processes, the mean and each run's
+# ratio printed; with STORE the faster by the mean is stored
+RUNS=2 KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rt2.out" 2>&1
+grep -qE "^\[1/1\] .*old/new 0\.[0-9]+ \(runs: 0\.[0-9]+, 0\.[0-9]+\)$" "$tmp/rt2.out" &&
+	grep -qE "^1 timed: .*; 1 where NEW's choice is more than 3% slower, .* \(the mean of 2 runs each; 1 slower by more than 3% in every run\)$" "$tmp/rt2.out" ||
+	fail "pack_retime RUNS=2: $(cat "$tmp/rt2.out")"
+KGEN_CACHE_DIR=$tmp/rtS2 "$kgen" pack import "$tmp/rtB.kgenpack" >/dev/null 2>&1
+RUNS=2 STORE=$tmp/rtS2 KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rts2.out" 2>&1
+KGEN_CACHE_DIR=$tmp/rtS2 "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/rtS2.kgenpack" >/dev/null 2>&1
+[ "$(first_config "$tmp/rtS2.kgenpack")" = "$(first_config "$tmp/rtA.kgenpack")" ] ||
+	fail "pack_retime RUNS=2 STORE: $(first_config "$tmp/rtS2.kgenpack") vs the faster $(first_config "$tmp/rtA.kgenpack"): $(cat "$tmp/rts2.out")"
+RUNS=0 KGEN="$kgen" bash "$(dirname "$0")/../scripts/pack_retime.sh" "$tmp/rtA.kgenpack" "$tmp/rtB.kgenpack" >"$tmp/rt0.out" 2>&1
+rc=$?
+want_rc rt0 1
+grep -q "RUNS must be at least 1" "$tmp/rt0.out" || fail "pack_retime RUNS=0: $(cat "$tmp/rt0.out")"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_tune: $fails failures"

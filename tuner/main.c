@@ -116,6 +116,10 @@ static const char usage_tune[] =
 	"                   (unless a twin's ranking names the leaders, below): a re-tune\n"
 	"                   for a change that keeps the ranking, in a fraction of the time\n"
 	"  --prior-top N    variants timed with --prior (default 8)\n"
+	"  --prior-add K=V  with --prior: also time every variant whose configuration sets\n"
+	"                   K=V, right after the prior's record, on top of --prior-top (a\n"
+	"                   strategy or exchange new since the prior pack, which the prior's\n"
+	"                   ranking cannot name; e.g. xchg=global); repeat for more (at most 8)\n"
 	"  --only CONFIG    time only this variant (a whole configuration, as 'kgen space'\n"
 	"                   lists it); repeat for more (at most 64). No early stop;\n"
 	"                   nothing is stored as the problem's best and no trial record\n"
@@ -183,7 +187,8 @@ enum {
 	OPT_OP = 1000, OPT_PASS, OPT_DTYPE, OPT_COLS, OPT_SM, OPT_ROWS, OPT_DEVICE, OPT_CACHE, OPT_JOBS,
 	OPT_REPS, OPT_TOP, OPT_CHECK, OPT_SEED, OPT_CONFIG, OPT_GEOMETRY, OPT_TARGET, OPT_WEIGHT, OPT_SMOOTH,
 	OPT_ZLOSS, OPT_SOFTCAP, OPT_CUBIN, OPT_BUDGET, OPT_FRESH, OPT_JSON, OPT_PRESET, OPT_LIST, OPT_SHARD,
-	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP, OPT_ONLY, OPT_STORE
+	OPT_DEVICES, OPT_FULL, OPT_NEAR_COPY, OPT_KEEP_CURRENT, OPT_PRIOR, OPT_PRIOR_TOP, OPT_ONLY, OPT_STORE,
+	OPT_PRIOR_ADD
 };
 
 static const struct option long_opts[] = {
@@ -223,6 +228,7 @@ static const struct option long_opts[] = {
 	{"only", required_argument, NULL, OPT_ONLY},
 	{"store", no_argument, NULL, OPT_STORE},
 	{"prior-top", required_argument, NULL, OPT_PRIOR_TOP},
+	{"prior-add", required_argument, NULL, OPT_PRIOR_ADD},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -230,6 +236,7 @@ static const struct option long_opts[] = {
 
 #define MAX_DEVICES 64
 #define MAX_ONLY 64
+#define MAX_PRIOR_ADD 8
 
 typedef struct args {
 	const char *op, *pass, *config, *cache_dir, *cubin, *preset, *prior;
@@ -238,6 +245,8 @@ typedef struct args {
 	int devices[MAX_DEVICES], ndevices;
 	const char *only[MAX_ONLY];
 	int n_only, store;
+	const char *prior_add[MAX_PRIOR_ADD];
+	int n_prior_add;
 	unsigned opts;
 	long long cols, rows;
 	double budget, near_copy;
@@ -424,6 +433,16 @@ static void other_opt(int c, args *a)
 				cli_die_usage("--only '%s' given twice", optarg);
 		a->only[a->n_only++] = optarg;
 		break;
+	case OPT_PRIOR_ADD: {
+		const char *eq = strchr(optarg, '=');
+		if (!eq || eq == optarg || !eq[1] || strchr(optarg, ','))
+			cli_die_usage("--prior-add takes one KEY=VALUE of a configuration (e.g. xchg=global), not '%s'",
+			              optarg);
+		if (a->n_prior_add == MAX_PRIOR_ADD)
+			cli_die_usage("at most %d --prior-add", MAX_PRIOR_ADD);
+		a->prior_add[a->n_prior_add++] = optarg;
+		break;
+	}
 	case OPT_KEEP_CURRENT: a->keep_current = 1; break;
 	case OPT_FULL: a->full = 1; break;
 	case OPT_JSON: a->json = 1; break;
@@ -512,6 +531,8 @@ static void parse_args(int argc, char **argv, const char *usage, const char *all
 		cli_die_usage("--prior times a few variants: not with %s", a->check_only ? "--check-only" : "--full");
 	if (a->prior_top && !a->prior)
 		cli_die_usage("--prior-top applies to --prior only");
+	if (a->n_prior_add && !a->prior)
+		cli_die_usage("--prior-add applies to --prior only");
 	if (a->n_only && (a->preset || a->prior || a->keep_current))
 		cli_die_usage("--only names variants of one problem: not with %s",
 		              a->preset ? "--preset" : a->prior ? "--prior" : "--keep-current");
@@ -750,6 +771,8 @@ static void tune_opts_of(const args *a, tune_opts *o)
 	o->full = a->full || a->n_only > 0; /* --only: every variant asked for is timed */
 	o->near_copy_pct = a->near_copy;
 	o->prior_top = a->prior_top;
+	o->prior_add = a->prior_add;
+	o->n_prior_add = a->n_prior_add;
 	o->only = a->only;
 	o->n_only = a->n_only;
 	o->only_store = a->store;
@@ -887,7 +910,7 @@ static int cmd_tune(int argc, char **argv)
 	parse_args(argc, argv, usage_tune,
 	           "op pass dtype cols vocab sm rows device cache-dir jobs reps top check-only seed quiet help "
 	           "target weight smooth zloss softcap budget fresh keep-current json preset list shard devices full near-copy "
-	           "prior prior-top only store",
+	           "prior prior-top prior-add only store",
 	           &a);
 	if ((rc = tune_problems(&a, &one, &problems, &orig, &n)))
 		return cli_fail(rc);

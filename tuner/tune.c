@@ -334,6 +334,7 @@ typedef struct tune_ctx {
 	int smem_optin;      /* the GPU's dynamic shared memory per block */
 	int ranked_top, twin_cut;
 	int prior_used, prior_top; /* the prior pack's configuration timed second; stop after prior_top */
+	int prior_added;     /* with prior_used: the variants of o->prior_add moved after it */
 	double near_copy;
 	double t0, t1;       /* the start, and the start on the GPU */
 	char msg[512], stamp[96], optstr[96];
@@ -452,10 +453,36 @@ static int compiled_first(int twin_cut, int ranked_top)
 	return twin_cut >= 0 ? 1 + 2 * ranked_top : TUNE_COMPILE_FIRST;
 }
 
+/* Whether config (k=v,...) sets one of o->prior_add's KEY=VALUE. */
+static int prior_adds(const tune_opts *o, const char *config)
+{
+	for (int k = 0; k < o->n_prior_add; k++) {
+		const size_t n = strlen(o->prior_add[k]);
+		for (const char *s = config; s; s = strchr(s, ',') ? strchr(s, ',') + 1 : NULL)
+			if (!strncmp(s, o->prior_add[k], n) && (s[n] == ',' || !s[n]))
+				return 1;
+	}
+	return 0;
+}
+
+/* Job `from` (and its trial) moved to index `to` < from, those between
+ * one on. */
+static void move_job(pool *p, tune_result *res, int from, int to)
+{
+	job j = p->jobs[from];
+	tune_trial t = res->trials[from];
+	memmove(&p->jobs[to + 1], &p->jobs[to], sizeof *p->jobs * (size_t)(from - to));
+	memmove(&res->trials[to + 1], &res->trials[to], sizeof *res->trials * (size_t)(from - to));
+	p->jobs[to] = j;
+	res->trials[to] = t;
+}
+
 /* The prior pack's record of the problem (key; any stamp): its
  * configuration moved to just after the template's default, so that it is
- * timed second. 1 when the record names a variant of the space, else 0
- * (no prior pack, no record, or a configuration the space lacks). */
+ * timed second, and after it the variants that set one of o->prior_add's
+ * KEY=VALUE (new since the prior pack), in plan order. 1 + the number of
+ * those moved when the record names a variant of the space, else 0 (no
+ * prior pack, no record, or a configuration the space lacks). */
 static int prior_first(const tune_opts *o, const char *key, pool *p, tune_result *res)
 {
 	void *val = NULL;
@@ -469,15 +496,15 @@ static int prior_first(const tune_opts *o, const char *key, pool *p, tune_result
 			if (!p->jobs[i].skip && !strcmp(res->trials[i].config, b.config))
 				at = i;
 	free(val);
-	if (at > 1) {
-		job j = p->jobs[at];
-		tune_trial t = res->trials[at];
-		memmove(&p->jobs[2], &p->jobs[1], sizeof *p->jobs * (size_t)(at - 1));
-		memmove(&res->trials[2], &res->trials[1], sizeof *res->trials * (size_t)(at - 1));
-		p->jobs[1] = j;
-		res->trials[1] = t;
-	}
-	return at >= 0;
+	if (at < 0)
+		return 0;
+	if (at > 1)
+		move_job(p, res, at, 1);
+	int next = at == 0 ? 1 : 2, added = 0; /* (the record may be the default) */
+	for (int i = next; i < p->n; i++)
+		if (!p->jobs[i].skip && prior_adds(o, res->trials[i].config))
+			move_job(p, res, i, next + added++);
+	return 1 + added;
 }
 
 /* Every job after the first `first` of those not skipped (pruned or
@@ -535,13 +562,19 @@ static void plan_trials(tune_ctx *x)
 	if (!o->fresh)
 		resume(&x->tx, &x->p, x->res);
 	x->twin_cut = plan_order(&x->tx, o, x->op, &x->p, x->res, x->ranked_top);
-	x->prior_used = x->twin_cut < 0 && prior_first(o, x->res->key, &x->p, x->res);
+	const int head = x->twin_cut < 0 ? prior_first(o, x->res->key, &x->p, x->res) : 0;
+	x->prior_used = head > 0;
+	x->prior_added = head > 0 ? head - 1 : 0;
 	if (x->prior_used) {
-		char was[sizeof x->res->order];
+		char was[sizeof x->res->order], added[64] = "";
 		snprintf(was, sizeof was, "%s", x->res->order);
-		snprintf(x->res->order, sizeof x->res->order, "the prior pack's record first%s%s", was[0] ? "; " : "", was);
+		if (o->n_prior_add)
+			snprintf(added, sizeof added, ", then the %d variant%s of --prior-add", x->prior_added,
+			         x->prior_added == 1 ? "" : "s");
+		snprintf(x->res->order, sizeof x->res->order, "the prior pack's record first%s%s%s", added,
+		         was[0] ? "; " : "", was);
 	}
-	leave_for_later(&x->p, x->prior_used ? x->prior_top : compiled_first(x->twin_cut, x->ranked_top));
+	leave_for_later(&x->p, x->prior_used ? x->prior_top + x->prior_added : compiled_first(x->twin_cut, x->ranked_top));
 }
 
 /* The cubins the cache did not take (a full disk): an error. */
@@ -666,9 +699,9 @@ static int left_out(tune_ctx *x, const tally *tl, tune_trial *t)
 	if (!res->early_stop[0] && x->twin_cut >= 0 && tl->ranked_ok >= x->ranked_top)
 		snprintf(res->early_stop, sizeof res->early_stop, "the top %d of %s's ranking timed", x->ranked_top,
 		         kg_dtype_names[x->twin_cut]);
-	if (!res->early_stop[0] && x->prior_used && tl->done_ok >= x->prior_top)
+	if (!res->early_stop[0] && x->prior_used && tl->done_ok >= x->prior_top + x->prior_added)
 		snprintf(res->early_stop, sizeof res->early_stop, "%d timed, the prior pack's configuration among them",
-		         x->prior_top);
+		         x->prior_top + x->prior_added);
 	if (res->early_stop[0]) {
 		set_status(t, "skipped", res->early_stop);
 		res->skipped++;
@@ -987,8 +1020,9 @@ static void ahead_plan(const tune_opts *o, int op, gen *g, cache *c, pool *p, tu
 	kg_stamp(stamp, sizeof stamp, gen_template_hash(g, gen_family(kg_ops[op].op)));
 	trial_ctx tx = {c, key, stamp, o->rows, 0, 0};
 	const int twin = plan_order(&tx, o, op, p, res, top);
-	if (twin < 0 && prior_first(o, key, p, res))
-		leave_for_later(p, o->prior_top > 0 ? o->prior_top : TUNE_PRIOR_TOP);
+	const int head = twin < 0 ? prior_first(o, key, p, res) : 0;
+	if (head > 0)
+		leave_for_later(p, (o->prior_top > 0 ? o->prior_top : TUNE_PRIOR_TOP) + head - 1);
 	else
 		leave_for_later(p, compiled_first(twin, top));
 }

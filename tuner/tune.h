@@ -78,6 +78,10 @@ typedef struct tune_opts {
 	                         * after the default and the search stops once prior_top variants have
 	                         * a time; not with full */
 	int prior_top;          /* 0: TUNE_PRIOR_TOP */
+	const char *const *prior_add; /* with prior: the variants whose configuration sets one of these
+	                         * KEY=VALUE (new since the prior pack: a strategy, an exchange) are
+	                         * timed too, right after the prior's record, on top of prior_top */
+	int n_prior_add;
 	const char *const *only;/* n_only > 0: only these configurations (each must be in the space) are
 	                         * checked and timed, the rest "skipped"; no early stop, nothing stored
 	                         * as the problem's best; not with keep_current or prior */
@@ -119,7 +123,7 @@ typedef struct tune_result {
 	int skipped;          /* variants left out by an early stop (early_stop says which) */
 	char early_stop[96];  /* "within 1% of the copy", "the top 8 of bf16's ranking timed", "8 timed,
 	                       * the prior pack's configuration among them", or "" */
-	char order[96];       /* where the order of the variants came from: "the rankings of f16 cols
+	char order[192];       /* where the order of the variants came from: "the rankings of f16 cols
 	                       * 128256, ..." (finished problems in the cache), or "" */
 	int budget_spent, interrupted;
 	int kept;             /* keep_current: the cache's current record is the outcome (trials[0],
