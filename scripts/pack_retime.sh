@@ -13,7 +13,7 @@
 # Environment: KGEN (default build/kgen), RUNS=N (below), LIMIT=N (only the first N
 # differing records), SKIP=N (leave out the first N of them, to go on
 # where a stopped run ended), JSONL=FILE (append each problem's tuner
-# JSON), RECORD_TIMEOUT=SECONDS (one problem's run at most, default 600),
+# JSON), RECORD_TIMEOUT=SECONDS (one tuner process at most, default 600),
 # STORE=DIR (each problem's faster configuration stored into the cache DIR
 # with `--store`, replacing its record there: after `kgen pack import NEW`
 # into DIR, `kgen pack export` from DIR gives NEW with the faster choice of
@@ -114,7 +114,6 @@ for i, k in enumerate(keys):
     r = math.exp(sum(math.log(ta / tb) for ta, tb in times) / runs)
     ta = math.exp(sum(math.log(x[0]) for x in times) / runs)
     tb = math.exp(sum(math.log(x[1]) for x in times) / runs)
-    every += all(x[0] / x[1] < 1 / 1.03 for x in times)
     if store and runs > 1:
         d, why = tune([kgen, "tune", *problem_args(k), "--only", a if r < 1 else b, "--store", "--fresh", "--json",
                        "-q"])
@@ -123,6 +122,7 @@ for i, k in enumerate(keys):
             print(f"[{i + 1}/{len(keys)}] {name}: the faster not stored ({why or 'not stored'})", flush=True)
             continue
     ratios.append((r, name, a, b, ta, tb))
+    every += all(x[0] / x[1] < 1 / 1.03 for x in times)
     each = f" (runs: {', '.join(f'{x[0] / x[1]:.3f}' for x in times)})" if runs > 1 else ""
     print(f"[{i + 1}/{len(keys)}] {name}: old {ta:.2f} us, new {tb:.2f} us, old/new {r:.3f}{each}", flush=True)
 if ratios:

@@ -324,6 +324,12 @@ want_rc prior_add 0
 [ "$add_n" -gt 0 ] && [ "$(field prior_add 'd["counts"]["timed"], d["early_stop"], d["order"].split(";")[0]')" = \
 	"$((3 + add_n)) $((3 + add_n)) timed, the prior pack's configuration among them the prior pack's record first, then the $add_n variants of --prior-add" ] ||
 	fail "prior-add ($add_n variants set persist=4): $(field prior_add 'd["counts"], d["early_stop"], d["order"]')"
+# started again the same way, the run goes on with the same plan: what it
+# timed counts toward the early stop, nothing more is timed
+KGEN_TEMPLATE_DIR=$tmp/templates KGEN_CACHE_DIR=$tmp/cache3a run prior_add_again --prior "$tmp/keep.kgenpack" --prior-top 3 --prior-add persist=4 --json
+[ "$(field prior_add_again "d['counts']['timed'], d['counts']['resumed'] >= $((3 + add_n)), d['early_stop']")" = \
+	"0 True $((3 + add_n)) timed, the prior pack's configuration among them" ] ||
+	fail "prior-add, started again: $(field prior_add_again 'd["counts"], d["early_stop"], d["order"]')"
 run prior_add_alone --prior-add persist=4
 want_rc prior_add_alone 2
 grep -q "prior-add applies to --prior only" "$tmp/prior_add_alone.err" || fail "prior-add alone: $(cat "$tmp/prior_add_alone.err")"

@@ -490,7 +490,9 @@ static void move_job(pool *p, tune_result *res, int from, int to)
  * timed second, and after it the variants that set one of o->prior_add's
  * KEY=VALUE (new since the prior pack), in plan order. 1 + the number of
  * those moved when the record names a variant of the space, else 0 (no
- * prior pack, no record, or a configuration the space lacks). */
+ * prior pack, no record, or a configuration the space lacks). Variants an
+ * earlier run timed (resumed) count too: a stopped run started again goes
+ * on with the same plan, their times counting toward the early stop. */
 static int prior_first(const tune_opts *o, const char *key, pool *p, tune_result *res)
 {
 	void *val = NULL;
@@ -501,7 +503,7 @@ static int prior_first(const tune_opts *o, const char *key, pool *p, tune_result
 		return 0;
 	if (!kg_best_parse(val, &b))
 		for (int i = 0; i < p->n && at < 0; i++)
-			if (!p->jobs[i].skip && !strcmp(res->trials[i].config, b.config))
+			if (!strcmp(res->trials[i].config, b.config))
 				at = i;
 	free(val);
 	if (at < 0)
@@ -510,7 +512,7 @@ static int prior_first(const tune_opts *o, const char *key, pool *p, tune_result
 		move_job(p, res, at, 1);
 	int next = at == 0 ? 1 : 2, added = 0; /* (the record may be the default) */
 	for (int i = next; i < p->n; i++)
-		if (!p->jobs[i].skip && prior_adds(o, res->trials[i].config))
+		if (prior_adds(o, res->trials[i].config))
 			move_job(p, res, i, next + added++);
 	return 1 + added;
 }
