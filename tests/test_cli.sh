@@ -74,9 +74,9 @@ expect 2 "kgen: error: give --check-only or --keep-current, not both" tune --op 
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 615 problems; shards split them by index.
+# --preset llm --list: the 639 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 615 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 615"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/all")" = 639 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 639"; fails=$((fails + 1)); }
 for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144" \
 	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536" \
 	"255 softmax fwd bf16 32000 rows=64" "257 softmax fwd f32 32000 rows=64" "263 softmax fwd f32 32000 rows=1" \
