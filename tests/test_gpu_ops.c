@@ -330,22 +330,30 @@ static void odd_rows(kgen_ctx *ctx)
 			}
 }
 
-/* B: tune for real, then the API finds the tuned kernel. */
-static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
+/* The tuner's options for a problem of this test's cache. */
+static tune_opts test_tune_opts(int op, unsigned opts, int dtype, long long cols, long long rows, int reps,
+                                unsigned long long seed)
 {
 	tune_opts o = {0};
-	tune_result res;
-	kgen_ctx *ctx;
-	char nm[64];
 	o.op = kg_ops[op].op;
 	o.pass = kg_ops[op].pass;
 	o.opts = opts;
 	o.dtype = dtype;
 	o.cols = cols;
-	o.rows = 4096;
+	o.rows = rows;
 	o.cache_dir = cache_dir;
-	o.reps = 5;
-	o.seed = 77;
+	o.reps = reps;
+	o.seed = seed;
+	return o;
+}
+
+/* B: tune for real, then the API finds the tuned kernel. */
+static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
+{
+	tune_opts o = test_tune_opts(op, opts, dtype, cols, 4096, 5, 77);
+	tune_result res;
+	kgen_ctx *ctx;
+	char nm[64];
 	/* quick: a budget of 2 s (the first TUNE_COMPILE_FIRST variants
 	 * compiled, a few of them timed; A checked them all), so that under
 	 * compute-sanitizer the tune ends too */
@@ -407,17 +415,9 @@ static void split_graph(int op, const char *config)
 		return;
 	}
 	/* the record: the split variant stored as the problem's best (rows 1) */
-	tune_opts o = {0};
+	tune_opts o = test_tune_opts(op, 0, KGEN_BF16, cols, 1, 3, 91);
 	tune_result res;
 	const char *only[] = {config};
-	o.op = kg_ops[op].op;
-	o.pass = kg_ops[op].pass;
-	o.dtype = KGEN_BF16;
-	o.cols = cols;
-	o.rows = 1;
-	o.cache_dir = cache_dir;
-	o.reps = 3;
-	o.seed = 91;
 	o.full = 1;
 	o.only = only;
 	o.n_only = 1;
