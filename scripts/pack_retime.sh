@@ -111,9 +111,9 @@ for i, k in enumerate(keys):
         failed.append(name)
         print(f"[{i + 1}/{len(keys)}] {name}: not timed ({why})", flush=True)
         continue
-    r = math.exp(sum(math.log(ta / tb) for ta, tb in times) / runs)
     ta = math.exp(sum(math.log(x[0]) for x in times) / runs)
     tb = math.exp(sum(math.log(x[1]) for x in times) / runs)
+    r = ta / tb  # (the geometric mean of the runs' ratios)
     if store and runs > 1:
         d, why = tune([kgen, "tune", *problem_args(k), "--only", a if r < 1 else b, "--store", "--fresh", "--json",
                        "-q"])
