@@ -63,8 +63,8 @@ int kg_device_query(CUdevice dev, kg_device *out);
  * made); then per CTA KG_XG_NX exchanges of two (max, sum) pairs. A launch
  * holds at most KG_XG_GROUPS groups and KG_XG_CTAS CTAs. The runtime makes
  * KG_XG_SETS such areas for each split kernel it loads, and its launches
- * take them in turn, so that launches on several streams at once (up to
- * KG_XG_SETS) do not share one. */
+ * take them in turn, whatever their stream: calls in flight at once share
+ * none while fewer than KG_XG_SETS calls of the kernel come between them. */
 #define KG_XG_GROUPS 1024u
 #define KG_XG_CTAS 4096u
 #define KG_XG_NX 3u

@@ -145,10 +145,11 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, cons
 }
 
 /* A launch of grid CTAs, in clusters of `cluster` along x when cluster > 1,
- * and when pdl as a programmatic dependent of the kernel before it on the
- * stream (attr: room for two attributes). */
+ * cooperatively when coop (every CTA resident at once), and when pdl as a
+ * programmatic dependent of the kernel before it on the stream (attr: room
+ * for three attributes). */
 static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned grid, unsigned block, unsigned smem,
-			  unsigned cluster, int pdl, CUstream s)
+			  unsigned cluster, int coop, int pdl, CUstream s)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->gridDimX = grid;
@@ -158,11 +159,16 @@ static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned
 	cfg->sharedMemBytes = smem;
 	cfg->hStream = s;
 	cfg->attrs = attr;
-	memset(attr, 0, 2 * sizeof *attr);
+	memset(attr, 0, 3 * sizeof *attr);
 	if (cluster > 1) {
 		attr[cfg->numAttrs].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
 		attr[cfg->numAttrs].value.clusterDim.x = cluster;
 		attr[cfg->numAttrs].value.clusterDim.y = attr[cfg->numAttrs].value.clusterDim.z = 1;
+		cfg->numAttrs++;
+	}
+	if (coop) {
+		attr[cfg->numAttrs].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+		attr[cfg->numAttrs].value.cooperative = 1;
 		cfg->numAttrs++;
 	}
 	if (pdl) {
@@ -188,8 +194,8 @@ unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned s
 	cap = persist * (unsigned)sms;
 	if (cluster > 1) {
 		CUlaunchConfig cfg;
-		CUlaunchAttribute attr[2];
-		launch_config(&cfg, attr, cluster, block, smem, cluster, 0, NULL);
+		CUlaunchAttribute attr[3];
+		launch_config(&cfg, attr, cluster, block, smem, cluster, 0, 0, NULL);
 		if (!kg_cu.cuOccupancyMaxActiveClusters(&clusters, fn, &cfg) && clusters > 0 &&
 		    (unsigned)clusters * cluster < cap)
 			cap = (unsigned)clusters * cluster;
@@ -235,12 +241,20 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	const int pdl = with_prep && l->prep && l->pdl;
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, prep_grid, 1, 1, 1024, 1, 1, 0, s, args, NULL)))
 		return kg_cu_fail("cuLaunchKernel (prep)", r);
-	if (l->cluster > 1 || pdl) {
+	if (l->cluster > 1 || l->split || pdl) {
 		/* l->cluster CTAs share each group of rows: one cluster per group;
-		 * after prep, the row kernel starts while prep runs (pdl) */
+		 * after prep, the row kernel starts while prep runs (pdl). A row
+		 * split over CTAs that are no cluster (split) launches
+		 * cooperatively: its CTAs wait for each other, and the driver
+		 * then starts the grid only with every CTA resident (beside
+		 * another stream's kernels, or another split call on another
+		 * stream, a plain launch could leave some waiting for SMs that
+		 * the spinning ones hold) or refuses it (with prep before it: 3-5
+		 * us more for fused cross-entropy over 8 long rows on an H100,
+		 * bench/NOTES.md) */
 		CUlaunchConfig cfg;
-		CUlaunchAttribute attr[2];
-		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->split ? 1 : l->cluster, pdl, s);
+		CUlaunchAttribute attr[3];
+		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->split ? 1 : l->cluster, (int)l->split, pdl, s);
 		r = kg_cu.cuLaunchKernelEx(&cfg, l->fn, args, NULL);
 	} else {
 		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);
@@ -252,8 +266,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	if (l->finish && a->reduction != KGEN_REDUCTION_NONE && a->rows != 1) {
 		if (l->pdl) {
 			CUlaunchConfig cfg;
-			CUlaunchAttribute attr[2];
-			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 1, s);
+			CUlaunchAttribute attr[3];
+			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 0, 1, s);
 			r = kg_cu.cuLaunchKernelEx(&cfg, l->finish, args, NULL);
 		} else {
 			r = kg_cu.cuLaunchKernel(l->finish, 1, 1, 1, KG_FINISH_THREADS, 1, 1, 0, s, args, NULL);

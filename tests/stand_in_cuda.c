@@ -73,6 +73,7 @@ static int loads, launches;
 static int n_alloc, n_memset, n_memset_async, n_record, n_wait, n_event_create, n_sync;
 static int n_programmatic; /* launches as a programmatic dependent of the kernel before them */
 static int n_cluster;      /* launches with a thread-block cluster attribute */
+static int n_coop;         /* cooperative launches (every CTA resident at once) */
 static void *last_xg;      /* the exchange area the last launch's arguments named (kg_args.xg) */
 
 /* fake: the exchange area (kg_args.xg) of the last launch. */
@@ -119,7 +120,7 @@ int fake_cuda_count(const char *fn)
 	     : !strcmp(fn, "cuMemsetD8Async") ? n_memset_async : !strcmp(fn, "cuEventRecord") ? n_record
 	     : !strcmp(fn, "cuStreamWaitEvent") ? n_wait : !strcmp(fn, "cuEventCreate") ? n_event_create
 	     : !strcmp(fn, "synchronize") ? n_sync : !strcmp(fn, "programmatic") ? n_programmatic
-	     : !strcmp(fn, "cluster") ? n_cluster : -1;
+	     : !strcmp(fn, "cluster") ? n_cluster : !strcmp(fn, "cooperative") ? n_coop : -1;
 }
 
 static long env_int(const char *name, long dflt)
@@ -459,6 +460,7 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 		programmatic |= config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
 		                config->attrs[i].value.programmaticStreamSerializationAllowed;
 		n_cluster += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+		n_coop += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && config->attrs[i].value.cooperative;
 	}
 	if (!mock) {
 		n_programmatic += programmatic;

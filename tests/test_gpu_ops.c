@@ -48,8 +48,9 @@
  * a row over CTAs that are no cluster, xchg=global, at 131072 and 200003
  * columns; shard 0 of it, or a run without shards, also stores a split
  * record and captures its calls through the public API in a CUDA graph:
- * the replays must match the eager call), so that a slow tool's run can be
- * split over several sittings.
+ * the replays must match the eager call; and runs split calls on two
+ * streams at once beside a long kernel: they must end, each correct), so
+ * that a slow tool's run can be split over several sittings.
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -513,6 +514,118 @@ out:
 	dlclose(cu);
 }
 
+/* A split record's calls on two streams at once, beside a long kernel on a
+ * third: each split launch fills the GPU (64 rows of 32 CTAs, more than it
+ * holds at once, so the persistent grid is what the GPU holds, within one
+ * group), and as the long kernel's CTAs leave, a plain launch could place
+ * CTAs of both split grids (the second stream has the higher priority, so
+ * its grid takes freed places before the first's is whole), each then
+ * spinning for CTAs that cannot be placed. The runtime launches split
+ * kernels cooperatively (all CTAs resident together): every call ends,
+ * within a deadline (a hang fails the test and ends the process: its
+ * kernels cannot be stopped otherwise), and each stream's result, of data
+ * of its own, matches the reference. */
+typedef CUresult (*stream_query_fn)(CUstream);
+typedef CUresult (*stream_priority_fn)(CUstream *, unsigned, int);
+typedef CUresult (*priority_range_fn)(int *, int *);
+
+static void split_streams(const char *config)
+{
+	const long long cols = 131072, rows = 64;
+	void *cu = dlopen("libcuda.so.1", RTLD_NOW);
+	stream_query_fn query = cu ? (stream_query_fn)dlsym(cu, "cuStreamQuery") : NULL;
+	stream_priority_fn with_priority = cu ? (stream_priority_fn)dlsym(cu, "cuStreamCreateWithPriority") : NULL;
+	priority_range_fn priorities = cu ? (priority_range_fn)dlsym(cu, "cuCtxGetStreamPriorityRange") : NULL;
+	char nm[200], used[200] = "", detail[256] = "";
+	int least = 0, greatest = 0;
+	if (!query || !with_priority || !priorities || priorities(&least, &greatest)) {
+		CHECK(0, "split streams: libcuda's stream calls not found (%s)", cu ? "dlsym" : dlerror());
+		if (cu)
+			dlclose(cu);
+		return;
+	}
+	tune_opts o = test_tune_opts(KG_SOFTMAX_FWD, 0, KGEN_BF16, cols, rows, 3, 93);
+	tune_result res;
+	const char *only[] = {config};
+	o.full = 1;
+	o.only = only;
+	o.n_only = 1;
+	o.only_store = 1;
+	int rc = tune_run(&o, &res);
+	snprintf(nm, sizeof nm, "split streams: softmax fwd bf16 %lldx%lld %s", rows, cols, config);
+	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
+	tune_result_free(&res);
+	kgen_ctx *ctx;
+	if (kgen_open(&ctx, cache_dir)) {
+		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+		dlclose(cu);
+		return;
+	}
+	op_data d[3];
+	CUstream s[3] = {NULL, NULL, NULL};
+	int made = 0;
+	/* d[2]: the long kernel (2048 rows: the template's default, 1 GB) */
+	for (; made < 3; made++) {
+		op_problem p = problem(made < 2 ? KG_SOFTMAX_FWD : KG_XENT_FUSED, 0, KGEN_BF16, made < 2 ? rows : 2048, cols);
+		p.seed += (uint64_t)made * 1000003u; /* each stream's data its own */
+		if (op_data_make(&d[made], &p)) {
+			CHECK(0, "%s: data %d: %s", nm, made, kgen_last_error());
+			goto out;
+		}
+		if (with_priority(&s[made], CU_STREAM_NON_BLOCKING, made == 1 ? greatest : least)) {
+			CHECK(0, "%s: stream %d", nm, made);
+			op_data_free(&d[made]);
+			goto out;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		op_data_reset(&d[k], NULL);
+	kg_cu.cuCtxSynchronize();
+	int rcs[3] = {0, 0, 0};
+	for (int it = 0; it < 20; it++) {
+		rcs[2] |= api_run_on(ctx, &d[2], s[2]);
+		rcs[0] |= api_run_on(ctx, &d[0], s[0]);
+		if (it == 0)
+			kgen_last_kernel(ctx, used, sizeof used);
+		rcs[1] |= api_run_on(ctx, &d[1], s[1]);
+	}
+	CHECK(!rcs[0] && !rcs[1] && !rcs[2] && strstr(used, "xchg=global"), "%s: calls %d %d %d, used '%s': %s", nm,
+	      rcs[0], rcs[1], rcs[2], used, kgen_last_error());
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int busy = 0;
+		CUresult qr[3];
+		for (int k = 0; k < 3; k++)
+			busy |= (qr[k] = query(s[k])) == CUDA_ERROR_NOT_READY;
+		if (!busy) {
+			CHECK(qr[0] == CUDA_SUCCESS && qr[1] == CUDA_SUCCESS && qr[2] == CUDA_SUCCESS,
+			      "%s: the streams ended with %d %d %d", nm, (int)qr[0], (int)qr[1], (int)qr[2]);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 60) {
+			fprintf(stderr, "FAIL %s: the streams did not finish in 60 s (split CTAs waiting for ones that "
+			        "were never placed): ending the process\n", nm);
+			fflush(NULL);
+			_exit(3);
+		}
+		usleep(1000);
+	}
+	for (int k = 0; k < 2; k++) {
+		double err = 0;
+		rc = op_data_check(&d[k], &err, detail, sizeof detail);
+		CHECK(rc == 0 && err <= 1, "%s: stream %d: error %.3g of the tolerance: %s", nm, k, err, detail);
+	}
+out:
+	for (int k = 0; k < made; k++) {
+		kg_cu.cuStreamDestroy(s[k]);
+		op_data_free(&d[k]);
+	}
+	kgen_close(ctx);
+	dlclose(cu);
+}
+
 /* F: host threads on one handle, each on its per-thread default stream:
  * cross-entropy means whose denominators differ per thread. */
 typedef struct thread_case {
@@ -714,6 +827,7 @@ int main(void)
 		if (shard_i == 0) { /* a split record captured in a CUDA graph */
 			split_graph(KG_SOFTMAX_FWD, "cluster=32,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
 			split_graph(KG_XENT_FUSED, "cluster=64,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
+			split_streams("cluster=32,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
 		}
 	}
 

@@ -438,7 +438,8 @@ int main(int argc, char **argv)
 	}
 
 	/* a row split over CTAs that are no cluster (xchg=global): launched
-	 * without a cluster attribute, a persistent grid of whole groups of
+	 * without a cluster attribute but cooperatively (its CTAs wait for
+	 * each other: all resident or none), a persistent grid of whole groups of
 	 * CTAs; the exchange areas made with the kernel, taken in turn, and
 	 * nothing allocated, cleared or synchronized on the launch path (a
 	 * capture's rule) */
@@ -454,16 +455,16 @@ int main(int argc, char **argv)
 		setenv("KGEN_PACK_PATH", spack, 1);
 		if (!(ctx = open_ctx("cache_split")))
 			return 1;
-		const int clusters0 = count("cluster");
+		const int clusters0 = count("cluster"), coop0 = count("cooperative");
 		launched(seq, sizeof seq);
 		rc = call(ctx, KG_SOFTMAX_FWD, 3, 8192, 0, used, sizeof used);
 		launched(seq, sizeof seq);
 		xg[0] = last_xg();
 		/* the stand-in's GPU holds 132 CTAs of it (one an SM): 4 groups of 32; 3 rows take 3 */
 		CHECK(!rc && strstr(used, "xchg=global") && !strcmp(seq, "kgen_softmax_fwd/96/128") && xg[0] &&
-		          count("cluster") == clusters0,
-		      "split: rc %d, '%s', launched '%s', xg %p, %d cluster launches: %s", rc, used, seq, xg[0],
-		      count("cluster") - clusters0, kgen_last_error());
+		          count("cluster") == clusters0 && count("cooperative") == coop0 + 1,
+		      "split: rc %d, '%s', launched '%s', xg %p, %d cluster launches, %d cooperative: %s", rc, used, seq,
+		      xg[0], count("cluster") - clusters0, count("cooperative") - coop0, kgen_last_error());
 		const int forbidden0 = forbidden();
 		for (unsigned i = 1; i <= KG_XG_SETS; i++) {
 			rc = call(ctx, KG_SOFTMAX_FWD, i == KG_XG_SETS ? 4 : 3, 8192, 0, used, sizeof used); /* (rows bucket 4) */
