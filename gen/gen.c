@@ -294,6 +294,7 @@ int gen_render(gen *g, const gen_problem *p, const char *config, gen_variant *v)
 	v->rows_per_cta = field_uint(L, "rows_per_cta", 1);
 	v->cluster = field_uint(L, "cluster", 1);
 	v->persist = field_uint(L, "persist", 0);
+	v->split = field_uint(L, "split", 0);
 	lua_settop(L, base);
 	if (!v->config || !v->source || !v->kernel || !v->block) {
 		gen_variant_free(v);

@@ -38,6 +38,7 @@ typedef struct gen_variant {
 	unsigned rows_per_cta;   /* grid.x = ceil(rows / rows_per_cta) */
 	unsigned cluster;        /* CTAs per cluster along x (1: no cluster) */
 	unsigned persist;        /* persistent grid: at most persist CTAs per SM (0: one CTA per group) */
+	unsigned split;          /* 1: the cluster CTAs of a row are no thread-block cluster (xchg=global) */
 } gen_variant;
 
 /* 0 or KGEN_ENOMEM / KGEN_ETEMPLATE (detail in kgen_last_error). */

@@ -284,6 +284,22 @@ size_t kgen_xent_workspace_size(void);
  * (or one while calls run on that stream) mixes their denominators; give
  * each graph its own workspace where they may overlap.
  *
+ * A kernel that splits each row over CTAs that are no thread-block cluster
+ * (configurations with xchg=global: a few long rows) exchanges the rows'
+ * partials through device memory the handle makes when it loads that
+ * kernel (eight areas, which its launches take in turn); nothing of it is
+ * allocated or cleared per call. Its CTAs wait for each other, so it is
+ * launched cooperatively (CUDA then guarantees that all of its CTAs are
+ * resident together, beside other streams' kernels too). Calls take the
+ * areas in the order they are made, whatever their stream: two calls of
+ * the same kernel eight calls apart share an area, so no more than eight
+ * calls of one such kernel may be in flight (enqueued and not finished)
+ * on streams that can overlap, and a CUDA graph keeps the area its
+ * capture took: do not replay a graph holding such a call while eight or
+ * more calls of the same kernel are made in between and may still run.
+ * A captured cooperative launch also cannot be updated in place into a
+ * plain one (cuGraphExecUpdate): capture again when the kernel changes.
+ *
  * Only calls whose kernel is loaded are capture-safe: a call that loads a
  * kernel (or makes a stream's scratch) while another thread captures in
  * the global capture mode breaks that capture.

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "defs.h"
 #include "dl.h"
@@ -22,6 +23,7 @@ typedef struct kg_args {
 	const float *dloss;
 	unsigned long long *bad;
 	float *scratch;
+	unsigned *xg; /* the exchange area of rows split over CTAs (KG_XG_BYTES), or NULL */
 	long long rows, ld_out, ld_in0, ld_in1;
 	long long ignore_index;
 	float eps, zloss, softcap, inv_den;
@@ -54,9 +56,25 @@ int kg_device_query(CUdevice dev, kg_device *out);
  * KG_FINISH_THREADS when the call reduces the loss (cross-entropy's total
  * from the loss slots of the scratch). */
 #define KG_FINISH_THREADS 128
+/* The exchange area of a row split over CTAs that are no cluster (xchg=global
+ * in templates/lib/cuda.lua, which has the same numbers and says how it is
+ * used): per group of CTAs (one row at a time) 4 counters (KG_XG_NX used),
+ * which only grow, from launch to launch (cleared once, when the area is
+ * made); then per CTA KG_XG_NX exchanges of two (max, sum) pairs. A launch
+ * holds at most KG_XG_GROUPS groups and KG_XG_CTAS CTAs. The runtime makes
+ * KG_XG_SETS such areas for each split kernel it loads, and its launches
+ * take them in turn, whatever their stream: calls in flight at once share
+ * none while fewer than KG_XG_SETS calls of the kernel come between them. */
+#define KG_XG_GROUPS 1024u
+#define KG_XG_CTAS 4096u
+#define KG_XG_NX 3u
+#define KG_XG_BYTES ((size_t)KG_XG_GROUPS * 4u * 4u + (size_t)KG_XG_CTAS * KG_XG_NX * 2u * 8u)
+#define KG_XG_SETS 8u
 typedef struct kg_launch {
 	CUfunction fn, prep, finish;
 	unsigned block, smem, rows_per_cta, cluster;
+	unsigned split;    /* 1: the cluster CTAs of a row are no thread-block cluster, they exchange
+	                    * through a->xg (a persistent grid; at most KG_XG_GROUPS groups, KG_XG_CTAS CTAs) */
 	unsigned max_grid; /* persistent kernels: at most this many CTAs (0: one per group of rows) */
 	unsigned pdl;      /* the row kernel launched as prep's programmatic dependent, and finish as
 	                    * the row kernel's (kernels for sm_90 and newer) */
@@ -64,8 +82,17 @@ typedef struct kg_launch {
 /* The grid cap of a persistent kernel (fn loaded) of persist CTAs per SM
  * on sms SMs: no more CTAs than fit on the GPU at once (the rows of a CTA
  * that waited for a place would finish last), and for clusters no more
- * than fit as whole clusters. 0 when persist is 0. */
-unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms);
+ * than fit as whole clusters. 0 when persist is 0, and with strict (a row
+ * split over CTAs: all must be resident) when the occupancy is unknown. */
+/* Whether a configuration splits its rows over CTAs that are no cluster
+ * (xchg=global): what a record, which holds the configuration but no such
+ * field, says of its launch. */
+static inline unsigned kg_config_split(const char *config)
+{
+	return strstr(config, "xchg=global") != NULL;
+}
+unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms,
+                     int strict);
 /* Load a cubin in the current context and fetch its kernel, and its prep
  * and finish kernels where named (NULL or ""), into l (fn, prep, finish,
  * pdl; the geometry is the caller's); raise the dynamic shared memory limit

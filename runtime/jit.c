@@ -145,10 +145,11 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, cons
 }
 
 /* A launch of grid CTAs, in clusters of `cluster` along x when cluster > 1,
- * and when pdl as a programmatic dependent of the kernel before it on the
- * stream (attr: room for two attributes). */
+ * cooperatively when coop (every CTA resident at once), and when pdl as a
+ * programmatic dependent of the kernel before it on the stream (attr: room
+ * for three attributes). */
 static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned grid, unsigned block, unsigned smem,
-			  unsigned cluster, int pdl, CUstream s)
+			  unsigned cluster, int coop, int pdl, CUstream s)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->gridDimX = grid;
@@ -158,11 +159,16 @@ static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned
 	cfg->sharedMemBytes = smem;
 	cfg->hStream = s;
 	cfg->attrs = attr;
-	memset(attr, 0, 2 * sizeof *attr);
+	memset(attr, 0, 3 * sizeof *attr);
 	if (cluster > 1) {
 		attr[cfg->numAttrs].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
 		attr[cfg->numAttrs].value.clusterDim.x = cluster;
 		attr[cfg->numAttrs].value.clusterDim.y = attr[cfg->numAttrs].value.clusterDim.z = 1;
+		cfg->numAttrs++;
+	}
+	if (coop) {
+		attr[cfg->numAttrs].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+		attr[cfg->numAttrs].value.cooperative = 1;
 		cfg->numAttrs++;
 	}
 	if (pdl) {
@@ -172,20 +178,24 @@ static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attr, unsigned
 	}
 }
 
-unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms)
+unsigned kg_max_grid(CUfunction fn, unsigned persist, unsigned block, unsigned smem, unsigned cluster, int sms,
+                     int strict)
 {
 	int blocks = 0, clusters = 0;
 	unsigned cap;
 	if (!persist)
 		return 0;
-	if (!kg_cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, (int)block, smem) && blocks > 0 &&
-	    (unsigned)blocks < persist)
+	if (kg_cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, (int)block, smem) || blocks <= 0) {
+		if (strict) /* every CTA must be resident: no cap from a guess */
+			return 0;
+	} else if ((unsigned)blocks < persist) {
 		persist = (unsigned)blocks;
+	}
 	cap = persist * (unsigned)sms;
 	if (cluster > 1) {
 		CUlaunchConfig cfg;
-		CUlaunchAttribute attr[2];
-		launch_config(&cfg, attr, cluster, block, smem, cluster, 0, NULL);
+		CUlaunchAttribute attr[3];
+		launch_config(&cfg, attr, cluster, block, smem, cluster, 0, 0, NULL);
 		if (!kg_cu.cuOccupancyMaxActiveClusters(&clusters, fn, &cfg) && clusters > 0 &&
 		    (unsigned)clusters * cluster < cap)
 			cap = (unsigned)clusters * cluster;
@@ -201,6 +211,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	unsigned grid;
 	CUresult r;
 	/* a grid holds at most 2^31 - 1 CTAs; grid * cluster must not wrap */
+	if (l->split && (!l->max_grid || !a->xg))
+		return kg_err(KGEN_EINVAL, "a row split over CTAs needs a persistent grid and the exchange area");
 	if (!groups || (!l->max_grid && groups > 0x7fffffffull / per))
 		return kg_err(KGEN_EINVAL, "%lld rows need %llu CTAs (%u rows each, %u per group): more than a grid holds "
 		              "(2147483647); split the call", (long long)a->rows, groups * per, l->rows_per_cta, per);
@@ -208,6 +220,14 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 		/* a persistent kernel walks over the rest; max_grid counts CTAs,
 		 * grid counts groups of rows (one cluster each) */
 		unsigned cap = l->max_grid / (l->cluster > 1 ? l->cluster : 1);
+		/* a split row's groups and CTAs within the exchange area */
+		if (l->split && cap > KG_XG_GROUPS)
+			cap = KG_XG_GROUPS;
+		if (l->split && cap > KG_XG_CTAS / per)
+			cap = KG_XG_CTAS / per;
+		if (l->split && cap < 1) /* its CTAs would wait for ones that cannot be resident */
+			return kg_err(KGEN_EUNSUPPORTED, "a row split over %u CTAs needs them resident at once; this GPU holds %u",
+			              per, l->max_grid);
 		if (cap < 1)
 			cap = 1;
 		grid = groups > cap ? cap : (unsigned)groups;
@@ -221,12 +241,20 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	const int pdl = with_prep && l->prep && l->pdl;
 	if (with_prep && l->prep && (r = kg_cu.cuLaunchKernel(l->prep, prep_grid, 1, 1, 1024, 1, 1, 0, s, args, NULL)))
 		return kg_cu_fail("cuLaunchKernel (prep)", r);
-	if (l->cluster > 1 || pdl) {
+	if (l->cluster > 1 || l->split || pdl) {
 		/* l->cluster CTAs share each group of rows: one cluster per group;
-		 * after prep, the row kernel starts while prep runs (pdl) */
+		 * after prep, the row kernel starts while prep runs (pdl). A row
+		 * split over CTAs that are no cluster (split) launches
+		 * cooperatively: its CTAs wait for each other, and the driver
+		 * then starts the grid only with every CTA resident (beside
+		 * another stream's kernels, or another split call on another
+		 * stream, a plain launch could leave some waiting for SMs that
+		 * the spinning ones hold) or refuses it (with prep before it: 3-5
+		 * us more for fused cross-entropy over 8 long rows on an H100,
+		 * bench/NOTES.md) */
 		CUlaunchConfig cfg;
-		CUlaunchAttribute attr[2];
-		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->cluster, pdl, s);
+		CUlaunchAttribute attr[3];
+		launch_config(&cfg, attr, grid * per, l->block, l->smem, l->split ? 1 : l->cluster, (int)l->split, pdl, s);
 		r = kg_cu.cuLaunchKernelEx(&cfg, l->fn, args, NULL);
 	} else {
 		r = kg_cu.cuLaunchKernel(l->fn, grid, 1, 1, l->block, 1, 1, l->smem, s, args, NULL);
@@ -238,8 +266,8 @@ int kg_launch_rows(const kg_launch *l, const kg_args *a, int with_prep, CUstream
 	if (l->finish && a->reduction != KGEN_REDUCTION_NONE && a->rows != 1) {
 		if (l->pdl) {
 			CUlaunchConfig cfg;
-			CUlaunchAttribute attr[2];
-			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 1, s);
+			CUlaunchAttribute attr[3];
+			launch_config(&cfg, attr, 1, KG_FINISH_THREADS, 0, 1, 0, 1, s);
 			r = kg_cu.cuLaunchKernelEx(&cfg, l->finish, args, NULL);
 		} else {
 			r = kg_cu.cuLaunchKernel(l->finish, 1, 1, 1, KG_FINISH_THREADS, 1, 1, 0, s, args, NULL);

@@ -39,6 +39,8 @@ typedef struct kg_entry {
 	char config[128];
 	char lender[128]; /* borrowed: the GPU model the record was tuned on */
 	long long near_cols; /* origin "nearest": the width whose record's config it took */
+	CUdeviceptr xg;      /* a split kernel's KG_XG_SETS exchange areas, made with it */
+	unsigned xg_next;    /* the area of the next launch (atomic) */
 } kg_entry;
 
 typedef struct kg_ctxinfo {
@@ -177,6 +179,8 @@ void kgen_close(kgen_ctx *ctx)
 			next = e->next;
 			if (push_if_alive(e->cuctx, e->ctxid)) {
 				kg_cu.cuModuleUnload(e->mod);
+				if (e->xg)
+					kg_cu.cuMemFree(e->xg);
 				kg_cu.cuCtxPopCurrent(&popped);
 			}
 			free(e);
@@ -314,7 +318,8 @@ static void with_vec(char *out, size_t len, const char *cfg, int vec, int esize)
 {
 	size_t n = 0;
 	const char *p = cfg;
-	const int cluster = strstr(cfg, "strategy=cluster") != NULL; /* its persistent grid needs tma */
+	/* a cluster's persistent grid needs tma (not a split row's, xchg=global: direct loads) */
+	const int cluster = strstr(cfg, "strategy=cluster") != NULL && !strstr(cfg, "xchg=global");
 	out[0] = 0;
 	while (*p && n + 1 < len) {
 		const char *end = strchr(p, ',');
@@ -390,11 +395,12 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 	e->launch.smem = b.smem;
 	e->launch.rows_per_cta = b.rows_per_cta;
 	e->launch.cluster = b.cluster;
+	e->launch.split = kg_config_split(b.config);
 	if (!e->launch.block || !e->launch.rows_per_cta) {
 		snprintf(why, len, "it has no block or rows_per_cta");
 		return KGEN_ENOTFOUND;
 	}
-	if (e->launch.block > 1024 || e->launch.cluster > 16 || e->launch.rows_per_cta > 65536 ||
+	if (e->launch.block > 1024 || e->launch.cluster > (e->launch.split ? 128u : 16u) || e->launch.rows_per_cta > 65536 ||
 	    e->launch.smem > (256u << 10)) {
 		snprintf(why, len, "its launch geometry is out of range (block %u, cluster %u, rows_per_cta %u, smem %u)",
 		         e->launch.block, e->launch.cluster, e->launch.rows_per_cta, e->launch.smem);
@@ -404,14 +410,23 @@ static int from_record(const kg_record *r, const kg_want *w, const kg_device *de
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
-	rc = kg_module_load(cubin, b.kernel, b.prep, b.finish, e->launch.smem, e->launch.cluster, &e->mod, &e->launch);
+	rc = kg_module_load(cubin, b.kernel, b.prep, b.finish, e->launch.smem, e->launch.split ? 1 : e->launch.cluster,
+	                    &e->mod, &e->launch);
 	free(cubin);
 	if (rc) { /* e.g. a cubin this driver cannot load */
 		snprintf(why, len, "%s", kgen_last_error());
 		return KGEN_ENOTFOUND;
 	}
 	e->launch.max_grid = kg_max_grid(e->launch.fn, b.persist, e->launch.block, e->launch.smem,
-	                                 e->launch.cluster, dev->sms);
+	                                 e->launch.split ? 1 : e->launch.cluster, dev->sms, (int)e->launch.split);
+	if (e->launch.split && e->launch.max_grid < e->launch.cluster) {
+		/* (another GPU's record, say: its CTAs would wait for ones that cannot be resident) */
+		snprintf(why, len, "a row over %u CTAs, of which this GPU holds %u at once", e->launch.cluster,
+		         e->launch.max_grid);
+		kg_cu.cuModuleUnload(e->mod);
+		e->mod = NULL;
+		return KGEN_ENOTFOUND;
+	}
 	snprintf(e->origin, sizeof e->origin, "%s", r->origin);
 	snprintf(e->config, sizeof e->config, "%s", b.config);
 	snprintf(e->lender, sizeof e->lender, "%s", r->lender);
@@ -586,14 +601,16 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	e->launch.smem = v.smem;
 	e->launch.rows_per_cta = v.rows_per_cta;
 	e->launch.cluster = v.cluster;
+	e->launch.split = v.split;
 	snprintf(e->origin, sizeof e->origin, "%s", near_cols ? "nearest" : "fallback");
 	snprintf(e->config, sizeof e->config, "%s", v.config);
 	e->near_cols = near_cols;
 	if (near_cols)
 		snprintf(e->lender, sizeof e->lender, "%s", near.lender);
-	rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.cluster, &e->mod, &e->launch);
+	rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.split ? 1 : v.cluster, &e->mod, &e->launch);
 	if (!rc)
-		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.cluster, dev->sms);
+		e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.split ? 1 : v.cluster, dev->sms,
+		                                 (int)v.split);
 out:
 	pthread_mutex_unlock(&ctx->gen_lock);
 	gen_variant_free(&v);
@@ -637,6 +654,23 @@ static int scratch_for(kgen_ctx *ctx, const kg_want *w, CUstream stream, kg_scra
 	sc->next = ctx->scratch;
 	ctx->scratch = sc;
 	*out = sc;
+	return 0;
+}
+
+/* A split kernel's exchange areas (e->launch.split), made and cleared when
+ * it is loaded, outside any capture: its launches only take one in turn. */
+static int split_areas(kg_entry *e)
+{
+	CUresult r;
+	if ((r = kg_cu.cuMemAlloc(&e->xg, KG_XG_SETS * KG_XG_BYTES))) {
+		e->xg = 0;
+		return kg_cu_fail("cuMemAlloc (exchange areas)", r);
+	}
+	if ((r = kg_cu.cuMemsetD8(e->xg, 0, KG_XG_SETS * KG_XG_BYTES))) {
+		kg_cu.cuMemFree(e->xg);
+		e->xg = 0;
+		return kg_cu_fail("cuMemsetD8 (exchange areas)", r);
+	}
 	return 0;
 }
 
@@ -689,6 +723,11 @@ static int find_kernel(kgen_ctx *ctx, int op, unsigned opts, int dtype, long lon
 			free(fresh);
 			return rc;
 		}
+		if (fresh->launch.split && (rc = split_areas(fresh))) {
+			kg_cu.cuModuleUnload(fresh->mod);
+			free(fresh);
+			return rc;
+		}
 		fresh->cuctx = w.cuctx;
 		fresh->ctxid = w.ctxid;
 		fresh->op = op;
@@ -702,6 +741,8 @@ static int find_kernel(kgen_ctx *ctx, int op, unsigned opts, int dtype, long lon
 		if ((e = table_find(ctx, &w))) {
 			/* Another thread resolved it first: keep theirs. */
 			kg_cu.cuModuleUnload(fresh->mod);
+			if (fresh->xg)
+				kg_cu.cuMemFree(fresh->xg);
 			free(fresh);
 		} else {
 			unsigned slot = entry_slot(&w);
@@ -731,6 +772,10 @@ static int run(kgen_ctx *ctx, int op, unsigned opts, int dtype, long long cols, 
 		return rc;
 	kg_last_entry = e;
 	kg_last_ctx = ctx;
+	a->xg = NULL;
+	if (e->launch.split) /* the kernel's exchange areas in turn */
+		a->xg = (unsigned *)(uintptr_t)(e->xg + __atomic_fetch_add(&e->xg_next, 1u, __ATOMIC_RELAXED) % KG_XG_SETS *
+		                                         KG_XG_BYTES);
 	if (ws && need)
 		return launch_with_workspace(ws, &e->launch, a, with_prep, stream);
 	if (sc)

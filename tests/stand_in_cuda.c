@@ -72,6 +72,15 @@ static struct CUstream_st fake_stream;
 static int loads, launches;
 static int n_alloc, n_memset, n_memset_async, n_record, n_wait, n_event_create, n_sync;
 static int n_programmatic; /* launches as a programmatic dependent of the kernel before them */
+static int n_cluster;      /* launches with a thread-block cluster attribute */
+static int n_coop;         /* cooperative launches (every CTA resident at once) */
+static void *last_xg;      /* the exchange area the last launch's arguments named (kg_args.xg) */
+
+/* fake: the exchange area (kg_args.xg) of the last launch. */
+void *fake_cuda_last_xg(void)
+{
+	return last_xg;
+}
 
 void fake_cuda_stats(int *nloads, int *nlaunches)
 {
@@ -110,7 +119,8 @@ int fake_cuda_count(const char *fn)
 	return !strcmp(fn, "cuMemAlloc") ? n_alloc : !strcmp(fn, "cuMemsetD8") ? n_memset
 	     : !strcmp(fn, "cuMemsetD8Async") ? n_memset_async : !strcmp(fn, "cuEventRecord") ? n_record
 	     : !strcmp(fn, "cuStreamWaitEvent") ? n_wait : !strcmp(fn, "cuEventCreate") ? n_event_create
-	     : !strcmp(fn, "synchronize") ? n_sync : !strcmp(fn, "programmatic") ? n_programmatic : -1;
+	     : !strcmp(fn, "synchronize") ? n_sync : !strcmp(fn, "programmatic") ? n_programmatic
+	     : !strcmp(fn, "cluster") ? n_cluster : !strcmp(fn, "cooperative") ? n_coop : -1;
 }
 
 static long env_int(const char *name, long dflt)
@@ -371,9 +381,13 @@ CUresult CUDAAPI cuFuncGetAttribute(int *v, CUfunction_attribute a, CUfunction f
 	if (!mock)
 		return CUDA_SUCCESS;
 	switch (a) {
+	/* (mock: made up from the cubin's hash, so that some variants are pruned;
+	 * $KGEN_MOCK_NO_PRUNE=1: none, for tests that pick variants by name) */
 	case CU_FUNC_ATTRIBUTE_NUM_REGS: *v = 24 + (int)(f->hash % 64); break;
-	case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *v = f->hash % 7 == 0 ? 16 : 0; break;
-	case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = f->hash % 11 == 0 ? 256 : 1024; break;
+	case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *v = f->hash % 7 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 16 : 0; break;
+	case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+		*v = f->hash % 11 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 256 : 1024;
+		break;
 	default: *v = 0;
 	}
 	return CUDA_SUCCESS;
@@ -389,7 +403,7 @@ CUresult CUDAAPI cuOccupancyMaxActiveClusters(int *n, CUfunction f, const CUlaun
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t smem)
 {
 	(void)block, (void)smem;
-	*n = !mock ? 1 : f->hash % 13 == 0 ? 0 : 2;
+	*n = !mock ? 1 : f->hash % 13 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 0 : 2;
 	return CUDA_SUCCESS;
 }
 
@@ -416,6 +430,7 @@ static CUresult launch(CUfunction f, void **params)
 	long sleep_us;
 	if (!mock) {
 		launches++;
+		last_xg = ((const kg_args *)params[0])->xg;
 		return CUDA_SUCCESS;
 	}
 	sleep_us = env_int("KGEN_MOCK_SLEEP_US", 0);
@@ -441,9 +456,12 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 {
 	int programmatic = 0;
 	(void)extra;
-	for (unsigned i = 0; !mock && i < config->numAttrs; i++)
+	for (unsigned i = 0; !mock && i < config->numAttrs; i++) {
 		programmatic |= config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
 		                config->attrs[i].value.programmaticStreamSerializationAllowed;
+		n_cluster += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+		n_coop += config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && config->attrs[i].value.cooperative;
+	}
 	if (!mock) {
 		n_programmatic += programmatic;
 		log_launch(f, config->gridDimX, config->blockDimX, programmatic);

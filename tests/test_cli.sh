@@ -74,16 +74,17 @@ expect 2 "kgen: error: give --check-only or --keep-current, not both" tune --op 
 expect 2 "kgen: error: option '--fresh' does not apply to 'space'" space --op softmax --cols 8 --sm 90 --fresh
 expect 2 "kgen: error: option '--preset' does not apply to 'gen'" gen --op softmax --cols 8 --sm 90 --preset llm
 
-# --preset llm --list: the 615 problems; shards split them by index.
+# --preset llm --list: the 639 problems; shards split them by index.
 "$kgen" tune --preset llm --list >"$tmp/all" || { echo "FAIL: --list"; fails=$((fails + 1)); }
-[ "$(wc -l <"$tmp/all")" = 615 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 615"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/all")" = 639 ] || { echo "FAIL: llm lists $(wc -l <"$tmp/all") problems, not 639"; fails=$((fails + 1)); }
 for want in "0 xent fused bf16 32000" "62 xent bwd f32 262144" "63 softmax fwd bf16 1024" "230 log_softmax bwd f32 262144" \
 	"231 softmax fwd bf16 1024 rows=65536" "254 log_softmax bwd f32 2048 rows=65536" \
 	"255 softmax fwd bf16 32000 rows=64" "257 softmax fwd f32 32000 rows=64" "263 softmax fwd f32 32000 rows=1" \
 	"318 log_softmax fwd bf16 32000 rows=64" "443 xent fwd f32 262144 rows=1" "444 xent fused bf16 16384" \
 	"461 xent bwd f32 65536" "462 xent fused bf16 32000 rows=8" "503 xent fused f32 262144 rows=1" \
 	"504 xent fused bf16 1024" "548 xent bwd f32 32768" "549 xent fused bf16 1024 rows=65536" \
-	"566 xent bwd f32 2048 rows=65536" "567 softmax fwd bf16 1024 rows=1024" "614 log_softmax bwd f32 8192 rows=1024"; do
+	"566 xent bwd f32 2048 rows=65536" "567 softmax fwd bf16 1024 rows=1024" "614 log_softmax bwd f32 8192 rows=1024" \
+	"615 softmax fwd bf16 1048576 rows=8" "638 xent fused f32 1048576 rows=1"; do
 	grep -qx "$want" "$tmp/all" || { echo "FAIL: --list lacks '$want'"; fails=$((fails + 1)); }
 done
 for v in 32000 50257 128256 131072 151936 256000 262144; do
@@ -108,19 +109,21 @@ done
 [ "$(grep -c 'rows=65536$' "$tmp/all")" = 42 ] || { echo "FAIL: llm lists $(grep -c 'rows=65536$' "$tmp/all") tall problems, not 42"; fails=$((fails + 1)); }
 [ "$(grep -cE " (softmax|log_softmax) (fwd|bwd) .* rows=1024\$" "$tmp/all")" = 48 ] || # a batch: 4 widths, 4 ops, 3 dtypes
 	{ echo "FAIL: llm lists $(grep -c 'rows=1024$' "$tmp/all") problems at 1024 rows, not 48"; fails=$((fails + 1)); }
-for r in 1 8; do # fused cross-entropy of a few rows: the 7 vocabularies in 3 dtypes
-	[ "$(grep -cE " xent fused .* rows=$r\$" "$tmp/all")" = 21 ] ||
-		{ echo "FAIL: llm lists $(grep -cE " xent fused .* rows=$r\$" "$tmp/all") fused problems at $r rows, not 21"; fails=$((fails + 1)); }
+for r in 1 8; do # fused cross-entropy of a few rows: the 7 vocabularies and 1048576 in 3 dtypes
+	[ "$(grep -cE " xent fused .* rows=$r\$" "$tmp/all")" = 24 ] ||
+		{ echo "FAIL: llm lists $(grep -cE " xent fused .* rows=$r\$" "$tmp/all") fused problems at $r rows, not 24"; fails=$((fails + 1)); }
 done
-for r in 1 8 64; do # decode: the forward ops over the 7 vocabularies in 3 dtypes
-	[ "$(grep -cE " (softmax|log_softmax|xent) fwd .* rows=$r\$" "$tmp/all")" = 63 ] ||
-		{ echo "FAIL: llm lists $(grep -c "rows=$r\$" "$tmp/all") problems at $r rows, not 63"; fails=$((fails + 1)); }
+for r in 1 8 64; do # decode: the forward ops over the 7 vocabularies in 3 dtypes (and 1048576 at 1 and 8 rows)
+	want=63
+	[ $r = 64 ] || want=72
+	[ "$(grep -cE " (softmax|log_softmax|xent) fwd .* rows=$r\$" "$tmp/all")" = $want ] ||
+		{ echo "FAIL: llm lists $(grep -cE " (softmax|log_softmax|xent) fwd .* rows=$r\$" "$tmp/all") forward problems at $r rows, not $want"; fails=$((fails + 1)); }
 done
-[ "$(wc -l <"$tmp/shard0")" = 88 ] && [ "$(wc -l <"$tmp/shard6")" = 87 ] ||
-	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 88 and 87"; fails=$((fails + 1)); }
+[ "$(wc -l <"$tmp/shard0")" = 92 ] && [ "$(wc -l <"$tmp/shard6")" = 91 ] ||
+	{ echo "FAIL: shards 0/7 and 6/7 list $(wc -l <"$tmp/shard0") and $(wc -l <"$tmp/shard6"), not 92 and 91"; fails=$((fails + 1)); }
 sort -n "$tmp/union" | cmp -s - "$tmp/all" || { echo "FAIL: the shards of 7 do not make up the list"; fails=$((fails + 1)); }
 "$kgen" tune --preset llm --list --json --shard 3/5 |
-	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 123 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
+	python3 -c 'import json, sys; o = [json.loads(l) for l in sys.stdin]; assert len(o) == 128 and all(x["index"] % 5 == 3 for x in o) and [x["rows"] for x in o if x["index"] == 233] == [65536] and o[0]["rows"] == 4096, o' ||
 	{ echo "FAIL: --list --json"; fails=$((fails + 1)); }
 
 # space --json: one object, the default among the configs.
@@ -193,7 +196,7 @@ if ! "$kgen" version | grep -q '^CUDA driver [0-9]'; then
 		tune --preset llm --shard 63/600 --sm 90 --devices 1
 	expect 3 "1 problems compiled but not timed" tune --preset llm --shard 63/600 --sm 90 --devices 0,1
 	# a tall problem of the preset is tuned at its own rows, whatever --rows says
-	"$kgen" tune --preset llm --shard 231/400 --sm 90 --rows 64 --json -q >"$tmp/tall.json" 2>/dev/null
+	"$kgen" tune --preset llm --shard 231/700 --sm 90 --rows 64 --json -q >"$tmp/tall.json" 2>/dev/null
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["rows"] == 65536 and d["key"].endswith("|r65536") and d["cols"] == 1024, d' "$tmp/tall.json" ||
 		{ echo "FAIL: tall problem: $(head -c 300 "$tmp/tall.json")"; fails=$((fails + 1)); }
 	# the user's own example: cross-entropy (fused by default) over a vocabulary of 8192

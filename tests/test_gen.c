@@ -128,6 +128,32 @@ static void test_config_errors(gen *g)
 		CHECK(n == KG_FINISH_THREADS, "%lld loss slots, finish launched with %d threads", n, KG_FINISH_THREADS);
 		gen_variant_free(&v);
 	}
+	/* a row split over CTAs that are no cluster: the runtime launches it
+	 * without a cluster (split), and the exchange area the kernel indexes is
+	 * the one the runtime and the tuner allocate */
+	p = (gen_problem){"softmax", "fwd", KGEN_BF16, 1048576, 80, NULL};
+	rc = gen_render(g, &p, "strategy=cluster,cluster=128,xchg=global,persist=8,threads=256,tpr=256,vec=8", &v);
+	CHECK(rc == 0, "render a split row on sm_80: %s", kgen_last_error());
+	if (!rc) {
+		CHECK(v.split == 1 && v.cluster == 128 && v.persist == 8 && strstr(v.kernel, "_c128_global_"),
+		      "split %u cluster %u persist %u kernel %s", v.split, v.cluster, v.persist, v.kernel);
+		CHECK(define_of(v.source, "KG_XG_GROUPS") == KG_XG_GROUPS && define_of(v.source, "KG_XG_CTAS") == KG_XG_CTAS &&
+		          define_of(v.source, "KG_XG_NX") == KG_XG_NX,
+		      "exchange area: the template's %lld groups, %lld CTAs, %lld exchanges; the runtime's %u, %u, %u",
+		      define_of(v.source, "KG_XG_GROUPS"), define_of(v.source, "KG_XG_CTAS"), define_of(v.source, "KG_XG_NX"),
+		      KG_XG_GROUPS, KG_XG_CTAS, KG_XG_NX);
+		CHECK(!strstr(v.source, "barrier.cluster") && !strstr(v.source, "mapa."), "a split row uses cluster instructions");
+		gen_variant_free(&v);
+	}
+	rc = gen_render(g, &p, "strategy=cluster,cluster=128,xchg=global,threads=256,tpr=256,vec=8", &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "persistent grid"), "split without persist: rc %d: %s", rc,
+	      kgen_last_error());
+	rc = gen_render(g, &p, "strategy=cluster,cluster=256,xchg=global,persist=8,threads=256,tpr=256,vec=8", &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "2 to 128 CTAs"), "split over 256 CTAs: rc %d: %s", rc,
+	      kgen_last_error());
+	rc = gen_render(g, &p, "strategy=cluster,cluster=32,threads=256,tpr=256,vec=8", &v);
+	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "sm_90"), "a true cluster on sm_80: rc %d: %s", rc,
+	      kgen_last_error());
 	p = (gen_problem){"xent", "fused", KGEN_BF16, 8192, 90, "target=i16"};
 	rc = gen_render(g, &p, NULL, &v);
 	CHECK(rc == KGEN_EINVAL && strstr(kgen_last_error(), "target must be i32 or i64"), "rc %d: %s", rc,

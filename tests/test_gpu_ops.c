@@ -43,10 +43,16 @@
  * checks the long width's variants that are not persistent at F rows
  * (each CTA's work is then the same at any row count; the persistent ones
  * keep the capped count, so that each CTA walks over several groups).
- * $KGEN_TEST_PART=narrow or long runs only that part of A's quick sweep
- * (the narrow rows' problems, or the long width's), so that a slow tool's
- * run can be split over several sittings.
+ * $KGEN_TEST_PART=narrow, long or split runs only that part of A's sweep
+ * (the narrow rows' problems, the long width's, or the variants that split
+ * a row over CTAs that are no cluster, xchg=global, at 131072 and 200003
+ * columns; shard 0 of it, or a run without shards, also stores a split
+ * record and captures its calls through the public API in a CUDA graph:
+ * the replays must match the eager call; and runs split calls on two
+ * streams at once beside a long kernel: they must end, each correct), so
+ * that a slow tool's run can be split over several sittings.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -95,6 +101,16 @@ static int persistent(void *arg, const char *config)
 	return (strstr(config, "persist=") != NULL) == *(const int *)arg;
 }
 
+/* A's split part: only the variants that split a row over CTAs that are no
+ * cluster (xchg=global), the others of these long widths being the long
+ * part's business. */
+static int only_split, split_checked;
+static int split_variant(void *arg, const char *config)
+{
+	(void)arg;
+	return strstr(config, "xchg=global") != NULL;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -125,6 +141,8 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 					o.dtype = d;
 					o.cols = cols[k];
 					o.rows = rows_max > 0 && rows[ri] > rows_max ? rows_max : rows[ri];
+					if (only_split)
+						o.want = split_variant;
 					if (parts == 2) {
 						o.want = persistent;
 						o.want_arg = &want_persistent;
@@ -155,6 +173,7 @@ static void sweep(int op, unsigned opts, const long long *cols, int ncols, const
 							continue;
 						}
 						checked += !strcmp(t->status, "checked");
+						split_checked += only_split && !strcmp(t->status, "checked");
 						CHECK(!strcmp(t->status, "checked"),
 						      "%s %s %s cols=%lld rows=%lld opts %u %s: %s %s (err %.3g)", o.op, o.pass,
 						      kg_dtype_names[d], o.cols, o.rows, opts, t->config, t->status, t->detail,
@@ -312,22 +331,30 @@ static void odd_rows(kgen_ctx *ctx)
 			}
 }
 
-/* B: tune for real, then the API finds the tuned kernel. */
-static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
+/* The tuner's options for a problem of this test's cache. */
+static tune_opts test_tune_opts(int op, unsigned opts, int dtype, long long cols, long long rows, int reps,
+                                unsigned long long seed)
 {
 	tune_opts o = {0};
-	tune_result res;
-	kgen_ctx *ctx;
-	char nm[64];
 	o.op = kg_ops[op].op;
 	o.pass = kg_ops[op].pass;
 	o.opts = opts;
 	o.dtype = dtype;
 	o.cols = cols;
-	o.rows = 4096;
+	o.rows = rows;
 	o.cache_dir = cache_dir;
-	o.reps = 5;
-	o.seed = 77;
+	o.reps = reps;
+	o.seed = seed;
+	return o;
+}
+
+/* B: tune for real, then the API finds the tuned kernel. */
+static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
+{
+	tune_opts o = test_tune_opts(op, opts, dtype, cols, 4096, 5, 77);
+	tune_result res;
+	kgen_ctx *ctx;
+	char nm[64];
 	/* quick: a budget of 2 s (the first TUNE_COMPILE_FIRST variants
 	 * compiled, a few of them timed; A checked them all), so that under
 	 * compute-sanitizer the tune ends too */
@@ -355,6 +382,248 @@ static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
 		api_case(ctx, p, "fallback");
 	}
 	kgen_close(ctx);
+}
+
+/* The split part's last unit: a split record (xchg=global) through the
+ * public API on a stream, eagerly, then captured in a CUDA graph (two calls:
+ * two launches, each taking its own exchange area, made when the kernel was
+ * loaded; nothing may be allocated while capturing) and replayed three
+ * times: each replay matches the eager result (softmax: bit for bit) and the
+ * reference. The graph calls come from libcuda itself (the runtime needs
+ * none of them). */
+typedef CUresult (*begin_capture_fn)(CUstream, CUstreamCaptureMode);
+typedef CUresult (*end_capture_fn)(CUstream, CUgraph *);
+typedef CUresult (*instantiate_fn)(CUgraphExec *, CUgraph, unsigned long long);
+typedef CUresult (*graph_launch_fn)(CUgraphExec, CUstream);
+typedef CUresult (*exec_destroy_fn)(CUgraphExec);
+typedef CUresult (*graph_destroy_fn)(CUgraph);
+
+static void split_graph(int op, const char *config)
+{
+	const long long cols = 131072;
+	void *cu = dlopen("libcuda.so.1", RTLD_NOW);
+	begin_capture_fn begin = cu ? (begin_capture_fn)dlsym(cu, "cuStreamBeginCapture_v2") : NULL;
+	end_capture_fn end = cu ? (end_capture_fn)dlsym(cu, "cuStreamEndCapture") : NULL;
+	instantiate_fn inst = cu ? (instantiate_fn)dlsym(cu, "cuGraphInstantiateWithFlags") : NULL;
+	graph_launch_fn launch = cu ? (graph_launch_fn)dlsym(cu, "cuGraphLaunch") : NULL;
+	exec_destroy_fn exec_destroy = cu ? (exec_destroy_fn)dlsym(cu, "cuGraphExecDestroy") : NULL;
+	graph_destroy_fn graph_destroy = cu ? (graph_destroy_fn)dlsym(cu, "cuGraphDestroy") : NULL;
+	char nm[200], used[200] = "", detail[256] = "";
+	if (!begin || !end || !inst || !launch || !exec_destroy || !graph_destroy) {
+		CHECK(0, "split graph: libcuda's graph calls not found (%s)", cu ? "dlsym" : dlerror());
+		if (cu)
+			dlclose(cu);
+		return;
+	}
+	/* the record: the split variant stored as the problem's best (rows 1) */
+	tune_opts o = test_tune_opts(op, 0, KGEN_BF16, cols, 1, 3, 91);
+	tune_result res;
+	const char *only[] = {config};
+	o.full = 1;
+	o.only = only;
+	o.n_only = 1;
+	o.only_store = 1;
+	int rc = tune_run(&o, &res);
+	snprintf(nm, sizeof nm, "split graph: %s %s bf16 1x%lld %s", o.op, o.pass, cols, config);
+	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
+	tune_result_free(&res);
+	kgen_ctx *ctx;
+	if (kgen_open(&ctx, cache_dir)) {
+		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+		dlclose(cu);
+		return;
+	}
+	op_problem p = problem(op, 0, KGEN_BF16, 1, cols);
+	op_data d;
+	CUstream s = NULL;
+	CUgraph g = NULL;
+	CUgraphExec ge = NULL;
+	void *eager = NULL, *replay = NULL;
+	double err = 0;
+	if ((rc = op_data_make(&d, &p))) {
+		CHECK(0, "%s: data: %s", nm, kgen_last_error());
+		kgen_close(ctx);
+		dlclose(cu);
+		return;
+	}
+	const size_t ob = (size_t)(d.p.rows * d.p.ld_out) * (size_t)kg_dtype_size(KGEN_BF16);
+	CUdeviceptr y1 = 0; /* softmax: the first captured call's output */
+	eager = malloc(ob);
+	replay = malloc(ob);
+	if (!eager || !replay || kg_cu.cuMemAlloc(&y1, ob) || kg_cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) {
+		CHECK(0, "%s: setup failed", nm);
+		goto out;
+	}
+	op_data_reset(&d, NULL);
+	kg_cu.cuCtxSynchronize();
+	rc = api_run_on(ctx, &d, s);
+	kg_cu.cuStreamSynchronize(s);
+	kgen_last_kernel(ctx, used, sizeof used);
+	CHECK(rc == 0 && strstr(used, "xchg=global"), "%s: eager: rc %d, used '%s': %s", nm, rc, used,
+	      kgen_last_error());
+	rc = op_data_check(&d, &err, detail, sizeof detail);
+	CHECK(rc == 0 && err <= 1, "%s: eager: error %.3g of the tolerance: %s", nm, err, detail);
+	kg_cu.cuMemcpyDtoH(eager, d.d_out, ob);
+	/* capture two calls (two launches of the split kernel, two exchange
+	 * areas); softmax's first writes y1, so that both are checked */
+	op_data_reset(&d, NULL);
+	kg_cu.cuCtxSynchronize();
+	void *out_ptr = d.a.out;
+	if (op == KG_SOFTMAX_FWD)
+		d.a.out = (void *)(uintptr_t)y1;
+	CUresult cr = begin(s, CU_STREAM_CAPTURE_MODE_GLOBAL);
+	int rc1 = api_run_on(ctx, &d, s);
+	d.a.out = out_ptr;
+	int rc2 = api_run_on(ctx, &d, s);
+	CUresult ce = end(s, &g);
+	CHECK(cr == CUDA_SUCCESS && rc1 == 0 && rc2 == 0 && ce == CUDA_SUCCESS && g,
+	      "%s: capture: begin %d, calls %d %d (%s), end %d", nm, (int)cr, rc1, rc2, kgen_last_error(), (int)ce);
+	if (!g || inst(&ge, g, 0) != CUDA_SUCCESS) {
+		CHECK(0, "%s: the graph did not instantiate", nm);
+		goto out;
+	}
+	for (int k = 0; k < 3; k++) {
+		op_data_reset(&d, NULL); /* the outputs poisoned again */
+		kg_cu.cuMemsetD8(y1, 0xff, ob);
+		kg_cu.cuCtxSynchronize();
+		CUresult lr = launch(ge, s);
+		CUresult sr = kg_cu.cuStreamSynchronize(s);
+		CHECK(lr == CUDA_SUCCESS && sr == CUDA_SUCCESS, "%s: replay %d: launch %d, sync %d", nm, k, (int)lr, (int)sr);
+		rc = op_data_check(&d, &err, detail, sizeof detail);
+		CHECK(rc == 0 && err <= 1, "%s: replay %d: error %.3g of the tolerance: %s", nm, k, err, detail);
+		if (op == KG_SOFTMAX_FWD) {
+			kg_cu.cuMemcpyDtoH(replay, d.d_out, ob);
+			CHECK(!memcmp(eager, replay, ob), "%s: replay %d, second launch: differs from the eager call", nm, k);
+			kg_cu.cuMemcpyDtoH(replay, y1, ob);
+			CHECK(!memcmp(eager, replay, ob), "%s: replay %d, first launch: differs from the eager call", nm, k);
+		}
+	}
+out:
+	if (ge)
+		exec_destroy(ge);
+	if (g)
+		graph_destroy(g);
+	if (s)
+		kg_cu.cuStreamDestroy(s);
+	if (y1)
+		kg_cu.cuMemFree(y1);
+	free(eager);
+	free(replay);
+	op_data_free(&d);
+	kgen_close(ctx);
+	dlclose(cu);
+}
+
+/* A split record's calls on two streams at once, beside a long kernel on a
+ * third: each split launch fills the GPU (64 rows of 32 CTAs, more than it
+ * holds at once, so the persistent grid is what the GPU holds, within one
+ * group), and as the long kernel's CTAs leave, a plain launch could place
+ * CTAs of both split grids (the second stream has the higher priority, so
+ * its grid takes freed places before the first's is whole), each then
+ * spinning for CTAs that cannot be placed. The runtime launches split
+ * kernels cooperatively (all CTAs resident together): every call ends,
+ * within a deadline (a hang fails the test and ends the process: its
+ * kernels cannot be stopped otherwise), and each stream's result, of data
+ * of its own, matches the reference. */
+typedef CUresult (*stream_query_fn)(CUstream);
+typedef CUresult (*stream_priority_fn)(CUstream *, unsigned, int);
+typedef CUresult (*priority_range_fn)(int *, int *);
+
+static void split_streams(const char *config)
+{
+	const long long cols = 131072, rows = 64;
+	void *cu = dlopen("libcuda.so.1", RTLD_NOW);
+	stream_query_fn query = cu ? (stream_query_fn)dlsym(cu, "cuStreamQuery") : NULL;
+	stream_priority_fn with_priority = cu ? (stream_priority_fn)dlsym(cu, "cuStreamCreateWithPriority") : NULL;
+	priority_range_fn priorities = cu ? (priority_range_fn)dlsym(cu, "cuCtxGetStreamPriorityRange") : NULL;
+	char nm[200], used[200] = "", detail[256] = "";
+	int least = 0, greatest = 0;
+	if (!query || !with_priority || !priorities || priorities(&least, &greatest)) {
+		CHECK(0, "split streams: libcuda's stream calls not found (%s)", cu ? "dlsym" : dlerror());
+		if (cu)
+			dlclose(cu);
+		return;
+	}
+	tune_opts o = test_tune_opts(KG_SOFTMAX_FWD, 0, KGEN_BF16, cols, rows, 3, 93);
+	tune_result res;
+	const char *only[] = {config};
+	o.full = 1;
+	o.only = only;
+	o.n_only = 1;
+	o.only_store = 1;
+	int rc = tune_run(&o, &res);
+	snprintf(nm, sizeof nm, "split streams: softmax fwd bf16 %lldx%lld %s", rows, cols, config);
+	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
+	tune_result_free(&res);
+	kgen_ctx *ctx;
+	if (kgen_open(&ctx, cache_dir)) {
+		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+		dlclose(cu);
+		return;
+	}
+	op_data d[3];
+	CUstream s[3] = {NULL, NULL, NULL};
+	int made = 0;
+	/* d[2]: the long kernel (2048 rows: the template's default, 1 GB) */
+	for (; made < 3; made++) {
+		op_problem p = problem(made < 2 ? KG_SOFTMAX_FWD : KG_XENT_FUSED, 0, KGEN_BF16, made < 2 ? rows : 2048, cols);
+		p.seed += (uint64_t)made * 1000003u; /* each stream's data its own */
+		if (op_data_make(&d[made], &p)) {
+			CHECK(0, "%s: data %d: %s", nm, made, kgen_last_error());
+			goto out;
+		}
+		if (with_priority(&s[made], CU_STREAM_NON_BLOCKING, made == 1 ? greatest : least)) {
+			CHECK(0, "%s: stream %d", nm, made);
+			op_data_free(&d[made]);
+			goto out;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		op_data_reset(&d[k], NULL);
+	kg_cu.cuCtxSynchronize();
+	int rcs[3] = {0, 0, 0};
+	for (int it = 0; it < 20; it++) {
+		rcs[2] |= api_run_on(ctx, &d[2], s[2]);
+		rcs[0] |= api_run_on(ctx, &d[0], s[0]);
+		if (it == 0)
+			kgen_last_kernel(ctx, used, sizeof used);
+		rcs[1] |= api_run_on(ctx, &d[1], s[1]);
+	}
+	CHECK(!rcs[0] && !rcs[1] && !rcs[2] && strstr(used, "xchg=global"), "%s: calls %d %d %d, used '%s': %s", nm,
+	      rcs[0], rcs[1], rcs[2], used, kgen_last_error());
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int busy = 0;
+		CUresult qr[3];
+		for (int k = 0; k < 3; k++)
+			busy |= (qr[k] = query(s[k])) == CUDA_ERROR_NOT_READY;
+		if (!busy) {
+			CHECK(qr[0] == CUDA_SUCCESS && qr[1] == CUDA_SUCCESS && qr[2] == CUDA_SUCCESS,
+			      "%s: the streams ended with %d %d %d", nm, (int)qr[0], (int)qr[1], (int)qr[2]);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 60) {
+			fprintf(stderr, "FAIL %s: the streams did not finish in 60 s (split CTAs waiting for ones that "
+			        "were never placed): ending the process\n", nm);
+			fflush(NULL);
+			_exit(3);
+		}
+		usleep(1000);
+	}
+	for (int k = 0; k < 2; k++) {
+		double err = 0;
+		rc = op_data_check(&d[k], &err, detail, sizeof detail);
+		CHECK(rc == 0 && err <= 1, "%s: stream %d: error %.3g of the tolerance: %s", nm, k, err, detail);
+	}
+out:
+	for (int k = 0; k < made; k++) {
+		kg_cu.cuStreamDestroy(s[k]);
+		op_data_free(&d[k]);
+	}
+	kgen_close(ctx);
+	dlclose(cu);
 }
 
 /* F: host threads on one handle, each on its per-thread default stream:
@@ -483,6 +752,7 @@ int main(void)
 	static const long long xcols[] = {7, 1000, 8192, 50257};
 	static const long long rows2[] = {3, 1000};
 	static const long long long_cols[] = {32768}, long_rows[] = {1000};
+	static const long long split_cols[] = {131072, 200003}, split_rows[] = {1, 300, 5};
 	const int quick = getenv("KGEN_TEST_QUICK") != NULL;
 	setvbuf(stdout, NULL, _IOLBF, 0); /* the sections' progress shows even if the run is killed */
 	const char *shard = getenv("KGEN_TEST_SHARD");
@@ -495,8 +765,8 @@ int main(void)
 	const char *part = getenv("KGEN_TEST_PART");
 	if (part && !*part)
 		part = NULL;
-	if (part && strcmp(part, "narrow") && strcmp(part, "long")) {
-		fprintf(stderr, "KGEN_TEST_PART must be narrow or long, not '%s'\n", part);
+	if (part && strcmp(part, "narrow") && strcmp(part, "long") && strcmp(part, "split")) {
+		fprintf(stderr, "KGEN_TEST_PART must be narrow, long or split, not '%s'\n", part);
 		return 2;
 	}
 	kgen_ctx *ctx;
@@ -540,6 +810,25 @@ int main(void)
 		sweep(KG_SOFTMAX_FWD, 0, long_cols, 1, long_rows, 1, 1);
 		sweep(KG_LOGSOFTMAX_BWD, 0, long_cols, 1, long_rows, 1, 1);
 		sweep(KG_XENT_FUSED, 0, long_cols, 1, long_rows, 1, 1);
+	}
+	if (!part || !strcmp(part, "split")) {
+		/* rows split over CTAs that are no cluster: one row, a few, and
+		 * more rows than the grid's groups (each walks several, the
+		 * exchange area's two pairs a CTA by row parity); an odd width */
+		only_split = 1;
+		for (int op = KG_SOFTMAX_FWD; op <= KG_XENT_FUSED; op++)
+			if (op != KG_XENT_BWD) /* (its space holds no split rows) */
+				sweep(op, 0, split_cols, 2, split_rows, quick ? 2 : 3, 0);
+		sweep(KG_XENT_FWD, XO_ALL, split_cols, 1, split_rows, 2, 0);
+		sweep(KG_XENT_FUSED, XO_ALL, split_cols, 2, split_rows, 2, 0);
+		only_split = 0;
+		/* (a share of the problems with no split variant checked would pass vacuously) */
+		CHECK(split_checked > 0 || units <= shard_i, "the split part checked no variant");
+		if (shard_i == 0) { /* a split record captured in a CUDA graph */
+			split_graph(KG_SOFTMAX_FWD, "cluster=32,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
+			split_graph(KG_XENT_FUSED, "cluster=64,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
+			split_streams("cluster=32,persist=8,strategy=cluster,threads=256,tpr=256,vec=8,xchg=global");
+		}
 	}
 
 runtime:

@@ -26,6 +26,7 @@
 static char base[] = "/tmp/kgen_test_pack_runtime_XXXXXX";
 static void (*stats)(int *loads, int *launches);
 static int (*count)(const char *fn);
+static void *(*last_xg)(void); /* the exchange area of the last launch */
 static void (*launched)(char *buf, size_t len); /* the launches since the last call, in order */
 
 /* The driver calls that stream capture forbids on a launch path, summed:
@@ -56,10 +57,11 @@ static int put(cache *c, const spec *s, int pack)
 	kg_problem_key(key, sizeof key, s->op, 0, KGEN_BF16, s->cols, 90, gpu, s->bucket);
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)kg_hash(0, cubin, n));
 	snprintf(rec, sizeof rec,
-	         "config=%s\nkernel=%s\nprep=%s\nfinish=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\nvariant=%s\n"
-	         "time_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
+	         "config=%s\nkernel=%s\nprep=%s\nfinish=%s\nblock=128\nsmem=0\nrows_per_cta=1\ncluster=%d\npersist=%d\n"
+	         "variant=%s\ntime_us=3.0\nstamp=%s\nnvrtc=13.0\ndriver=13000\ngpu=%s\n",
 	         s->config, kg_ops[s->op].kernel, kg_ops[s->op].xent ? "kgen_xent_prep" : "",
-	         kg_ops[s->op].xent && s->op != KG_XENT_BWD ? "kgen_xent_finish" : "", s->cluster ? s->cluster : 1, hex,
+	         kg_ops[s->op].xent && s->op != KG_XENT_BWD ? "kgen_xent_finish" : "", s->cluster ? s->cluster : 1,
+	         strstr(s->config, "persist=") ? atoi(strstr(s->config, "persist=") + 8) : 0, hex,
 	         s->stale ? "template=0123456789abcdef,kgen=0.0.1" : stamp, gpu);
 	if (cache_put(c, "cubin", hex, 16, cubin, n) ||
 	    cache_put(c, "best", key, strlen(key), rec, strlen(rec)))
@@ -149,7 +151,8 @@ int main(int argc, char **argv)
 	}
 	if (!mkdtemp(base) || !(fake = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) ||
 	    !(*(void **)&stats = dlsym(fake, "fake_cuda_stats")) || !(*(void **)&count = dlsym(fake, "fake_cuda_count")) ||
-	    !(*(void **)&launched = dlsym(fake, "fake_cuda_launches"))) {
+	    !(*(void **)&launched = dlsym(fake, "fake_cuda_launches")) ||
+	    !(*(void **)&last_xg = dlsym(fake, "fake_cuda_last_xg"))) {
 		fprintf(stderr, "test_pack_runtime: cannot set up: %s\n", dlerror());
 		return 1;
 	}
@@ -432,6 +435,54 @@ int main(int argc, char **argv)
 		          strstr(err, trunc) && strstr(err, "truncated ("),
 		      "only damaged packs: rc %d, '%s': %s", rc, used, err);
 		kgen_close(ctx);
+	}
+
+	/* a row split over CTAs that are no cluster (xchg=global): launched
+	 * without a cluster attribute but cooperatively (its CTAs wait for
+	 * each other: all resident or none), a persistent grid of whole groups of
+	 * CTAs; the exchange areas made with the kernel, taken in turn, and
+	 * nothing allocated, cleared or synchronized on the launch path (a
+	 * capture's rule) */
+	{
+		const spec split[] = {
+			{KG_SOFTMAX_FWD, 8192, 4, "cluster=32,persist=4,strategy=cluster,threads=128,tpr=128,vec=8,xchg=global",
+			 "FAKECUBIN kgen_softmax_fwd", 0, 0, 32, NULL},
+		};
+		char spack[600], seq[1024];
+		void *xg[KG_XG_SETS + 1];
+		snprintf(spack, sizeof spack, "%s/split.kgenpack", base);
+		CHECK(!make_pack(spack, split, 1), "make split pack");
+		setenv("KGEN_PACK_PATH", spack, 1);
+		if (!(ctx = open_ctx("cache_split")))
+			return 1;
+		const int clusters0 = count("cluster"), coop0 = count("cooperative");
+		launched(seq, sizeof seq);
+		rc = call(ctx, KG_SOFTMAX_FWD, 3, 8192, 0, used, sizeof used);
+		launched(seq, sizeof seq);
+		xg[0] = last_xg();
+		/* the stand-in's GPU holds 132 CTAs of it (one an SM): 4 groups of 32; 3 rows take 3 */
+		CHECK(!rc && strstr(used, "xchg=global") && !strcmp(seq, "kgen_softmax_fwd/96/128") && xg[0] &&
+		          count("cluster") == clusters0 && count("cooperative") == coop0 + 1,
+		      "split: rc %d, '%s', launched '%s', xg %p, %d cluster launches, %d cooperative: %s", rc, used, seq,
+		      xg[0], count("cluster") - clusters0, count("cooperative") - coop0, kgen_last_error());
+		const int forbidden0 = forbidden();
+		for (unsigned i = 1; i <= KG_XG_SETS; i++) {
+			rc = call(ctx, KG_SOFTMAX_FWD, i == KG_XG_SETS ? 4 : 3, 8192, 0, used, sizeof used); /* (rows bucket 4) */
+			xg[i] = last_xg();
+			CHECK(!rc, "split call %u: %s", i, kgen_last_error());
+		}
+		launched(seq, sizeof seq);
+		/* 4 rows: 4 groups, all the grid holds */
+		CHECK(strstr(seq, "kgen_softmax_fwd/128/128") != NULL, "4 rows launched '%s'", seq);
+		CHECK(forbidden() == forbidden0, "the split launches called %d forbidden driver functions",
+		      forbidden() - forbidden0);
+		int in_turn = xg[KG_XG_SETS] == xg[0];
+		for (unsigned i = 1; i < KG_XG_SETS; i++)
+			in_turn &= (char *)xg[i] - (char *)xg[0] == (ptrdiff_t)(i * KG_XG_BYTES);
+		CHECK(in_turn, "the exchange areas were not taken in turn: %p %p %p ... %p", xg[0], xg[1], xg[2],
+		      xg[KG_XG_SETS]);
+		kgen_close(ctx);
+		unsetenv("KGEN_PACK_PATH");
 	}
 
 	/* bad arguments: a specific code and message, nothing launched */

@@ -346,6 +346,8 @@ static int op_data_upload(op_data *d)
 	if ((r = upload_tiled(d, d->d_in0, d->h_in0, NULL)) || (d->h_in1 && (r = upload_tiled(d, d->d_in1, d->h_in1, NULL))) ||
 	    (r = kg_cu.cuCtxSynchronize()))
 		return kg_cu_fail("uploading the inputs", r);
+	if ((r = kg_cu.cuMemAlloc(&d->d_xg, KG_XG_BYTES)) || (r = kg_cu.cuMemsetD8(d->d_xg, 0, KG_XG_BYTES)))
+		return kg_cu_fail("cuMemAlloc (exchange area)", r);
 	if (p->op != KG_XENT_FWD) {
 		if (p->inplace)
 			d->d_out = d->d_in0;
@@ -407,6 +409,7 @@ static int op_data_upload(op_data *d)
 	d->a.dloss = (float *)(uintptr_t)d->d_dloss;
 	d->a.bad = (unsigned long long *)(uintptr_t)d->d_bad;
 	d->a.scratch = (float *)(uintptr_t)d->d_scratch;
+	d->a.xg = (unsigned *)(uintptr_t)d->d_xg;
 	d->a.rows = p->rows;
 	d->a.ld_out = p->ld_out;
 	d->a.ld_in0 = d->a.ld_in1 = p->ld_in;
@@ -429,7 +432,7 @@ int op_data_make(op_data *d, const op_problem *p)
 void op_data_free(op_data *d)
 {
 	CUdeviceptr *ptrs[] = {&d->d_in0, &d->d_in1, &d->d_out, &d->d_target, &d->d_weight,
-	                       &d->d_loss, &d->d_lse, &d->d_dloss, &d->d_bad, &d->d_scratch};
+	                       &d->d_loss, &d->d_lse, &d->d_dloss, &d->d_bad, &d->d_scratch, &d->d_xg};
 	if (d->p.inplace)
 		d->d_out = 0;
 	for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)

@@ -51,6 +51,7 @@ typedef struct op_data {
 	long long *h_target;
 	double *h_weight;
 	CUdeviceptr d_in0, d_in1, d_out, d_target, d_weight, d_loss, d_lse, d_dloss, d_bad, d_scratch;
+	CUdeviceptr d_xg; /* the exchange area of rows split over CTAs (KG_XG_BYTES; its counters only grow) */
 	long long sample[OPS_SAMPLE_ROWS];
 	int ns;
 	double *want, *scale;   /* [ns][cols] reference output rows */

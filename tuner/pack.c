@@ -619,7 +619,8 @@ static int try_load(gpus *g, int i, const void *cubin, const kg_best *b, char *w
 		return 1;
 	}
 	/* with the record's shared memory and cluster: their attributes too */
-	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->finish, b->smem, b->cluster, &mod, &l))) {
+	if ((rc = kg_module_load(cubin, b->kernel, b->prep, b->finish, b->smem, kg_config_split(b->config) ? 1 : b->cluster,
+	                         &mod, &l))) {
 		snprintf(why, wlen, "%s", kgen_last_error());
 		return 1;
 	}

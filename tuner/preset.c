@@ -56,6 +56,13 @@ static const long long llm_few_rows[] = {64, 8, 1};
  * or the template's default, one row of 128256 took 12 us on an H100,
  * twice its forward's tuned 1-row record. */
 static const long long llm_fused_few_rows[] = {8, 1};
+/* One very long row at decode (a vocabulary of 1M, a long sequence's
+ * attention row): 1 and 8 rows of 1048576 for the forward passes and fused
+ * cross-entropy. No width of the list within 2x of it held a record, so
+ * such a call took the template's default: on an H100 one bf16 row's
+ * softmax ran 13.39 us through it and 10.05 us split over 128 CTAs
+ * (xchg=global); such records serve 524288 to 2M columns (nearest width). */
+static const long long llm_long_decode[] = {1048576};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -74,6 +81,7 @@ static const col_list tall_widths = {NULL, llm_tall_widths, COUNT(llm_tall_width
 static const col_list xent_widths = {NULL, llm_xent_widths, COUNT(llm_xent_widths)};
 static const col_list xent_short = {NULL, llm_xent_short, COUNT(llm_xent_short)};
 static const col_list batch_widths = {NULL, llm_batch_widths, COUNT(llm_batch_widths)};
+static const col_list long_decode = {NULL, llm_long_decode, COUNT(llm_long_decode)};
 
 /* A group of a preset: every op over every row length of its lists in
  * turn, at each of its rows (none: the run's --rows), in every dtype of the
@@ -105,8 +113,10 @@ static const long long batch_rows[] = {BATCH_ROWS};
  * cross-entropy over the vocabularies at llm_fused_few_rows, then
  * cross-entropy fwd, bwd and fused over llm_xent_short, then over the tall
  * widths at TALL_ROWS rows, then softmax and log-softmax fwd and bwd over
- * llm_batch_widths at BATCH_ROWS rows (each group after the ones before, so
- * that their indices stay); every dtype;
+ * llm_batch_widths at BATCH_ROWS rows, then softmax, log-softmax and
+ * cross-entropy forward and fused over llm_long_decode at
+ * llm_fused_few_rows (each group after the ones before, so that their
+ * indices stay); every dtype;
  * cross-entropy with its default options (i64 targets, no weight, smoothing,
  * z-loss or softcap). The dtype varies fastest, so that a shard by
  * i % N gets a share of every width. */
@@ -123,6 +133,8 @@ static const preset_group llm_groups[] = {
 	{{KG_XENT_FUSED, KG_XENT_FWD, KG_XENT_BWD}, 3, {&tall_widths, NULL}, tall_rows, COUNT(tall_rows), NULL},
 	{{KG_SOFTMAX_FWD, KG_SOFTMAX_BWD, KG_LOGSOFTMAX_FWD, KG_LOGSOFTMAX_BWD}, 4, {&batch_widths, NULL}, batch_rows,
 	 COUNT(batch_rows), "a batch"},
+	{{KG_SOFTMAX_FWD, KG_LOGSOFTMAX_FWD, KG_XENT_FWD, KG_XENT_FUSED}, 4, {&long_decode, NULL}, llm_fused_few_rows,
+	 COUNT(llm_fused_few_rows), "one long row"},
 };
 
 static const preset presets[] = {

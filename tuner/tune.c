@@ -206,7 +206,7 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 			continue;
 		if (j->v.block < 1 || j->v.block > MAX_BLOCK)
 			prune(res, t, TUNE_PRUNE_LIMITS, "a block of %u threads (at most %d)", j->v.block, MAX_BLOCK);
-		else if (j->v.cluster > MAX_CLUSTER || (j->v.cluster > 1 && p->sm < 90))
+		else if (!j->v.split && (j->v.cluster > MAX_CLUSTER || (j->v.cluster > 1 && p->sm < 90)))
 			prune(res, t, TUNE_PRUNE_LIMITS, "a cluster of %u CTAs (sm_%d: at most %d)", j->v.cluster, p->sm,
 			      p->sm < 90 ? 1 : MAX_CLUSTER);
 		else if (smem_optin > 0 && j->v.smem > (unsigned)smem_optin)
@@ -222,11 +222,12 @@ static void prune_limits(pool *p, tune_result *res, int smem_optin)
 static int load_job(const job *j, run_arg *a, const kg_device *dev, CUmodule *mod)
 {
 	int rc;
+	const unsigned cluster = j->v.split ? 1 : j->v.cluster; /* a split row's CTAs are no cluster */
 	a->l = (kg_launch){.block = j->v.block, .smem = j->v.smem, .rows_per_cta = j->v.rows_per_cta,
-	                   .cluster = j->v.cluster};
-	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.finish, j->v.smem, j->v.cluster, mod, &a->l);
+	                   .cluster = j->v.cluster, .split = j->v.split};
+	rc = kg_module_load(j->cubin, j->v.kernel, j->v.prep, j->v.finish, j->v.smem, cluster, mod, &a->l);
 	if (!rc)
-		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, j->v.cluster, dev->sms);
+		a->l.max_grid = kg_max_grid(a->l.fn, j->v.persist, j->v.block, j->v.smem, cluster, dev->sms, (int)j->v.split);
 	return rc;
 }
 
@@ -287,7 +288,7 @@ static void final_round(tune_result *res, pool *p, op_data *data, bench *b, cons
 
 /* After loading: prune what spills, cannot launch its block or fits no CTA
  * on a multiprocessor. Returns 1 when pruned. */
-static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunction fn)
+static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunction fn, unsigned max_grid)
 {
 	int max_threads = 0, static_smem = 0, blocks = -1;
 	kg_cu.cuFuncGetAttribute(&t->regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fn);
@@ -309,6 +310,13 @@ static int prune_loaded(tune_result *res, tune_trial *t, const job *j, CUfunctio
 		prune(res, t, TUNE_PRUNE_OCCUPANCY,
 		      "no CTA of %u threads fits on a multiprocessor (%d registers per thread, %d + %u bytes of shared memory)",
 		      j->v.block, t->regs, static_smem, j->v.smem);
+		return 1;
+	}
+	/* a row split over CTAs that are no cluster waits on all of them: they
+	 * must be resident at once (or the kernel would never end) */
+	if (j->v.split && max_grid < j->v.cluster) {
+		prune(res, t, TUNE_PRUNE_OCCUPANCY, "a row over %u CTAs, of which this GPU holds %u at once", j->v.cluster,
+		      max_grid);
 		return 1;
 	}
 	return 0;
@@ -777,7 +785,7 @@ static int check_and_time_one(tune_ctx *x, int i, tally *tl)
 			write_trial(&x->tx, t);
 		return 0;
 	}
-	if (prune_loaded(res, t, j, a.l.fn)) {
+	if (prune_loaded(res, t, j, a.l.fn, a.l.max_grid)) {
 		/* pruned: nothing to run */
 	} else if (res->ran++, check_variant(&a, bench_stream(x->b), t)) {
 		set_status(t, "launch", kgen_last_error());

@@ -77,6 +77,7 @@ struct kg_args {
     const float *dloss;        /* upstream gradient: per row or scalar; null means 1 */
     unsigned long long *bad;   /* count of out-of-range targets, or null */
     float *scratch;            /* device scratch for denominators */
+    unsigned *xg;              /* the exchange area of rows split over CTAs (xchg=global), or null */
     long long rows, ld_out, ld_in0, ld_in1;
     long long ignore_index;
     float eps, zloss, softcap, inv_den;
@@ -212,6 +213,74 @@ __device__ __forceinline__ void kg_st_global(void *p, uint2 r)
 }
 __device__ __forceinline__ void kg_st_global(void *p, unsigned r) { *(unsigned *)p = r; }
 __device__ __forceinline__ void kg_st_global(void *p, unsigned short r) { *(unsigned short *)p = r; }
+]]
+
+-- A row split over CTAs that are no cluster (exchange global): the exchange
+-- area a.xg, as runtime/internal.h lays it out (KG_XG_*): per group of
+-- CLUSTER CTAs (one row at a time) 4 counters, one per exchange of the row
+-- (the fourth unused); then per CTA and exchange two pairs, by the parity
+-- of the exchange's generation (a CTA may publish the next row's pair while
+-- another still reads this row's). A CTA publishes its pair, then adds
+-- KG_XG_ROW / CLUSTER to the exchange's counter (a release), so that a
+-- row's arrivals add KG_XG_ROW whatever the kernel's CLUSTER (kernels of
+-- other sizes share the area: a count left by one of 32 CTAs a row must be
+-- a whole generation for one of 128); the counter reaching KG_XG_ROW times
+-- the generation after this one says every pair of the row is there. The
+-- counters only grow, by KG_XG_ROW a row, from launch to launch (the area
+-- is cleared once, when made): a CTA reads each counter as it starts, when
+-- the count over KG_XG_ROW is the generation of its first row (no CTA of
+-- its group can be past that generation before this one arrives), and
+-- counts on from there; unsigned arithmetic wraps consistently (KG_XG_ROW
+-- divides 2^32). Every CTA of the grid must be resident at once: the grid
+-- is persistent, at most what the GPU holds.
+M.xg_helpers = [[
+#define KG_XG_GROUPS 1024u
+#define KG_XG_CTAS 4096u
+#define KG_XG_NX 3 /* exchanges a row at most (rows.lua's XCHG_MAX) */
+#define KG_XG_ROW 128u /* what a row's arrivals add to a counter (CLUSTER divides it) */
+__device__ __forceinline__ unsigned *kg_xg_count(unsigned *xg, unsigned group, int k)
+{
+    return xg + group * 4u + k;
+}
+__device__ __forceinline__ float2 *kg_xg_pair(unsigned *xg, unsigned cta, int k, unsigned parity)
+{
+    return (float2 *)(xg + KG_XG_GROUPS * 4u) + ((size_t)cta * KG_XG_NX + k) * 2u + parity;
+}
+/* The generation of the counter's next row. */
+__device__ __forceinline__ unsigned kg_xg_generation(const unsigned *count)
+{
+    unsigned v;
+    asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(count) : "memory");
+    return v / KG_XG_ROW;
+}
+/* This CTA's pair (a, b) into its slot, then its share of the row (n CTAs)
+ * at the counter (a release: the pair is visible before the count). */
+__device__ __forceinline__ void kg_xg_publish(unsigned *count, float2 *slot, float a, float b, unsigned n)
+{
+    __stcg(slot, make_float2(a, b));
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;" :: "l"(count), "r"(KG_XG_ROW / n) : "memory");
+}
+/* Wait until the counter reaches want (acquire: the pairs published before
+ * it are then visible to this thread; read them with __ldcg, past L1). */
+__device__ __forceinline__ void kg_xg_wait(const unsigned *count, unsigned want)
+{
+    for (;;) {
+        unsigned v;
+        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(count) : "memory");
+        if ((int)(v - want) >= 0)
+            return;
+        __nanosleep(20);
+    }
+}
+/* (m, s) and (qm, qs), two maxima and sums of exp(v - max), as one. */
+__device__ __forceinline__ void kg_ms_merge(float &m, float &s, float qm, float qs)
+{
+    const float n = fmaxf(m, qm);
+    if (n != __int_as_float(0xff800000))
+        s = (m == n ? s : s * kg_exp2((m - n) * 1.4426950408889634f)) +
+            (qm == n ? qs : qs * kg_exp2((qm - n) * 1.4426950408889634f));
+    m = n;
+}
 ]]
 
 -- Thread-block clusters (sm_90): the cluster barrier and a load from

@@ -137,8 +137,16 @@ function R.check(p, cfg, ninputs)
   local cl = cfg.cluster or 1
   if cfg.strategy == "cluster" or (cfg.strategy == "loop" and cl ~= 1) then
     local what = "strategy " .. cfg.strategy .. (cfg.strategy == "loop" and " with cluster > 1" or "")
-    if p.sm < 90 then return false, what .. " needs sm_90 or newer" end
-    if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 1, 2, 4, 8 or 16" end
+    if cfg.xchg == "global" then
+      -- (no thread-block cluster: any SM; a group of CTAs of any size that
+      -- fits the GPU at once)
+      if not pow2(cl) or cl < 2 or cl > 128 then
+        return false, "xchg=global splits a row over 2 to 128 CTAs (cluster, a power of two)"
+      end
+    else
+      if p.sm < 90 then return false, what .. " needs sm_90 or newer" end
+      if cl ~= 2 and cl ~= 4 and cl ~= 8 and cl ~= 16 then return false, "cluster must be 1, 2, 4, 8 or 16" end
+    end
     if cfg.tpr ~= cfg.threads then return false, what .. " takes one row per cluster (tpr = threads)" end
     if cfg.threads < 64 then return false, what .. " takes at least 64 threads per CTA" end
     if (cl - 1) * R.slice(p, cfg) >= R.span(p, cfg) then return false, "cluster too large: a CTA would hold no columns" end
@@ -149,8 +157,17 @@ function R.check(p, cfg, ninputs)
     return false, "cluster must be 1 for strategy reg"
   end
   if cfg.xchg ~= nil then
-    if cfg.xchg ~= "push" and cfg.xchg ~= "barrier" then return false, "xchg must be push or barrier" end
+    if cfg.xchg ~= "push" and cfg.xchg ~= "barrier" and cfg.xchg ~= "global" then
+      return false, "xchg must be push, barrier or global"
+    end
     if cl == 1 then return false, "xchg applies to rows split across a cluster (cluster > 1)" end
+    if cfg.xchg == "global" then
+      if cfg.strategy ~= "cluster" then return false, "xchg=global takes strategy cluster" end
+      if cfg.persist == nil then
+        return false, "xchg=global takes a persistent grid (persist): every CTA of a row resident at once"
+      end
+      if (cfg.load or "direct") ~= "direct" then return false, "xchg=global takes direct loads" end
+    end
     if cfg.persist ~= nil and cfg.xchg == "push" then
       return false, "xchg=push takes a grid of one cluster per row (persistent clusters exchange by barrier)"
     end
@@ -170,7 +187,9 @@ function R.check(p, cfg, ninputs)
     end
     local load = cfg.load or "direct"
     if load == "cpasync" then return false, "persist takes direct or tma loads" end
-    if cfg.strategy == "cluster" and load ~= "tma" then return false, "persist with strategy cluster takes load=tma" end
+    if cfg.strategy == "cluster" and load ~= "tma" and cfg.xchg ~= "global" then
+      return false, "persist with strategy cluster takes load=tma (or xchg=global)"
+    end
     if cfg.persist * cfg.threads > 2048 then return false, "persist * threads must be <= 2048 (threads per SM)" end
   end
   if not pow2(cfg.tpr) or cfg.tpr > 1024 then return false, "tpr must be a power of two <= 1024" end
@@ -265,6 +284,21 @@ function R.space(p, ninputs, reg_ok)
     for _, cl in ipairs({ 4, 8, 16 }) do
       for _, threads in ipairs({ 256, 512 }) do
         local cfg = { strategy = "loop", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift }
+        if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
+      end
+    end
+  end
+  -- A row split over 16 to 128 CTAs that are no cluster (xchg=global), each
+  -- holding its slice in registers, the partials exchanged through global
+  -- memory (L2) on counters, in a persistent grid of as many CTAs as the
+  -- GPU holds at once: for a few long rows (decode), where a cluster of 16
+  -- CTAs leaves most SMs idle. Any SM (no cluster hardware).
+  if reg_ok ~= false and p.cols * cuda.dtype(p.dtype).size * ninputs >= 262144 then
+    local vec, shift = vecs[1][1], vecs[1][2]
+    for _, cl in ipairs({ 16, 32, 64, 128 }) do
+      for _, threads in ipairs({ 128, 256 }) do
+        local cfg = { strategy = "cluster", vec = vec, tpr = threads, threads = threads, cluster = cl, shift = shift,
+                      xchg = "global", persist = 2048 // threads }
         if R.check(p, cfg, ninputs) and R.slice(p, cfg) >= threads * vec then out[#out + 1] = cfg end
       end
     end
@@ -445,7 +479,8 @@ function R.emitter(p, cfg, inputs)
   E.staged = E.load ~= "direct"
   E.shift = (cfg.shift or 0) ~= 0
   E.persist = cfg.persist ~= nil
-  E.push = cl > 1 and cfg.xchg ~= "barrier" and not E.persist
+  E.global = cl > 1 and cfg.xchg == "global" -- CTAs of a row that are no cluster: exchange through a.xg
+  E.push = cl > 1 and cfg.xchg ~= "barrier" and not E.global and not E.persist
   E.nxchg = 0 -- exchanges emitted so far (push): each has its own mbarrier
   -- Rows held on chip by threads of several warps (reg, cluster): each
   -- thread sums exp relative to its own max and one exchange of (max, sum)
@@ -525,7 +560,8 @@ __device__ __forceinline__ void kg_store_row(T *__restrict__ p, int c, const flo
       cl = cl, slice = R.slice(p, cfg),
       nchunk = cuda.ceil_div(R.slice(p, cfg), cfg.tpr * cfg.vec),
       even = (not E.shift and R.slice(p, cfg) * cl == p.cols and R.slice(p, cfg) % (cfg.tpr * cfg.vec) == 0) and 1 or 0,
-    }) .. (cl > 1 and cuda.cluster_helpers or "") .. ((E.staged or E.push) and cuda.mbar_helpers or "")
+    }) .. ((cl > 1 and not E.global) and cuda.cluster_helpers or "") .. (E.global and cuda.xg_helpers or "")
+       .. ((E.staged or E.push) and cuda.mbar_helpers or "")
        .. (E.staged and cuda.stage_helpers or "") .. (E.push and cuda.push_helpers or "")
   end
 
@@ -642,6 +678,41 @@ $wait    if (threadIdx.x < CLUSTER)
 ]], { k = k, a = a, b = b, wait = k == 0 and "    kg_cluster_wait(); /* every CTA's mbarriers are initialised */\n" or "" }), k
   end
 
+  -- One exchange (global): warp 0 publishes this CTA's pair (a, b) into the
+  -- exchange area, waits for the group's CLUSTER pairs of this row and
+  -- combines them (kind "max", "sum" or "ms": a (max, sum of exp) pair);
+  -- every thread then reads the row's a (and b for ms) from shared memory.
+  local function global_exchange(a, b, kind)
+    local k = E.nxchg
+    -- (the exchange area holds KG_XG_NX = 3 exchanges a CTA: lib/cuda.lua)
+    if k >= XCHG_MAX or k >= 3 then error("rows.lua: more than 3 exchanges of a row in one kernel") end
+    E.nxchg = k + 1
+    local merge = ({ max = "va = fmaxf(va, q.x);", sum = "va += q.x;", ms = "kg_ms_merge(va, vb, q.x, q.y);" })[kind]
+    local red = ({ max = "va = kg_group_max<32>(va);", sum = "va = kg_group_sum<32>(va);",
+                   ms = "kg_group_ms<32>(va, vb);" })[kind]
+    return cuda.subst([[
+    if (threadIdx.x < 32) { /* warp 0: this CTA's pair out, the group's in */
+        const unsigned xg_group = blockIdx.x / CLUSTER;
+        unsigned *xg_count = kg_xg_count(a.xg, xg_group, $k);
+        const unsigned gen = xg_gen[$k] + it; /* this row's generation of the counter */
+        if (threadIdx.x == 0)
+            kg_xg_publish(xg_count, kg_xg_pair(a.xg, blockIdx.x, $k, gen & 1), $a, $b, CLUSTER);
+        kg_xg_wait(xg_count, KG_XG_ROW * (gen + 1));
+        float va = $init, vb = 0.f;
+        for (int r = threadIdx.x; r < CLUSTER; r += 32) {
+            const float2 q = __ldcg(kg_xg_pair(a.xg, xg_group * CLUSTER + r, $k, gen & 1));
+            $merge
+        }
+        $red
+        if (threadIdx.x == 0)
+            xgr[$k] = make_float2(va, vb);
+    }
+    __syncthreads();
+    $a = xgr[$k].x;
+]], { k = k, a = a, b = b, init = kind == "sum" and "0.f" or "KG_NEG_INF", merge = merge, red = red })
+      .. (kind == "ms" and string.format("    %s = xgr[%d].y;\n", b, k) or "")
+  end
+
   -- The kernel's head up to its row's inputs on chip (staged loads: issued
   -- and waited for). early: code of the row's own scalars (a target, say)
   -- that only reads memory, run while the staged copies are in flight, so
@@ -651,7 +722,7 @@ $wait    if (threadIdx.x < CLUSTER)
     early = early or ""
     local lines = {
       cfg.tpr > 32 and "    __shared__ float red[4][THREADS / 32];" or "",
-      (cl > 1 and not E.push) and (E.persist and "    __shared__ float part[2][4]; /* this CTA's partials, read by the cluster (by group parity) */"
+      (cl > 1 and not E.push and not E.global) and (E.persist and "    __shared__ float part[2][4]; /* this CTA's partials, read by the cluster (by group parity) */"
         or "    __shared__ float part[4]; /* this CTA's partials, read by the cluster */") or "",
       "    const int lane = threadIdx.x % TPR;",
       "    const int group = threadIdx.x / TPR;",
@@ -663,6 +734,17 @@ $wait    if (threadIdx.x < CLUSTER)
     if E.persist then
       -- Closed by E.epilogue; the group index is uniform over the CTA (and
       -- the cluster); it counts the groups this CTA has done.
+      if E.global then
+        lines[#lines + 1] = string.format("    __shared__ float2 xgr[%d]; /* the row's combined pairs, by exchange */", XCHG_MAX)
+        -- (each counter's generation of this CTA's first row, read while
+        -- the row's loads are on their way; every exchange follows a
+        -- barrier of the CTA's reduction)
+        lines[#lines + 1] = string.format([[
+    __shared__ unsigned xg_gen[%d]; /* read by warp 0 after the row's first barrier */
+    if (threadIdx.x < %d)
+        xg_gen[threadIdx.x] = kg_xg_generation(kg_xg_count(a.xg, blockIdx.x / CLUSTER, threadIdx.x));]],
+          XCHG_MAX, XCHG_MAX)
+      end
       if E.staged then lines[#lines + 1] = stage_setup() end
       lines[#lines + 1] = "    unsigned it = 0;"
       lines[#lines + 1] = "    for (long long blk = blockIdx.x / CLUSTER; blk * ROWS_PER_CTA < a.rows; blk += gridDim.x / CLUSTER, ++it) {"
@@ -846,6 +928,7 @@ $wait    if (threadIdx.x < CLUSTER)
         $line
 ]], { var = var, f = f, slot = slot, line = line })
     if cl == 1 then return code end
+    if E.global then return code .. global_exchange(var, "0.f", op) end
     if E.push then
       -- every CTA combines the cluster's partials in the same order
       local x, k = push_exchange(var, "0.f")
@@ -896,6 +979,7 @@ $wait    if (threadIdx.x < CLUSTER)
     kg_group_ms<WARPS_PER_ROW>($m, $s);
 ]], { m = m, s = s })
     if cl == 1 then return code end
+    if E.global then return code .. global_exchange(m, s, "ms") end
     if E.push then
       local x, k = push_exchange(m, s)
       return code .. x .. cuda.subst([[
@@ -926,7 +1010,7 @@ $wait    if (threadIdx.x < CLUSTER)
     if E.persist then
       -- the next group of rows reuses the shared arrays of the reductions
       -- (and, double-buffered, the staging buffer just read)
-      return "    __syncthreads();\n    }\n" .. (cl > 1 and "    kg_cluster_sync();\n" or "")
+      return "    __syncthreads();\n    }\n" .. ((cl > 1 and not E.global) and "    kg_cluster_sync();\n" or "")
     end
     -- (push: no CTA reads another's shared memory, and every push into
     -- this CTA has landed before it passed its mbarriers; a kernel with no
@@ -972,7 +1056,8 @@ function R.kernel_name(base, p, cfg)
   if cl > 1 then parts[#parts + 1] = "c" .. cl end
   if (cfg.load or "direct") ~= "direct" then parts[#parts + 1] = cfg.load end
   if cl > 1 then
-    parts[#parts + 1] = (cfg.xchg == "barrier" or cfg.persist ~= nil) and "barrier" or "push"
+    parts[#parts + 1] = cfg.xchg == "global" and "global"
+      or (cfg.xchg == "barrier" or cfg.persist ~= nil) and "barrier" or "push"
   end
   parts[#parts + 1] = "v" .. cfg.vec
   parts[#parts + 1] = "t" .. cfg.threads
@@ -988,7 +1073,7 @@ function R.geometry(cfg, p, ninputs)
   local smem = (cfg.load or "direct") ~= "direct" and stage_total(p, cfg, ninputs) or 0
   if cfg.occ then smem = OCC_SMEM[cfg.occ] end
   return { block = cfg.threads, smem = smem, rows_per_cta = cfg.threads // cfg.tpr, cluster = cfg.cluster or 1,
-           persist = cfg.persist or 0 }
+           persist = cfg.persist or 0, split = cfg.xchg == "global" and 1 or 0 }
 end
 
 return R
