@@ -6,6 +6,7 @@
     python3 bench/run.py --grid decode --ops softmax:fwd,cross_entropy:fwd,cross_entropy:fwdbwd  # 1 and 8 long rows
     python3 bench/run.py --backends kgen,torch,compile,quack,liger,triton --minutes 8  # with the peers, resumable
     python3 bench/run.py --dtypes bf16,f16,f32 --backends kgen,torch,compile,quack,liger --warm 6  # compile first
+    python3 bench/run.py --ops cross_entropy:fwd,cross_entropy:fwdbwd --backends kgen,kgen.rows,quack  # as Quack is timed
     python3 bench/run.py --plot-only bench/results/nvidia-h100-80gb-hbm3.jsonl       # redraw
 
 Every op and pass (softmax and log-softmax forward and backward,
@@ -152,6 +153,13 @@ def write_report(results, meta, md_path, png_path):
     for b, (g, lo, hi, n) in speed.items():
         L.append(f"- over {PEER_NAMES[b]}: geometric mean **{g:.2f}x** over {n} "
                  f"cases (from {lo:.2f}x to {hi:.2f}x)")
+    rows_q = [r["quack"]["ms"] / r["kgen.rows"]["ms"] for r in results
+              if r.get("kgen.rows", {}).get("ms") and r.get("quack", {}).get("ms")]
+    if rows_q:
+        g = math.exp(sum(math.log(x) for x in rows_q) / len(rows_q))
+        L.append(f"- cross-entropy timed as Quack's call is (kgen.rows: reduction none, each row's loss, no "
+                 f"mean), over Quack: geometric mean **{g:.2f}x** over {len(rows_q)} cases "
+                 f"(from {min(rows_q):.2f}x to {max(rows_q):.2f}x)")
     L.append("")
     L += ["## Targets", "",
           f"- at least 95% of the copy for problems moving >= 256 MB: **{len(big_ok)} of {len(big)}** cases",
@@ -175,10 +183,12 @@ def write_report(results, meta, md_path, png_path):
             L.append(f"- {r['op']} {r['pass']} {r['rows']}x{r['cols']} {r['dtype']}: kgen {r['kgen']['ms']:.4f} ms "
                      f"({r['kgen']['note'].split(' ')[0]}), {b} {t:.4f} ms: {r['kgen']['ms'] / t:.2f}x")
         L.append("")
+    rows_col = any(r.get("kgen.rows", {}).get("ms") for r in results)
     L += ["## All cases", "",
           "| op | pass | rows x cols | dtype | MB | kgen ms | GB/s | %copy | "
+          + ("kgen.rows ms | " if rows_col else "")
           + "".join(f"{b} ms | " for b in present) + "best peer | kgen vs best | src |",
-          "|" + "---|" * (11 + len(present))]
+          "|" + "---|" * (11 + len(present) + rows_col)]
     order = {p: i for i, p in enumerate(PASSES)}
     for r in sorted(results, key=lambda r: (order[(r["op"], r["pass"])], r["dtype"], r["cols"], r["rows"])):
         k = r["kgen"]
@@ -188,9 +198,14 @@ def write_report(results, meta, md_path, png_path):
         src = note.split(" ")[0] if k.get("ms") else note
         L.append(f"| {r['op']} | {r['pass']} | {r['rows']}x{r['cols']} | {r['dtype']} | {r['bytes'] / 1e6:.1f} | "
                  f"{fmt_ms(k.get('ms'))} | {k.get('gbps') or 0:.0f} | {k.get('pct_copy') or 0:.0f}% | "
+                 + (f"{fmt_ms(r.get('kgen.rows', {}).get('ms'))} | " if rows_col else "")
                  + "".join(f"{fmt_ms(r.get(b, {}).get('ms'))} | " for b in present)
                  + f"{best[1] if best else '-'} | {vb} | {src} |")
     L += ["", "'kgen vs best' is the best peer's time over kgen's: above 1, kgen is faster."]
+    if rows_col:
+        L += ["'kgen.rows' is kgen's cross-entropy with reduction none (each row's loss), the call Quack's timed "
+              "call matches; 'kgen' there is torch's mean (a finish kernel after the row kernel, and for "
+              "forward+backward a prep kernel before it)."]
     notes = os.path.join(os.path.dirname(md_path), slug(meta["gpu"]) + ".notes.md")
     if os.path.exists(notes):
         with open(notes) as f:
@@ -344,8 +359,9 @@ def main():
     p.add_argument("--ops", default="all", help="op:pass list, e.g. softmax:fwd,cross_entropy:fwdbwd (default all)")
     p.add_argument("--cols", default="", help="only the grid's shapes of these widths, e.g. 65536,131072 (default all)")
     p.add_argument("--backends", default="kgen,torch,compile",
-                   help="comma-separated, from kgen, torch, compile and the peers quack, liger, triton "
-                        "(default kgen,torch,compile)")
+                   help="comma-separated, from kgen, torch, compile and the peers quack, liger, triton, and "
+                        "kgen.rows (cross-entropy with reduction none, timed as Quack's call is: a column of "
+                        "its own) (default kgen,torch,compile)")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results of this GPU")
     p.add_argument("--replace", action="store_true",
@@ -435,7 +451,7 @@ def main():
         k = rec.get("kgen", {})
         line = " ".join(f"{b} {fmt_ms(rec[b].get('ms'))}" for b in backends)
         print(f"[{i + 1}/{len(todo)}] {op} {pas} {rows}x{cols} {d}: {line} ms; kgen {k.get('pct_copy') or 0:.0f}% "
-              f"of copy{'' if all(r['ok'] for r in res) else '  PROBLEM: ' + '; '.join(r['note'] for r in res if not r['ok'])}",
+              f"of copy{'' if all(r['ok'] or r['note'] == 'n/a' for r in res) else '  PROBLEM: ' + '; '.join(r['note'] for r in res if not r['ok'] and r['note'] != 'n/a')}",
               flush=True)
         del case
         if (i + 1) % 12 == 0:

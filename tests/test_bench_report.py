@@ -1,6 +1,7 @@
 """bench/run.py's report from results alone (--plot-only; no torch, no GPU):
 a column for each peer measured, the best peer per case, the speedups and
-the targets, with some peers absent from some cases."""
+the targets, with some peers absent from some cases; kgen.rows (cross-entropy
+as Quack is timed) as a column of its own."""
 import json
 import os
 import subprocess
@@ -26,6 +27,15 @@ rows = [
     {"op": "softmax", "pass": "fwd", "rows": 4096, "cols": 8192, "dtype": "bf16", "bytes": 2 * 4096 * 8192 * 2,
      "kgen": b(0.02, "fallback cluster=1"), "torch": b(0.04), "compile": b(0.03), "quack": b(0.021),
      "liger": b(0.025), "triton": b(0.024)},
+]
+xent = 4096 * 32000 * 2
+rows_x = [
+    {"op": "cross_entropy", "pass": "fwd", "rows": 4096, "cols": 32000, "dtype": "bf16", "bytes": xent,
+     "kgen": b(0.11), "kgen.rows": b(0.1), "torch": b(0.3), "compile": b(0.2), "quack": b(0.105), "liger": na,
+     "triton": na},
+    {"op": "cross_entropy", "pass": "fwdbwd", "rows": 4096, "cols": 32000, "dtype": "bf16", "bytes": 2 * xent,
+     "kgen": b(0.2), "kgen.rows": b(0.19), "torch": b(0.6), "compile": b(0.4), "quack": b(0.209), "liger": na,
+     "triton": na},
 ]
 with tempfile.TemporaryDirectory() as d:
     jl = os.path.join(d, "test-gpu.jsonl")
@@ -59,6 +69,25 @@ want("- at or above the best of torch eager and torch.compile: **3 of 3** cases"
 want("- at or above the best of every peer measured (torch, compile, quack, liger, triton): **2 of 3** cases")
 want("- at least 95% of the copy for problems moving >= 256 MB: **2 of 2** cases")
 want("- softmax fwd 4096x65536 bf16: kgen 0.1000 ms (pack), quack 0.0900 ms: 1.11x")
+if "kgen.rows" in md:
+    fails.append("no kgen.rows column or line without kgen.rows results")
+
+# kgen.rows (cross-entropy with reduction none, timed as Quack's call is): a
+# column of its own and its speedup over Quack; not a peer (not in 'best')
+with tempfile.TemporaryDirectory() as d:
+    jl = os.path.join(d, "test-gpu.jsonl")
+    with open(jl, "w") as f:
+        for r in rows + rows_x:
+            f.write(json.dumps(dict(r, meta=meta)) + "\n")
+    subprocess.run([sys.executable, run_py, "--plot-only", jl], check=True, capture_output=True)
+    md = open(jl[:-len(".jsonl")] + ".md").read()
+want("| op | pass | rows x cols | dtype | MB | kgen ms | GB/s | %copy | kgen.rows ms | torch ms | compile ms | "
+     "quack ms | liger ms | triton ms | best peer | kgen vs best | src |")
+want("| cross_entropy | fwd | 4096x32000 | bf16 | 262.1 | 0.1100 | 1 | 96% | 0.1000 | 0.3000 | 0.2000 | 0.1050 | - "
+     "| - | quack | 0.95x | pack |")
+want("| softmax | fwd | 4096x8192 | bf16 | 134.2 | 0.0200 | 1 | 96% | - | 0.0400 |")
+want("- cross-entropy timed as Quack's call is (kgen.rows: reduction none, each row's loss, no mean), over Quack: "
+     "geometric mean **1.07x** over 2 cases (from 1.05x to 1.10x)")
 for t in fails:
     print("FAIL: missing from the report:", t)
 if fails:
