@@ -384,6 +384,30 @@ static void tuned_through_api(int op, unsigned opts, int dtype, long long cols)
 	kgen_close(ctx);
 }
 
+/* A split configuration stored as the best of (op, bf16, rows x cols) in
+ * this test's cache (tune --only CONFIG --store), then a handle on the
+ * cache: NULL (a failed check) when either fails. nm names the unit. */
+static kgen_ctx *split_record(int op, long long rows, long long cols, const char *config, unsigned long long seed,
+                              const char *nm)
+{
+	tune_opts o = test_tune_opts(op, 0, KGEN_BF16, cols, rows, 3, seed);
+	tune_result res;
+	const char *only[] = {config};
+	o.full = 1;
+	o.only = only;
+	o.n_only = 1;
+	o.only_store = 1;
+	int rc = tune_run(&o, &res);
+	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
+	tune_result_free(&res);
+	kgen_ctx *ctx;
+	if (kgen_open(&ctx, cache_dir)) {
+		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+		return NULL;
+	}
+	return ctx;
+}
+
 /* The split part's last unit: a split record (xchg=global) through the
  * public API on a stream, eagerly, then captured in a CUDA graph (two calls:
  * two launches, each taking its own exchange area, made when the kernel was
@@ -416,20 +440,10 @@ static void split_graph(int op, const char *config)
 		return;
 	}
 	/* the record: the split variant stored as the problem's best (rows 1) */
-	tune_opts o = test_tune_opts(op, 0, KGEN_BF16, cols, 1, 3, 91);
-	tune_result res;
-	const char *only[] = {config};
-	o.full = 1;
-	o.only = only;
-	o.n_only = 1;
-	o.only_store = 1;
-	int rc = tune_run(&o, &res);
-	snprintf(nm, sizeof nm, "split graph: %s %s bf16 1x%lld %s", o.op, o.pass, cols, config);
-	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
-	tune_result_free(&res);
-	kgen_ctx *ctx;
-	if (kgen_open(&ctx, cache_dir)) {
-		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+	snprintf(nm, sizeof nm, "split graph: %s %s bf16 1x%lld %s", kg_ops[op].op, kg_ops[op].pass, cols, config);
+	kgen_ctx *ctx = split_record(op, 1, cols, config, 91, nm);
+	int rc;
+	if (!ctx) {
 		dlclose(cu);
 		return;
 	}
@@ -544,20 +558,10 @@ static void split_streams(const char *config)
 			dlclose(cu);
 		return;
 	}
-	tune_opts o = test_tune_opts(KG_SOFTMAX_FWD, 0, KGEN_BF16, cols, rows, 3, 93);
-	tune_result res;
-	const char *only[] = {config};
-	o.full = 1;
-	o.only = only;
-	o.n_only = 1;
-	o.only_store = 1;
-	int rc = tune_run(&o, &res);
 	snprintf(nm, sizeof nm, "split streams: softmax fwd bf16 %lldx%lld %s", rows, cols, config);
-	CHECK(rc == 0 && res.stored, "%s: tune rc %d stored %d: %s", nm, rc, res.stored, kgen_last_error());
-	tune_result_free(&res);
-	kgen_ctx *ctx;
-	if (kgen_open(&ctx, cache_dir)) {
-		CHECK(0, "%s: kgen_open: %s", nm, kgen_last_error());
+	kgen_ctx *ctx = split_record(KG_SOFTMAX_FWD, rows, cols, config, 93, nm);
+	int rc;
+	if (!ctx) {
 		dlclose(cu);
 		return;
 	}
