@@ -455,21 +455,43 @@ static int no_nvrtc(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, const
 	              kg_ops[w->op].xent ? opts : "", dev->name, dev->sm, where, skipped, nvrtc);
 }
 
+/* The threads per row at w->cols that keep the vectors per thread of tpr
+ * at near_cols: tpr scaled by the widths' ratio, to the nearest power of two
+ * (the space's tpr are powers of two; the template rejects one above the
+ * CTA). Taken as it is at half the width, a config of one row per CTA
+ * became a CTA of half the bytes: cross-entropy forward 262144x512 ran the
+ * 1024-column record's tpr at 0.57-0.62x Quack on an H100
+ * (bench/NOTES.md). */
+static long long scaled_tpr(long long tpr, long long near_cols, long long cols)
+{
+	const double t = (double)tpr * (double)cols / (double)near_cols;
+	long long s = 1;
+	while (s < t && (double)s * 2 <= t * 1.41421356) /* the nearest power of two in log scale */
+		s *= 2;
+	return s;
+}
+
 /* The configuration of the template's space for p nearest to cfg (tuned at
- * another width) that the call's alignment allows: the most matching
- * values, weighted strategy 8, cluster 4, threads and load 2, the rest 1
- * (shift and vec follow the width and the pointers, so an odd width takes
- * the shifted twin of an aligned width's config); the earlier of two as
- * near. 0 and out, or -1 when none shares the strategy. */
-static int nearest_in_space(gen *g, const gen_problem *p, const kg_want *w, const char *cfg, char *out, size_t len)
+ * near_cols) that the call's alignment allows: the most matching values,
+ * weighted strategy 8, cluster 4, threads and load 2, the rest 1, where tpr
+ * is compared scaled to this width (scaled_tpr: the same vectors per
+ * thread, so the same bytes per CTA for rows in one CTA); shift and vec
+ * follow the width and the pointers, so an odd width takes the shifted
+ * twin of an aligned width's config; the earlier of two as near. 0 and
+ * out, or -1 when none shares the strategy. */
+static int nearest_in_space(gen *g, const gen_problem *p, const kg_want *w, const char *cfg, long long near_cols,
+                            char *out, size_t len)
 {
 	static const struct {
 		const char *key;
 		int weight;
 	} keys[] = {{"strategy", 8}, {"cluster", 4}, {"threads", 2}, {"load", 2}, {"tpr", 1},
 	            {"occ", 1},      {"persist", 1}, {"xchg", 1},    {"vec", 1}};
-	char **configs = NULL, a[32], b[32];
+	char **configs = NULL, a[32], b[32], tpr[32] = "";
 	int n = 0, best = -1, best_score = 0, vec;
+	long long t;
+	if (!kg_config_get(cfg, "tpr", a, sizeof a) && (t = atoll(a)) > 0 && near_cols > 0)
+		snprintf(tpr, sizeof tpr, "%lld", scaled_tpr(t, near_cols, w->cols));
 	if (gen_space(g, p, &configs, &n))
 		return -1;
 	for (int i = 0; i < n; i++) {
@@ -478,6 +500,8 @@ static int nearest_in_space(gen *g, const gen_problem *p, const kg_want *w, cons
 			continue;
 		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 			kg_config_get(cfg, keys[k].key, a, sizeof a);
+			if (tpr[0] && !strcmp(keys[k].key, "tpr"))
+				snprintf(a, sizeof a, "%s", tpr);
 			kg_config_get(configs[i], keys[k].key, b, sizeof b);
 			if (!strcmp(a, b))
 				score += keys[k].weight;
@@ -578,7 +602,7 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 		kg_config_get(dflt, "strategy", s2, sizeof s2);
 		/* only a config the template would have tuned at this width */
 		if ((!strcmp(s2, "reg") && strcmp(s1, "reg")) ||
-		    nearest_in_space(ctx->gen, &p, w, tuned.config, guess, sizeof guess) ||
+		    nearest_in_space(ctx->gen, &p, w, tuned.config, near.near_cols, guess, sizeof guess) ||
 		    gen_render(ctx->gen, &p, guess, &v))
 			gen_variant_free(&v);
 		else

@@ -16,9 +16,10 @@
 
 enum { ROWS = 64, MAXCOLS = 140000 };
 
-/* softmax forward of ROWS x cols bf16 through a fresh handle, the output
- * shifted by yoff elements; used gets kgen_last_kernel */
-static int run_at(const char *cache, long long cols, int yoff, char *used, size_t len)
+/* softmax forward of rows x cols bf16 (rows * cols <= ROWS * MAXCOLS)
+ * through a fresh handle, the output shifted by yoff elements; used gets
+ * kgen_last_kernel */
+static int run_at(const char *cache, long long rows, long long cols, int yoff, char *used, size_t len)
 {
 	static unsigned short x[ROWS * MAXCOLS] __attribute__((aligned(256))),
 		y[ROWS * MAXCOLS + 8] __attribute__((aligned(256)));
@@ -27,9 +28,9 @@ static int run_at(const char *cache, long long cols, int yoff, char *used, size_
 	used[0] = 0;
 	if ((rc = kgen_open(&ctx, cache)))
 		return rc;
-	for (long long i = 0; i < ROWS * cols; i++)
+	for (long long i = 0; i < rows * cols; i++)
 		x[i] = 0x3f80; /* 1.0 */
-	rc = kgen_softmax_fwd(ctx, y + yoff, x, ROWS, cols, cols, cols, KGEN_BF16, NULL);
+	rc = kgen_softmax_fwd(ctx, y + yoff, x, rows, cols, cols, cols, KGEN_BF16, NULL);
 	kgen_last_kernel(ctx, used, len);
 	printf("%lld cols: %s\n", cols, rc ? kgen_last_error() : used);
 	kgen_close(ctx);
@@ -38,7 +39,7 @@ static int run_at(const char *cache, long long cols, int yoff, char *used, size_
 
 static int run(const char *cache, long long cols, char *used, size_t len)
 {
-	return run_at(cache, cols, 0, used, len);
+	return run_at(cache, ROWS, cols, 0, used, len);
 }
 
 int main(int argc, char **argv)
@@ -81,6 +82,14 @@ int main(int argc, char **argv)
 			CHECK(strstr(used, "shift=1") != NULL && at % 8, "%lld: not an odd width's shifted config: '%s'",
 			      widths[i], used);
 	}
+	/* half a tuned width: the neighbour's threads per row halved with it
+	 * (the same vectors per thread, so twice the rows per CTA): 512
+	 * columns at 1024 rows from the 1024-column record of 1024 rows
+	 * (threads=128, tpr=32) */
+	rc = run_at(cache, 1024, 512, 0, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "nearest ", 8) && strstr(used, "(tuned at 1024 cols)") && strstr(used, "threads=128,") &&
+	          strstr(used, "tpr=16,"),
+	      "512 at 1024 rows: rc %d, '%s': %s", rc, used, kgen_last_error());
 	/* odd widths whose nearest tuned width is aligned: the default, shifted */
 	const long long odd[] = {100003, 24001};
 	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
@@ -96,7 +105,7 @@ int main(int argc, char **argv)
 	      kgen_last_error());
 	/* output rows at an odd element: the default narrowed to 2-byte
 	 * accesses, without the staged load that moves 16-byte vectors only */
-	rc = run_at(cache, 100000, 1, used, sizeof used);
+	rc = run_at(cache, ROWS, 100000, 1, used, sizeof used);
 	CHECK(!rc && strstr(used, "vec=1") && !strstr(used, "load="), "100000, output at an odd element: rc %d, '%s': %s", rc,
 	      used, kgen_last_error());
 	/* turned off: the template's default */
