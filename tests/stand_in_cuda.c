@@ -26,7 +26,9 @@
  *   Environment: KGEN_MOCK_COLS and KGEN_MOCK_DTYPE (the softmax problem;
  *   default 1024, bf16), KGEN_MOCK_SM (default 90), KGEN_MOCK_DEVICES
  *   (default 2), KGEN_MOCK_SLEEP_US (real microseconds slept per launch,
- *   default 0), KGEN_MOCK_COPY_US (the time of every device-to-device copy;
+ *   default 0), KGEN_MOCK_TIME_PCT (every kernel's made-up duration in
+ *   percent, default 100: a GPU that was faster or slower when a record
+ *   was timed), KGEN_MOCK_COPY_US (the time of every device-to-device copy;
  *   default 3 TB/s moved: variants' times are 20-120 us, so none comes near
  *   the copy), KGEN_MOCK_LOG (a file: one line per cubin loaded, its hash).
  *
@@ -436,7 +438,7 @@ static CUresult launch(CUfunction f, void **params)
 	sleep_us = env_int("KGEN_MOCK_SLEEP_US", 0);
 	if (!strncmp(f->name, "kgen_softmax_fwd", 16) && (!f->name[16] || f->name[16] == '_')) /* named by its variant */
 		softmax_fwd((const kg_args *)params[0]);
-	clock_us += 20.0 + (double)(f->hash % 1000) / 10.0;
+	clock_us += (20.0 + (double)(f->hash % 1000) / 10.0) * env_int("KGEN_MOCK_TIME_PCT", 100) / 100.0;
 	if (sleep_us > 0)
 		usleep((useconds_t)sleep_us);
 	return CUDA_SUCCESS;

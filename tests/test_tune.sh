@@ -377,6 +377,22 @@ grep -q "^kgen: error: --only 'cluster=1,strategy=none' is not a variant of soft
 rc=$?
 want_rc only_preset 2
 
+# 14a. a record timed earlier, faster than anything now (the same
+# kernels took half the time then: KGEN_MOCK_TIME_PCT=50): a --fresh --full
+# search that times its configuration again judges by this run's times
+# and replaces it, the run's fastest with its own time (it kept the
+# record, whose time was not this run's).
+KGEN_CACHE_DIR=$tmp/cache6b KGEN_MOCK_TIME_PCT=50 run stale_base --full --json
+KGEN_CACHE_DIR=$tmp/cache6b run stale --fresh --full --json
+want_rc stale 0
+KGEN_CACHE_DIR=$tmp/cache6b "$kgen" pack export --gpu 'Mock GPU' --sm 90 -o "$tmp/stale.kgenpack" >/dev/null 2>&1
+stale_rec=$("$kgen" pack ls --json "$tmp/stale.kgenpack" 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)["records"][0]; print(r["config"], r["time_us"])')
+[ "$(python3 -c 'import json,sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3]); cfg, us = sys.argv[3].rsplit(" ", 1)
+print(b["stored"], b["time_us"] > 1.5 * a["time_us"], cfg == b["config"] and abs(float(us) - b["time_us"]) < 0.01)' \
+	"$tmp/stale_base.out" "$tmp/stale.out" "$stale_rec")" = "True True True" ] ||
+	fail "a record timed faster earlier: stored $(field stale 'd["stored"], d["config"], d["time_us"]') (before: $(field stale_base 'd["config"], d["time_us"]')); the cache's: $stale_rec"
+
 # 14b. --only --store: the fastest of the variants asked for replaces the
 # cache's record, even a faster one (the side-by-side timing decides);
 # --store alone is refused.
