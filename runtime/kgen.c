@@ -490,8 +490,14 @@ static int nearest_in_space(gen *g, const gen_problem *p, const kg_want *w, cons
 	char **configs = NULL, a[32], b[32], tpr[32] = "";
 	int n = 0, best = -1, best_score = 0, vec;
 	long long t;
-	if (!kg_config_get(cfg, "tpr", a, sizeof a) && (t = atoll(a)) > 0 && near_cols > 0)
-		snprintf(tpr, sizeof tpr, "%lld", scaled_tpr(t, near_cols, w->cols));
+	if (!kg_config_get(cfg, "tpr", a, sizeof a) && (t = atoll(a)) > 0 && near_cols > 0) {
+		long long s = scaled_tpr(t, near_cols, w->cols), threads;
+		/* (no more than the CTA's threads: a wider width's row of one CTA
+		 * stays one CTA's, as the space holds no tpr above threads) */
+		if (!kg_config_get(cfg, "threads", b, sizeof b) && (threads = atoll(b)) > 0 && s > threads)
+			s = threads;
+		snprintf(tpr, sizeof tpr, "%lld", s);
+	}
 	if (gen_space(g, p, &configs, &n))
 		return -1;
 	for (int i = 0; i < n; i++) {
