@@ -466,7 +466,7 @@ static long long scaled_tpr(long long tpr, long long near_cols, long long cols)
 {
 	const double t = (double)tpr * (double)cols / (double)near_cols;
 	long long s = 1;
-	while (s < t && (double)s * 2 <= t * 1.41421356) /* the nearest power of two in log scale */
+	while ((double)s * 2 <= t * 1.41421356) /* the nearest power of two in log scale */
 		s *= 2;
 	return s;
 }
