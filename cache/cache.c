@@ -837,6 +837,8 @@ struct put_arg {
 	int i;		/* db index */
 	MDB_val k, v;
 	int replaced;	/* best_fn(): v was stored */
+	cache_outdated_fn outdated;	/* best_fn(): the stored record to replace anyway */
+	void *outdated_arg;
 };
 
 static int put_fn(cache *c, MDB_txn *txn, void *arg)
@@ -849,7 +851,7 @@ static int put_fn(cache *c, MDB_txn *txn, void *arg)
 int cache_put(cache *c, const char *db, const void *key, size_t klen,
               const void *val, size_t len)
 {
-	struct put_arg a = { 0, { klen, (void *)key }, { len, (void *)val }, 0 };
+	struct put_arg a = { 0, { klen, (void *)key }, { len, (void *)val }, 0, NULL, NULL };
 	int rc;
 
 	if ((rc = check(c, db, &a.i, key, klen, WRITE)))
@@ -939,8 +941,20 @@ static int best_fn(cache *c, MDB_txn *txn, void *arg)
 		return rc;
 	/* a record that fails its checksum is replaced, whatever it says */
 	if (!rc && !unseal("best", a->k.mv_data, a->k.mv_size, old.mv_data, old.mv_size, &n) &&
-	    !rec_wins(a->v.mv_data, a->v.mv_size - ENTRY_TRAILER, old.mv_data, n))
-		return 0;	/* committing an unchanged txn writes nothing */
+	    !rec_wins(a->v.mv_data, a->v.mv_size - ENTRY_TRAILER, old.mv_data, n)) {
+		char *text;
+		int out = 0;
+		if (a->outdated) {
+			if (!(text = malloc(n + 1)))
+				return ENOMEM;
+			memcpy(text, old.mv_data, n);
+			text[n] = 0;
+			out = a->outdated(text, a->outdated_arg);
+			free(text);
+		}
+		if (!out)
+			return 0;	/* committing an unchanged txn writes nothing */
+	}
 	if ((rc = mdb_put(txn, c->dbi[a->i], &a->k, &a->v, 0)))
 		return rc;
 	a->replaced = 1;
@@ -948,6 +962,12 @@ static int best_fn(cache *c, MDB_txn *txn, void *arg)
 }
 
 int cache_put_best(cache *c, const char *key, const char *rec, int *replaced)
+{
+	return cache_put_best_if(c, key, rec, NULL, NULL, replaced);
+}
+
+int cache_put_best_if(cache *c, const char *key, const char *rec, cache_outdated_fn outdated, void *arg,
+                      int *replaced)
 {
 	struct put_arg a;
 	int rc;
@@ -964,6 +984,8 @@ int cache_put_best(cache *c, const char *key, const char *rec, int *replaced)
 	if (!(a.v.mv_data = seal("best", key, a.k.mv_size, rec, strlen(rec))))
 		return kg_err(KGEN_ENOMEM, "out of memory");
 	a.v.mv_size = strlen(rec) + ENTRY_TRAILER;
+	a.outdated = outdated;
+	a.outdated_arg = arg;
 	rc = write_txn(c, best_fn, &a);
 	free(a.v.mv_data);
 	if (rc)

@@ -99,6 +99,13 @@ int cache_scan(cache *c, const char *db, const void *prefix, size_t plen,
  * whose "stamp" field differs from rec's (another template or kgen version)
  * is always replaced. *replaced (may be NULL) says whether rec was stored. */
 int cache_put_best(cache *c, const char *key, const char *rec, int *replaced);
+/* cache_put_best, where the stored record is also replaced when
+ * outdated(old, arg) is non-zero: old is its text (NUL-terminated),
+ * decided in the same write transaction as the put (no other writer can
+ * store a record in between). outdated may be NULL. */
+typedef int (*cache_outdated_fn)(const char *old, void *arg);
+int cache_put_best_if(cache *c, const char *key, const char *rec, cache_outdated_fn outdated, void *arg,
+                      int *replaced);
 
 /* The number of entries this handle has found damaged (or without a
  * checksum) so far; the first is named in first ("best 'key'"). */

@@ -175,6 +175,20 @@ static int best(cache *c, const char *rec, int want_replaced, const char *want)
 	return 0;
 }
 
+/* cache_outdated_fn for test_best: keeps the stored record it is asked
+ * about, answers as told */
+struct outdated_arg {
+	char seen[64];
+	int say;
+};
+
+static int outdated_cfg(const char *old, void *arg)
+{
+	struct outdated_arg *o = arg;
+	snprintf(o->seen, sizeof o->seen, "%s", old);
+	return o->say;
+}
+
 /* 2. cache_put_best rules */
 static int test_best(const char *base)
 {
@@ -209,6 +223,33 @@ static int test_best(const char *base)
 	    || best(c, m, 1, m)	/* untimed, but other stamp */
 	    || best(c, g, 1, g))	/* "stamp=s1" vs "stamp=s3" */
 		return 1;
+	/* cache_put_best_if: a slower record replaces the stored one where
+	 * outdated says so, asked with the stored record's text; a faster one
+	 * without asking */
+	{
+		struct outdated_arg o = {"", 0};
+		void *v;
+		size_t len;
+		int r = -1;
+		if (best(c, d, 1, d))
+			return 1;
+		OK(cache_put_best_if(c, "prob", f, outdated_cfg, &o, &r));
+		CHECK(r == 0 && !strcmp(o.seen, d));
+		OK(cache_get(c, "best", "prob", 4, &v, &len));
+		CHECK(!strcmp(v, d));
+		free(v);
+		o.say = 1;
+		OK(cache_put_best_if(c, "prob", f, outdated_cfg, &o, &r));
+		CHECK(r == 1);
+		OK(cache_get(c, "best", "prob", 4, &v, &len));
+		CHECK(!strcmp(v, f));
+		free(v);
+		o.seen[0] = 0;
+		OK(cache_put_best_if(c, "prob", d, outdated_cfg, &o, &r));
+		CHECK(r == 1 && !o.seen[0]);
+		OK(cache_put_best_if(c, "prob", f, NULL, NULL, &r));
+		CHECK(r == 0);
+	}
 	cache_close(c);
 	printf("ok 2 - cache_put_best rules\n");
 	return 0;

@@ -117,27 +117,25 @@ static void prune(tune_result *res, tune_trial *t, int why, const char *fmt, ...
 	res->pruned_by[why]++;
 }
 
-/* Whether this run timed the stored record's configuration itself (not
- * resumed from an earlier run's trial) as well as its fastest: then the
- * run's own times judge, not the time the record was stored with (taken
- * before a change of the runtime, the driver or the machine: a record
- * timed before the split kernels launched cooperatively kept its old,
- * faster time against a --fresh --full search that had timed it again
- * slower than its winner). */
-static int stored_retimed(cache *c, const tune_result *res)
+/* cache_outdated_fn: whether this run timed the stored record's
+ * configuration itself (not resumed from an earlier run's trial) as well
+ * as its fastest: then the run's own times judge, not the time the record
+ * was stored with (taken before a change of the runtime, the driver or the
+ * machine: a record timed before the split kernels launched cooperatively
+ * kept its old, faster time against a --fresh --full search that had timed
+ * it again slower than its winner). Decided inside the store's write
+ * transaction, on the record it would replace. */
+static int stored_retimed(const char *old, void *arg)
 {
-	void *old = NULL;
-	size_t n;
+	const tune_result *res = arg;
 	kg_best ob;
-	int hit = 0;
-	if (!res->n || res->trials[0].resumed || cache_get(c, "best", res->key, strlen(res->key), &old, &n))
+	if (!res->n || res->trials[0].resumed || kg_best_parse(old, &ob) || !ob.config[0])
 		return 0;
-	if (!kg_best_parse(old, &ob) && ob.config[0])
-		for (int i = 0; i < res->n && !hit; i++)
-			hit = !strcmp(res->trials[i].status, "ok") && !res->trials[i].resumed &&
-			      !strcmp(res->trials[i].config, ob.config);
-	free(old);
-	return hit;
+	for (int i = 0; i < res->n; i++)
+		if (!strcmp(res->trials[i].status, "ok") && !res->trials[i].resumed &&
+		    !strcmp(res->trials[i].config, ob.config))
+			return 1;
+	return 0;
 }
 
 static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const char *stamp, const pool *p,
@@ -178,12 +176,11 @@ static void store_best(cache *c, const tune_opts *o, const kg_device *dev, const
 	utc_date(b.date, sizeof b.date);
 	kg_best_format(&b, rec, sizeof rec);
 	/* force: the record replaces the stored one whatever their times; so
-	 * where this run timed the stored configuration too (the trials are
-	 * sorted: trials[0] was at least as fast in this run) */
-	if (!force)
-		force = stored_retimed(c, res);
+	 * where this run timed the stored configuration too (stored_retimed,
+	 * asked within the put's transaction; the trials are sorted: trials[0]
+	 * was at least as fast in this run) */
 	if (force ? cache_put(c, "best", res->key, strlen(res->key), rec, strlen(rec)) :
-	            cache_put_best(c, res->key, rec, &replaced))
+	            cache_put_best_if(c, res->key, rec, stored_retimed, res, &replaced))
 		snprintf(res->store_error, sizeof res->store_error, "%s", kgen_last_error());
 	else if (force)
 		replaced = 1;
