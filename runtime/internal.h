@@ -193,11 +193,13 @@ int kg_borrow_enabled(void);
  * renders (and checks against the template's space) for the call's own
  * width: its cubin is for the other width. out->near_cols names that
  * width. With any_model, another GPU model's records of the SM count too,
- * after this GPU's (out->lender names the model). Cache and packs as
- * kg_record_find. 0 or KGEN_ENOTFOUND. */
+ * after this GPU's (out->lender names the model). With aligned (a call
+ * whose width a 16-byte vector divides), records of a shifted config (an
+ * odd width's) are passed over, so that the nearest record the call can
+ * use is found. Cache and packs as kg_record_find. 0 or KGEN_ENOTFOUND. */
 #define KG_NEAR_WIDTH_MAX 2.0
 int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
-                         int any_model, kg_record *out);
+                         int any_model, int aligned, kg_record *out);
 /* 0 when $KGEN_NO_NEAR_WIDTH is set to anything but "" or "0". */
 int kg_near_width_enabled(void);
 /* A known model's SM count and memory bandwidth (GB/s): 0, or

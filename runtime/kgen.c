@@ -574,7 +574,8 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	 * 58-87% of the copy where the tuned configs of the neighbouring
 	 * widths reach 95-99%) */
 	if (!rec && !had_far && kg_near_width_enabled())
-		kg_record_near_width(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, kg_borrow_enabled(), &near);
+		kg_record_near_width(ctx->cache, ctx->packs, prefix, w->bucket, stamp, driver, kg_borrow_enabled(),
+		                     w->cols % (16 / kg_dtype_size(dtype)) == 0, &near);
 	/* Fallback: the tuned config with the vector width the pointers allow,
 	 * else the template default (narrowed the same way). */
 	pthread_mutex_lock(&ctx->gen_lock);
@@ -589,7 +590,10 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 	/* (a neighbour of the same kind only: an odd width that no 16-byte
 	 * vector divides takes an odd width's shifted config, an aligned width
 	 * an aligned one; an aligned config's shifted twin at 100003 columns
-	 * ran at 54% of the copy where the default ran at 80%) */
+	 * ran at 54% of the copy where the default ran at 80%. The lookup
+	 * passes over shifted records for an aligned width, so that 49152
+	 * columns, nearer 50257 than 65536, find 65536's record rather than
+	 * none; an odd width keeps the nearest record, shifted or not) */
 	/* (and not where the template's default holds the row in registers
 	 * (reg) and the neighbour does not: a wider width's record that streams
 	 * its rows (loop) is no guess for a width whose rows fit registers; on

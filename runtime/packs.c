@@ -461,6 +461,7 @@ typedef struct near_width {
 	nearest n;         /* stamp, driver, skip counts; the rows bucket wanted */
 	kg_key want;       /* the problem asked for (its bucket unused) */
 	int any_model;     /* 0: this GPU's records only */
+	int aligned;       /* the call's width a 16-byte vector divides: shifted records skipped */
 	long long best_cols;
 	double best_wd;
 	char lender[128];
@@ -497,6 +498,14 @@ static int near_width_visit(const void *key, size_t klen, const void *val, size_
 		return 0;
 	if (!(copy = usable_copy(n, val, vlen)))
 		return 0;
+	if (nw->aligned) {
+		kg_best b;
+		int shift = 0;
+		if (!kg_best_parse(copy, &b) && !kg_config_int(b.config, "shift", &shift) && shift == 1) {
+			free(copy); /* an odd width's shifted config: no guess for an aligned call */
+			return 0;
+		}
+	}
 	keep(n, copy, k.bucket, d);
 	nw->best_cols = k.cols;
 	nw->best_wd = wd;
@@ -505,7 +514,7 @@ static int near_width_visit(const void *key, size_t klen, const void *val, size_
 }
 
 int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bucket, const char *stamp, int driver,
-                         int any_model, kg_record *out)
+                         int any_model, int aligned, kg_record *out)
 {
 	near_width nw;
 	char key[KG_KEY_MAX + 2];
@@ -521,6 +530,7 @@ int kg_record_near_width(cache *c, kg_packs *p, const char *prefix, long long bu
 	if (bucket < 1 || !at || *at != 'c' || kg_key_parse(key, strlen(key), &nw.want))
 		return kg_err(KGEN_EINVAL, "kg_record_near_width: '%s' is not a problem key prefix", prefix);
 	nw.n = (nearest){stamp, (size_t)(at + 1 - prefix), bucket, 0, 0, driver, 0, 0, 0, 0, NULL};
+	nw.aligned = aligned;
 	if (c) /* only packs lend, as for borrowing */
 		cache_scan(c, "best", prefix, nw.n.plen, near_width_visit, &nw);
 	nw.any_model = any_model;

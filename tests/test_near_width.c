@@ -82,6 +82,14 @@ int main(int argc, char **argv)
 			CHECK(strstr(used, "shift=1") != NULL && at % 8, "%lld: not an odd width's shifted config: '%s'",
 			      widths[i], used);
 	}
+	/* an aligned width whose nearest tuned width is odd (50000: 50257
+	 * nearer than 32000 or 65536): an aligned width's configuration, not
+	 * the odd one's and not the default */
+	rc = run(cache, 50000, used, sizeof used);
+	p = strstr(used, "(tuned at ");
+	at = p ? atoll(p + 10) : 0;
+	CHECK(!rc && !strncmp(used, "nearest ", 8) && at > 0 && at % 8 == 0 && !strstr(used, "shift=1"),
+	      "50000: rc %d, '%s': %s", rc, used, kgen_last_error());
 	/* half a tuned width: the neighbour's threads per row halved with it
 	 * (the same vectors per thread, so twice the rows per CTA): 512
 	 * columns at 1024 rows from the 1024-column record of 1024 rows

@@ -571,6 +571,8 @@ int main(int argc, char **argv)
 			 0, NULL},
 			{KG_SOFTMAX_FWD, 16384, 4096, "strategy=reg,threads=1024,tpr=1024,vec=8", "FAKECUBIN kgen_softmax_fwd", 1,
 			 0, 0, NULL},
+			{KG_SOFTMAX_FWD, 5001, 4096, "shift=1,strategy=reg,threads=512,tpr=512,vec=8", "FAKECUBIN kgen_softmax_fwd",
+			 0, 0, 0, NULL},
 		};
 		const struct {
 			long long cols, rows, want; /* want: the width taken, 0 none */
@@ -579,12 +581,13 @@ int main(int argc, char **argv)
 			{6000, 4096, 4096}, {6000, 1, 8192}, {6000, 1024, 4096}, {12000, 4096, 0},
 		};
 		snprintf(nearp, sizeof nearp, "%s/near.kgenpack", base);
-		CHECK(!make_pack(nearp, near_recs, 4), "make the near-width pack");
+		CHECK(!make_pack(nearp, near_recs, 5), "make the near-width pack");
 		kg_stamp(stamp, sizeof stamp, gen_template_hash(NULL, gen_family("softmax")));
 		CHECK(!kg_packs_new(&ps, nearp, NULL), "packs");
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, cases[i].cols, 90, GPU);
-			rc = kg_record_near_width(NULL, ps, prefix, kg_rows_bucket(cases[i].rows), stamp, 13000, 0, &r);
+			rc = kg_record_near_width(NULL, ps, prefix, kg_rows_bucket(cases[i].rows), stamp, 13000, 0,
+			                          cases[i].cols % 8 == 0, &r);
 			if (cases[i].want)
 				CHECK(!rc && r.near_cols == cases[i].want && !strcmp(r.origin, "nearest"),
 				      "near width of %lld cols, %lld rows: rc %d, took %lld", cases[i].cols, cases[i].rows, rc,
@@ -594,9 +597,25 @@ int main(int argc, char **argv)
 				      cases[i].cols, cases[i].rows, rc, r.near_cols);
 			kg_record_free(&r);
 		}
+		/* an aligned width passes over the odd width's shifted record,
+		 * nearer as it is, to the aligned one it can use; an odd width (or
+		 * a caller that does not ask) keeps the nearest */
+		{
+			const struct {
+				long long cols, want;
+				int aligned;
+			} odd[] = {{5600, 4096, 1}, {5003, 5001, 0}, {5600, 5001, 0}};
+			for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+				kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, odd[i].cols, 90, GPU);
+				rc = kg_record_near_width(NULL, ps, prefix, 4096, stamp, 13000, 0, odd[i].aligned, &r);
+				CHECK(!rc && r.near_cols == odd[i].want, "near width of %lld cols (aligned %d): rc %d, took %lld",
+				      odd[i].cols, odd[i].aligned, rc, r.near_cols);
+				kg_record_free(&r);
+			}
+		}
 		/* the stale record of 16384 is counted, not taken */
 		kg_problem_prefix(prefix, sizeof prefix, KG_SOFTMAX_FWD, 0, KGEN_BF16, 12000, 90, GPU);
-		rc = kg_record_near_width(NULL, ps, prefix, 4096, stamp, 13000, 0, &r);
+		rc = kg_record_near_width(NULL, ps, prefix, 4096, stamp, 13000, 0, 1, &r);
 		CHECK(rc == KGEN_ENOTFOUND && r.skipped_stale == 1, "near width past a stale record: rc %d, %d stale", rc,
 		      r.skipped_stale);
 		kg_record_free(&r);
