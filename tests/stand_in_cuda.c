@@ -30,7 +30,10 @@
  *   percent, default 100: a GPU that was faster or slower when a record
  *   was timed), KGEN_MOCK_COPY_US (the time of every device-to-device copy;
  *   default 3 TB/s moved: variants' times are 20-120 us, so none comes near
- *   the copy), KGEN_MOCK_LOG (a file: one line per cubin loaded, its hash).
+ *   the copy), KGEN_MOCK_LOG (a file: one line per cubin loaded, its hash),
+ *   KGEN_MOCK_RESIDENT (mock: the CTAs of every kernel a multiprocessor
+ *   holds at once, in place of the made-up 2 or 0; 0: a GPU that cannot
+ *   keep a split row's CTAs resident).
  *
  * In both, "device" memory is host memory.
  */
@@ -406,6 +409,8 @@ CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction 
 {
 	(void)block, (void)smem;
 	*n = !mock ? 1 : f->hash % 13 == 0 && !env_int("KGEN_MOCK_NO_PRUNE", 0) ? 0 : 2;
+	if (mock && env_int("KGEN_MOCK_RESIDENT", -1) >= 0)
+		*n = (int)env_int("KGEN_MOCK_RESIDENT", 2);
 	return CUDA_SUCCESS;
 }
 

@@ -14,7 +14,7 @@
 #include "check.h"
 #include "kgen.h"
 
-enum { ROWS = 64, MAXCOLS = 140000 };
+enum { ROWS = 64, MAXCOLS = 140000 }; /* also 1 row of up to 8960000 */
 
 /* softmax forward of rows x cols bf16 (rows * cols <= ROWS * MAXCOLS)
  * through a fresh handle, the output shifted by yoff elements; used gets
@@ -90,6 +90,29 @@ int main(int argc, char **argv)
 	at = p ? atoll(p + 10) : 0;
 	CHECK(!rc && !strncmp(used, "nearest ", 8) && at > 0 && at % 8 == 0 && !strstr(used, "shift=1"),
 	      "50000: rc %d, '%s': %s", rc, used, kgen_last_error());
+	/* a width whose nearest record splits one row over CTAs that are no
+	 * cluster (1048576 at 1 row: 128 CTAs of a persistent grid, which must
+	 * all be resident at once): its configuration where the GPU holds them
+	 * (the stand-in holds 2 CTAs of every kernel an SM), the default where
+	 * it holds none, not a failed call */
+	setenv("KGEN_MOCK_NO_PRUNE", "1", 1);
+	rc = run_at(cache, 1, 700000, 0, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "nearest ", 8) && strstr(used, "xchg=global") && strstr(used, "(tuned at 1048576 cols)"),
+	      "700000 at 1 row: rc %d, '%s': %s", rc, used, kgen_last_error());
+	setenv("KGEN_MOCK_RESIDENT", "0", 1);
+	rc = run_at(cache, 1, 700000, 0, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "fallback ", 9) && !strstr(used, "xchg=global"),
+	      "700000 at 1 row, no CTA resident: rc %d, '%s': %s", rc, used, kgen_last_error());
+	/* so for a preset width's own record of such a split (1048576 at 1
+	 * row): passed over, and its configuration not compiled instead */
+	rc = run_at(cache, 1, 1048576, 0, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "fallback ", 9) && !strstr(used, "xchg=global"),
+	      "1048576 at 1 row, no CTA resident: rc %d, '%s': %s", rc, used, kgen_last_error());
+	unsetenv("KGEN_MOCK_RESIDENT");
+	rc = run_at(cache, 1, 1048576, 0, used, sizeof used);
+	CHECK(!rc && !strncmp(used, "borrowed ", 9) && strstr(used, "xchg=global"), "1048576 at 1 row: rc %d, '%s': %s", rc,
+	      used, kgen_last_error());
+	unsetenv("KGEN_MOCK_NO_PRUNE");
 	/* half a tuned width: the neighbour's threads per row halved with it
 	 * (the same vectors per thread, so twice the rows per CTA): 512
 	 * columns at 1024 rows from the 1024-column record of 1024 rows
