@@ -126,10 +126,8 @@ int kg_module_load(const void *cubin, const char *kernel, const char *prep, cons
 		return kg_cu_fail("cuFuncSetAttribute (non-portable cluster size)", r);
 	}
 	if ((rc = get_function(*mod, prep, &l->prep, "cuModuleGetFunction (prep)")) ||
-	    (rc = get_function(*mod, finish, &l->finish, "cuModuleGetFunction (finish)"))) {
-		kg_cu.cuModuleUnload(*mod);
-		return rc;
-	}
+	    (rc = get_function(*mod, finish, &l->finish, "cuModuleGetFunction (finish)")))
+		return rc; /* (get_function unloaded the module) */
 	/* More than 48 KB of shared memory in all, static and dynamic, is
 	 * asked for per kernel (a 48 KB slice beside a few hundred static
 	 * bytes fails to launch without it). */

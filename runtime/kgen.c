@@ -619,11 +619,12 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 			near_cols = near.near_cols;
 	}
 	/* A guess (the record's config narrowed, or the nearest width's) that
-	 * this GPU cannot run, a row split over more CTAs than it holds at once
-	 * or a module the driver refuses, gives way to the default: on the
-	 * stand-in, fused cross-entropy f16 1x500000 took the 262144-column
-	 * record's split over 64 CTAs and failed the call ("a row split over
-	 * CTAs needs a persistent grid") where the default runs. */
+	 * this GPU cannot run (a row split over more CTAs than it holds at
+	 * once, a source NVRTC fails, a module the driver refuses) gives way
+	 * to the default: on the stand-in, fused cross-entropy f16 1x500000
+	 * took the 262144-column record's split over 64 CTAs and failed the
+	 * call ("a row split over CTAs needs a persistent grid") where the
+	 * default runs. */
 	for (int guess = v.source != NULL;; guess = 0) {
 		if (!v.source) {
 			char narrowed[200];
@@ -634,16 +635,21 @@ static int resolve(kgen_ctx *ctx, const kg_device *dev, const kg_want *w, kg_ent
 				goto out;
 		}
 		if ((rc = cubin_for(ctx, v.source, dev->sm, &cubin, &size, hex))) {
-			if (rc == KGEN_ENONVRTC)
+			if (rc == KGEN_ENONVRTC) {
 				rc = no_nvrtc(ctx, dev, w, &r, why);
-			goto out;
+				goto out;
+			}
+			if (!guess)
+				goto out;
 		}
 		e->launch.block = v.block;
 		e->launch.smem = v.smem;
 		e->launch.rows_per_cta = v.rows_per_cta;
 		e->launch.cluster = v.cluster;
 		e->launch.split = v.split;
-		rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.split ? 1 : v.cluster, &e->mod, &e->launch);
+		if (!rc)
+			rc = kg_module_load(cubin, v.kernel, v.prep, v.finish, v.smem, v.split ? 1 : v.cluster, &e->mod,
+			                    &e->launch);
 		if (!rc)
 			e->launch.max_grid = kg_max_grid(e->launch.fn, v.persist, v.block, v.smem, v.split ? 1 : v.cluster,
 			                                 dev->sms, (int)v.split);

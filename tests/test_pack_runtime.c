@@ -170,13 +170,15 @@ int main(int argc, char **argv)
 		 1, 0, 0, NULL},
 		{KG_XENT_FWD, 8192, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
 		 "FAKECUBIN kgen_xent_fwd kgen_xent_prep kgen_xent_finish", 0, 0, 0, NULL},
+		{KG_XENT_FUSED, 4096, 4096, "strategy=loop,threads=256,tpr=256,vec=8",
+		 "FAKECUBIN kgen_xent_fused kgen_xent_finish", 0, 0, 0, NULL},
 	};
 	const spec bad_recs[] = {
 		{KG_SOFTMAX_BWD, 1024, 4096, "strategy=reg,threads=64,tpr=64,vec=8", "FAKECUBIN kgen_softmax_bwd", 0, 1, 0, NULL},
 	};
 	snprintf(good, sizeof good, "%s/good.kgenpack", base);
 	snprintf(bad, sizeof bad, "%s/bad.kgenpack", base);
-	CHECK(!make_pack(good, good_recs, 5), "make good pack");
+	CHECK(!make_pack(good, good_recs, 6), "make good pack");
 	CHECK(!make_pack(bad, bad_recs, 1), "make bad pack");
 	snprintf(path, sizeof path, "%s:%s", good, bad);
 	setenv("KGEN_PACK_PATH", path, 1);
@@ -323,6 +325,11 @@ int main(int argc, char **argv)
 	rc = call(ctx, KG_LOGSOFTMAX_FWD, 4096, 1024, 0, used, sizeof used);
 	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "cuModuleGetFunction failed: CUDA_ERROR_NOT_FOUND"),
 	      "kernel not in cubin: rc %d: %s", rc, kgen_last_error());
+	/* a cubin with the row kernel but not the prep kernel its record names:
+	 * refused, its module unloaded once */
+	rc = call(ctx, KG_XENT_FUSED, 4096, 4096, 0, used, sizeof used);
+	CHECK(rc == KGEN_ENONVRTC && strstr(kgen_last_error(), "cuModuleGetFunction (prep) failed"),
+	      "prep not in cubin: rc %d: %s", rc, kgen_last_error());
 	/* another template version */
 	rc = call(ctx, KG_LOGSOFTMAX_BWD, 4096, 1024, 0, used, sizeof used);
 	CHECK(rc == KGEN_ENONVRTC &&
