@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	lse = aligned_alloc(256, (size_t)MAXROWS * 4);
 	weight = aligned_alloc(256, (size_t)MAXVOCAB * 4);
 	bad = aligned_alloc(256, 256);
-	ws = aligned_alloc(256, KGEN_XENT_WORKSPACE_BYTES);
+	ws = aligned_alloc(256, (KGEN_XENT_WORKSPACE_BYTES + 255) / 256 * 256); /* (a multiple of the alignment) */
 	if (!b0 || !b1 || !b2 || !tg || !loss || !lse || !weight || !bad || !ws)
 		return 1;
 	memset(b1, 0, CAP + TAIL);
